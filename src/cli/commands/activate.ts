@@ -1,0 +1,43 @@
+/**
+ * `stagehand activate [--dry] [--graph FILE]... [--root DIR] [--json] SYSTEM`: what a generation's
+ * `activate` (and `dry-activate`) script runs. The graph comes from `SYSTEM/activation-graph.toml`
+ * unless `--graph` names files or directories.
+ */
+import { existsSync, mkdirSync, realpathSync, renameSync, symlinkSync, unlinkSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { loadGraph } from "../../graph/declarations.ts";
+import { executeGraph } from "../../graph/executor.ts";
+import { flag, has, parseArgs, UsageError } from "../args.ts";
+import { builtins } from "../builtins.ts";
+import { cliContext, requireRoot } from "../context.ts";
+import { out } from "../output.ts";
+
+/** The graph file a generation carries. */
+export const GRAPH_FILE = "activation-graph.toml";
+
+/** Points `ROOT/run/current-system` at the generation, atomically (NixOS's last activation act). */
+function setCurrentSystem(root: string, systemConfig: string): void {
+  const link = join(root, "run/current-system");
+  mkdirSync(dirname(link), { recursive: true });
+  const tmp = `${link}.stagehand-tmp`;
+  try { unlinkSync(tmp); } catch { /* none left over */ }
+  symlinkSync(realpathSync(systemConfig), tmp);
+  renameSync(tmp, link);
+}
+
+export async function run(args: string[]): Promise<number> {
+  const p = parseArgs(args, ["graph", "root"], ["dry", "json"]);
+  if (p.positionals.length !== 1) throw new UsageError("activate takes one SYSTEM path");
+  const systemConfig = p.positionals[0]!;
+  const root = flag(p, "root") ?? "/";
+  const dry = has(p, "dry");
+  const graphPaths = p.flags.get("graph") ?? [join(systemConfig, GRAPH_FILE)];
+  for (const g of graphPaths) if (!existsSync(g)) throw new UsageError(`no activation graph at ${g}`);
+  const graph = loadGraph(graphPaths);
+  if (!dry && root === "/") requireRoot("activate");
+  const ctx = cliContext(systemConfig, root, dry ? "dry-activate" : "activate");
+  const result = await executeGraph(graph, ctx, builtins());
+  if (!dry) setCurrentSystem(root, systemConfig);
+  if (has(p, "json")) out(JSON.stringify({ status: result.status, steps: result.outcomes }));
+  return result.status;
+}

@@ -1,0 +1,150 @@
+/**
+ * Reads step declarations from TOML: `activation-scripts/*.toml` in this repository, or the graph
+ * file a NixOS generation carries. A file holds one or more `[steps.NAME]` tables and optionally a
+ * `[shell]` table. Every error names the file, and the key or line at fault.
+ */
+import TOML from "@iarna/toml";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { Graph, ShellSettings, StepDeclaration, StepKind } from "./step.ts";
+
+/** A declaration that cannot be used, with the file and key (or line) at fault. */
+export class DeclarationError extends Error {
+  override name = "DeclarationError";
+  constructor(readonly file: string, readonly where: string, message: string) {
+    super(`${file}: ${where}: ${message}`);
+  }
+}
+
+const STEP_KEYS = new Set(["kind", "after", "before", "supportsDryActivation", "description", "text", "builtin", "options"]);
+const SHELL_KEYS = new Set(["interpreter", "path", "preamble"]);
+/** Names as NixOS attribute names allow, so they print safely in messages. */
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
+
+/** The shell settings used when no file sets them. */
+export const DEFAULT_SHELL: ShellSettings = { interpreter: "/bin/bash", path: [], preamble: "" };
+
+type Table = Record<string, unknown>;
+
+function isTable(v: unknown): v is Table {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+function stringList(file: string, key: string, v: unknown): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) {
+    throw new DeclarationError(file, key, "expected an array of strings");
+  }
+  return v as string[];
+}
+
+function optString(file: string, key: string, v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string") throw new DeclarationError(file, key, "expected a string");
+  return v;
+}
+
+/** Parses TOML text, turning a syntax error into a DeclarationError with its line. */
+export function parseToml(file: string, text: string): Table {
+  try {
+    return TOML.parse(text) as Table;
+  } catch (e) {
+    const err = e as { line?: number; col?: number; message?: string };
+    const where = err.line !== undefined ? `line ${err.line + 1}` : "parse";
+    const msg = String(err.message ?? e).split("\n")[0]!;
+    throw new DeclarationError(file, where, `invalid TOML: ${msg}`);
+  }
+}
+
+/** Validates one file's content. Pure: the text is given. */
+export function parseDeclarations(file: string, text: string): { steps: StepDeclaration[]; shell?: Partial<ShellSettings> } {
+  const doc = parseToml(file, text);
+  for (const key of Object.keys(doc)) {
+    if (key !== "steps" && key !== "shell") throw new DeclarationError(file, key, "unknown top-level key (expected 'steps' or 'shell')");
+  }
+  let shell: Partial<ShellSettings> | undefined;
+  if (doc.shell !== undefined) {
+    if (!isTable(doc.shell)) throw new DeclarationError(file, "shell", "expected a table");
+    for (const k of Object.keys(doc.shell)) if (!SHELL_KEYS.has(k)) throw new DeclarationError(file, `shell.${k}`, "unknown key");
+    shell = {};
+    const interpreter = optString(file, "shell.interpreter", doc.shell.interpreter);
+    if (interpreter !== undefined) shell.interpreter = interpreter;
+    if (doc.shell.path !== undefined) shell.path = stringList(file, "shell.path", doc.shell.path);
+    const preamble = optString(file, "shell.preamble", doc.shell.preamble);
+    if (preamble !== undefined) shell.preamble = preamble;
+  }
+  const steps: StepDeclaration[] = [];
+  const table = doc.steps ?? {};
+  if (!isTable(table)) throw new DeclarationError(file, "steps", "expected a table of steps");
+  for (const [name, raw] of Object.entries(table)) {
+    const key = `steps.${name}`;
+    if (!NAME_RE.test(name)) throw new DeclarationError(file, key, "invalid step name");
+    if (!isTable(raw)) throw new DeclarationError(file, key, "expected a table");
+    for (const k of Object.keys(raw)) if (!STEP_KEYS.has(k)) throw new DeclarationError(file, `${key}.${k}`, "unknown key");
+    const kind = raw.kind ?? (raw.builtin !== undefined ? "builtin" : "shell");
+    if (kind !== "builtin" && kind !== "shell") throw new DeclarationError(file, `${key}.kind`, "expected \"builtin\" or \"shell\"");
+    const supports = raw.supportsDryActivation ?? false;
+    if (typeof supports !== "boolean") throw new DeclarationError(file, `${key}.supportsDryActivation`, "expected a boolean");
+    const options: Record<string, string> = {};
+    if (raw.options !== undefined) {
+      if (!isTable(raw.options)) throw new DeclarationError(file, `${key}.options`, "expected a table");
+      for (const [k, v] of Object.entries(raw.options)) {
+        if (typeof v !== "string") throw new DeclarationError(file, `${key}.options.${k}`, "expected a string");
+        options[k] = v;
+      }
+    }
+    const decl: StepDeclaration = {
+      name,
+      kind: kind as StepKind,
+      after: stringList(file, `${key}.after`, raw.after),
+      before: stringList(file, `${key}.before`, raw.before),
+      supportsDryActivation: supports,
+      description: optString(file, `${key}.description`, raw.description),
+      text: optString(file, `${key}.text`, raw.text),
+      builtin: optString(file, `${key}.builtin`, raw.builtin),
+      options,
+      source: file,
+    };
+    if (decl.kind === "shell" && decl.text === undefined) throw new DeclarationError(file, `${key}.text`, "a shell step needs 'text'");
+    if (decl.kind === "shell" && decl.builtin !== undefined) throw new DeclarationError(file, `${key}.builtin`, "a shell step cannot name a builtin");
+    if (decl.kind === "builtin" && decl.builtin === undefined) decl.builtin = name;
+    if (decl.kind === "builtin" && decl.text !== undefined) throw new DeclarationError(file, `${key}.text`, "a builtin step takes 'options', not 'text'");
+    steps.push(decl);
+  }
+  return { steps, shell };
+}
+
+/** The TOML files a path names: the file itself, or a directory's `*.toml` in sorted order. */
+function tomlFiles(path: string): string[] {
+  if (!statSync(path).isDirectory()) return [path];
+  return readdirSync(path).filter((f) => f.endsWith(".toml")).sort().map((f) => join(path, f));
+}
+
+/**
+ * Loads a graph from files and directories. A step declared twice is an error naming both files;
+ * `[shell]` settings are merged in file order.
+ */
+export function loadGraph(paths: readonly string[]): Graph {
+  const steps: StepDeclaration[] = [];
+  const seen = new Map<string, string>();
+  let shell: ShellSettings = { ...DEFAULT_SHELL };
+  for (const p of paths) {
+    for (const file of tomlFiles(p)) {
+      let text: string;
+      try {
+        text = readFileSync(file, "utf8");
+      } catch (e) {
+        throw new DeclarationError(file, "read", (e as Error).message);
+      }
+      const parsed = parseDeclarations(file, text);
+      if (parsed.shell) shell = { ...shell, ...parsed.shell };
+      for (const s of parsed.steps) {
+        const prev = seen.get(s.name);
+        if (prev) throw new DeclarationError(file, `steps.${s.name}`, `step already declared in ${prev}`);
+        seen.set(s.name, file);
+        steps.push(s);
+      }
+    }
+  }
+  return { steps, shell };
+}

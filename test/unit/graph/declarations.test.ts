@@ -1,0 +1,69 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DeclarationError, loadGraph, parseDeclarations } from "../../../src/graph/declarations.ts";
+
+const ROOT = join(import.meta.dir, "../../..");
+
+test("the shipped activation-scripts load and declare the etc and users builtins", () => {
+  const g = loadGraph([join(ROOT, "activation-scripts")]);
+  const byName = new Map(g.steps.map((s) => [s.name, s]));
+  assert.is(byName.get("etc")?.kind, "builtin");
+  assert.is(byName.get("etc")?.builtin, "etc");
+  assert.is(byName.get("users")?.builtin, "users");
+  assert.equal(byName.get("etc")?.after, ["users", "groups"]);
+  assert.ok([...byName.values()].some((s) => s.kind === "shell" && (s.text ?? "").length > 0), "an example shell step");
+});
+
+test("defaults: kind from builtin, empty deps, no dry activation", () => {
+  const { steps } = parseDeclarations("x.toml", '[steps.a]\ntext = "true"\n[steps.b]\nbuiltin = "etc"\n');
+  assert.is(steps[0]!.kind, "shell");
+  assert.equal(steps[0]!.after, []);
+  assert.is(steps[0]!.supportsDryActivation, false);
+  assert.is(steps[1]!.kind, "builtin");
+});
+
+test("a TOML syntax error names the file and line", () => {
+  try {
+    parseDeclarations("/x/bad.toml", '[steps.a]\ntext = "ok"\nafter = [\n');
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, DeclarationError);
+    assert.match((e as Error).message, /^\/x\/bad\.toml: line \d+: invalid TOML/);
+  }
+});
+
+const bad: [string, string, RegExp][] = [
+  ["wrong type of after", '[steps.a]\ntext = ""\nafter = "b"', /steps\.a\.after: expected an array of strings/],
+  ["unknown key", '[steps.a]\ntext = ""\nafterr = ["b"]', /steps\.a\.afterr: unknown key/],
+  ["unknown kind", '[steps.a]\nkind = "perl"', /steps\.a\.kind/],
+  ["shell step without text", '[steps.a]\nkind = "shell"', /steps\.a\.text: a shell step needs 'text'/],
+  ["non-boolean dry flag", '[steps.a]\ntext = ""\nsupportsDryActivation = "yes"', /supportsDryActivation: expected a boolean/],
+  ["non-string option", '[steps.a]\nbuiltin = "etc"\noptions = { etc = 1 }', /steps\.a\.options\.etc: expected a string/],
+  ["unknown top-level key", '[step.a]\ntext = ""', /step: unknown top-level key/],
+  ["bad step name", '[steps."a b"]\ntext = ""', /invalid step name/],
+];
+for (const [what, text, re] of bad) {
+  test(`rejected: ${what}`, () => {
+    assert.throws(() => parseDeclarations("f.toml", text), (e: Error) => e instanceof DeclarationError && re.test(e.message) && e.message.startsWith("f.toml: "));
+  });
+}
+
+test("a step declared in two files names both", () => {
+  const dir = mkdtempSync(join(tmpdir(), "decl-"));
+  writeFileSync(join(dir, "a.toml"), '[steps.x]\ntext = ""\n');
+  writeFileSync(join(dir, "b.toml"), '[steps.x]\ntext = ""\n');
+  assert.throws(() => loadGraph([dir]), (e: Error) => e.message.includes("b.toml") && e.message.includes("a.toml"));
+});
+
+test("shell settings are read and merged", () => {
+  const dir = mkdtempSync(join(tmpdir(), "decl-"));
+  writeFileSync(join(dir, "a.toml"), '[shell]\npath = ["/nix/store/x-coreutils"]\npreamble = "warn() { :; }"\n');
+  const g = loadGraph([dir]);
+  assert.equal(g.shell.path, ["/nix/store/x-coreutils"]);
+  assert.is(g.shell.interpreter, "/bin/bash");
+});
+
+test.run();

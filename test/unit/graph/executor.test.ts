@@ -1,0 +1,119 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { executeGraph } from "../../../src/graph/executor.ts";
+import { DEFAULT_SHELL } from "../../../src/graph/declarations.ts";
+import type { BuiltinStep, Graph, RunMode, StepContext, StepDeclaration } from "../../../src/graph/step.ts";
+import { step } from "./helpers.ts";
+
+function ctx(mode: RunMode = "activate") {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const c: StepContext = { systemConfig: "/nix/store/x-system", root: "/", mode, env: { PATH: process.env.PATH }, stdout: (l) => stdout.push(l), stderr: (l) => stderr.push(l) };
+  return { c, stdout, stderr };
+}
+
+const graph = (steps: StepDeclaration[]): Graph => ({ steps, shell: DEFAULT_SHELL });
+
+/** A builtin that records what it was asked to do. */
+function recorder(log: string[], fail = false): BuiltinStep<string> {
+  return {
+    plan: (_c, options) => ({ lines: [`would do ${options.what}`], data: options.what! }),
+    apply: (_c, plan) => { log.push(`applied ${plan.data}`); return fail ? 3 : 0; },
+  };
+}
+
+test("steps run in dependency order and report outcomes with durations", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "exec-"));
+  const log = join(dir, "log");
+  const g = graph([step("b", ["a"], { text: `echo b >> ${log}` }), step("a", [], { text: `echo a >> ${log}` })]);
+  const { c } = ctx();
+  const r = await executeGraph(g, c, new Map());
+  assert.is(r.status, 0);
+  assert.is(readFileSync(log, "utf8"), "a\nb\n");
+  assert.equal(r.outcomes.map((o) => [o.name, o.status]), [["a", "ok"], ["b", "ok"]]);
+  assert.ok(r.outcomes.every((o) => o.durationMs >= 0));
+});
+
+test("a failed step is reported as NixOS does, later steps still run, status is non-zero", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "exec-"));
+  const g = graph([
+    step("first", [], { text: "false\necho still-runs-rest-of-snippet" }),
+    step("second", ["first"], { text: `touch ${dir}/second` }),
+  ]);
+  const { c, stdout } = ctx();
+  const r = await executeGraph(g, c, new Map());
+  assert.is(r.status, 1);
+  assert.ok(stdout.includes("Activation script snippet 'first' failed (1)"), stdout.join("\n"));
+  assert.ok(existsSync(join(dir, "second")));
+  assert.is(r.outcomes[1]!.status, "ok");
+});
+
+test("an explicit exit status is reported", async () => {
+  const { c, stdout } = ctx();
+  const r = await executeGraph(graph([step("x", [], { text: "exit 7" })]), c, new Map());
+  assert.is(r.outcomes[0]!.exitCode, 7);
+  assert.ok(stdout.includes("Activation script snippet 'x' failed (7)"));
+});
+
+test("shell steps see systemConfig, and NIXOS_ACTION only in dry-activate", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "exec-"));
+  const g = graph([step("env", [], { supportsDryActivation: true, text: `echo "$systemConfig ${"$"}{NIXOS_ACTION:-none}" >> ${dir}/env` })]);
+  await executeGraph(g, ctx("activate").c, new Map());
+  await executeGraph(g, ctx("dry-activate").c, new Map());
+  assert.is(readFileSync(join(dir, "env"), "utf8"), "/nix/store/x-system none\n/nix/store/x-system dry-activate\n");
+});
+
+test("dry-activate skips steps without dry support and only plans builtins", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "exec-"));
+  const log: string[] = [];
+  const g = graph([
+    step("shell-no-dry", [], { text: `touch ${dir}/ran` }),
+    step("b", [], { kind: "builtin", builtin: "rec", supportsDryActivation: true, options: { what: "x at ${systemConfig}" }, text: undefined }),
+  ]);
+  const { c, stdout } = ctx("dry-activate");
+  const r = await executeGraph(g, c, new Map([["rec", recorder(log)]]));
+  assert.is(r.status, 0);
+  assert.not.ok(existsSync(join(dir, "ran")));
+  assert.equal(log, []);
+  assert.ok(stdout.includes("would do x at /nix/store/x-system"));
+  assert.is(r.outcomes.find((o) => o.name === "shell-no-dry")!.status, "skipped");
+});
+
+test("builtins apply their plan; a failing apply is reported", async () => {
+  const log: string[] = [];
+  const g = graph([step("b", [], { kind: "builtin", builtin: "rec", options: { what: "y" }, text: undefined })]);
+  const { c, stdout } = ctx();
+  const r = await executeGraph(g, c, new Map([["rec", recorder(log, true)]]));
+  assert.equal(log, ["applied y"]);
+  assert.is(r.status, 1);
+  assert.ok(stdout.includes("Activation script snippet 'b' failed (3)"));
+});
+
+test("a planner that throws fails its step only", async () => {
+  const thrower: BuiltinStep = { plan: () => { throw new Error("spec.json:3: bad name"); }, apply: () => 0 };
+  const g = graph([step("bad", [], { kind: "builtin", builtin: "t", text: undefined }), step("after", ["bad"], { text: "true" })]);
+  const { c, stderr } = ctx();
+  const r = await executeGraph(g, c, new Map([["t", thrower]]));
+  assert.is(r.status, 1);
+  assert.ok(stderr.some((l) => l.includes("spec.json:3: bad name")));
+  assert.is(r.outcomes[1]!.status, "ok");
+});
+
+test("nothing runs when the graph is invalid", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "exec-"));
+  const g = graph([step("a", [], { text: `touch ${dir}/ran` }), step("b", ["missing"])]);
+  let threw = false;
+  try { await executeGraph(g, ctx().c, new Map()); } catch { threw = true; }
+  assert.ok(threw);
+  assert.not.ok(existsSync(join(dir, "ran")));
+});
+
+test("an unknown builtin is rejected before anything runs", async () => {
+  const g = graph([step("x", [], { kind: "builtin", builtin: "nope", text: undefined })]);
+  try { await executeGraph(g, ctx().c, new Map()); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /unknown builtin 'nope'/); }
+});
+
+test.run();
