@@ -8,7 +8,7 @@
  * containers) run one at a time. A file that crashes before uvu's summary counts as one failure.
  */
 import { spawn } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const ROOT = join(import.meta.dir, "..");
@@ -16,6 +16,7 @@ const FILE_TIMEOUT_MS = Number(process.env.STAGEHAND_TEST_TIMEOUT_MS ?? 25 * 60_
 
 function findTests(dir: string): string[] {
   const found: string[] = [];
+  if (!existsSync(dir)) return found;
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) found.push(...findTests(p));
