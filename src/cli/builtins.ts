@@ -4,6 +4,8 @@
  */
 import type { BuiltinRegistry } from "../graph/executor.ts";
 import type { BuiltinStep } from "../graph/step.ts";
+import { usersStep } from "../users/step.ts";
+import { etcStep } from "../etc/step.ts";
 
 const registry = new Map<string, BuiltinStep>();
 
@@ -16,3 +18,6 @@ export function builtins(): BuiltinRegistry {
 export function registerBuiltin(name: string, step: BuiltinStep): void {
   registry.set(name, step as BuiltinStep);
 }
+
+registerBuiltin("users", usersStep);
+registerBuiltin("etc", etcStep);

@@ -21,6 +21,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
   users: () => import("./commands/users.ts"),
   plan: () => import("./commands/plan.ts"),
   status: () => import("./commands/status.ts"),
+  systemd: () => import("./commands/systemd.ts"),
 };
 
 /** The version printed by --version. */
@@ -30,7 +31,8 @@ export const VERSION: string = pkg.version;
 export async function main(argv0: string, args: string[]): Promise<number> {
   ignoreSigpipe();
   let command: string | undefined;
-  if (basename(argv0) === "switch-to-configuration") {
+  if (basename(argv0) === "switch-to-configuration" || process.env.__NIXOS_SWITCH_TO_CONFIGURATION_PARENT_EXE !== undefined) {
+    // The per-user child of a switch is started with no arguments and this variable set (as ng).
     command = "switch-to-configuration";
   } else {
     command = args.shift();

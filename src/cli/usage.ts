@@ -10,11 +10,14 @@ Commands:
   activate [--dry] [--graph FILE]... [--root DIR] SYSTEM
                                    run a generation's activation graph
   etc [--root DIR] ETC_STORE_PATH  set up /etc from a generation's etc tree
-  users [--root DIR] SPEC.json     create and update users and groups
+  users [--root DIR] [--dry] SPEC.json
+                                   create and update users and groups
   plan --graph FILE... [--json]    show the order and kind of each activation step
-  plan OLD NEW [--json] [--explain] [--diff]
+  plan OLD NEW [--json] [--explain] [--diff] [--active FILE]
                                    show what switching from OLD to NEW would do to units
   status                           show units still running old code (restart debt)
+  systemd list-units [--all] [PATTERN...] | show UNIT | start|stop|restart|reload UNIT... | daemon-reload
+                                   query and drive systemd over D-Bus (diagnostics; jobs awaited)
   --help                           this text
   --version                        the version
 `;

@@ -5,13 +5,13 @@
  */
 import { loadGraph } from "../../graph/declarations.ts";
 import { validateGraph } from "../../graph/executor.ts";
-import { has, parseArgs, UsageError } from "../args.ts";
+import { flag, has, parseArgs, UsageError } from "../args.ts";
 import { builtins } from "../builtins.ts";
 import { out } from "../output.ts";
-import { notImplemented } from "./not-implemented.ts";
+import { runUnitPlan } from "../../switch/plan-command.ts";
 
 export async function run(args: string[]): Promise<number> {
-  const p = parseArgs(args, ["graph"], ["json", "explain", "diff"]);
+  const p = parseArgs(args, ["graph", "active"], ["json", "explain", "diff"]);
   const graphs = p.flags.get("graph");
   if (graphs) {
     if (p.positionals.length > 0) throw new UsageError("plan --graph takes no positional arguments");
@@ -33,5 +33,5 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   if (p.positionals.length !== 2) throw new UsageError("plan takes --graph FILE, or OLD and NEW generations");
-  return notImplemented("plan OLD NEW (the unit planner)");
+  return runUnitPlan(p.positionals[0]!, p.positionals[1]!, { json: has(p, "json"), explain: has(p, "explain"), diff: has(p, "diff"), active: flag(p, "active") });
 }

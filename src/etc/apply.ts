@@ -1,0 +1,227 @@
+/**
+ * Carrying out an etc plan. Every replacement is a rename over the old name (a new symlink or a
+ * temporary file created O_EXCL|O_NOFOLLOW beside it, fsynced first), so a declared file is never
+ * missing and a symlink planted in /etc is replaced, never written through. One failed entry does
+ * not stop the others; the result is non-zero if anything failed or was refused.
+ */
+import {
+  closeSync, constants, lchownSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync,
+  symlinkSync, unlinkSync, chmodSync,
+} from "node:fs";
+import { randomBytes } from "node:crypto";
+import { basename, dirname, join } from "node:path";
+import { fsyncDir, writeFileAtomic } from "../fs/atomic.ts";
+import { exchangePaths } from "./exchange.ts";
+import { CLEAN, formatClean } from "./clean.ts";
+import { idTables, resolveOwner } from "./owners.ts";
+import { hostPath, STATIC } from "./paths.ts";
+import { type EtcOp, type EtcPlan, opMessage } from "./plan.ts";
+import { etcHostPath } from "./state.ts";
+
+/** Where messages go (setup-etc.pl prints all of them on stderr). */
+export interface ApplyOutput {
+  stderr(line: string): void;
+}
+
+const tmpName = (path: string, tag: string) =>
+  join(dirname(path), `.${basename(path)}.stagehand-${tag}-${randomBytes(6).toString("hex")}`);
+
+/** Makes `path` a symlink to `target` by renaming a new link over it. */
+export function atomicSymlink(target: string, path: string): void {
+  const tmp = tmpName(path, "link");
+  symlinkSync(target, tmp);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    try { unlinkSync(tmp); } catch { /* gone */ }
+    throw e;
+  }
+}
+
+/** The host path of `/etc/NAME`, parents resolved inside the root, or an error. */
+function at(root: string, name: string): string {
+  const p = etcHostPath(root, name, true);
+  if (p === undefined) throw new Error(`cannot resolve /etc/${name}`);
+  return p;
+}
+
+/**
+ * Puts a new node at `path`, where a directory is now: made at a temporary name, then swapped in
+ * (renameat2 RENAME_EXCHANGE), so the name is never missing; the old directory is removed after.
+ */
+function replaceAtomically(path: string, make: (tmp: string) => void): void {
+  const tmp = tmpName(path, "new");
+  make(tmp);
+  if (exchangePaths(tmp, path)) {
+    rmSync(tmp, { recursive: true, force: true });
+    return;
+  }
+  // No RENAME_EXCHANGE on this file system: the old node is moved aside for a moment.
+  const aside = tmpName(path, "old");
+  renameSync(path, aside);
+  renameSync(tmp, path);
+  rmSync(aside, { recursive: true, force: true });
+}
+
+/** Applies `plan` to `root`; returns 0, or 1 when an entry was refused or an operation failed. */
+export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number {
+  let status = 0;
+  const etc = hostPath(root, "/etc");
+  mkdirSync(etc, { recursive: true, mode: 0o755 });
+  const touched = new Set<string>([etc]);
+  /** Names whose directory is to be swapped in place of something else: name -> [where it is built, its final place]. */
+  const pendingDirs = new Map<string, { tmp: string; final: string }>();
+  /** Names where a directory of static links is to be replaced by a link or a copy. */
+  const replacingDirs = new Set<string>();
+  const place = (name: string): string => {
+    for (const [dir, { tmp }] of pendingDirs) {
+      if (name === dir) return tmp;
+      if (name.startsWith(`${dir}/`)) return `${tmp}${name.slice(dir.length)}`;
+    }
+    return at(root, name);
+  };
+  const swapInPendingDirs = () => {
+    for (const [name, { tmp, final }] of pendingDirs) {
+      try {
+        if (exchangePaths(tmp, final)) unlinkSync(tmp);
+        else { unlinkSync(final); renameSync(tmp, final); }
+        touched.add(dirname(final));
+      } catch (e) { fail(`cannot put the directory /etc/${name} in place`, e); }
+    }
+    pendingDirs.clear();
+  };
+  const copies: Extract<EtcOp, { op: "copy" }>[] = [];
+  const fail = (what: string, e: unknown) => {
+    out.stderr(`error: ${what}: ${(e as Error).message}`);
+    status = 1;
+  };
+
+  const cleanOp = plan.ops.find((o) => o.op === "clean") as Extract<EtcOp, { op: "clean" }> | undefined;
+  const cleanPath = join(etc, CLEAN);
+  const oldClean = (() => { try { return readFileSync(cleanPath, "utf8"); } catch { return ""; } })();
+  if (cleanOp?.changed) {
+    // Record the new copies before writing any, so a crash leaves none untracked.
+    const union = formatClean([...oldClean.split("\n").filter((l) => l !== ""), ...cleanOp.names]);
+    if (union !== oldClean) {
+      try { writeFileAtomic(cleanPath, union, { mode: 0o644 }); } catch (e) { fail(`cannot write /etc/${CLEAN}`, e); }
+    }
+  }
+
+  for (const op of plan.ops) {
+    // Every entry is in place once the obsolete copies' turn comes.
+    if (op.op === "remove-file" || op.op === "clean") swapInPendingDirs();
+    const msg = opMessage(op);
+    if (msg !== undefined) out.stderr(msg);
+    try {
+      switch (op.op) {
+        case "static":
+          atomicSymlink(op.target, join(etc, STATIC));
+          break;
+        case "remove-link": {
+          const p = join(etc, op.name);
+          if (!lstatSync(p).isSymbolicLink()) break;
+          if (op.toDirectory) {
+            // The link stays (it leads into the new tree meanwhile) until its directory is complete.
+            const tmp = tmpName(p, "dir");
+            mkdirSync(tmp, { mode: 0o755 });
+            pendingDirs.set(op.name, { tmp, final: p });
+          } else {
+            unlinkSync(p);
+            touched.add(dirname(p));
+          }
+          break;
+        }
+        case "replace-dir":
+          replacingDirs.add(op.name);
+          break;
+        case "mkdir": {
+          if (pendingDirs.has(op.name)) break;
+          const p = place(op.name);
+          let exists = false;
+          try { exists = lstatSync(p).isDirectory(); } catch { /* missing */ }
+          if (!exists) mkdirSync(p, { mode: 0o755 });
+          touched.add(dirname(p));
+          break;
+        }
+        case "link": {
+          const p = place(op.name);
+          if (replacingDirs.delete(op.name)) replaceAtomically(p, (tmp) => symlinkSync(op.target, tmp));
+          else atomicSymlink(op.target, p);
+          touched.add(dirname(p));
+          break;
+        }
+        case "copy": {
+          const p = place(op.name);
+          const opts = { mode: op.mode, uid: op.uid, gid: op.gid };
+          if (replacingDirs.delete(op.name)) replaceAtomically(p, (tmp) => writeFileAtomic(tmp, op.content, opts));
+          else writeFileAtomic(p, op.content, opts);
+          copies.push(op);
+          break;
+        }
+        case "remove-file": {
+          const p = at(root, op.name);
+          let st;
+          try { st = lstatSync(p); } catch { break; }
+          if (!st.isDirectory()) { unlinkSync(p); touched.add(dirname(p)); }
+          break;
+        }
+        case "clean":
+          if (op.changed || formatClean(op.names) !== readFileSync(cleanPath, "utf8")) {
+            writeFileAtomic(cleanPath, formatClean(op.names), { mode: 0o644 });
+          }
+          break;
+        case "tag": {
+          try {
+            closeSync(openSync(join(etc, "NIXOS"), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644));
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+          }
+          break;
+        }
+        case "warn":
+          break;
+        case "error":
+          status = 1;
+          break;
+      }
+    } catch (e) {
+      const name = "name" in op ? `/etc/${op.name}` : op.op === "static" ? `/etc/${STATIC}` : op.op;
+      fail(`${op.op} ${name}`, e);
+    }
+    // Owners again, now that every file is in place: /etc/passwd and /etc/group may be among them.
+    if (op.op === "clean") status = Math.max(status, settleOwners(root, copies, out));
+  }
+
+  swapInPendingDirs();
+  for (const dir of touched) {
+    try { fsyncDir(dir); } catch { /* removed meanwhile */ }
+  }
+  return status;
+}
+
+/**
+ * Re-resolves the owners of the copies just written against the target root's etc/passwd and
+ * etc/group as they now are, fixing owner and mode where they differ (normally nothing to do).
+ */
+function settleOwners(root: string, copies: Extract<EtcOp, { op: "copy" }>[], out: ApplyOutput): number {
+  if (copies.length === 0) return 0;
+  const read = (f: string) => { try { return readFileSync(hostPath(root, f), "utf8"); } catch { return ""; } };
+  const ids = idTables(read("/etc/passwd"), read("/etc/group"));
+  let status = 0;
+  for (const c of copies) {
+    try {
+      const p = at(root, c.name);
+      const st = lstatSync(p);
+      if (!st.isFile()) continue;
+      const uid = resolveOwner(c.user, ids.users) ?? c.uid;
+      const gid = resolveOwner(c.group, ids.groups) ?? c.gid;
+      if (st.uid !== uid || st.gid !== gid) lchownSync(p, uid, gid);
+      // chown clears setuid/setgid bits, so the mode is set after it.
+      if ((st.mode & 0o7777) !== c.mode || st.uid !== uid || st.gid !== gid) chmodSync(p, c.mode);
+    } catch (e) {
+      out.stderr(`error: cannot set the owner of /etc/${c.name}: ${(e as Error).message}`);
+      status = 1;
+    }
+  }
+  return status;
+}

@@ -1,0 +1,28 @@
+/**
+ * `/etc/.clean`: the names (relative to /etc) of the files copied into /etc, one per line, sorted
+ * bytewise, each ending in a newline. setup-etc.pl reads and writes the same format, so a machine
+ * switches between the two freely.
+ */
+import { badEntryName } from "./paths.ts";
+import { byteCompare } from "./tree.ts";
+
+/** The bookkeeping file's name under /etc. */
+export const CLEAN = ".clean";
+
+/** Reads `.clean` text: the names, and the lines refused because they would escape /etc. */
+export function parseClean(text: string): { names: string[]; refused: { name: string; reason: string }[] } {
+  const names: string[] = [];
+  const refused: { name: string; reason: string }[] = [];
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const bad = badEntryName(line);
+    if (bad) refused.push({ name: line, reason: bad });
+    else names.push(line);
+  }
+  return { names, refused };
+}
+
+/** Formats names as `.clean` text. */
+export function formatClean(names: Iterable<string>): string {
+  return [...new Set(names)].sort(byteCompare).map((n) => `${n}\n`).join("");
+}

@@ -1,0 +1,218 @@
+/**
+ * The pure planner: from a generation's etc tree and the loaded state of /etc, the full list of
+ * operations setting up /etc, in the order they are applied, each with the message setup-etc.pl
+ * prints for it (if any) and the line dry-activate shows.
+ */
+import { createTwoFilesPatch } from "diff";
+import { formatClean } from "./clean.ts";
+import { resolveOwner } from "./owners.ts";
+import { parentName, STATIC } from "./paths.ts";
+import { type EtcState, intoStatic } from "./state.ts";
+import type { EtcTree } from "./tree.ts";
+
+/** One operation on /etc. Names are relative to /etc. */
+export type EtcOp =
+  /** Point /etc/static at the new tree (atomically). */
+  | { op: "static"; target: string }
+  /**
+   * Remove a link into /etc/static that the new tree no longer declares. When the tree has a
+   * directory there instead, the directory is built beside the link and swapped in.
+   */
+  | { op: "remove-link"; name: string; toDirectory?: boolean }
+  /** Remove a directory holding only links into /etc/static, to put a link in its place. */
+  | { op: "replace-dir"; name: string }
+  | { op: "mkdir"; name: string }
+  /** Make `/etc/NAME` a symlink to `target` (atomically replacing what is there). */
+  | { op: "link"; name: string; target: string; direct: boolean }
+  /** Write a copy with its mode and owner (atomically replacing what is there). */
+  | { op: "copy"; name: string; content: Buffer; mode: number; uid: number; gid: number; user: string; group: string; old?: Buffer }
+  /** Remove a copied file no longer declared. */
+  | { op: "remove-file"; name: string }
+  /** Rewrite /etc/.clean. */
+  | { op: "clean"; names: string[]; changed: boolean }
+  /** Create /etc/NIXOS. */
+  | { op: "tag" }
+  /** A warning setup-etc.pl would print; nothing is done. */
+  | { op: "warn"; message: string }
+  /** An entry refused: left as it is; the run ends non-zero. */
+  | { op: "error"; name: string; message: string };
+
+/** What shapes the plan besides the tree and the state. */
+export interface PlanOptions {
+  /** `IN_NIXOS_ENTER` is set: nixos-enter bind-mounts /etc/resolv.conf, so leave it alone. */
+  inNixosEnter: boolean;
+  /** Show content changes of copied files in the dry lines. */
+  diff: boolean;
+}
+
+/** The plan's data: the operations, in order. */
+export interface EtcPlan {
+  tree: string;
+  ops: EtcOp[];
+}
+
+const q = (name: string) => `‘/etc/${name}’`;
+const octal = (m: number) => m.toString(8).padStart(4, "0");
+
+/** The message setup-etc.pl prints (on stderr) when carrying out `op`, if any. */
+export function opMessage(op: EtcOp): string | undefined {
+  switch (op.op) {
+    case "remove-link": return `removing obsolete symlink ${q(op.name)}...`;
+    case "remove-file": return `removing obsolete file ${q(op.name)}...`;
+    case "warn": return op.message;
+    case "error": return op.message;
+    default: return undefined;
+  }
+}
+
+/** The line dry-activate shows for `op` (what would be done). */
+export function opLine(op: EtcOp): string {
+  switch (op.op) {
+    case "static": return `would link /etc/${STATIC} to ${op.target}`;
+    case "remove-link": return `would remove obsolete symlink ${q(op.name)}`;
+    case "replace-dir": return `would replace directory ${q(op.name)} (only links into /etc/static) with a link`;
+    case "mkdir": return `would create directory ${q(op.name)}`;
+    case "link": return `would link ${q(op.name)} to ${op.target}`;
+    case "copy": return `would ${op.old ? "update" : "copy"} ${q(op.name)} (mode ${octal(op.mode)}, owner ${op.user}:${op.group} = ${op.uid}:${op.gid})`;
+    case "remove-file": return `would remove obsolete file ${q(op.name)}`;
+    case "clean": return "would update /etc/.clean";
+    case "tag": return "would create /etc/NIXOS";
+    case "warn": return `warning: ${op.message}`;
+    case "error": return op.message;
+  }
+}
+
+/** A unified diff of a copy's content change; binary content is only named. */
+export function copyDiff(op: Extract<EtcOp, { op: "copy" }>): string[] {
+  const before = op.old ?? Buffer.alloc(0);
+  if (before.equals(op.content)) return [];
+  if (before.includes(0) || op.content.includes(0)) return [`Binary files /etc/${op.name} differ`];
+  const patch = createTwoFilesPatch(`a/etc/${op.name}`, `b/etc/${op.name}`, before.toString("utf8"), op.content.toString("utf8"));
+  return patch.split("\n").filter((l, i, all) => !(l === "" && i === all.length - 1) && !l.startsWith("===="));
+}
+
+/** Plans setting up /etc for `tree` given `state`. Pure. */
+export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcPlan {
+  const ops: EtcOp[] = [];
+  if (state.staticTarget !== tree.path) ops.push({ op: "static", target: tree.path });
+
+  for (const r of state.cleanRefused) {
+    ops.push({ op: "error", name: r.name, message: `error: ignoring line ‘${r.name}’ of /etc/.clean: ${r.reason}` });
+  }
+
+  // Links into /etc/static the new tree does not declare.
+  const removed = new Set<string>();
+  for (const l of state.staticLinks) {
+    if (l.stillDeclared) continue;
+    const toDirectory = tree.byName.get(l.name)?.kind === "directory";
+    ops.push(toDirectory ? { op: "remove-link", name: l.name, toDirectory } : { op: "remove-link", name: l.name });
+    removed.add(l.name);
+  }
+
+  const present = new Set<string>(); // names of every tree entry: never "obsolete"
+  const copied: string[] = [];
+  const madeDirs = new Set<string>();
+  const oldClean = new Set(state.clean);
+  /** Whether /etc/DIR will be a directory once its parents are made. */
+  const dirUsable = (dir: string): "yes" | "make" | "blocked" => {
+    if (madeDirs.has(dir)) return "yes";
+    const s = state.nodes.get(dir);
+    if (!s || s.type === "none" || removed.has(dir) || (s.type === "link" && intoStatic(s.linkTarget!))) return "make";
+    if (s.type === "dir" || (s.type === "link" && s.leadsToDir)) return "yes";
+    return "blocked";
+  };
+  const ensureParents = (name: string): string | undefined => {
+    const chain: string[] = [];
+    for (let p = parentName(name); p !== ""; p = parentName(p)) chain.unshift(p);
+    for (const dir of chain) {
+      const u = dirUsable(dir);
+      if (u === "blocked") return `error: not setting up ${q(name)}: ‘/etc/${dir}’ is in the way and is not a directory`;
+      if (u === "make") { ops.push({ op: "mkdir", name: dir }); }
+      madeDirs.add(dir);
+    }
+    return undefined;
+  };
+
+  for (const e of tree.entries) {
+    present.add(e.name);
+    if (e.kind === "file" || e.kind === "directory") continue;
+    if (e.kind === "invalid") {
+      ops.push({ op: "error", name: e.name, message: `error: not setting up ${q(e.name)}: ${e.reason}` });
+      if (oldClean.has(e.name)) copied.push(e.name);
+      continue;
+    }
+    if (e.name === "resolv.conf" && opts.inNixosEnter) {
+      if (oldClean.has(e.name)) copied.push(e.name);
+      continue;
+    }
+    let owner: { uid: number; gid: number } | undefined;
+    if (e.kind === "copy") {
+      const uid = resolveOwner(e.user, state.ids.users);
+      const gid = resolveOwner(e.group, state.ids.groups);
+      if (uid === undefined || gid === undefined) {
+        const what = uid === undefined ? `unknown user ‘${e.user}’ in ${e.name}.uid` : `unknown group ‘${e.group}’ in ${e.name}.gid`;
+        ops.push({ op: "error", name: e.name, message: `error: not setting up ${q(e.name)}: ${what}` });
+        if (oldClean.has(e.name)) copied.push(e.name);
+        continue;
+      }
+      owner = { uid, gid };
+    }
+    const blocked = ensureParents(e.name);
+    if (blocked) { ops.push({ op: "error", name: e.name, message: blocked }); continue; }
+
+    const s = state.nodes.get(e.name) ?? { type: "none" as const };
+    const failure = e.kind === "copy" ? `could not create target /etc/${e.name}` : `could not create symlink /etc/${e.name}`;
+    const userFiles = `/etc/${e.name} directory contains user files. Symlinking may fail.`;
+    let current = s;
+    if (s.type === "dir") {
+      if (!s.onlyStatic) {
+        ops.push({ op: "warn", message: userFiles }, { op: "warn", message: failure });
+        continue;
+      }
+      ops.push({ op: "replace-dir", name: e.name });
+      current = { type: "none" };
+    } else if (s.type === "link" && s.leadsToDir && !intoStatic(s.linkTarget!)) {
+      // setup-etc.pl warns here too, although replacing a link always works.
+      ops.push({ op: "warn", message: userFiles });
+    }
+
+    if (e.kind === "link" || e.kind === "direct") {
+      const target = e.kind === "link" ? `/etc/${STATIC}/${e.name}` : e.source;
+      if (e.kind === "direct") copied.push(e.name);
+      const unchanged = current.type === "link" && current.linkTarget === target && !removed.has(e.name);
+      if (!unchanged) ops.push({ op: "link", name: e.name, target, direct: e.kind === "direct" });
+      continue;
+    }
+
+    // A copy.
+    const { uid, gid } = owner!;
+    copied.push(e.name);
+    const old = current.type === "file" ? current.content : undefined;
+    const same = old !== undefined && old.equals(e.content) && current.mode === e.mode && current.uid === uid && current.gid === gid;
+    if (!same) ops.push({ op: "copy", name: e.name, content: e.content, mode: e.mode, uid, gid, user: e.user, group: e.group, old });
+  }
+
+  for (const name of state.clean) {
+    if (!present.has(name)) ops.push({ op: "remove-file", name });
+  }
+  const cleanText = formatClean(copied);
+  ops.push({ op: "clean", names: [...new Set(copied)], changed: cleanText !== state.cleanText });
+  if (!state.hasTag) ops.push({ op: "tag" });
+  return { tree: tree.path, ops };
+}
+
+/** The lines dry-activate prints for a plan (nothing for a no-op). */
+export function planLines(plan: EtcPlan, opts: { diff: boolean }): string[] {
+  const lines: string[] = [];
+  for (const op of plan.ops) {
+    if (op.op === "clean" && !op.changed) continue;
+    lines.push(opLine(op));
+    if (op.op === "copy" && opts.diff) lines.push(...copyDiff(op));
+  }
+  return lines;
+}
+
+/** Whether the plan refuses any entry (the run then exits non-zero). */
+export function planFailed(plan: EtcPlan): boolean {
+  return plan.ops.some((o) => o.op === "error");
+}

@@ -1,0 +1,32 @@
+/**
+ * The `etc` builtin step (NixOS's `system.activationScripts.etc`, which ran setup-etc.pl):
+ * options `etc` = the generation's etc tree (`${systemConfig}/etc`), `diff` = "true" to show
+ * content changes of copied files in the plan. It acts on the context's root.
+ */
+import type { BuiltinStep, StepContext, StepPlan } from "../graph/step.ts";
+import { applyEtc } from "./apply.ts";
+import { type EtcPlan, planEtc, planLines } from "./plan.ts";
+import { loadEtcState } from "./state.ts";
+import { readEtcTree } from "./tree.ts";
+
+/** Loads the tree and the state of the root's /etc, and plans. Reads only. */
+export function planEtcSetup(root: string, etcPath: string, env: Record<string, string | undefined>, diff: boolean): StepPlan<EtcPlan> {
+  const tree = readEtcTree(root, etcPath);
+  const state = loadEtcState(root, tree);
+  const plan = planEtc(tree, state, { inNixosEnter: !!env.IN_NIXOS_ENTER, diff });
+  return { lines: planLines(plan, { diff }), data: plan };
+}
+
+/** The builtin step registered as `etc`. */
+export const etcStep: BuiltinStep<EtcPlan> = {
+  plan(ctx: StepContext, options: Record<string, string>) {
+    const etc = options.etc;
+    if (!etc) throw new Error("the etc step needs option 'etc' (the generation's etc tree)");
+    return planEtcSetup(ctx.root, etc, ctx.env, options.diff === "true");
+  },
+  apply(ctx: StepContext, plan: StepPlan<EtcPlan>) {
+    // What NixOS's etc activation snippet prints before running setup-etc.pl.
+    ctx.stdout("setting up /etc...");
+    return applyEtc(ctx.root, plan.data, { stderr: ctx.stderr });
+  },
+};

@@ -1,0 +1,97 @@
+/**
+ * Reading a generation's etc tree (`/nix/store/...-etc/etc`): every entry is a symlink to its
+ * source, directories group them, and an entry `X` that is copied rather than linked has sidecar
+ * files `X.mode` (an octal mode or `direct-symlink`), `X.uid` and `X.gid` (a name or `+N`).
+ */
+import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { badEntryName, canonicalInRoot, hostPath, resolveInRoot } from "./paths.ts";
+
+/** How an entry of the etc tree is to appear in /etc. */
+export type EtcEntry =
+  | { name: string; kind: "directory" }
+  /** Sidecars and other plain files: not linked, but part of the tree (never "obsolete"). */
+  | { name: string; kind: "file" }
+  /** `/etc/X -> /etc/static/X`. */
+  | { name: string; kind: "link" }
+  /** `/etc/X -> the store source` (`.mode` is `direct-symlink`). */
+  | { name: string; kind: "direct"; source: string }
+  /** A copy of the source with a mode and an owner. */
+  | { name: string; kind: "copy"; mode: number; user: string; group: string; content: Buffer }
+  /** An entry that cannot be set up; `/etc/X` is left as it is. */
+  | { name: string; kind: "invalid"; reason: string };
+
+/** A generation's etc tree, as read from the target root. */
+export interface EtcTree {
+  /** The tree's path inside the root, symlinks resolved (what `/etc/static` will point to). */
+  path: string;
+  /** Entries in walk order (a directory before its contents, names sorted bytewise). */
+  entries: EtcEntry[];
+  /** Entries by name. */
+  byName: Map<string, EtcEntry>;
+}
+
+/** Byte-wise comparison, as Perl's `sort` orders file names. */
+export function byteCompare(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/** Reads a sidecar without its one trailing newline, or undefined when absent. */
+function sidecar(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8").replace(/\n$/, "");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+/** Whether a mode sidecar's text is an octal mode NixOS would accept. */
+export function parseMode(text: string): number | undefined {
+  return /^[0-7]{1,4}$/.test(text) ? parseInt(text, 8) : undefined;
+}
+
+/** Reads one entry (a symlink of the tree) with its sidecars. */
+function readLinkEntry(root: string, treePath: string, name: string): EtcEntry {
+  const host = hostPath(root, `${treePath}/${name}`);
+  const modeText = sidecar(`${host}.mode`);
+  if (modeText === undefined) return { name, kind: "link" };
+  if (modeText === "direct-symlink") return { name, kind: "direct", source: readlinkSync(host) };
+  const mode = parseMode(modeText);
+  if (mode === undefined) {
+    return { name, kind: "invalid", reason: `${name}.mode is neither 'direct-symlink' nor an octal mode: '${modeText}'` };
+  }
+  const source = resolveInRoot(root, `${treePath}/${name}`);
+  let content: Buffer;
+  try {
+    if (!statSync(source).isFile()) return { name, kind: "invalid", reason: `cannot copy ${name}: its source is not a regular file` };
+    content = readFileSync(source);
+  } catch (e) {
+    return { name, kind: "invalid", reason: `cannot read the source of ${name}: ${(e as Error).message}` };
+  }
+  // etc.nix always writes both; a hand-built tree without them gets root, as etc.nix's default.
+  const user = sidecar(`${host}.uid`) ?? "+0";
+  const group = sidecar(`${host}.gid`) ?? "+0";
+  return { name, kind: "copy", mode, user, group, content };
+}
+
+/** Reads the etc tree at `etcPath` (a path inside `root`, symlinks allowed). */
+export function readEtcTree(root: string, etcPath: string): EtcTree {
+  const path = canonicalInRoot(root, etcPath);
+  const top = hostPath(root, path);
+  if (!statSync(top).isDirectory()) throw new Error(`${etcPath} is not a directory`);
+  const entries: EtcEntry[] = [];
+  const walk = (rel: string) => {
+    const names = readdirSync(hostPath(root, rel === "" ? path : `${path}/${rel}`)).sort(byteCompare);
+    for (const base of names) {
+      const name = rel === "" ? base : `${rel}/${base}`;
+      const bad = badEntryName(name);
+      if (bad) { entries.push({ name, kind: "invalid", reason: bad }); continue; }
+      const st = lstatSync(hostPath(root, `${path}/${name}`));
+      if (st.isSymbolicLink()) entries.push(readLinkEntry(root, path, name));
+      else if (st.isDirectory()) { entries.push({ name, kind: "directory" }); walk(name); }
+      else entries.push({ name, kind: "file" });
+    }
+  };
+  walk("");
+  return { path, entries, byName: new Map(entries.map((e) => [e.name, e])) };
+}

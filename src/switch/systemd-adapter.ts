@@ -1,0 +1,96 @@
+/**
+ * The executor's view of a service manager (executor-types.ts SwitchSystemd) over the D-Bus
+ * client in src/systemd: jobs enqueued with mode "replace" and awaited through JobRemoved.
+ */
+import { DBusCallError } from "../dbus/connection.ts";
+import { JobWaiter } from "../systemd/jobs.ts";
+import { SYSTEMD_BUS_NAME, type SystemdManager } from "../systemd/manager.ts";
+import { toNumber } from "../systemd/units.ts";
+import type { ActiveUnitState, JobReport, JobVerb, SwitchSystemd } from "./executor-types.ts";
+
+const UNIT_IFACE = "org.freedesktop.systemd1.Unit";
+
+/** Settle loop bounds: quiet for `quietMs` ends it, `maxMs` caps it (ng: 250 ms and 90 s). */
+export interface SettleOptions {
+  quietMs: number;
+  maxMs: number;
+}
+
+export const DEFAULT_SETTLE: SettleOptions = { quietMs: 250, maxMs: 90_000 };
+
+/** Adapts a connected SystemdManager; `close()` stops its job waiter (not the manager). */
+export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT_SETTLE): SwitchSystemd & { close(): void } {
+  const waiter = JobWaiter.create(m);
+  // Any signal from systemd counts as activity for the settle loop (ng counts any bus message).
+  let lastActivity = Date.now();
+  const offs = (["JobNew", "JobRemoved", "UnitNew", "UnitRemoved", "Reloading"] as const).map((s) => m.onSignal(s, () => { lastActivity = Date.now(); }));
+
+  const propertyOf = async <T>(path: string, name: string, iface = UNIT_IFACE): Promise<T> =>
+    m.bus.getProperty<T>(SYSTEMD_BUS_NAME, path, iface, name, { timeoutMs: 5000 });
+
+  return {
+    async submit(job: JobVerb, unit: string): Promise<{ done: Promise<JobReport> }> {
+      const path = await m.enqueue(job, unit, "replace");
+      return { done: waiter.wait(path).then((o) => ({ unit: o.unit || unit, job, result: o.result })) };
+    },
+
+    async activeUnits(): Promise<Record<string, ActiveUnitState>> {
+      const rows = await m.listUnitsByPatterns([], []);
+      const outMap: Record<string, ActiveUnitState> = Object.create(null);
+      for (const r of rows) {
+        if (r.following !== "" || r.activeState === "inactive") continue;
+        let fragmentPath = "";
+        try { fragmentPath = String(await propertyOf<string>(r.path, "FragmentPath")); } catch { /* unit vanished meanwhile */ }
+        outMap[r.name] = { activeState: r.activeState, subState: r.subState, fragmentPath };
+      }
+      return outMap;
+    },
+
+    async isActive(unit: string): Promise<boolean> {
+      const path = await m.getUnit(unit);
+      const state = String(await propertyOf<string>(path, "ActiveState"));
+      return state === "active" || state === "activating";
+    },
+
+    async execMainStatus(unit: string): Promise<number | undefined> {
+      try {
+        const path = await m.getUnit(unit);
+        return toNumber(await propertyOf(path, "ExecMainStatus", "org.freedesktop.systemd1.Service"));
+      } catch {
+        return undefined;
+      }
+    },
+
+    async invocationId(unit: string): Promise<string | undefined> {
+      try {
+        const path = await m.getUnit(unit);
+        const raw = await propertyOf<unknown>(path, "InvocationID");
+        const bytes: number[] = raw instanceof Uint8Array || Array.isArray(raw) ? Array.from(raw as ArrayLike<number>) : [];
+        return bytes.map((b) => b.toString(16).padStart(2, "0")).join("");
+      } catch (e) {
+        if (e instanceof DBusCallError) return undefined;
+        throw e;
+      }
+    },
+
+    resetFailed: () => m.resetFailed(),
+    reload: () => m.reload(),
+    reexecute: () => m.reexecute(),
+
+    async settle(): Promise<void> {
+      const start = Date.now();
+      lastActivity = Date.now();
+      // Wait in quiet-sized steps while signals keep coming, as ng's process() loop does.
+      for (;;) {
+        await new Promise((r) => setTimeout(r, settle.quietMs));
+        if (Date.now() - lastActivity >= settle.quietMs) return;
+        if (Date.now() - start >= settle.maxMs) return;
+      }
+    },
+
+    close(): void {
+      for (const off of offs) off();
+      waiter.close();
+    },
+  };
+}

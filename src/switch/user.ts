@@ -1,0 +1,219 @@
+/**
+ * User service managers (ng since NixOS PR #507588). The system switch asks logind who is logged
+ * in and re-runs this binary once per user, as that user, with a cleared environment; the child
+ * compares /etc/systemd/user of the old and new generation, re-executes the user manager over the
+ * user's bus, stops/reloads/restarts/starts the changed user units and restarts
+ * nixos-activation.service (per-user activation such as home-manager).
+ */
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, realpathSync } from "node:fs";
+import { join } from "node:path";
+import { listUsers, userProperties } from "../systemd/login1.ts";
+import { SystemdManager } from "../systemd/manager.ts";
+import { diskUnitDirectory } from "../units/dir.ts";
+import { type Action, parseAction, requiredEnv } from "./contract.ts";
+import type { JobReport, JobVerb, SwitchSystemd } from "./executor-types.ts";
+import { EXIT, SwitchExit } from "./exit.ts";
+import { SwitchLists } from "./lists.ts";
+import type { SwitchLog } from "./log.ts";
+import { persistLists } from "./phases.ts";
+import { listsToPersist, planSwitch, sortUnits } from "./plan.ts";
+import type { SwitchSummary } from "./summary.ts";
+import { switchSystemd } from "./systemd-adapter.ts";
+
+/** The variable that marks the per-user child and names the parent's executable. */
+export const PARENT_EXE_VAR = "__NIXOS_SWITCH_TO_CONFIGURATION_PARENT_EXE";
+
+const ACTIVATION_SERVICE = "nixos-activation.service";
+
+/** How to run this program again: the executable, plus the script when running from source. */
+export function selfCommand(): string[] {
+  const script = process.argv[1];
+  const fromSource = script !== undefined && /\.(ts|js|mjs)$/.test(script) && existsSync(script);
+  return fromSource ? [process.execPath, script] : [process.execPath];
+}
+
+/** The canonical path of the running executable (what the child checks its parent against). */
+function selfExe(): string {
+  return realpathSync("/proc/self/exe");
+}
+
+export interface UserSwitchParent {
+  manager: SystemdManager;
+  log: SwitchLog;
+  action: Action;
+  toplevel: string;
+  oldToplevel: string;
+  summary: SwitchSummary;
+}
+
+/** Runs the per-user switch for every logged-in user; resolves to 0, or 4 if any failed. */
+export async function switchUsers(p: UserSwitchParent): Promise<number> {
+  let users;
+  try {
+    users = await listUsers(p.manager.bus);
+  } catch (e) {
+    // ng dies here; we report it and go on, so the system units still get started.
+    p.log.error(`Unable to list users with logind: ${(e as Error).message}`);
+    return EXIT.unitsFailed;
+  }
+  let status = 0;
+  const exe = selfExe();
+  const [cmd, ...args] = selfCommand();
+  for (const u of users) {
+    const props = await userProperties(p.manager.bus, u.path);
+    p.log.line(`reloading user units for ${u.name}...`);
+    const code = await new Promise<number>((resolve) => {
+      const child = spawn(cmd!, args, {
+        uid: u.uid,
+        gid: props.gid,
+        stdio: "inherit",
+        env: {
+          XDG_RUNTIME_DIR: props.runtimePath,
+          [PARENT_EXE_VAR]: exe,
+          TOPLEVEL: p.toplevel,
+          OLD_TOPLEVEL: p.oldToplevel,
+          NIXOS_ACTION: p.action,
+        },
+      });
+      child.once("error", (e) => {
+        p.log.error(`Error: Failed to spawn user activation for ${u.name}: ${e.message}`);
+        resolve(1);
+      });
+      child.once("exit", (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+    });
+    p.summary.users.push({ name: u.name, exitCode: code });
+    if (code !== 0) {
+      p.log.warn(`warning: user activation for ${u.name} failed`);
+      status = EXIT.unitsFailed;
+    }
+  }
+  return status;
+}
+
+/** Prints "VERB the following user units: A, B" (nothing for an empty set). */
+function printUnits(log: SwitchLog, verb: string, units: Iterable<string>): void {
+  const names = sortUnits(units);
+  if (names.length > 0) log.line(`${verb} the following user units: ${names.join(", ")}`);
+}
+
+/** The child: the per-user switch, run as the user. Resolves to its exit status. */
+export async function runUserSwitch(parentExe: string, log: SwitchLog, env = process.env): Promise<number> {
+  let self = "";
+  try { self = selfExe(); } catch { /* compared below */ }
+  if (parentExe !== self) {
+    throw new SwitchExit(EXIT.error, ["This program is not meant to be called from outside of switch-to-configuration."]);
+  }
+  const toplevel = requiredEnv(env, "TOPLEVEL");
+  const oldToplevel = requiredEnv(env, "OLD_TOPLEVEL");
+  const action = parseAction(requiredEnv(env, "NIXOS_ACTION"));
+  if (!action) throw new SwitchExit(EXIT.error, [`Error: invalid action ${env.NIXOS_ACTION}`]);
+  const runtimeDir = env.XDG_RUNTIME_DIR;
+  if (!runtimeDir) throw new SwitchExit(EXIT.error, ["Error: XDG_RUNTIME_DIR must be set and non-empty for the user scope"]);
+  const dry = action === "dry-activate";
+
+  const listDir = join(runtimeDir, "nixos");
+  mkdirSync(listDir, { recursive: true });
+  chmodSync(listDir, 0o700);
+  const lists = new SwitchLists(listDir, dry);
+
+  // Bounded waits: a user manager that stays quiet must not hold the system switch for minutes.
+  const manager = await SystemdManager.connect({ address: `unix:path=${join(runtimeDir, "bus")}`, reloadTimeoutMs: 30_000, reexecTimeoutMs: 30_000 });
+  const systemd = switchSystemd(manager);
+  try {
+    const active = await systemd.activeUnits();
+    const plan = planSwitch({
+      old: diskUnitDirectory(join(oldToplevel, "etc/systemd/user")),
+      new: diskUnitDirectory(join(toplevel, "etc/systemd/user")),
+      active,
+      managedPrefix: "/etc/systemd/user",
+      lists: { start: lists.read("start"), restart: lists.read("restart"), reload: lists.read("reload") },
+    });
+    delete plan.skip[ACTIVATION_SERVICE]; // restarted unconditionally below
+    const hidden = new Set(plan.hidden);
+    const visibleStart = Object.keys(plan.start).filter((u) => !hidden.has(u));
+
+    if (dry) {
+      printUnits(log, "would stop", Object.keys(plan.stop));
+      printUnits(log, "would NOT restart", Object.keys(plan.skip));
+      printUnits(log, "would reload", Object.keys(plan.reload));
+      printUnits(log, "would restart", Object.keys(plan.restart));
+      printUnits(log, "would start", visibleStart);
+      return EXIT.ok;
+    }
+
+    persistLists(lists, listsToPersist(plan));
+
+    let status = 0;
+    const finished: JobReport[] = [];
+    const phase = async (verb: JobVerb, units: string[], quiet = false) => {
+      const pending: Promise<JobReport>[] = [];
+      for (const unit of units) {
+        try {
+          pending.push((await systemd.submit(verb, unit)).done);
+        } catch (e) {
+          if (!quiet) {
+            log.error(`Failed to ${verb} user unit ${unit}: ${(e as Error).message}`);
+            status = EXIT.unitsFailed;
+          }
+        }
+      }
+      finished.push(...(await Promise.all(pending)));
+    };
+
+    // Stop before re-exec, so ExecStop runs with the old definition.
+    printUnits(log, "stopping", Object.keys(plan.stop));
+    await phase("stop", Object.keys(plan.stop), true);
+    printUnits(log, "NOT restarting", Object.keys(plan.skip));
+
+    await bestEffort(systemd, "reexecute");
+    await bestEffort(systemd, "resetFailed");
+    await bestEffort(systemd, "reload");
+
+    printUnits(log, "reloading", Object.keys(plan.reload));
+    await phase("reload", Object.keys(plan.reload));
+    lists.remove("reload");
+    printUnits(log, "restarting", Object.keys(plan.restart));
+    await phase("restart", Object.keys(plan.restart));
+    lists.remove("restart");
+    printUnits(log, "starting", visibleStart);
+    await phase("start", Object.keys(plan.start));
+    lists.remove("start");
+
+    if (existsSync(join(toplevel, "etc/systemd/user", ACTIVATION_SERVICE))) {
+      log.line(`restarting the following user units: ${ACTIVATION_SERVICE}`);
+      try {
+        const r = await (await systemd.submit("restart", ACTIVATION_SERVICE)).done;
+        finished.push(r);
+      } catch (e) {
+        log.error(`Failed to restart ${ACTIVATION_SERVICE}: ${(e as Error).message}`);
+        status = EXIT.unitsFailed;
+      }
+    }
+
+    const failed: string[] = [];
+    for (const r of finished) {
+      if (r.result === "timeout" || r.result === "failed" || r.result === "dependency") {
+        log.error(`Failed to ${r.job} user unit ${r.unit}`);
+        failed.push(r.unit);
+        status = EXIT.unitsFailed;
+      }
+    }
+    if (failed.length > 0) {
+      const names = sortUnits(failed);
+      log.warn(`warning: the following user units failed: ${names.join(", ")}`);
+      log.warn(`See \`systemctl --user status ${names.join(" ")}\` for details.`);
+    }
+    return status;
+  } finally {
+    systemd.close();
+    manager.close();
+  }
+}
+
+/** ng ignores the results of these calls on the user manager (it sends no Reloading signal). */
+async function bestEffort(systemd: SwitchSystemd, what: "reexecute" | "resetFailed" | "reload"): Promise<void> {
+  try {
+    await systemd[what]();
+  } catch { /* as ng: `_ = systemd.reexecute()` */ }
+}

@@ -1,0 +1,165 @@
+/**
+ * A generation's unit directory (`etc/systemd/system`) as the planner sees it: which unit files
+ * exist, which are masked (symlinked to /dev/null), their text and their drop-ins. Reading goes
+ * through this interface so the planner stays pure: tests and `stagehand plan` can hand it an
+ * in-memory tree, the switch hands it the disk.
+ */
+import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { join } from "node:path";
+import { emptyUnitInfo, parseUnitText, type UnitInfo } from "./parse.ts";
+
+/** Whether a unit file is there: a real file, masked to /dev/null, or absent (or dangling). */
+export type UnitFileState = "present" | "masked" | "missing";
+
+/** One `NAME.d/*.conf` drop-in. */
+export interface DropIn {
+  /** Full path, for messages. */
+  path: string;
+  state: UnitFileState;
+  /** File contents ("" when masked or missing, i.e. a dangling symlink). */
+  text: string;
+}
+
+/** Read-only view of one unit directory. Names are file names relative to `path`. */
+export interface UnitDirectory {
+  /** The directory (for messages and the `FragmentPath` check). */
+  readonly path: string;
+  /** Like Rust's `Path::exists`: follows symlinks, so a masked unit exists and a dangling one does not. */
+  exists(name: string): boolean;
+  /** present / masked / missing, following symlinks. */
+  fileState(name: string): UnitFileState;
+  /** The text of a unit file ("" when masked), or undefined when missing. */
+  read(name: string): string | undefined;
+  /** `NAME.d/*.conf` in byte order of their names (glob order). */
+  dropins(name: string): DropIn[];
+  /** Names of the unit files directly in the directory (not drop-ins or `.wants` folders), sorted. */
+  names(): string[];
+}
+
+/** Error about a path that cannot be used (missing directory, symlink loop, unreadable file). */
+export class UnitDirectoryError extends Error {
+  override name = "UnitDirectoryError";
+  constructor(readonly path: string, why: string) {
+    super(`${path}: ${why}`);
+  }
+}
+
+const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/** The unit directory on disk at `path`; everything is read lazily and cached. */
+export function diskUnitDirectory(path: string): UnitDirectory {
+  const states = new Map<string, UnitFileState>();
+  const fileState = (name: string): UnitFileState => {
+    const p = join(path, name);
+    let s = states.get(p);
+    if (s) return s;
+    try {
+      s = realpathSync(p) === "/dev/null" ? "masked" : "present";
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") s = "missing";
+      else if (code === "ELOOP") throw new UnitDirectoryError(p, "symlink loop");
+      else throw new UnitDirectoryError(p, (e as Error).message);
+    }
+    states.set(p, s);
+    return s;
+  };
+  const readPath = (p: string): string => {
+    try {
+      return readFileSync(p, "utf8");
+    } catch (e) {
+      throw new UnitDirectoryError(p, `cannot read unit file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  return {
+    path,
+    exists: (name) => fileState(name) !== "missing",
+    fileState,
+    read: (name) => {
+      const s = fileState(name);
+      if (s === "missing") return undefined;
+      return s === "masked" ? "" : readPath(join(path, name));
+    },
+    names: () => {
+      let entries: string[];
+      try {
+        entries = readdirSync(path);
+      } catch (e) {
+        throw new UnitDirectoryError(path, `cannot list unit directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      return entries.filter((e) => !/\.(d|wants|requires|upholds)$/.test(e)).sort(byteOrder);
+    },
+    dropins: (name) => {
+      const d = join(path, `${name}.d`);
+      let entries: string[];
+      try {
+        entries = readdirSync(d);
+      } catch {
+        return [];
+      }
+      return entries.filter((e) => e.endsWith(".conf")).sort(byteOrder).map((e) => {
+        const rel = `${name}.d/${e}`;
+        const state = fileState(rel);
+        return { path: join(path, rel), state, text: state === "present" ? readPath(join(path, rel)) : "" };
+      });
+    },
+  };
+}
+
+/**
+ * An in-memory unit directory: `files` maps relative names (`foo.service`,
+ * `foo.service.d/override.conf`) to their text, or to null for a unit masked to /dev/null.
+ */
+export function memoryUnitDirectory(path: string, files: Record<string, string | null>): UnitDirectory {
+  const has = (name: string) => Object.prototype.hasOwnProperty.call(files, name);
+  const fileState = (name: string): UnitFileState => (!has(name) ? "missing" : files[name] === null ? "masked" : "present");
+  return {
+    path,
+    exists: (name) => has(name),
+    fileState,
+    read: (name) => (has(name) ? (files[name] ?? "") : undefined),
+    names: () => Object.keys(files).filter((k) => !k.includes("/")).sort(byteOrder),
+    dropins: (name) =>
+      Object.keys(files)
+        .filter((k) => k.startsWith(`${name}.d/`) && k.endsWith(".conf") && !k.slice(name.length + 3).includes("/"))
+        .sort(byteOrder)
+        .map((k) => ({ path: join(path, k), state: fileState(k), text: files[k] ?? "" })),
+  };
+}
+
+/**
+ * ng's `parse_unit`: the base unit file (`name@.type` for a template instance), its drop-ins,
+ * then, for an instance, the instance's own drop-ins (`name@inst.type.d/*.conf`).
+ * A missing base file is an error naming it.
+ */
+export function loadUnit(dir: UnitDirectory, unitFile: string, baseUnitFile: string): UnitInfo {
+  const info = emptyUnitInfo();
+  const text = dir.read(baseUnitFile);
+  if (text === undefined) throw new UnitDirectoryError(join(dir.path, baseUnitFile), "unit file not found");
+  parseUnitText(info, text, join(dir.path, baseUnitFile));
+  const merge = (d: DropIn) => {
+    // ng opens every drop-in the glob finds: a dangling one is an error, not a silent skip.
+    if (d.state === "missing") throw new UnitDirectoryError(d.path, "dangling drop-in symlink");
+    parseUnitText(info, d.text, d.path);
+  };
+  dir.dropins(baseUnitFile).forEach(merge);
+  if (unitFile !== baseUnitFile) dir.dropins(unitFile).forEach(merge);
+  return info;
+}
+
+/** Matches an instance `name@inst.type` (ng's TEMPLATE_UNIT_RE, kept as is: instances with dots are not split). */
+const TEMPLATE_UNIT_RE = /^(.*)@[^.]*\.(.*)$/s;
+/** Everything before the type suffix (ng's UNIT_NAME_RE). */
+const UNIT_NAME_RE = /^(.*)\.[a-z]*$/s;
+
+/** If `unit` is a template instance, `[template, type]` (`foo@bar.service` -> `["foo", "service"]`). */
+export function templateOf(unit: string): [string, string] | undefined {
+  const m = TEMPLATE_UNIT_RE.exec(unit);
+  return m ? [m[1]!, m[2]!] : undefined;
+}
+
+/** The unit's name without its type suffix (`foo@.service` -> `foo@`), as ng's base_name. */
+export function baseNameOf(baseUnit: string): string {
+  const m = UNIT_NAME_RE.exec(baseUnit);
+  return m ? m[1]! : baseUnit;
+}

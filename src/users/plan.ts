@@ -1,0 +1,301 @@
+/**
+ * The pure planner: spec + current databases + state -> new databases, new state, home directories
+ * and the messages update-users-groups.pl prints. It touches nothing; `write.ts` applies the result.
+ */
+import { IdAllocator, NORMAL_RANGE, SubIdAllocator, SYSTEM_RANGE } from "./allocate.ts";
+import { parseGroup, serializeGroup, type GroupEntry } from "./group.ts";
+import { parsePasswd, serializePasswd, type PasswdEntry } from "./passwd.ts";
+import { parseShadow, serializeShadow, type ShadowEntry } from "./shadow.ts";
+import { expiresToDays, type UsersSpec } from "./spec.ts";
+import { verifySha512Crypt } from "./sha512crypt.ts";
+import { parseSubId, serializeSubId, type SubIdEntry } from "./subid.ts";
+import { byteOrder, parseIdMap, parseNameList, serializeIdMap, serializeNameList, STATE_DIR } from "./state.ts";
+
+/** The files the planner reads and writes, relative to the root. */
+export const FILES = {
+  group: "etc/group",
+  passwd: "etc/passwd",
+  shadow: "etc/shadow",
+  subuid: "etc/subuid",
+  subgid: "etc/subgid",
+  uidMap: `${STATE_DIR}/uid-map`,
+  gidMap: `${STATE_DIR}/gid-map`,
+  declarativeUsers: `${STATE_DIR}/declarative-users`,
+  declarativeGroups: `${STATE_DIR}/declarative-groups`,
+  autoSubUidMap: `${STATE_DIR}/auto-subuid-map`,
+} as const;
+
+export type FileKey = keyof typeof FILES;
+
+/**
+ * The order files are replaced in. ID maps first (an ID is recorded before anything uses it),
+ * the declarative lists last (a crash before them leaves the old lists, and a rerun converges).
+ */
+export const WRITE_ORDER: readonly FileKey[] = [
+  "uidMap", "gidMap", "autoSubUidMap", "group", "passwd", "shadow", "subuid", "subgid", "declarativeGroups", "declarativeUsers",
+];
+
+/** What the planner reads: each file's text, null when absent. */
+export interface CurrentFiles {
+  files: Record<FileKey, string | null>;
+  /** Contents of each `hashedPasswordFile` of the spec, null when it does not exist. */
+  passwordFiles: Map<string, string | null>;
+}
+
+/** A home directory to ensure. */
+export interface HomeDir {
+  path: string;
+  uid: number;
+  gid: number;
+  mode: number;
+}
+
+/** The planner's result. */
+export interface UsersPlanData {
+  /** New content for every file; equal to `current` when nothing changes. */
+  next: Record<FileKey, string>;
+  current: Record<FileKey, string | null>;
+  /** Files whose content changes, in write order. */
+  changed: FileKey[];
+  homes: HomeDir[];
+  /** The messages, in the order and wording of update-users-groups.pl. */
+  messages: string[];
+}
+
+export interface PlanOptions {
+  /** dry-activate wording ("would remove ..."). */
+  dry: boolean;
+  /** Hashes a plain-text password (injected so tests are deterministic). */
+  hashPassword: (password: string) => string;
+}
+
+const NOLOGIN = "/run/current-system/sw/bin/nologin";
+
+/** Plans a run. Throws only on allocation exhaustion or broken state files (before any write). */
+export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions): UsersPlanData {
+  const f = cur.files;
+  const messages: string[] = [];
+  const say = (real: string, dry: string, rest: string) => messages.push(`${opts.dry ? dry : real} ${rest}`);
+
+  const uidMap = parseIdMap(`/${FILES.uidMap}`, f.uidMap);
+  const gidMap = parseIdMap(`/${FILES.gidMap}`, f.gidMap);
+  const subMap = parseIdMap(`/${FILES.autoSubUidMap}`, f.autoSubUidMap);
+  const declUsers = parseNameList(f.declarativeUsers);
+  const declGroups = parseNameList(f.declarativeGroups);
+  const groupsCur = parseGroup(f.group ?? "");
+  const usersCur = parsePasswd(f.passwd ?? "");
+  const shadowCur = parseShadow(f.shadow ?? "");
+  const groupsCurByName = new Map(groupsCur.map((g) => [g.name, g]));
+  const usersCurByName = new Map(usersCur.map((u) => [u.name, u]));
+  const shadowByName = new Map(shadowCur.map((s) => [s.name, s]));
+
+  // IDs in use: fixed IDs of the spec and everything in the current databases.
+  const gids = new IdAllocator(
+    new Set([...spec.groups.flatMap((g) => (g.gid === null ? [] : [g.gid])), ...groupsCur.map((g) => g.gid)]),
+    new Set(gidMap.values()),
+  );
+  const uids = new IdAllocator(
+    new Set([...spec.users.flatMap((u) => (u.uid === null ? [] : [u.uid])), ...usersCur.map((u) => u.uid)]),
+    new Set(uidMap.values()),
+  );
+
+  // --- groups ---
+  const groupsOut = new Map<string, GroupEntry>();
+  for (const g of spec.groups) {
+    const existing = groupsCurByName.get(g.name);
+    const members = new Set(g.members);
+    let gid: number;
+    let password: string;
+    if (existing) {
+      gid = g.gid ?? existing.gid;
+      if (gid !== existing.gid) {
+        say("warning: not applying", "warning: would not apply", `GID change of group ‘${g.name}’ (${existing.gid} -> ${gid}) in /etc/group`);
+        gid = existing.gid;
+      }
+      password = existing.password;
+      if (spec.mutableUsers) for (const m of existing.members) if (!declUsers.has(m)) members.add(m);
+    } else {
+      if (g.gid !== null) gid = g.gid;
+      else {
+        const revived = gids.revive(gidMap.get(g.name));
+        if (revived !== undefined) {
+          say("reviving", "would revive", `group '${g.name}' with GID ${revived}`);
+          gid = revived;
+        } else gid = gids.allocate(SYSTEM_RANGE, "GID");
+      }
+      password = "x";
+    }
+    groupsOut.set(g.name, { name: g.name, password, gid, members: [...members].sort(byteOrder) });
+    gidMap.set(g.name, gid);
+  }
+  const nextDeclGroups = serializeNameList(groupsOut.keys());
+  for (const g of groupsCur) {
+    if (groupsOut.has(g.name)) continue;
+    if (!spec.mutableUsers || declGroups.has(g.name)) say("removing group", "would remove group", `‘${g.name}’`);
+    else groupsOut.set(g.name, g);
+  }
+  const groupLines = sortById([...groupsOut.values()], (g) => g.gid);
+
+  // --- users ---
+  const usersOut = new Map<string, PasswdEntry>();
+  /** Declared hashes: what the shadow line gets (always for new lines, with immutable users for all). */
+  const hashes = new Map<string, string>();
+  const expires = new Map<string, number>();
+  const homes: HomeDir[] = [];
+  for (const declared of spec.users) {
+    // NixOS's module already turns initial passwords into passwords for immutable users
+    // (users-groups.nix, mkDefault); hand-written specs get the same meaning.
+    const u = spec.mutableUsers ? declared : {
+      ...declared,
+      hashedPassword: declared.hashedPassword ?? declared.initialHashedPassword,
+      password: declared.password ?? (declared.hashedPassword === null ? declared.initialPassword : null),
+    };
+    let gid: string;
+    if (/^[0-9]+$/.test(u.group)) gid = String(Number(u.group));
+    else if (groupsOut.has(u.group)) gid = String(groupsOut.get(u.group)!.gid);
+    else {
+      messages.push(`warning: user ‘${u.name}’ has unknown group ‘${u.group}’`);
+      gid = "65534";
+    }
+    const existing = usersCurByName.get(u.name);
+    const oldHash = shadowByName.get(u.name)?.hash;
+    /** Hashes a plain password, keeping the current hash when it already matches (stable files). */
+    const hash = (pw: string) => (oldHash !== undefined && verifySha512Crypt(pw, oldHash) ? oldHash : opts.hashPassword(pw));
+    let uid: number;
+    let hashed = u.hashedPassword ?? undefined;
+    if (existing) {
+      uid = u.uid ?? existing.uid;
+      if (uid !== existing.uid) {
+        say("warning: not applying", "warning: would not apply", `UID change of user ‘${u.name}’ (${existing.uid} -> ${uid}) in /etc/passwd`);
+        uid = existing.uid;
+      }
+    } else {
+      if (u.uid !== null) uid = u.uid;
+      else {
+        const range = u.isSystemUser ? SYSTEM_RANGE : NORMAL_RANGE;
+        const revived = uids.revive(uidMap.get(u.name), range);
+        if (revived !== undefined) {
+          say("reviving", "would revive", `user '${u.name}' with UID ${revived}`);
+          uid = revived;
+        } else uid = uids.allocate(range, "UID");
+      }
+    }
+    // Initial passwords apply to a user without a shadow line yet: a new user, or one whose passwd
+    // line was written by a run that crashed before /etc/shadow was replaced.
+    if (hashed === undefined && (!existing || oldHash === undefined)) {
+      if (u.initialPassword !== null) hashed = hash(u.initialPassword);
+      else if (u.initialHashedPassword !== null) hashed = u.initialHashedPassword;
+    }
+    if (u.createHome) homes.push({ path: u.home, uid, gid: Number(gid), mode: parseInt(u.homeMode, 8) });
+    if (u.hashedPasswordFile !== null) {
+      const content = cur.passwordFiles.get(u.hashedPasswordFile);
+      if (content === null || content === undefined) messages.push(`warning: password file ‘${u.hashedPasswordFile}’ does not exist`);
+      else {
+        const line = content.endsWith("\n") ? content.slice(0, -1) : content;
+        // A hash with ':' or a newline would split or inject /etc/shadow lines.
+        if (/[:\n\r\0]/.test(line)) messages.push(`warning: password file ‘${u.hashedPasswordFile}’ contains ':' or a line break; ignored`);
+        else hashed = line;
+      }
+    } else if (u.password !== null) hashed = hash(u.password);
+    let shell = u.shell;
+    if (shell === null) {
+      if (existing) shell = existing.shell;
+      else {
+        messages.push(`warning: no declarative or previous shell for ‘${u.name}’, setting shell to nologin`);
+        shell = NOLOGIN;
+      }
+    }
+    usersOut.set(u.name, {
+      name: u.name, password: existing?.password ?? "x", uid, gid, description: u.description, home: u.home, shell,
+    });
+    if (hashed !== undefined) hashes.set(u.name, hashed);
+    if (u.expires !== null) expires.set(u.name, expiresToDays(u.expires)!);
+    uidMap.set(u.name, uid);
+  }
+  const nextDeclUsers = serializeNameList(usersOut.keys());
+  for (const u of usersCur) {
+    if (usersOut.has(u.name)) continue;
+    if (!spec.mutableUsers || declUsers.has(u.name)) say("removing user", "would remove user", `‘${u.name}’`);
+    else usersOut.set(u.name, u);
+  }
+  const userLines = sortById([...usersOut.values()], (u) => u.uid);
+
+  // --- shadow: existing lines keep their place and fields; new users are appended in passwd order ---
+  const shadowOut: ShadowEntry[] = [];
+  const seen = new Set<string>();
+  for (const s of shadowCur) {
+    if (!usersOut.has(s.name) || seen.has(s.name)) continue;
+    seen.add(s.name);
+    const line = { ...s };
+    if (!spec.mutableUsers) line.hash = hashes.get(s.name) ?? "!";
+    const exp = expires.get(s.name);
+    if (exp !== undefined) line.expire = String(exp);
+    shadowOut.push(line);
+  }
+  for (const u of userLines) {
+    if (seen.has(u.name)) continue;
+    const exp = expires.get(u.name);
+    shadowOut.push({
+      name: u.name, hash: hashes.get(u.name) ?? "!", lastChange: "1", min: "", max: "", warn: "", inactive: "",
+      expire: exp === undefined ? "" : String(exp), flag: "",
+    });
+  }
+
+  // --- subuid/subgid ---
+  const specByName = new Map(spec.users.map((u) => [u.name, u]));
+  // Users kept from the current files (mutable, not declared) keep their own subordinate ranges.
+  const keptSub = (text: string | null) =>
+    parseSubId(text ?? "").filter((e) => usersOut.has(e.name) && !specByName.has(e.name));
+  const subUids: SubIdEntry[] = keptSub(f.subuid);
+  const subGids: SubIdEntry[] = keptSub(f.subgid);
+  const declaredRanges: { start: number; count: number }[] = [...subUids, ...subGids];
+  for (const u of userLines) {
+    const s = specByName.get(u.name);
+    if (!s) continue;
+    for (const r of s.subUidRanges) declaredRanges.push(r);
+    for (const r of s.subGidRanges) declaredRanges.push(r);
+  }
+  const subAlloc = new SubIdAllocator(new Set(subMap.values()), declaredRanges);
+  for (const u of userLines) {
+    const s = specByName.get(u.name);
+    if (!s) continue;
+    for (const r of s.subUidRanges) subUids.push({ name: u.name, start: r.start, count: r.count });
+    for (const r of s.subGidRanges) subGids.push({ name: u.name, start: r.start, count: r.count });
+    if (s.autoSubUidGidRange) {
+      const start = subAlloc.allocate(subMap.get(u.name));
+      subMap.set(u.name, start);
+      subUids.push({ name: u.name, start, count: 65536 });
+      subGids.push({ name: u.name, start, count: 65536 });
+    }
+  }
+
+  const next: Record<FileKey, string> = {
+    group: serializeGroup(groupLines),
+    passwd: serializePasswd(userLines),
+    shadow: serializeShadow(shadowOut),
+    subuid: serializeSubId(subUids),
+    subgid: serializeSubId(subGids),
+    uidMap: serializeIdMap(uidMap),
+    gidMap: serializeIdMap(gidMap),
+    declarativeUsers: nextDeclUsers,
+    declarativeGroups: nextDeclGroups,
+    autoSubUidMap: serializeIdMap(subMap) + "\n",
+  };
+  // An equivalent map in another key order (Perl's encode_json) is not rewritten.
+  if (f.autoSubUidMap !== null && sameMap(f.autoSubUidMap, next.autoSubUidMap)) next.autoSubUidMap = f.autoSubUidMap;
+  const changed = WRITE_ORDER.filter((k) => next[k] !== f[k]);
+  return { next, current: { ...f }, changed, homes, messages };
+}
+
+function sameMap(a: string, b: string): boolean {
+  try {
+    return serializeIdMap(parseIdMap("", a)) === serializeIdMap(parseIdMap("", b));
+  } catch {
+    return false;
+  }
+}
+
+/** Sorted by ID, ties by name, so the output never depends on hash order. */
+function sortById<T extends { name: string }>(list: T[], id: (x: T) => number): T[] {
+  return list.sort((a, b) => id(a) - id(b) || byteOrder(a.name, b.name));
+}

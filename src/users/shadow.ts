@@ -1,0 +1,36 @@
+/** /etc/shadow: `name:hash:lastchg:min:max:warn:inactive:expire:flag`, see shadow(5). */
+
+/** A line of /etc/shadow; fields other than name and hash are kept verbatim. */
+export interface ShadowEntry {
+  name: string;
+  hash: string;
+  lastChange: string;
+  min: string;
+  max: string;
+  warn: string;
+  inactive: string;
+  expire: string;
+  flag: string;
+}
+
+/** Parses /etc/shadow text; empty lines are dropped. */
+export function parseShadow(text: string): ShadowEntry[] {
+  const out: ShadowEntry[] = [];
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const f = line.split(":");
+    while (f.length < 9) f.push("");
+    out.push({
+      name: f[0]!, hash: f[1]!, lastChange: f[2]!, min: f[3]!, max: f[4]!, warn: f[5]!, inactive: f[6]!,
+      expire: f[7]!, flag: f.slice(8).join(":"),
+    });
+  }
+  return out;
+}
+
+/** Serializes entries in the given order. */
+export function serializeShadow(entries: readonly ShadowEntry[]): string {
+  return entries
+    .map((s) => [s.name, s.hash, s.lastChange, s.min, s.max, s.warn, s.inactive, s.expire, s.flag].join(":") + "\n")
+    .join("");
+}

@@ -1,0 +1,209 @@
+/**
+ * The users/groups spec NixOS's users-groups.nix writes (`users-groups.json`), loaded and validated.
+ * Every error names the file, the line and the JSON path, and is raised before anything is written.
+ */
+import { readFileSync } from "node:fs";
+import { JsonSyntaxError, parseLocatedJson } from "./json.ts";
+
+/** A declared subordinate ID range. */
+export interface SubIdRange {
+  start: number;
+  count: number;
+}
+
+/** One entry of `users`, as declared. */
+export interface UserSpec {
+  name: string;
+  uid: number | null;
+  /** A group name, or a numeric GID. */
+  group: string;
+  description: string;
+  home: string;
+  homeMode: string;
+  createHome: boolean;
+  isSystemUser: boolean;
+  shell: string | null;
+  password: string | null;
+  hashedPassword: string | null;
+  /** `hashedPasswordFile`, or the older `passwordFile`. */
+  hashedPasswordFile: string | null;
+  initialPassword: string | null;
+  initialHashedPassword: string | null;
+  /** `YYYY-MM-DD`. */
+  expires: string | null;
+  subUidRanges: SubIdRange[];
+  subGidRanges: SubIdRange[];
+  autoSubUidGidRange: boolean;
+}
+
+/** One entry of `groups`. */
+export interface GroupSpec {
+  name: string;
+  gid: number | null;
+  members: string[];
+}
+
+/** The whole spec. */
+export interface UsersSpec {
+  mutableUsers: boolean;
+  users: UserSpec[];
+  groups: GroupSpec[];
+}
+
+/** A spec that cannot be applied; the message names the file, line and JSON path. */
+export class SpecError extends Error {
+  override name = "SpecError";
+}
+
+/** The largest valid ID: (uid_t)-1 means "no ID" to the kernel and libc. */
+export const MAX_ID = 4294967294;
+
+/** Names as NixOS asserts them and shadow-utils accepts them by default. */
+const NAME_RE = /^[a-z_][a-z0-9_-]*\$?$/;
+const NAME_MAX = 32;
+
+/** Loads and validates a spec file. */
+export function loadSpec(path: string): UsersSpec {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new SpecError(`${path}: cannot read the users spec: ${(e as Error).message}`);
+  }
+  return parseSpec(path, text);
+}
+
+/** Validates spec text (`file` is only used in messages). */
+export function parseSpec(file: string, text: string): UsersSpec {
+  let doc;
+  try {
+    doc = parseLocatedJson(text);
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) throw new SpecError(`${file}: line ${e.line}: invalid JSON: ${e.message}`);
+    throw e;
+  }
+  const where = (path: string): string => {
+    // The nearest recorded ancestor gives the line when a key is missing.
+    for (let p = path; ; p = p.replace(/(\.[^.[\]]*|\[\d+\])$/, "")) {
+      const l = doc.lines.get(p);
+      if (l !== undefined) return `${file}: line ${l}: ${path || "(top level)"}`;
+      if (p === "") return `${file}: ${path}`;
+    }
+  };
+  const bad = (path: string, msg: string): never => {
+    throw new SpecError(`${where(path)}: ${msg}`);
+  };
+  const obj = (v: unknown, path: string): Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : bad(path, "expected an object");
+  const arr = (v: unknown, path: string): unknown[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v : bad(path, "expected a list"));
+  const bool = (v: unknown, path: string, dflt: boolean): boolean =>
+    v === undefined || v === null ? dflt : typeof v === "boolean" ? v : bad(path, "expected true or false");
+  /** A string that ends up in a colon-separated database line. */
+  const field = (v: unknown, path: string): string => {
+    if (typeof v !== "string") return bad(path, "expected a string");
+    if (v.includes(":")) bad(path, `${JSON.stringify(v)} contains ':', which would split a line of the user database`);
+    if (/[\n\r\0]/.test(v)) bad(path, `${JSON.stringify(v)} contains a newline or NUL, which would inject a line into the user database`);
+    return v;
+  };
+  const optField = (v: unknown, path: string): string | null => (v === undefined || v === null ? null : field(v, path));
+  const optString = (v: unknown, path: string): string | null =>
+    v === undefined || v === null ? null : typeof v === "string" ? v : bad(path, "expected a string");
+  const id = (v: unknown, path: string): number | null => {
+    if (v === undefined || v === null) return null;
+    if (typeof v !== "number" || !Number.isInteger(v)) return bad(path, "expected an integer ID");
+    if (v < 0 || v > MAX_ID) bad(path, `ID ${v} is out of range (0 to ${MAX_ID})`);
+    return v;
+  };
+  const name = (v: unknown, path: string, what: string): string => {
+    const s = field(v, path);
+    if (!NAME_RE.test(s) || s.length > NAME_MAX) {
+      bad(path, `${JSON.stringify(s)} is not a valid ${what} name (lower-case letters, digits, '_' and '-', starting with a letter or '_', at most ${NAME_MAX} characters)`);
+    }
+    return s;
+  };
+  const ranges = (v: unknown, path: string, startKey: string): SubIdRange[] =>
+    arr(v, path).map((r, i) => {
+      const p = `${path}[${i}]`;
+      const o = obj(r, p);
+      const start = id(o[startKey], `${p}.${startKey}`);
+      const count = id(o.count, `${p}.count`);
+      if (start === null || count === null) return bad(p, `needs ${startKey} and count`);
+      if (start + count - 1 > MAX_ID) bad(p, "range goes past the largest ID");
+      return { start, count };
+    });
+
+  const top = obj(doc.value, "");
+  const mutableUsers = bool(top.mutableUsers, "mutableUsers", true);
+
+  const groups: GroupSpec[] = arr(top.groups, "groups").map((g, i) => {
+    const p = `groups[${i}]`;
+    const o = obj(g, p);
+    return {
+      name: name(o.name, `${p}.name`, "group"),
+      gid: id(o.gid, `${p}.gid`),
+      members: arr(o.members, `${p}.members`).map((m, j) => {
+        const s = name(m, `${p}.members[${j}]`, "user");
+        if (s.includes(",")) bad(`${p}.members[${j}]`, "contains ','");
+        return s;
+      }),
+    };
+  });
+
+  const users: UserSpec[] = arr(top.users, "users").map((u, i) => {
+    const p = `users[${i}]`;
+    const o = obj(u, p);
+    const expires = optString(o.expires, `${p}.expires`);
+    if (expires !== null && expiresToDays(expires) === null) bad(`${p}.expires`, `${JSON.stringify(expires)} is not a date YYYY-MM-DD`);
+    const homeMode = o.homeMode === undefined || o.homeMode === null ? "700" : field(o.homeMode, `${p}.homeMode`);
+    if (!/^[0-7]{1,4}$/.test(homeMode)) bad(`${p}.homeMode`, `${JSON.stringify(homeMode)} is not an octal mode`);
+    const group = o.group === undefined || o.group === null ? "" : field(o.group, `${p}.group`);
+    if (/^[0-9]+$/.test(group) && Number(group) > MAX_ID) bad(`${p}.group`, `GID ${group} is out of range (0 to ${MAX_ID})`);
+    const hashedPasswordFile = optString(o.hashedPasswordFile, `${p}.hashedPasswordFile`) ?? optString(o.passwordFile, `${p}.passwordFile`);
+    return {
+      name: name(o.name, `${p}.name`, "user"),
+      uid: id(o.uid, `${p}.uid`),
+      group,
+      description: o.description === undefined || o.description === null ? "" : field(o.description, `${p}.description`),
+      home: o.home === undefined || o.home === null ? "/var/empty" : field(o.home, `${p}.home`),
+      homeMode,
+      createHome: bool(o.createHome, `${p}.createHome`, false),
+      isSystemUser: bool(o.isSystemUser, `${p}.isSystemUser`, false),
+      shell: optField(o.shell, `${p}.shell`),
+      password: optString(o.password, `${p}.password`),
+      hashedPassword: optField(o.hashedPassword, `${p}.hashedPassword`),
+      hashedPasswordFile,
+      initialPassword: optString(o.initialPassword, `${p}.initialPassword`),
+      initialHashedPassword: optField(o.initialHashedPassword, `${p}.initialHashedPassword`),
+      expires,
+      subUidRanges: ranges(o.subUidRanges, `${p}.subUidRanges`, "startUid"),
+      subGidRanges: ranges(o.subGidRanges, `${p}.subGidRanges`, "startGid"),
+      autoSubUidGidRange: bool(o.autoSubUidGidRange, `${p}.autoSubUidGidRange`, false),
+    };
+  });
+
+  const unique = <T>(list: T[], key: (x: T) => string | number | null, base: string, what: string) => {
+    const seen = new Map<string | number, number>();
+    list.forEach((x, i) => {
+      const k = key(x);
+      if (k === null) return;
+      const prev = seen.get(k);
+      if (prev !== undefined) bad(`${base}[${i}]`, `${what} ${JSON.stringify(k)} is also declared by ${base}[${prev}]`);
+      seen.set(k, i);
+    });
+  };
+  unique(users, (u) => u.name, "users", "user name");
+  unique(groups, (g) => g.name, "groups", "group name");
+  unique(users, (u) => u.uid, "users", "UID");
+  unique(groups, (g) => g.gid, "groups", "GID");
+  return { mutableUsers, users, groups };
+}
+
+/** `YYYY-MM-DD` to days since 1970-01-01 (the shadow `expire` field), or null if not a real date. */
+export function expiresToDays(date: string): number | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
+  if (!m) return null;
+  const ms = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!);
+  const d = new Date(ms);
+  if (d.getUTCFullYear() !== +m[1]! || d.getUTCMonth() !== +m[2]! - 1 || d.getUTCDate() !== +m[3]!) return null;
+  return ms / 86_400_000;
+}

@@ -1,0 +1,65 @@
+/**
+ * The state update-users-groups.pl keeps in /var/lib/nixos, read and written in its formats so a
+ * machine switching from the Perl script keeps every ID:
+ * - `uid-map`, `gid-map`: JSON objects name -> ID, canonical (sorted keys, no spaces, no newline);
+ * - `declarative-users`, `declarative-groups`: names separated by one space, sorted, no newline;
+ * - `auto-subuid-map`: JSON object name -> first subordinate ID, then a newline.
+ */
+
+/** The state directory, relative to the root. */
+export const STATE_DIR = "var/lib/nixos";
+
+/** What the state files hold. */
+export interface UsersState {
+  uidMap: Map<string, number>;
+  gidMap: Map<string, number>;
+  declarativeUsers: Set<string>;
+  declarativeGroups: Set<string>;
+  autoSubUidMap: Map<string, number>;
+}
+
+/** A state file that cannot be read; names the file. */
+export class StateError extends Error {
+  override name = "StateError";
+}
+
+/** Parses an ID map (`uid-map`, `gid-map`, `auto-subuid-map`); `file` names it in errors. */
+export function parseIdMap(file: string, text: string | null): Map<string, number> {
+  const map = new Map<string, number>();
+  if (text === null || text.trim() === "") return map;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new StateError(`${file}: invalid JSON: ${(e as Error).message}`);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new StateError(`${file}: expected a JSON object`);
+  for (const [k, id] of Object.entries(v)) {
+    // Perl may have stored an ID as a string ("5"); accept both.
+    const n = typeof id === "string" && /^\d+$/.test(id) ? +id : id;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 0) throw new StateError(`${file}: ${JSON.stringify(k)}: expected an ID`);
+    map.set(k, n);
+  }
+  return map;
+}
+
+/** Serializes an ID map canonically, as Perl's `to_json($m, {canonical => 1})`. */
+export function serializeIdMap(map: ReadonlyMap<string, number>): string {
+  const keys = [...map.keys()].sort(byteOrder);
+  return "{" + keys.map((k) => `${JSON.stringify(k)}:${map.get(k)}`).join(",") + "}";
+}
+
+/** Parses a space-separated name list. */
+export function parseNameList(text: string | null): Set<string> {
+  return new Set((text ?? "").split(/\s+/).filter((s) => s !== ""));
+}
+
+/** Serializes a name list sorted, space-separated, without a newline. */
+export function serializeNameList(names: Iterable<string>): string {
+  return [...names].sort(byteOrder).join(" ");
+}
+
+/** Perl's default `sort`: by code units, not locale. */
+export function byteOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,105 @@
+/**
+ * switch-test.nix, ported (part 1) against real systemd in a container: "pre-switch checks",
+ * "actions", "init interface version", "systemd restarts", "continuing from an aborted switch",
+ * "aborts on already locked lock file". Same strings as NixOS's test asserts.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import type { Container } from "../harness/container.ts";
+import { buildGeneration, type Generation } from "../harness/generation.ts";
+import { assertContains, assertLacks, bootSwitchMachine, runSwitch, switchTo } from "./switch-helpers.ts";
+
+let c: Container;
+let base: Generation;
+const BOOT_LOADER_MARK = "/run/stagehand-test/bootloader";
+
+test.before(async () => {
+  ({ c, base } = await bootSwitchMachine("basic"));
+});
+test.after(async () => {
+  await c?.halt();
+});
+
+test("first switch to the running configuration, then without /etc/NIXOS (os-release fallback)", () => {
+  const r = runSwitch(c, base, "test");
+  assert.is(r.status, 0, r.out);
+  c.must("rm /etc/NIXOS && grep -q '^ID=' /etc/os-release");
+  // The container's os-release says debian: a generation with DISTRO_ID=debian is accepted...
+  const deb = buildGeneration(c.root, { name: "base", distroId: "debian" });
+  assert.is(runSwitch(c, deb, "test").status, 0);
+  // ...and DISTRO_ID=nixos is refused without /etc/NIXOS.
+  const r2 = runSwitch(c, base, "test");
+  assert.is.not(r2.status, 0);
+  assertContains(r2.out, "This is not a NixOS installation!");
+  c.must("touch /etc/NIXOS");
+});
+
+test("pre-switch checks", () => {
+  switchTo(c, { name: "other" }, "check");
+  const out = switchTo(c, { name: "failingCheck", preSwitchCheck: "echo this will fail; exit 1" }, "check", true);
+  assertContains(out, "this will fail");
+  assertContains(out, "Pre-switch checks failed");
+  // NIXOS_NO_CHECK=1 skips it
+  const gen = buildGeneration(c.root, { name: "failingCheck", preSwitchCheck: "echo this will fail; exit 1" });
+  assert.is(runSwitch(c, gen, "check", { NIXOS_NO_CHECK: "1" }).status, 0);
+});
+
+test("actions", () => {
+  c.must(`rm -f ${BOOT_LOADER_MARK}`);
+  // boot: installs the boot loader, does not activate
+  let out = switchTo(c, { name: "base" }, "boot");
+  assertLacks(out, "activating the configuration...");
+  assert.is(c.must(`cat ${BOOT_LOADER_MARK}`), `${base.toplevel}\n`);
+  // switch: both
+  out = switchTo(c, { name: "base" }, "switch");
+  assertContains(out, "activating the configuration...");
+  assert.is(c.must(`cat ${BOOT_LOADER_MARK}`), `${base.toplevel}\n${base.toplevel}\n`);
+  // test: activates, no boot loader
+  out = switchTo(c, { name: "base" }, "test");
+  assertContains(out, "activating the configuration...");
+  assert.is(c.must(`wc -l < ${BOOT_LOADER_MARK}`).trim(), "2");
+  // a failing boot loader stops the switch before activation
+  out = switchTo(c, { name: "base", installBootloader: "exit 1" }, "switch", true);
+  assertContains(out, "Failed to install bootloader");
+  assertLacks(out, "activating the configuration...");
+  // invalid and missing actions
+  const bad = runSwitch(c, base, "broken-action");
+  assert.is(bad.status, 1);
+  assertContains(bad.out, "Usage:");
+  const none = c.sh(`${base.toplevel}/bin/switch-to-configuration 2>&1`);
+  assert.is(none.status, 1);
+  assertContains(none.stdout, "Usage: switch-to-configuration [check|switch|boot|test|dry-activate]\n");
+});
+
+test("init interface version", () => {
+  const gen = buildGeneration(c.root, { name: "brokenInitInterface", initInterfaceVersion: "systemd 0" });
+  const r = runSwitch(c, gen, "test");
+  assert.is(r.status, 100);
+  assertContains(r.out, "incompatible");
+  assertLacks(r.out, "activating the configuration...");
+});
+
+test("systemd restarts", () => {
+  const out = switchTo(c, { name: "modifiedSystemConf", systemConf: "[Manager]\nDefaultEnvironment=XXX_SYSTEM=foo\n" });
+  assertContains(out, "restarting systemd...");
+  assert.match(c.must("systemctl show-environment"), "XXX_SYSTEM=foo");
+  // the same configuration again: no re-exec
+  assertLacks(switchTo(c, { name: "modifiedSystemConf", systemConf: "[Manager]\nDefaultEnvironment=XXX_SYSTEM=foo\n" }), "restarting systemd...");
+});
+
+test("continuing from an aborted switch", () => {
+  c.must("echo dbus.service > /run/nixos/start-list");
+  const out = switchTo(c, { name: "modifiedSystemConf", systemConf: "[Manager]\nDefaultEnvironment=XXX_SYSTEM=foo\n" });
+  assertContains(out, "starting the following units: dbus.service\n");
+  assert.is(c.sh("test -e /run/nixos/start-list").status, 1, "start-list consumed");
+});
+
+test("aborts on already locked lock file", () => {
+  const gen = buildGeneration(c.root, { name: "other" });
+  const r = c.sh(`timeout 20 flock -x --nb /run/nixos/switch-to-configuration.lock -c "${gen.toplevel}/bin/switch-to-configuration test" 2>&1`);
+  assert.ok(r.status !== 0 && r.status < 124, `expected a quick failure, got ${r.status}\n${r.stdout}`);
+  assertContains(r.stdout, "Could not acquire lock");
+  assertLacks(r.stdout, "activating the configuration...");
+});
+
+test.run();

@@ -1,0 +1,77 @@
+/**
+ * Shared helpers for the ported switch-test.nix subtests: a booted container running a base
+ * generation, generations built on demand, and `switch_to_specialisation` as NixOS's test has it.
+ */
+import * as assert from "uvu/assert";
+import { Container } from "../harness/container.ts";
+import { buildGeneration, type Generation, type GenerationSpec, prepareBooted } from "../harness/generation.ts";
+
+/** The base configuration (NixOS test: `machine` without a specialisation). */
+export const BASE: GenerationSpec = { name: "base" };
+
+/** Boots a container on BASE with stagehand installed. */
+export async function bootSwitchMachine(name: string): Promise<{ c: Container; base: Generation }> {
+  let base!: Generation;
+  const c = await Container.boot({
+    name: `stc-${name}`,
+    prepare: (root) => {
+      base = buildGeneration(root, BASE);
+      prepareBooted(root, base);
+    },
+  });
+  c.installStagehand();
+  return { c, base };
+}
+
+/** Runs `TOPLEVEL/bin/switch-to-configuration ACTION 2>&1`; returns status and combined output. */
+export function runSwitch(c: Container, gen: Generation | string, action = "test", env: Record<string, string> = {}): { status: number; out: string } {
+  const top = typeof gen === "string" ? gen : gen.toplevel;
+  const r = c.sh(`${top}/bin/switch-to-configuration ${action} 2>&1`, { env, timeoutMs: 300_000 });
+  assert.not.match(r.stdout, "switch-to-configuration line", "Perl-style warnings");
+  return { status: r.status, out: r.stdout };
+}
+
+/** NixOS's switch_to_specialisation: must succeed (or must fail with `fail`), returns the output. */
+export function switchTo(c: Container, spec: GenerationSpec, action = "test", fail = false): string {
+  const gen = buildGeneration(c.root, spec);
+  const r = runSwitch(c, gen, action);
+  if (fail) assert.is.not(r.status, 0, `switch to ${spec.name} should fail:\n${r.out}`);
+  else assert.is(r.status, 0, `switch to ${spec.name} (${action}) failed with ${r.status}:\n${r.out}`);
+  return r.out;
+}
+
+export function assertContains(haystack: string, needle: string): void {
+  assert.ok(haystack.includes(needle), `expected '${needle}' in:\n---\n${haystack}---`);
+}
+
+export function assertLacks(haystack: string, needle: string): void {
+  assert.not.ok(haystack.includes(needle), `unexpected '${needle}' in:\n---\n${haystack}---`);
+}
+
+/** The six markers NixOS's test checks for "nothing happened". */
+export const MARKERS = {
+  stop: "stopping the following units:",
+  skip: "NOT restarting the following changed units:",
+  reload: "reloading the following units:",
+  restart: "\nrestarting the following units:",
+  start: "\nstarting the following units:",
+  new: "the following new units were started:",
+} as const;
+
+/** Asserts that exactly the given markers (by key) appear, with their exact lines. */
+export function assertOnly(out: string, expected: Partial<Record<keyof typeof MARKERS, string>>): void {
+  for (const [k, marker] of Object.entries(MARKERS) as [keyof typeof MARKERS, string][]) {
+    const line = expected[k];
+    if (line === undefined) assertLacks(out, marker);
+    else assertContains(out, `${marker} ${line}\n`.replace(/^\n?/, k === "restart" || k === "start" ? "\n" : ""));
+  }
+}
+
+/** A unit's properties via systemctl show (the test observes with systemd's own tools). */
+export function show(c: Container, unit: string, props: string[]): Record<string, string> {
+  const out = c.must(["systemctl", "show", unit, `--property=${props.join(",")}`]);
+  return Object.fromEntries(out.trim().split("\n").filter(Boolean).map((l) => {
+    const i = l.indexOf("=");
+    return [l.slice(0, i), l.slice(i + 1)];
+  }));
+}

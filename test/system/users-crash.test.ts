@@ -1,0 +1,121 @@
+/**
+ * Crash test: `stagehand users` is killed at every rename/fsync of its write phase (strace fault
+ * injection) and at random moments; every database and state file must then be exactly the old or
+ * the new version, and a rerun must converge on the new one.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ensureRootfs } from "../harness/rootfs.ts";
+
+const BIN = join(import.meta.dir, "../../dist/stagehand");
+const FILES = ["etc/passwd", "etc/group", "etc/shadow", "etc/subuid", "etc/subgid", "var/lib/nixos/uid-map", "var/lib/nixos/gid-map",
+  "var/lib/nixos/declarative-users", "var/lib/nixos/declarative-groups", "var/lib/nixos/auto-subuid-map"];
+const work = mkdtempSync("/tmp/users-crash-");
+
+const u = (name: string, extra: Record<string, unknown> = {}) => ({ name, group: "users", shell: "/bin/sh", home: "/var/empty", ...extra });
+const specOld = { mutableUsers: true, groups: [{ name: "old", gid: null, members: [] }], users: [u("olduser", { group: "old", autoSubUidGidRange: true, hashedPassword: "$6$a$b" })] };
+// Changes every file: immutable users remove Debian's accounts, new users, groups, ranges and hashes.
+const specNew = {
+  mutableUsers: false,
+  groups: [{ name: "root", gid: 0, members: [] }, { name: "users", gid: 100, members: ["n1"] }, { name: "g1", gid: null, members: [] }],
+  users: [
+    u("root", { uid: 0, group: "root", home: "/root", hashedPassword: "$6$r$root" }),
+    u("n1", { group: "g1", autoSubUidGidRange: true, initialHashedPassword: "$6$x$y" }),
+    u("n2", { isSystemUser: true, autoSubUidGidRange: true, subUidRanges: [{ startUid: 5000, count: 10 }] }),
+  ],
+};
+
+function read(dir: string): Record<string, string | null> {
+  return Object.fromEntries(FILES.map((f) => [f, existsSync(join(dir, f)) ? readFileSync(join(dir, f), "utf8") : null]));
+}
+
+let base: string;
+let oldFiles: Record<string, string | null>;
+let newFiles: Record<string, string | null>;
+const specPath = join(work, "new.json");
+
+function fresh(name: string): string {
+  const d = join(work, name);
+  cpSync(base, d, { recursive: true });
+  return d;
+}
+
+function check(dir: string, what: string): "old" | "new" | "mixed" {
+  const now = read(dir);
+  let olds = 0;
+  let news = 0;
+  for (const f of FILES) {
+    const isOld = now[f] === oldFiles[f];
+    const isNew = now[f] === newFiles[f];
+    assert.ok(isOld || isNew, `${what}: ${f} is neither the old nor the new version:\n${now[f]}`);
+    if (!isNew) olds++;
+    if (!isOld) news++;
+  }
+  // Only our own temporary files may be left behind, beside their targets.
+  for (const d of ["etc", "var/lib/nixos"]) {
+    if (!existsSync(join(dir, d))) continue;
+    for (const e of readdirSync(join(dir, d))) {
+      if (e.includes(".stagehand-")) assert.match(e, /^\.(passwd|group|shadow|subuid|subgid|uid-map|gid-map|declarative-users|declarative-groups|auto-subuid-map)\.stagehand-[0-9a-f]{12}$/);
+    }
+  }
+  // A rerun converges on the new version.
+  const r = spawnSync(BIN, ["users", "--root", dir, specPath], { encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(read(dir), newFiles, `${what}: rerun converges`);
+  return olds && news ? "mixed" : news ? "new" : "old";
+}
+
+test.before(() => {
+  const rootfs = ensureRootfs();
+  base = join(work, "base");
+  for (const d of ["etc", "var/lib"]) mkdirSync(join(base, d), { recursive: true });
+  for (const f of ["passwd", "group", "shadow", "subuid", "subgid"]) cpSync(join(rootfs, "etc", f), join(base, "etc", f));
+  writeFileSync(join(work, "old.json"), JSON.stringify(specOld));
+  writeFileSync(specPath, JSON.stringify(specNew));
+  const r = spawnSync(BIN, ["users", "--root", base, join(work, "old.json")], { encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  oldFiles = read(base);
+  const ref = fresh("ref");
+  const r2 = spawnSync(BIN, ["users", "--root", ref, specPath], { encoding: "utf8" });
+  assert.is(r2.status, 0, r2.stderr);
+  newFiles = read(ref);
+  for (const f of FILES) assert.is.not(newFiles[f], oldFiles[f], `the new spec changes ${f}`);
+});
+
+test.after(() => rmSync(work, { recursive: true, force: true }));
+
+test("killed at each rename and fsync of the write phase: old or new, never a mix within a file", () => {
+  const seen = new Set<string>();
+  for (const sys of ["rename,renameat,renameat2", "fsync"]) {
+    for (let n = 1; ; n++) {
+      assert.ok(n < 100, "the write phase ends");
+      const dir = fresh(`strace-${sys.slice(0, 5)}-${n}`);
+      const r = spawnSync("strace", ["-f", "-qq", "-o", "/dev/null", "-e", `trace=${sys}`, "-e", `inject=${sys}:signal=SIGKILL:when=${n}`,
+        BIN, "users", "--root", dir, specPath], { encoding: "utf8" });
+      const survived = r.status === 0;
+      seen.add(check(dir, `killed at ${sys} #${n}`));
+      rmSync(dir, { recursive: true, force: true });
+      if (survived) break;
+    }
+  }
+  assert.ok(seen.has("mixed"), "some kill points fell between two files' replacements");
+});
+
+test("killed at random moments", async () => {
+  for (let i = 0; i < 25; i++) {
+    const dir = fresh(`random-${i}`);
+    const child = spawn(BIN, ["users", "--root", dir, specPath], { stdio: "ignore" });
+    const delay = Math.random() * 120;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => child.kill("SIGKILL"), delay);
+      child.on("exit", () => { clearTimeout(t); resolve(); });
+    });
+    check(dir, `killed after ${delay.toFixed(1)} ms`);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();

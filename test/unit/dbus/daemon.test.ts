@@ -1,0 +1,86 @@
+/** The adapter against a real, private dbus-daemon (no machine state touched). */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { connectBus, DBusCallError, DBusDisconnectedError } from "../../../src/dbus/connection.ts";
+import type { SignalMessage } from "../../../src/dbus/connection.ts";
+
+const dir = mkdtempSync("/tmp/stagehand-dbus-test-");
+const address = `unix:path=${join(dir, "bus")}`;
+let daemon: ChildProcess;
+
+test.before(async () => {
+  daemon = spawn("dbus-daemon", ["--session", "--nofork", "--nopidfile", `--address=${address}`], { stdio: "ignore" });
+  for (let i = 0; i < 200 && !existsSync(join(dir, "bus")); i++) await new Promise((r) => setTimeout(r, 25));
+});
+
+test.after(() => {
+  if (daemon.exitCode === null) daemon.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const DBUS = ["org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus"] as const;
+
+test("calls a method and gets the reply body", async () => {
+  const bus = await connectBus(address);
+  assert.match(bus.uniqueName, /^:/);
+  const [names] = await bus.call(...DBUS, "ListNames");
+  assert.ok((names as string[]).includes(bus.uniqueName));
+  const [owner] = await bus.call(...DBUS, "GetNameOwner", "s", ["org.freedesktop.DBus"]);
+  assert.is(owner, "org.freedesktop.DBus");
+  bus.close();
+});
+
+test("reads properties, Variants unwrapped", async () => {
+  const bus = await connectBus(address);
+  const features = await bus.getProperty<string[]>(...DBUS, "Features");
+  assert.ok(Array.isArray(features));
+  const all = await bus.getAllProperties(...DBUS);
+  assert.equal(all.Features, features);
+  bus.close();
+});
+
+test("an error reply carries its D-Bus error name", async () => {
+  const bus = await connectBus(address);
+  await bus.call(...DBUS, "GetNameOwner", "s", ["org.example.Nobody"]).then(
+    () => assert.unreachable("resolved"),
+    (e) => {
+      assert.instance(e, DBusCallError);
+      assert.is(e.dbusName, "org.freedesktop.DBus.Error.NameHasNoOwner");
+    },
+  );
+  bus.close();
+});
+
+test("receives signals it subscribed to, and no more after remove()", async () => {
+  const watcher = await connectBus(address);
+  const seen: SignalMessage[] = [];
+  const sub = await watcher.subscribe({ interface: "org.freedesktop.DBus", member: "NameOwnerChanged", arg0: "org.example.Stagehand" }, (m) => seen.push(m));
+  const other = await connectBus(address);
+  await other.call(...DBUS, "RequestName", "su", ["org.example.Stagehand", 0]);
+  for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.is(seen.length, 1);
+  assert.equal(seen[0]!.body, ["org.example.Stagehand", "", other.uniqueName]);
+  await sub.remove();
+  await other.call(...DBUS, "ReleaseName", "s", ["org.example.Stagehand"]);
+  await watcher.call(...DBUS, "GetId"); // a round trip: the release signal would have arrived by now
+  assert.is(seen.length, 1);
+  other.close();
+  watcher.close();
+});
+
+test("when the bus goes away, the connection says so and calls fail with DBusDisconnectedError", async () => {
+  const bus = await connectBus(address);
+  let dropped: Error | undefined;
+  bus.onDisconnect((e) => (dropped = e));
+  daemon.kill("SIGKILL");
+  for (let i = 0; i < 200 && !bus.closed; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(bus.closed);
+  assert.instance(dropped, DBusDisconnectedError);
+  await bus.call(...DBUS, "GetId").then(() => assert.unreachable("resolved"), (err) => assert.instance(err, DBusDisconnectedError));
+});
+
+test.run();

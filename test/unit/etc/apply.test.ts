@@ -1,0 +1,132 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { resolveInRoot } from "../../../src/etc/paths.ts";
+import { buildEtcTree, makeRoot, makeUserRoot, snapshot } from "./fixtures.ts";
+import { setup } from "./helpers.ts";
+
+const MAIN = join(import.meta.dir, "../../../src/main.ts");
+
+test("a switch between two trees ends with exactly the second tree's /etc", () => {
+  const root = makeUserRoot();
+  const first = setup(root, {
+    keep: { text: "k\n" }, gone: { text: "g\n" }, copygone: { text: "c\n", mode: "0644" },
+    l2c: { text: "x\n" }, c2l: { text: "x\n", mode: "0600" }, d2l: { text: "x\n", mode: "direct-symlink" },
+    "dir2link/a": { text: "a\n" }, link2dir: { dir: { a: "a\n" } }, svc: { text: "s\n", mode: "0440", user: "etcsvc", group: "etcsvc" },
+  });
+  assert.is(first.status, 0, first.messages.join("\n"));
+  const second = setup(root, {
+    keep: { text: "k2\n" }, added: { text: "a\n" }, l2c: { text: "x2\n", mode: "0644" }, c2l: { text: "x\n" }, d2l: { text: "x\n" },
+    dir2link: { dir: { a: "a\n" } }, "link2dir/a": { text: "a\n" }, svc: { text: "s\n", mode: "0400", user: "etcsvc", group: "+0" },
+  });
+  assert.is(second.status, 0, second.messages.join("\n"));
+  assert.equal(second.messages.sort(), [
+    "removing obsolete file ‘/etc/copygone’...",
+    "removing obsolete symlink ‘/etc/dir2link/a’...",
+    "removing obsolete symlink ‘/etc/gone’...",
+    "removing obsolete symlink ‘/etc/link2dir’...",
+  ]);
+  const s = snapshot(join(root, "etc"), (n) => n === "passwd" || n === "group");
+  const store = readlinkSync(join(root, "etc/static"));
+  assert.equal(s, {
+    ".clean": 'file 644 0:0 "l2c\\nsvc\\n"',
+    NIXOS: 'file 644 0:0 ""',
+    added: "link -> /etc/static/added",
+    c2l: "link -> /etc/static/c2l",
+    d2l: "link -> /etc/static/d2l",
+    dir2link: "link -> /etc/static/dir2link",
+    keep: "link -> /etc/static/keep",
+    l2c: 'file 644 0:0 "x2\\n"',
+    link2dir: "dir 755 0:0",
+    "link2dir/a": "link -> /etc/static/link2dir/a",
+    static: `link -> ${store}`,
+    svc: 'file 400 4242:0 "s\\n"',
+  });
+  assert.is(readFileSync(resolveInRoot(root, "/etc/keep"), "utf8"), "k2\n", "links resolve into the new generation");
+});
+
+test("a copied file never writes through a symlink planted at its name", () => {
+  const root = makeUserRoot();
+  writeFileSync(join(root, "victim"), "precious\n");
+  symlinkSync("/victim", join(root, "etc/secret"));
+  symlinkSync(join(root, "victim"), join(root, "etc/secret.tmp"));
+  const r = setup(root, { secret: { text: "s\n", mode: "0600" } });
+  assert.is(r.status, 0);
+  assert.is(readFileSync(join(root, "victim"), "utf8"), "precious\n");
+  assert.ok(lstatSync(join(root, "etc/secret")).isFile());
+  assert.is(readFileSync(join(root, "etc/secret"), "utf8"), "s\n");
+});
+
+test("an unknown owner: a clear error naming the entry, the old copy left as is, the rest set up, non-zero", () => {
+  const root = makeUserRoot();
+  setup(root, { conf: { text: "old\n", mode: "0640", user: "etcsvc", group: "+0" } });
+  const r = setup(root, { conf: { text: "new\n", mode: "0640", user: "ghost", group: "+0" }, other: { text: "o\n" } });
+  assert.is(r.status, 1);
+  assert.equal(r.messages, ["error: not setting up ‘/etc/conf’: unknown user ‘ghost’ in conf.uid"]);
+  assert.is(readFileSync(join(root, "etc/conf"), "utf8"), "old\n");
+  assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), "conf\n", "still tracked, so removed once undeclared");
+  assert.is(readlinkSync(join(root, "etc/other")), "/etc/static/other");
+});
+
+test("a .clean line escaping /etc removes nothing outside it", () => {
+  const root = makeUserRoot();
+  writeFileSync(join(root, "outside"), "keep me\n");
+  mkdirSync(join(root, "etc/sub"));
+  writeFileSync(join(root, "etc/.clean"), "../outside\nsub/../../outside\n");
+  const r = setup(root, { a: { text: "a" } });
+  assert.is(r.status, 1);
+  assert.ok(existsSync(join(root, "outside")));
+  assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), "");
+});
+
+test("initrd mode: a bare directory root, absolute symlinks and owners all taken from the target root", () => {
+  const root = makeRoot("etc-initrd-");
+  rmSync(join(root, "etc"), { recursive: true });
+  mkdirSync(join(root, "persist/ssh"), { recursive: true });
+  const etc = buildEtcTree(root, {
+    passwd: { text: "root:x:0:0::/root:/bin/sh\nsshd:x:4711:4712::/:/bin/false\n", mode: "0644" },
+    group: { text: "root:x:0:\nsshd:x:4712:\n", mode: "0644" },
+    "ssh/sshd_config": { text: "Port 22\n", mode: "0600", user: "sshd", group: "sshd" },
+    hosts: { text: "h\n" },
+  });
+  // /etc does not exist yet; after the first run, point /etc/ssh into /persist (impermanence style).
+  let r = spawnSync(process.execPath, [MAIN, "etc", "--root", root, etc], { encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  rmSync(join(root, "etc/ssh"), { recursive: true });
+  symlinkSync("/persist/ssh", join(root, "etc/ssh"));
+  r = spawnSync(process.execPath, [MAIN, "etc", "--root", root, etc], { encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  const conf = statSync(join(root, "persist/ssh/sshd_config"));
+  assert.is(conf.uid, 4711);
+  assert.is(conf.gid, 4712);
+  assert.is(conf.mode & 0o7777, 0o600);
+  assert.is(readlinkSync(join(root, "etc/static")), etc);
+  assert.is(readFileSync(resolveInRoot(root, "/etc/hosts"), "utf8"), "h\n");
+});
+
+test("--dry changes nothing and prints the plan; --diff shows content", () => {
+  const root = makeUserRoot();
+  const etc = buildEtcTree(root, { conf: { text: "a\n", mode: "0644" } });
+  const before = snapshot(root);
+  const r = spawnSync(process.execPath, [MAIN, "etc", "--root", root, "--dry", "--diff", etc], { encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(snapshot(root), before);
+  assert.match(r.stdout, /would copy ‘\/etc\/conf’ \(mode 0644, owner \+0:\+0 = 0:0\)\n--- a\/etc\/conf\n\+\+\+ b\/etc\/conf\n/);
+});
+
+test("an unchanged copy is not rewritten; /etc/NIXOS keeps its content; setuid bits survive the owner pass", () => {
+  const root = makeUserRoot();
+  writeFileSync(join(root, "etc/NIXOS"), "tag\n");
+  const entries = { tool: { text: "t", mode: "4755", user: "etcsvc", group: "etcsvc" } };
+  setup(root, entries);
+  const ino = statSync(join(root, "etc/tool")).ino;
+  assert.is(statSync(join(root, "etc/tool")).mode & 0o7777, 0o4755);
+  const again = setup(root, entries);
+  assert.equal(again.lines, []);
+  assert.is(statSync(join(root, "etc/tool")).ino, ino);
+  assert.is(readFileSync(join(root, "etc/NIXOS"), "utf8"), "tag\n");
+});
+
+test.run();

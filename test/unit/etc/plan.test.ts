@@ -1,0 +1,144 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { planEtc, planLines } from "../../../src/etc/plan.ts";
+import { loadEtcState } from "../../../src/etc/state.ts";
+import { readEtcTree } from "../../../src/etc/tree.ts";
+import { buildEtcTree, type FixtureEntry, makeUserRoot } from "./fixtures.ts";
+import { opSummary, setup } from "./helpers.ts";
+
+function planFor(root: string, entries: Record<string, FixtureEntry>, opts = { inNixosEnter: false, diff: false }) {
+  const tree = readEtcTree(root, buildEtcTree(root, entries));
+  return planEtc(tree, loadEtcState(root, tree), opts);
+}
+
+test("a first run plans /etc/static, directories, links, copies, .clean and /etc/NIXOS", () => {
+  const root = makeUserRoot();
+  const plan = planFor(root, {
+    hosts: { text: "h\n" }, "ssh/sshd_config": { text: "p\n" }, secret: { text: "s\n", mode: "0400", user: "etcsvc", group: "etcsvc" },
+  });
+  assert.equal(opSummary(plan), ["static", "link hosts", "copy secret", "mkdir ssh", "link ssh/sshd_config", "clean", "tag"]);
+  const copy = plan.ops.find((o) => o.op === "copy")!;
+  assert.ok(copy.op === "copy" && copy.uid === 4242 && copy.gid === 4343 && copy.mode === 0o400);
+});
+
+test("a second run of the same tree plans nothing visible", () => {
+  const root = makeUserRoot();
+  const entries = { hosts: { text: "h\n" }, secret: { text: "s\n", mode: "0400", user: "etcsvc", group: "+0" }, d: { text: "d", mode: "direct-symlink" } };
+  setup(root, entries);
+  const plan = planFor(root, entries);
+  assert.equal(planLines(plan, { diff: true }), []);
+  assert.equal(opSummary(plan), ["clean"]);
+});
+
+test("a switch: added, removed, changed, mode changes and link/copy/direct transitions", () => {
+  const root = makeUserRoot();
+  setup(root, {
+    keep: { text: "k\n" }, gone: { text: "g\n" }, "sub/gone": { text: "g\n" },
+    copygone: { text: "c\n", mode: "0644" }, modechange: { text: "m\n", mode: "0644" },
+    l2c: { text: "x\n" }, c2l: { text: "x\n", mode: "0600" }, l2d: { text: "x\n" }, d2l: { text: "x\n", mode: "direct-symlink" },
+    c2d: { text: "x\n", mode: "0600" },
+  });
+  const plan = planFor(root, {
+    keep: { text: "k2\n" }, added: { text: "a\n" }, modechange: { text: "m\n", mode: "0600" },
+    l2c: { text: "x\n", mode: "0644" }, c2l: { text: "x\n" }, l2d: { text: "x\n", mode: "direct-symlink" }, d2l: { text: "x\n" },
+    c2d: { text: "x\n", mode: "direct-symlink" },
+  });
+  assert.equal(opSummary(plan), [
+    "static",
+    "remove-link gone", "remove-link sub/gone",
+    "link added", "link c2d", "link c2l", "link d2l", "copy l2c", "link l2d", "copy modechange",
+    "remove-file copygone",
+    "clean",
+  ]);
+  const lines = planLines(plan, { diff: false });
+  assert.ok(lines.includes("would remove obsolete symlink ‘/etc/gone’"));
+  assert.ok(lines.includes("would remove obsolete file ‘/etc/copygone’"));
+  assert.ok(lines.includes("would update ‘/etc/modechange’ (mode 0600, owner +0:+0 = 0:0)"));
+});
+
+test("a directory of static links becomes a link; one with user files is kept, with setup-etc.pl's warnings", () => {
+  const root = makeUserRoot();
+  setup(root, { "d/a": { text: "a" }, "u/a": { text: "a" } });
+  writeFileSync(join(root, "etc/u/mine"), "user\n");
+  const plan = planFor(root, { d: { dir: { a: "a" } }, u: { dir: { a: "a" } } });
+  assert.equal(opSummary(plan), [
+    "static", "remove-link d/a", "remove-link u/a", "replace-dir d", "link d",
+    "warn", "warn", "clean",
+  ]);
+  const warnings = plan.ops.filter((o) => o.op === "warn").map((o) => (o as { message: string }).message);
+  assert.equal(warnings, ["/etc/u directory contains user files. Symlinking may fail.", "could not create symlink /etc/u"]);
+});
+
+test("a link to a directory becomes a directory of links", () => {
+  const root = makeUserRoot();
+  setup(root, { d: { dir: { a: "a" } } });
+  const plan = planFor(root, { "d/a": { text: "a" } });
+  assert.equal(opSummary(plan), ["static", "remove-link d", "mkdir d", "link d/a", "clean"]);
+});
+
+test("refusals: unknown owners, bad modes, a file in the way, bad .clean lines — each an error naming the entry", () => {
+  const root = makeUserRoot();
+  writeFileSync(join(root, "etc/blocker"), "user file\n");
+  writeFileSync(join(root, "etc/.clean"), "old\n../../outside\n");
+  writeFileSync(join(root, "etc/old"), "o");
+  const plan = planFor(root, {
+    nouser: { text: "x", mode: "0600", user: "ghost", group: "+0" },
+    nogroup: { text: "x", mode: "0600", user: "+0", group: "ghosts" },
+    badmode: { text: "x", mode: "rw-r--r--" },
+    "blocker/x": { text: "x" },
+    fine: { text: "f" },
+  });
+  const errors = plan.ops.filter((o) => o.op === "error").map((o) => (o as { message: string }).message);
+  assert.equal(errors, [
+    "error: ignoring line ‘../../outside’ of /etc/.clean: name escapes /etc",
+    "error: not setting up ‘/etc/badmode’: badmode.mode is neither 'direct-symlink' nor an octal mode: 'rw-r--r--'",
+    "error: not setting up ‘/etc/blocker/x’: ‘/etc/blocker’ is in the way and is not a directory",
+    "error: not setting up ‘/etc/nogroup’: unknown group ‘ghosts’ in nogroup.gid",
+    "error: not setting up ‘/etc/nouser’: unknown user ‘ghost’ in nouser.uid",
+  ]);
+  assert.ok(opSummary(plan).includes("link fine"), "the rest of /etc is still set up");
+  assert.ok(opSummary(plan).includes("remove-file old"));
+  assert.not.ok(opSummary(plan).includes("remove-file ../../outside"), "a .clean line escaping /etc is never removed");
+});
+
+test("IN_NIXOS_ENTER leaves resolv.conf alone (and keeps it in .clean)", () => {
+  const root = makeUserRoot();
+  setup(root, { "resolv.conf": { text: "nameserver 1.1.1.1\n", mode: "0644" } });
+  const plan = planFor(root, { "resolv.conf": { text: "nameserver 9.9.9.9\n", mode: "0644" } }, { inNixosEnter: true, diff: false });
+  assert.equal(opSummary(plan), ["static", "clean"]);
+  const clean = plan.ops.find((o) => o.op === "clean")!;
+  assert.ok(clean.op === "clean" && clean.names.includes("resolv.conf"));
+});
+
+test("owners resolve against the passwd the tree itself declares, when it does", () => {
+  const root = makeUserRoot();
+  const plan = planFor(root, {
+    passwd: { text: "root:x:0:0::/root:/bin/sh\nnewsvc:x:777:777::/:/bin/false\n", mode: "0644" },
+    group: { text: "root:x:0:\nnewsvc:x:778:\n", mode: "0644" },
+    conf: { text: "c", mode: "0400", user: "newsvc", group: "newsvc" },
+  });
+  const copy = plan.ops.find((o) => o.op === "copy" && o.name === "conf")!;
+  assert.ok(copy.op === "copy" && copy.uid === 777 && copy.gid === 778);
+});
+
+test("--diff shows the content change of a copied file", () => {
+  const root = makeUserRoot();
+  setup(root, { conf: { text: "a=1\nb=2\n", mode: "0644" } });
+  const plan = planFor(root, { conf: { text: "a=1\nb=3\n", mode: "0644" } });
+  const lines = planLines(plan, { diff: true });
+  assert.ok(lines.includes("would update ‘/etc/conf’ (mode 0644, owner +0:+0 = 0:0)"));
+  assert.ok(lines.includes("-b=2") && lines.includes("+b=3") && lines.includes("--- a/etc/conf"), lines.join("\n"));
+});
+
+test("links into /etc/static under /etc/nixos are never looked at", () => {
+  const root = makeUserRoot();
+  mkdirSync(join(root, "etc/nixos"));
+  symlinkSync("/etc/static/whatever", join(root, "etc/nixos/link"));
+  symlinkSync("/etc/static/whatever", join(root, "etc/elsewhere"));
+  const plan = planFor(root, {});
+  assert.equal(opSummary(plan).filter((o) => o.startsWith("remove-link")), ["remove-link elsewhere"]);
+});
+
+test.run();

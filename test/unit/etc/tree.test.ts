@@ -1,0 +1,66 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { readEtcTree } from "../../../src/etc/tree.ts";
+import { buildEtcTree, makeRoot } from "./fixtures.ts";
+
+test("links, direct symlinks, copies with their sidecars (chomped), directories and sidecar files", () => {
+  const root = makeRoot();
+  const etc = buildEtcTree(root, {
+    hosts: { text: "h\n" },
+    "ssh/sshd_config": { text: "Port 22\n" },
+    direct: { text: "d", mode: "direct-symlink" },
+    secret: { text: "s\n", mode: "0440", user: "nginx", group: "+61" },
+  });
+  const tree = readEtcTree(root, etc);
+  assert.equal(tree.entries.map((e) => `${e.kind} ${e.name}`), [
+    "direct direct", "file direct.gid", "file direct.mode", "file direct.uid", "link hosts",
+    "copy secret", "file secret.gid", "file secret.mode", "file secret.uid", "directory ssh", "link ssh/sshd_config",
+  ], "walk order: a directory before its contents, names bytewise");
+  const secret = tree.byName.get("secret")!;
+  assert.ok(secret.kind === "copy");
+  if (secret.kind === "copy") {
+    assert.is(secret.user, "nginx", "the .uid newline is chomped (setup-etc.pl's bug is not reproduced)");
+    assert.is(secret.group, "+61");
+    assert.is(secret.mode, 0o440);
+    assert.is(secret.content.toString(), "s\n");
+  }
+  const direct = tree.byName.get("direct")!;
+  assert.ok(direct.kind === "direct" && direct.source.startsWith("/nix/store/"));
+});
+
+test("the tree path is canonical inside the root (what /etc/static will point to)", () => {
+  const root = makeRoot();
+  const etc = buildEtcTree(root, { hosts: { text: "h\n" } });
+  mkdirSync(join(root, "nix/store/sys"), { recursive: true });
+  symlinkSync(etc, join(root, "nix/store/sys/etc"));
+  assert.is(readEtcTree(root, "/nix/store/sys/etc").path, etc);
+});
+
+test("a .mode that is neither direct-symlink nor octal, and copies of directories, are invalid entries", () => {
+  const root = makeRoot();
+  const etc = buildEtcTree(root, {
+    weird: { text: "w", mode: "u+rw" },
+    big: { text: "w", mode: "07777" },
+    dir: { dir: { a: "a" }, mode: "0644" },
+  });
+  const tree = readEtcTree(root, etc);
+  assert.match((tree.byName.get("weird") as { reason: string }).reason, /weird\.mode is neither 'direct-symlink' nor an octal mode: 'u\+rw'/);
+  assert.match((tree.byName.get("big") as { reason: string }).reason, /octal/);
+  assert.match((tree.byName.get("dir") as { reason: string }).reason, /not a regular file/);
+});
+
+test("missing .uid/.gid default to root, as etc.nix's defaults; entry names with a newline are refused", () => {
+  const root = makeRoot();
+  const etc = buildEtcTree(root, { x: { text: "x" } });
+  const host = join(root, etc);
+  writeFileSync(join(host, "x.mode"), "0600\n");
+  symlinkSync("/nix/store/nothing", join(host, "bad\nname"));
+  const tree = readEtcTree(root, etc);
+  const x = tree.byName.get("x")!;
+  assert.ok(x.kind === "copy" && x.user === "+0" && x.group === "+0");
+  assert.is(tree.byName.get("bad\nname")!.kind, "invalid");
+});
+
+test.run();

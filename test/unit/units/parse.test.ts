@@ -1,0 +1,106 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { join } from "node:path";
+import { emptyUnitInfo, parseSystemdBool, parseUnitText, UnitParseError } from "../../../src/units/parse.ts";
+import { diskUnitDirectory, loadUnit, memoryUnitDirectory, templateOf, baseNameOf, UnitDirectoryError } from "../../../src/units/dir.ts";
+import { generation } from "../switch/helpers.ts";
+
+const parse = (text: string) => { const i = emptyUnitInfo(); parseUnitText(i, text, "/x.service"); return i; };
+
+test("sections, repeated keys, comments and [Install] dropped", () => {
+  const i = parse("# head\n[Unit]\nDescription=a\n; c\n[Service]\nExecStart=/a\nExecStart=/b\n[Install]\nWantedBy=multi-user.target\n");
+  assert.equal(JSON.parse(JSON.stringify(i)), { Unit: { Description: ["a"] }, Service: { ExecStart: ["/a", "/b"] } });
+});
+
+test("an empty assignment clears earlier values, also across drop-ins", () => {
+  const i = parse("[Service]\nExecStart=/a\nExecStart=\nExecStart=/b\n");
+  assert.equal(i.Service!.ExecStart, ["/b"]);
+  parseUnitText(i, "[Service]\nExecStart=\n", "/x.service.d/o.conf");
+  assert.equal(i.Service!.ExecStart, []);
+  assert.ok(Object.hasOwn(i.Service!, "ExecStart"));
+});
+
+test("trailing backslash continues; comment lines inside are skipped (unitWithMultilineValue)", () => {
+  const i = parse("[Service]\nExecStart=/bin/true \\\n# ignored\n; ignored\n  blah blah\nType=oneshot\n");
+  assert.equal(i.Service!.ExecStart, ["/bin/true    blah blah"]);
+  assert.equal(i.Service!.Type, ["oneshot"]);
+});
+
+test("an even number of trailing backslashes does not continue", () => {
+  const i = parse("[Service]\nA=x\\\\\nB=y\n");
+  assert.equal(i.Service!.A, ["x\\\\"]);
+  assert.equal(i.Service!.B, ["y"]);
+});
+
+test("backslashes stay literal (escaped\\x2ddash)", () => {
+  const i = parse("[Unit]\nRequires=escaped\\x2ddash.service mnt-my\\x2ddata.mount\n");
+  assert.equal(i.Unit!.Requires, ["escaped\\x2ddash.service mnt-my\\x2ddata.mount"]);
+});
+
+test("malformed lines are errors naming file and line", () => {
+  try { parse("[Unit]\nDescription=a\nnonsense here\n"); assert.unreachable(); } catch (e) {
+    assert.instance(e, UnitParseError);
+    assert.is((e as UnitParseError).line, 3);
+    assert.match((e as Error).message, /^\/x\.service:3: /);
+  }
+  assert.throws(() => parse("[Unit\nA=b\n"), /x\.service:1: malformed section/);
+});
+
+test("parseSystemdBool: last value, 1/yes/true/on, default", () => {
+  const i = parse("[Service]\nX-A=no\nX-A=yes\nX-B=off\n");
+  assert.is(parseSystemdBool(i, "Service", "X-A", false), true);
+  assert.is(parseSystemdBool(i, "Service", "X-B", true), false);
+  assert.is(parseSystemdBool(i, "Service", "X-C", true), true);
+  assert.is(parseSystemdBool(undefined, "Service", "X-C", false), false);
+});
+
+test("drop-ins merge in name order; masked drop-ins and units read as empty", () => {
+  const top = generation({
+    "a.service": "[Service]\nExecStart=/a\nX-V=0\n",
+    "a.service.d/20-b.conf": "[Service]\nX-V=2\n",
+    "a.service.d/10-a.conf": "[Service]\nExecStart=\nExecStart=/b\nX-V=1\n",
+    "a.service.d/30-masked.conf": null,
+    "a.service.d/notes.txt": "garbage",
+    "m.service": null,
+  });
+  const dir = diskUnitDirectory(join(top, "etc/systemd/system"));
+  const i = loadUnit(dir, "a.service", "a.service");
+  assert.equal(i.Service!.ExecStart, ["/b"]);
+  assert.equal(i.Service!.X_V ?? i.Service!["X-V"], ["0", "1", "2"]);
+  assert.is(dir.fileState("m.service"), "masked");
+  assert.is(dir.exists("m.service"), true);
+  assert.equal(JSON.parse(JSON.stringify(loadUnit(dir, "m.service", "m.service"))), {});
+  assert.is(dir.fileState("nope.service"), "missing");
+});
+
+test("templates: instance falls back to name@.type plus the instance's own drop-ins", () => {
+  const dir = memoryUnitDirectory("/g", {
+    "inst@.service": "[Service]\nExecStart=/t %i\n",
+    "inst@.service.d/o.conf": "[Service]\nX-T=1\n",
+    "inst@one.service.d/overrides.conf": "[Unit]\nX-I=one\n",
+  });
+  assert.equal(templateOf("inst@one.service"), ["inst", "service"]);
+  assert.is(templateOf("plain.service"), undefined);
+  assert.is(baseNameOf("inst@.service"), "inst@");
+  assert.is(baseNameOf("-.service"), "-");
+  const i = loadUnit(dir, "inst@one.service", "inst@.service");
+  assert.equal(JSON.parse(JSON.stringify(i)), { Service: { ExecStart: ["/t %i"], "X-T": ["1"] }, Unit: { "X-I": ["one"] } });
+});
+
+test("unit names with a leading dash and with \\x2d are plain file names", () => {
+  const top = generation({ "-.service": "[Service]\nExecStart=/a\n", "escaped\\x2ddash.service": "[Service]\nExecStart=/b\n", "escaped\\x2ddash.service.d/o.conf": "[Service]\nX=1\n" });
+  const dir = diskUnitDirectory(join(top, "etc/systemd/system"));
+  assert.equal(loadUnit(dir, "-.service", "-.service").Service!.ExecStart, ["/a"]);
+  assert.equal(loadUnit(dir, "escaped\\x2ddash.service", "escaped\\x2ddash.service").Service!.X, ["1"]);
+  assert.ok(dir.names().includes("escaped\\x2ddash.service"));
+});
+
+test("symlink loops and dangling drop-ins are errors naming the path", () => {
+  const top = generation({ "loop.service": { link: "loop.service" }, "d.service": "[Service]\nA=1\n", "d.service.d/x.conf": { link: "/nonexistent/x.conf" } });
+  const dir = diskUnitDirectory(join(top, "etc/systemd/system"));
+  assert.throws(() => dir.fileState("loop.service"), (e: Error) => e instanceof UnitDirectoryError && /loop\.service: symlink loop/.test(e.message));
+  assert.throws(() => loadUnit(dir, "d.service", "d.service"), /d\.service\.d\/x\.conf: dangling drop-in/);
+  assert.throws(() => loadUnit(dir, "none.service", "none.service"), /none\.service: unit file not found/);
+});
+
+test.run();

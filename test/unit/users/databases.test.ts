@@ -1,0 +1,46 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { parsePasswd, serializePasswd } from "../../../src/users/passwd.ts";
+import { parseGroup, serializeGroup } from "../../../src/users/group.ts";
+import { parseShadow, serializeShadow } from "../../../src/users/shadow.ts";
+import { parseSubId, serializeSubId } from "../../../src/users/subid.ts";
+import { parseIdMap, parseNameList, serializeIdMap, serializeNameList, StateError } from "../../../src/users/state.ts";
+
+test("passwd round-trips, fields split on ':'", () => {
+  const text = "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:100:Alice A:/home/alice:/bin/sh\n";
+  const p = parsePasswd(text);
+  assert.equal(p[1], { name: "alice", password: "x", uid: 1000, gid: "100", description: "Alice A", home: "/home/alice", shell: "/bin/sh" });
+  assert.is(serializePasswd(p), text);
+});
+
+test("group round-trips, members split on ','; short lines get empty members", () => {
+  const text = "wheel:x:1:alice,bob\nusers:x:100:\n";
+  const g = parseGroup(text + "short:x:7\n");
+  assert.equal(g[0]!.members, ["alice", "bob"]);
+  assert.equal(g[2], { name: "short", password: "x", gid: 7, members: [] });
+  assert.is(serializeGroup(g.slice(0, 2)), text);
+});
+
+test("shadow round-trips all nine fields", () => {
+  const text = "root:$6$a$b:19000:0:99999:7:::\nalice:!:1:::::21916:\n";
+  const s = parseShadow(text);
+  assert.is(s[1]!.expire, "21916");
+  assert.is(serializeShadow(s), text);
+});
+
+test("subuid: name:start:count; always newline-terminated like the Perl script", () => {
+  assert.equal(parseSubId("a:100000:65536\n\nbad\n"), [{ name: "a", start: 100000, count: 65536 }]);
+  assert.is(serializeSubId([{ name: "a", start: 100000, count: 65536 }]), "a:100000:65536\n");
+  assert.is(serializeSubId([]), "\n");
+});
+
+test("state: canonical JSON maps (Perl's to_json canonical), space-separated sorted name lists", () => {
+  const m = parseIdMap("/m", '{"b":2,"a":1,"c":"3"}');
+  assert.is(serializeIdMap(m), '{"a":1,"b":2,"c":3}');
+  assert.is(serializeIdMap(new Map()), "{}");
+  assert.equal([...parseNameList("b a  c")], ["b", "a", "c"]);
+  assert.is(serializeNameList(["b", "a", "B"]), "B a b");
+  assert.throws(() => parseIdMap("/var/lib/nixos/uid-map", "{oops"), (e: Error) => e instanceof StateError && /uid-map: invalid JSON/.test(e.message));
+});
+
+test.run();

@@ -1,0 +1,73 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { expiresToDays, parseSpec, SpecError } from "../../../src/users/spec.ts";
+
+const ok = (o: unknown) => parseSpec("/s.json", JSON.stringify(o));
+const fails = (text: string, re: RegExp) => {
+  try {
+    parseSpec("/s.json", text);
+    assert.unreachable("expected a SpecError");
+  } catch (e) {
+    assert.instance(e, SpecError);
+    assert.match((e as Error).message, re);
+  }
+};
+
+test("a NixOS-shaped spec loads with defaults; passwordFile is the older hashedPasswordFile", () => {
+  const s = ok({ mutableUsers: false, users: [{ name: "a", group: "users", passwordFile: "/p", uid: null }], groups: [{ name: "users", gid: 100, members: ["a"] }] });
+  assert.is(s.mutableUsers, false);
+  assert.is(s.users[0]!.hashedPasswordFile, "/p");
+  assert.is(s.users[0]!.homeMode, "700");
+  assert.equal(s.groups[0], { name: "users", gid: 100, members: ["a"] });
+});
+
+test("multi-line JSON parses (the Perl script only read one-line files)", () => {
+  const s = parseSpec("/s.json", '{\n  "mutableUsers": true,\n  "users": [],\n  "groups": [\n    {"name": "g", "gid": 5, "members": []}\n  ]\n}\n');
+  assert.is(s.groups[0]!.gid, 5);
+});
+
+test("JSON syntax errors name the file and line", () => {
+  fails('{\n  "users": [\n    {"name": "a",}\n  ]\n}', /^\/s\.json: line 3: invalid JSON/);
+  fails('{"users": [', /^\/s\.json: line 1: invalid JSON: unexpected end of input/);
+});
+
+const cases: [string, string, RegExp][] = [
+  ["invalid user name", '{"users":[{"name":"Bad Name"}]}', /line 1: users\[0\]\.name: "Bad Name" is not a valid user name/],
+  ["invalid group name", '{"groups":[{"name":"1abc"}]}', /groups\[0\]\.name: "1abc" is not a valid group name/],
+  ["too long a name", `{"users":[{"name":"${"a".repeat(33)}"}]}`, /is not a valid user name/],
+  ["colon in description", '{"users":[{"name":"a","description":"x:y"}]}', /users\[0\]\.description: "x:y" contains ':'/],
+  ["newline in home", '{"users":[{"name":"a","home":"/h\\nevil"}]}', /users\[0\]\.home: .* contains a newline/],
+  ["colon in shell", '{"users":[{"name":"a","shell":"/bin/sh:x"}]}', /users\[0\]\.shell: .* contains ':'/],
+  ["newline in hashedPassword", '{"users":[{"name":"a","hashedPassword":"$6$x\\nb"}]}', /users\[0\]\.hashedPassword: .* newline/],
+  ["colon in initialHashedPassword", '{"users":[{"name":"a","initialHashedPassword":"a:b"}]}', /initialHashedPassword: .* contains ':'/],
+  ["colon in group", '{"users":[{"name":"a","group":"a:b"}]}', /users\[0\]\.group: .* contains ':'/],
+  ["bad member", '{"groups":[{"name":"g","members":["x,y"]}]}', /groups\[0\]\.members\[0\]: "x,y" is not a valid user name/],
+  ["duplicate user", '{"users":[{"name":"a"},{"name":"a"}]}', /users\[1\]: user name "a" is also declared by users\[0\]/],
+  ["duplicate group", '{"groups":[{"name":"g"},{"name":"g"}]}', /groups\[1\]: group name "g" is also declared by groups\[0\]/],
+  ["duplicate uid", '{"users":[{"name":"a","uid":5},{"name":"b","uid":5}]}', /users\[1\]: UID 5 is also declared by users\[0\]/],
+  ["duplicate gid", '{"groups":[{"name":"a","gid":5},{"name":"b","gid":5}]}', /groups\[1\]: GID 5 is also declared/],
+  ["negative uid", '{"users":[{"name":"a","uid":-1}]}', /users\[0\]\.uid: ID -1 is out of range/],
+  ["uid too large", '{"users":[{"name":"a","uid":4294967295}]}', /users\[0\]\.uid: ID 4294967295 is out of range/],
+  ["numeric group out of range", '{"users":[{"name":"a","group":"4294967295"}]}', /users\[0\]\.group: GID 4294967295 is out of range/],
+  ["fractional gid", '{"groups":[{"name":"a","gid":1.5}]}', /groups\[0\]\.gid: expected an integer ID/],
+  ["bad expires", '{"users":[{"name":"a","expires":"2030-02-30"}]}', /users\[0\]\.expires: "2030-02-30" is not a date/],
+  ["bad homeMode", '{"users":[{"name":"a","homeMode":"rwx"}]}', /homeMode: "rwx" is not an octal mode/],
+  ["bad subuid range", '{"users":[{"name":"a","subUidRanges":[{"startUid":1}]}]}', /subUidRanges\[0\]: needs startUid and count/],
+  ["wrong type", '{"mutableUsers":"yes"}', /mutableUsers: expected true or false/],
+  ["users not a list", '{"users":{}}', /users: expected a list/],
+];
+for (const [name, text, re] of cases) test(`rejected: ${name}`, () => fails(text, re));
+
+test("errors in multi-line specs carry the line of the offending value", () => {
+  fails('{\n"users": [\n {"name": "a"},\n {"name": "b",\n  "uid": -3}\n]}', /^\/s\.json: line 5: users\[1\]\.uid: ID -3/);
+  fails('{\n"users": [\n {"name": "a"},\n {"uid": 3}\n]}', /^\/s\.json: line 4: users\[1\]\.name: expected a string/);
+});
+
+test("expiresToDays: days since the epoch, real dates only", () => {
+  assert.is(expiresToDays("1970-01-01"), 0);
+  assert.is(expiresToDays("2030-01-02"), 21916);
+  assert.is(expiresToDays("2024-02-30"), null);
+  assert.is(expiresToDays("2024-1-3"), null);
+});
+
+test.run();
