@@ -15,11 +15,15 @@ export interface BinaryCosts {
   peakRssKiB: number;
 }
 
-/** Runs hyperfine on one command and returns its mean and standard deviation in milliseconds. */
-export function hyperfine(command: string, runs = 20): { meanMs: number; stddevMs: number } {
+/**
+ * Runs hyperfine on one command and returns its mean and standard deviation in milliseconds;
+ * `prepare` (a command line) runs before each timed run, outside the timing (for first-run state).
+ */
+export function hyperfine(command: string, runs = 20, prepare?: string): { meanMs: number; stddevMs: number } {
   const dir = mkdtempSync(join(tmpdir(), "bench-"));
   const json = join(dir, "h.json");
-  execFileSync("hyperfine", ["--warmup", "3", "--runs", String(runs), "--export-json", json, "-N", command], { stdio: "ignore" });
+  const prep = prepare === undefined ? [] : ["--prepare", prepare];
+  execFileSync("hyperfine", ["--warmup", "3", "--runs", String(runs), "--export-json", json, "-N", ...prep, command], { stdio: "ignore" });
   const r = JSON.parse(readFileSync(json, "utf8")).results[0];
   rmSync(dir, { recursive: true, force: true });
   return { meanMs: r.mean * 1000, stddevMs: r.stddev * 1000 };

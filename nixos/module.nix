@@ -88,7 +88,7 @@ let
   # generation: `$out` in the toplevel itself, `$toplevel` in separateActivationScript.
   wrapperFlags =
     toplevel:
-    lib.concatStringsSep " \\\n        " (
+    lib.concatStringsSep " \\\n    " (
       [
         "--set OUT $out"
         "--set TOPLEVEL ${toplevel}"
@@ -199,6 +199,15 @@ in
       default = graphFile;
       defaultText = lib.literalMD "the rendered activation graph";
       description = "The activation graph file, also at {file}`$toplevel/activation-graph.toml`.";
+    };
+
+    usersSpec = lib.mkOption {
+      type = lib.types.package;
+      readOnly = true;
+      internal = true;
+      default = usersSpec;
+      defaultText = lib.literalMD "users-groups.json built from `users.users` and `users.groups`";
+      description = "The users and groups the `users` step applies (update-users-groups.pl's JSON).";
     };
   };
 

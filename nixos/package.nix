@@ -69,26 +69,23 @@ stdenvNoCC.mkDerivation {
   pname = "stagehand";
   inherit (packageJson) version;
 
-  # Only what the build and the tests read, when `src` is a path (a flake input is used whole).
-  src =
-    if !builtins.isPath src then
-      src
-    else
-      lib.fileset.toSource {
-        root = src;
-        fileset = lib.fileset.unions (
-          map (p: src + p) [
-            "/package.json"
-            "/package-lock.json"
-            "/bunfig.toml"
-            "/tsconfig.json"
-            "/src"
-            "/test"
-            "/activation-scripts"
-            "/nixos"
-          ]
-        );
-      };
+  # The repository without what a checkout may hold besides sources (local node_modules, dist, .git),
+  # so a local build neither copies nor depends on them.
+  src = builtins.path {
+    name = "stagehand-source";
+    path = src;
+    filter =
+      path: type:
+      let
+        base = baseNameOf path;
+      in
+      !(builtins.elem base [
+        "node_modules"
+        "dist"
+        ".git"
+        "result"
+      ]);
+  };
 
   nativeBuildInputs = [ bun ];
   nativeCheckInputs = [ nix ];

@@ -9,7 +9,8 @@ Commands:
                                    switch-to-configuration (also run under that name)
   activate [--dry] [--graph FILE]... [--root DIR] SYSTEM
                                    run a generation's activation graph
-  etc [--root DIR] ETC_STORE_PATH  set up /etc from a generation's etc tree
+  etc [--root DIR] [--dry] [--diff] ETC_STORE_PATH
+                                   set up /etc from a generation's etc tree
   users [--root DIR] [--dry] SPEC.json
                                    create and update users and groups
   plan --graph FILE... [--json]    show the order and kind of each activation step

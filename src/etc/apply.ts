@@ -21,6 +21,8 @@ import { etcHostPath } from "./state.ts";
 /** Where messages go (setup-etc.pl prints all of them on stderr). */
 export interface ApplyOutput {
   stderr(line: string): void;
+  /** Called after each operation (progress; tests check invariants between operations). */
+  afterOp?(op: EtcOp): void;
 }
 
 const tmpName = (path: string, tag: string) =>
@@ -119,7 +121,7 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
           break;
         case "remove-link": {
           const p = join(etc, op.name);
-          if (!lstatSync(p).isSymbolicLink()) break;
+          if (op.insideReplacedDir || !lstatSync(p).isSymbolicLink()) break;
           if (op.toDirectory) {
             // The link stays (it leads into the new tree meanwhile) until its directory is complete.
             const tmp = tmpName(p, "dir");
@@ -188,6 +190,7 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
       const name = "name" in op ? `/etc/${op.name}` : op.op === "static" ? `/etc/${STATIC}` : op.op;
       fail(`${op.op} ${name}`, e);
     }
+    out.afterOp?.(op);
     // Owners again, now that every file is in place: /etc/passwd and /etc/group may be among them.
     if (op.op === "clean") status = Math.max(status, settleOwners(root, copies, out));
   }

@@ -18,7 +18,7 @@ export type EtcOp =
    * Remove a link into /etc/static that the new tree no longer declares. When the tree has a
    * directory there instead, the directory is built beside the link and swapped in.
    */
-  | { op: "remove-link"; name: string; toDirectory?: boolean }
+  | { op: "remove-link"; name: string; toDirectory?: boolean; insideReplacedDir?: boolean }
   /** Remove a directory holding only links into /etc/static, to put a link in its place. */
   | { op: "replace-dir"; name: string }
   | { op: "mkdir"; name: string }
@@ -100,12 +100,22 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     ops.push({ op: "error", name: r.name, message: `error: ignoring line ‘${r.name}’ of /etc/.clean: ${r.reason}` });
   }
 
+  // Directories holding only static links, to be replaced by a link.
+  const replaced = new Set<string>();
+  for (const e of tree.entries) {
+    const s = state.nodes.get(e.name);
+    if ((e.kind === "link" || e.kind === "direct") && s?.type === "dir" && s.onlyStatic) replaced.add(e.name);
+  }
+
   // Links into /etc/static the new tree does not declare.
   const removed = new Set<string>();
   for (const l of state.staticLinks) {
     if (l.stillDeclared) continue;
     const toDirectory = tree.byName.get(l.name)?.kind === "directory";
-    ops.push(toDirectory ? { op: "remove-link", name: l.name, toDirectory } : { op: "remove-link", name: l.name });
+    // Inside a directory about to be swapped for a link, the link goes with its directory, so
+    // the names the new link serves never vanish in between.
+    const insideReplacedDir = [...replaced].some((d) => l.name.startsWith(`${d}/`));
+    ops.push({ op: "remove-link", name: l.name, ...(toDirectory ? { toDirectory } : {}), ...(insideReplacedDir ? { insideReplacedDir } : {}) });
     removed.add(l.name);
   }
 

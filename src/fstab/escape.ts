@@ -2,14 +2,16 @@
  * systemd's path escaping for unit names (`systemd-escape -p`, `unit_name_path_escape`), as ng
  * uses it to name the mount and automount units of fstab entries: leading and trailing slashes
  * dropped, repeated slashes collapsed, "/" becomes "-", the root is "-", and every byte other than
- * ASCII letters, digits, ":", "_" and a non-leading "." becomes `\xNN`.
+ * ASCII letters, digits, ":", "_" and a non-leading "." becomes `\xNN`. "." components are
+ * dropped, as systemd's path simplification does (checked against `systemd-escape` in the tests).
  */
 
 /** Escapes a file system path into a unit name stem (`/mnt/my-data` -> `mnt-my\x2ddata`). */
 export function escapeSystemdPath(path: string): string {
-  const trimmed = path.replace(/^\/+|\/+$/g, "");
-  if (trimmed === "") return "-";
-  const bytes = Buffer.from(trimmed.replace(/\/{2,}/g, "/"), "utf8");
+  // systemd simplifies first: empty and "." components go (".." is left as is; systemd refuses it).
+  const simplified = path.split("/").filter((c) => c !== "" && c !== ".").join("/");
+  if (simplified === "") return "-";
+  const bytes = Buffer.from(simplified, "utf8");
   let out = "";
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;

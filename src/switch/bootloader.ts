@@ -1,7 +1,7 @@
 /** Installing the boot loader: `$INSTALL_BOOTLOADER TOPLEVEL`, for `switch` and `boot` only. */
 import type { Action } from "./contract.ts";
 import { EXIT, SwitchExit } from "./exit.ts";
-import { runChild, splitCommand, succeeded } from "./run-command.ts";
+import { type LineSink, runChild, splitCommand, succeeded } from "./run-command.ts";
 
 /** Whether an action makes the configuration the boot default. */
 export function installsBootloader(action: Action): boolean {
@@ -12,11 +12,11 @@ export function installsBootloader(action: Action): boolean {
  * Runs the installer with our environment (so NIXOS_INSTALL_BOOTLOADER reaches it); a failure
  * ends the switch with exit 1 before anything is activated.
  */
-export async function installBootloader(command: string, toplevel: string): Promise<void> {
+export async function installBootloader(command: string, toplevel: string, sink?: LineSink): Promise<void> {
   const argv = splitCommand(command);
   if (argv.length === 0) {
     throw new SwitchExit(EXIT.error, ["Error: missing first argument in install bootloader commands"]);
   }
-  const r = await runChild([...argv, toplevel]);
+  const r = await runChild([...argv, toplevel], process.env, sink);
   if (!succeeded(r)) throw new SwitchExit(EXIT.error, ["Failed to install bootloader"]);
 }

@@ -18,6 +18,9 @@ export interface SwitchLog {
   journal(severity: Severity, text: string): void;
   /** A line on stdout (used by --json). */
   stdout(text: string): void;
+  /** Output lines of a child (activation script, checks): same stream as the child used, and the journal. */
+  childStdout(text: string): void;
+  childStderr(text: string): void;
 }
 
 /** The production log: stderr/stdout plus syslog tag `nixos`. */
@@ -29,6 +32,8 @@ export function systemLog(tag = "nixos"): SwitchLog {
     error(text) { err(text); syslog.log("err", text); },
     journal(severity, text) { syslog.log(severity, text); },
     stdout(text) { out(text); },
+    childStdout(text) { out(text); syslog.log("info", text); },
+    childStderr(text) { err(text); syslog.log("info", text); },
   };
 }
 
@@ -44,5 +49,7 @@ export function memoryLog(): SwitchLog & { lines: string[]; journalLines: string
     error(t) { lines.push(t); journalLines.push(t); },
     journal(_s, t) { journalLines.push(t); },
     stdout(t) { lines.push(t); },
+    childStdout(t) { lines.push(t); journalLines.push(t); },
+    childStderr(t) { lines.push(t); journalLines.push(t); },
   };
 }

@@ -51,8 +51,10 @@ export function persistLists(lists: SwitchLists, want: { start: string[]; restar
 }
 
 /** ng's message text for an error from a D-Bus call. */
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+export function errorText(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  // ng prints the D-Bus error's own message; our client prefixes "Member on dest path: ".
+  return text.replace(/^[\w.]+ on \S+ \S+: /, "");
 }
 
 /** Units of a decision map, sorted as ng sorts them. */

@@ -8,21 +8,44 @@ export interface ChildResult {
   spawnError?: NodeJS.ErrnoException;
 }
 
+/** Where a child's output lines go when it does not write to our descriptors directly. */
+export interface LineSink {
+  stdout(line: string): void;
+  stderr(line: string): void;
+}
+
 /**
- * Runs `argv` and waits. stdin is inherited (activation scripts may prompt), stdout and stderr
- * too, so lines interleave with ours as under ng.
+ * Runs `argv` and waits. stdin is inherited (activation scripts may prompt). Without a sink,
+ * stdout and stderr are inherited. With one, the child writes into pipes we drain line by line:
+ * if our own stdout goes away (a dropped SSH session), the child never sees EPIPE and is not
+ * killed by SIGPIPE halfway through activating (NixOS #462179), and its lines reach the journal.
  */
-export function runChild(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<ChildResult> {
+export function runChild(argv: string[], env: NodeJS.ProcessEnv = process.env, sink?: LineSink): Promise<ChildResult> {
   return new Promise((resolve) => {
     let child;
     try {
-      child = spawn(argv[0]!, argv.slice(1), { stdio: "inherit", env });
+      child = spawn(argv[0]!, argv.slice(1), { stdio: sink ? ["inherit", "pipe", "pipe"] : "inherit", env });
     } catch (e) {
       resolve({ status: null, signal: null, spawnError: e as NodeJS.ErrnoException });
       return;
     }
+    let open = sink ? 2 : 0;
+    let exited: ChildResult | undefined;
+    const finish = () => { if (exited && open === 0) resolve(exited); };
+    if (sink) {
+      for (const [stream, write] of [[child.stdout!, sink.stdout], [child.stderr!, sink.stderr]] as const) {
+        let buf = "";
+        stream.setEncoding("utf8");
+        stream.on("data", (chunk: string) => {
+          buf += chunk;
+          let nl: number;
+          while ((nl = buf.indexOf("\n")) >= 0) { write(buf.slice(0, nl)); buf = buf.slice(nl + 1); }
+        });
+        stream.once("close", () => { if (buf !== "") write(buf); open--; finish(); });
+      }
+    }
     child.once("error", (e) => resolve({ status: null, signal: null, spawnError: e as NodeJS.ErrnoException }));
-    child.once("exit", (status, signal) => resolve({ status, signal }));
+    child.once("exit", (status, signal) => { exited = { status, signal }; finish(); });
   });
 }
 

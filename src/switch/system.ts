@@ -58,13 +58,15 @@ export async function runSystemSwitch(o: SystemSwitchOptions): Promise<number> {
   const oldToplevel = canonicalOrUnknown("/run/current-system") === "/unknown" ? "/run/current-system" : realpathSync("/run/current-system");
   process.env.NIXOS_ACTION = action;
 
+  // Children write through us, so a vanished terminal cannot kill them (see run-command.ts).
+  const sink = { stdout: (l: string) => log.childStdout(l), stderr: (l: string) => log.childStderr(l) };
   requireNixos("/", env.distroId);
   ensureRunDir(RUN_DIR);
   const lock = acquireSwitchLock(RUN_DIR);
   try {
-    if (!env.noCheck) await runPreSwitchCheck(env.preSwitchCheck, env.toplevel, action);
+    if (!env.noCheck) await runPreSwitchCheck(env.preSwitchCheck, env.toplevel, action, sink);
     if (action === "check") return EXIT.ok;
-    if (installsBootloader(action)) await installBootloader(env.installBootloader, env.toplevel);
+    if (installsBootloader(action)) await installBootloader(env.installBootloader, env.toplevel, sink);
     syncStore(env.noSync);
     if (action === "boot") return EXIT.ok;
     checkInitInterfaceVersion(env.toplevel);
@@ -100,7 +102,7 @@ export async function runSystemSwitch(o: SystemSwitchOptions): Promise<number> {
         const print: PrintOptions = { explain: o.explain, ...(o.diff ? { diff: { old: oldDir, new: newDir } } : {}) };
         for (const l of dryActivateBefore(plan, print)) log.line(l);
         log.line("would activate the configuration...");
-        summary.activation = await runActivation(env.out, true);
+        summary.activation = await runActivation(env.out, true, process.env, sink);
         if (lists.exists("dryActivationRestart") || lists.exists("dryActivationReload")) log.warn(DEPRECATED_ACTIVATION_LISTS);
         plan = applyActivationRequests(plan, {
           restart: lists.read("dryActivationRestart"), reload: lists.read("dryActivationReload"),
@@ -128,11 +130,11 @@ export async function runSystemSwitch(o: SystemSwitchOptions): Promise<number> {
         before,
         toplevel: env.toplevel,
         summary,
-        activate: () => runActivation(env.out, false),
+        activate: () => runActivation(env.out, false, process.env, sink),
         swapoff,
         switchUsers: () => switchUsers({ manager, log, action, toplevel: env.toplevel, oldToplevel, summary }),
         showStatus: async (units) => {
-          await runChild([join(env.systemd, "bin/systemctl"), "status", "--no-pager", "--full", ...units]);
+          await runChild([join(env.systemd, "bin/systemctl"), "status", "--no-pager", "--full", ...units], process.env, sink);
         },
       });
       await recordDebt(systemd, summary, env.toplevel, plan);

@@ -16,7 +16,7 @@ import type { JobReport, JobVerb, SwitchSystemd } from "./executor-types.ts";
 import { EXIT, SwitchExit } from "./exit.ts";
 import { SwitchLists } from "./lists.ts";
 import type { SwitchLog } from "./log.ts";
-import { persistLists } from "./phases.ts";
+import { errorText, persistLists } from "./phases.ts";
 import { listsToPersist, planSwitch, sortUnits } from "./plan.ts";
 import type { SwitchSummary } from "./summary.ts";
 import { switchSystemd } from "./systemd-adapter.ts";
@@ -153,7 +153,7 @@ export async function runUserSwitch(parentExe: string, log: SwitchLog, env = pro
           pending.push((await systemd.submit(verb, unit)).done);
         } catch (e) {
           if (!quiet) {
-            log.error(`Failed to ${verb} user unit ${unit}: ${(e as Error).message}`);
+            log.error(`Failed to ${verb} user unit ${unit}: ${errorText(e)}`);
             status = EXIT.unitsFailed;
           }
         }
@@ -186,7 +186,7 @@ export async function runUserSwitch(parentExe: string, log: SwitchLog, env = pro
         const r = await (await systemd.submit("restart", ACTIVATION_SERVICE)).done;
         finished.push(r);
       } catch (e) {
-        log.error(`Failed to restart ${ACTIVATION_SERVICE}: ${(e as Error).message}`);
+        log.error(`Failed to restart ${ACTIVATION_SERVICE}: ${errorText(e)}`);
         status = EXIT.unitsFailed;
       }
     }

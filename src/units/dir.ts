@@ -4,7 +4,7 @@
  * through this interface so the planner stays pure: tests and `stagehand plan` can hand it an
  * in-memory tree, the switch hands it the disk.
  */
-import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { emptyUnitInfo, parseUnitText, type UnitInfo } from "./parse.ts";
 
@@ -87,7 +87,14 @@ export function diskUnitDirectory(path: string): UnitDirectory {
       } catch (e) {
         throw new UnitDirectoryError(path, `cannot list unit directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
-      return entries.filter((e) => !/\.(d|wants|requires|upholds)$/.test(e)).sort(byteOrder);
+      const isDir = (e: string) => {
+        try {
+          return statSync(join(path, e)).isDirectory();
+        } catch {
+          return false; // dangling or looping: listed, and reported when used
+        }
+      };
+      return entries.filter((e) => !isDir(e)).sort(byteOrder);
     },
     dropins: (name) => {
       const d = join(path, `${name}.d`);

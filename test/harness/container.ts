@@ -127,8 +127,10 @@ export class Container {
   static async boot(opts: BootOptions = {}): Promise<Container> {
     installExitHooks();
     const name = `${opts.name ?? "stagehand-test"}-${randomBytes(3).toString("hex")}`;
+    sweepStale();
     const copy = overlayRoot(`${name}-`);
     const logFile = join(dirname(copy.dir), "console.log");
+    const marker = join(dirname(copy.dir), MARKER);
     let nspawn: ChildProcess | undefined;
     let container: Container | undefined;
     try {
@@ -151,6 +153,7 @@ export class Container {
         await sleep(100);
         leader = findLeader(nspawn.pid!);
       }
+      writeFileSync(marker, JSON.stringify({ owner: process.pid, nspawn: nspawn.pid, name }));
       container = new Container(name, copy, nspawn, logFile, leader);
       live.add(container);
       let state = "";
@@ -267,6 +270,44 @@ export class Container {
     this.#halted = true;
     live.delete(this);
     this.#copy.dispose();
+  }
+}
+
+/** Marks a container's directory with who owns it, so a later run can clean up after a killed one. */
+const MARKER = "stagehand-container.json";
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Removes what a test process killed outright (SIGKILL, e.g. by the runner's timeout) left behind:
+ * only directories this harness marked, whose owner process is gone; their nspawn is killed only if
+ * it still runs our machine name.
+ */
+function sweepStale(): void {
+  for (const entry of readdirSync("/tmp")) {
+    const marker = join("/tmp", entry, MARKER);
+    if (!existsSync(marker)) continue;
+    let m: { owner: number; nspawn: number; name: string };
+    try {
+      m = JSON.parse(readFileSync(marker, "utf8"));
+    } catch {
+      continue;
+    }
+    if (alive(m.owner) && cmdline(m.owner) !== "") continue;
+    if (cmdline(m.nspawn).includes(`-M ${m.name} `) || cmdline(m.nspawn).endsWith(`-M ${m.name}`)) {
+      try { process.kill(m.nspawn, "SIGKILL"); } catch { /* gone */ }
+      spawnSync("sh", ["-c", `i=0; while kill -0 ${m.nspawn} 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done`]);
+    }
+    const dir = join("/tmp", entry, "root");
+    spawnSync("umount", ["-R", dir]);
+    spawnSync("umount", ["-l", dir]);
+    rmSync(join("/tmp", entry), { recursive: true, force: true });
   }
 }
 

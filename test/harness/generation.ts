@@ -84,6 +84,12 @@ export interface Generation {
   etcFiles: string[];
 }
 
+/** Units every NixOS system has that the switch relies on (nixos/modules/system/boot/systemd.nix). */
+export const NIXOS_UNITS: Record<string, string> = {
+  // Restarted by the switch after activation, so services ordered before it re-run.
+  "sysinit-reactivation.target": "[Unit]\nDescription=Reactivate sysinit units\n",
+};
+
 const hash = (...parts: string[]) => createHash("sha256").update(parts.join("\0")).digest("hex").slice(0, 32);
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -194,7 +200,7 @@ function perlSwitch(toplevel: string, systemd: string, spec: GenerationSpec): st
 export function buildGeneration(root: string, spec: GenerationSpec): Generation {
   saveDebianUnitLinks(root);
   const systemd = systemdPackage(root);
-  const units: Record<string, UnitEntry> = { ...spec.units };
+  const units: Record<string, UnitEntry> = { ...NIXOS_UNITS, ...spec.units };
   for (const [unit, targets] of Object.entries(spec.wantedBy ?? {})) {
     for (const t of targets) units[`${t}.wants/${unit}`] ??= { symlink: `../${unit}` };
   }

@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Container } from "../harness/container.ts";
 import { buildGeneration, type Generation } from "../harness/generation.ts";
-import { assertContains, assertLacks, bootSwitchMachine, runSwitch, switchTo } from "./switch-helpers.ts";
+import { assertContains, assertLacks, bootSwitchMachine, nixos, runSwitch, switchTo } from "./switch-helpers.ts";
 
 let c: Container;
 let base: Generation;
@@ -25,7 +25,7 @@ test("first switch to the running configuration, then without /etc/NIXOS (os-rel
   assert.is(r.status, 0, r.out);
   c.must("rm /etc/NIXOS && grep -q '^ID=' /etc/os-release");
   // The container's os-release says debian: a generation with DISTRO_ID=debian is accepted...
-  const deb = buildGeneration(c.root, { name: "base", distroId: "debian" });
+  const deb = buildGeneration(c.root, nixos({ name: "base", distroId: "debian" }));
   assert.is(runSwitch(c, deb, "test").status, 0);
   // ...and DISTRO_ID=nixos is refused without /etc/NIXOS.
   const r2 = runSwitch(c, base, "test");
@@ -40,7 +40,7 @@ test("pre-switch checks", () => {
   assertContains(out, "this will fail");
   assertContains(out, "Pre-switch checks failed");
   // NIXOS_NO_CHECK=1 skips it
-  const gen = buildGeneration(c.root, { name: "failingCheck", preSwitchCheck: "echo this will fail; exit 1" });
+  const gen = buildGeneration(c.root, nixos({ name: "failingCheck", preSwitchCheck: "echo this will fail; exit 1" }));
   assert.is(runSwitch(c, gen, "check", { NIXOS_NO_CHECK: "1" }).status, 0);
 });
 
@@ -72,7 +72,7 @@ test("actions", () => {
 });
 
 test("init interface version", () => {
-  const gen = buildGeneration(c.root, { name: "brokenInitInterface", initInterfaceVersion: "systemd 0" });
+  const gen = buildGeneration(c.root, nixos({ name: "brokenInitInterface", initInterfaceVersion: "systemd 0" }));
   const r = runSwitch(c, gen, "test");
   assert.is(r.status, 100);
   assertContains(r.out, "incompatible");
@@ -95,7 +95,7 @@ test("continuing from an aborted switch", () => {
 });
 
 test("aborts on already locked lock file", () => {
-  const gen = buildGeneration(c.root, { name: "other" });
+  const gen = buildGeneration(c.root, nixos({ name: "other" }));
   const r = c.sh(`timeout 20 flock -x --nb /run/nixos/switch-to-configuration.lock -c "${gen.toplevel}/bin/switch-to-configuration test" 2>&1`);
   assert.ok(r.status !== 0 && r.status < 124, `expected a quick failure, got ${r.status}\n${r.stdout}`);
   assertContains(r.stdout, "Could not acquire lock");

@@ -6,8 +6,21 @@ import * as assert from "uvu/assert";
 import { Container } from "../harness/container.ts";
 import { buildGeneration, type Generation, type GenerationSpec, prepareBooted } from "../harness/generation.ts";
 
+/**
+ * NixOS defines sysinit-reactivation.target in its systemd module (Debian's systemd has none);
+ * every generation of these tests carries it, as every NixOS generation does.
+ */
+export const NIXOS_UNITS: Record<string, string> = {
+  "sysinit-reactivation.target": "[Unit]\nDescription=Reactivate sysinit units\n",
+};
+
+/** A generation spec with NixOS's own units added. */
+export function nixos(spec: GenerationSpec): GenerationSpec {
+  return { ...spec, units: { ...NIXOS_UNITS, ...spec.units } };
+}
+
 /** The base configuration (NixOS test: `machine` without a specialisation). */
-export const BASE: GenerationSpec = { name: "base" };
+export const BASE: GenerationSpec = nixos({ name: "base" });
 
 /** Boots a container on BASE with stagehand installed. */
 export async function bootSwitchMachine(name: string): Promise<{ c: Container; base: Generation }> {
@@ -31,9 +44,9 @@ export function runSwitch(c: Container, gen: Generation | string, action = "test
   return { status: r.status, out: r.stdout };
 }
 
-/** NixOS's switch_to_specialisation: must succeed (or must fail with `fail`), returns the output. */
+/** NixOS's switch_to_specialisation (NIXOS_UNITS added): must succeed (or must fail with `fail`), returns the output. */
 export function switchTo(c: Container, spec: GenerationSpec, action = "test", fail = false): string {
-  const gen = buildGeneration(c.root, spec);
+  const gen = buildGeneration(c.root, nixos(spec));
   const r = runSwitch(c, gen, action);
   if (fail) assert.is.not(r.status, 0, `switch to ${spec.name} should fail:\n${r.out}`);
   else assert.is(r.status, 0, `switch to ${spec.name} (${action}) failed with ${r.status}:\n${r.out}`);

@@ -6,6 +6,8 @@ import { join } from "node:path";
 import { resolveInRoot } from "../../../src/etc/paths.ts";
 import { buildEtcTree, makeRoot, makeUserRoot, snapshot } from "./fixtures.ts";
 import { setup } from "./helpers.ts";
+import { applyEtc } from "../../../src/etc/apply.ts";
+import { planEtcSetup } from "../../../src/etc/step.ts";
 
 const MAIN = join(import.meta.dir, "../../../src/main.ts");
 
@@ -127,6 +129,36 @@ test("an unchanged copy is not rewritten; /etc/NIXOS keeps its content; setuid b
   assert.equal(again.lines, []);
   assert.is(statSync(join(root, "etc/tool")).ino, ino);
   assert.is(readFileSync(join(root, "etc/NIXOS"), "utf8"), "tag\n");
+});
+
+test("between any two operations of a switch, every name declared before and after resolves", () => {
+  const root = makeUserRoot();
+  const gen1 = {
+    "dirlink/a": { text: "a1\n" }, "dirlink/b": { text: "b1\n" }, link2dir: { dir: { a: "a1\n" } },
+    c2l: { text: "x1\n", mode: "0644" }, l2c: { text: "y1\n" }, l2d: { text: "z1\n" }, stay: { text: "s1\n" },
+  };
+  const gen2 = {
+    dirlink: { dir: { a: "a2\n", b: "b2\n" } }, "link2dir/a": { text: "a2\n" },
+    c2l: { text: "x2\n" }, l2c: { text: "y2\n", mode: "0644" }, l2d: { text: "z2\n", mode: "direct-symlink" }, stay: { text: "s2\n" },
+  };
+  setup(root, gen1);
+  const watched = ["dirlink", "dirlink/a", "dirlink/b", "link2dir", "link2dir/a", "c2l", "l2c", "l2d", "stay"];
+  const missing: string[] = [];
+  const etc = buildEtcTree(root, gen2);
+  const { data } = planEtcSetup(root, etc, {}, false);
+  const status = applyEtc(root, data, {
+    stderr: () => {},
+    afterOp: (op) => {
+      for (const n of watched) {
+        try { statSync(resolveInRoot(root, `/etc/${n}`)); } catch { missing.push(`${n} after ${op.op} ${"name" in op ? op.name : ""}`); }
+      }
+    },
+  });
+  assert.is(status, 0);
+  assert.equal(missing, []);
+  assert.ok(lstatSync(join(root, "etc/link2dir")).isDirectory());
+  assert.ok(lstatSync(join(root, "etc/dirlink")).isSymbolicLink());
+  assert.is(readFileSync(resolveInRoot(root, "/etc/dirlink/b"), "utf8"), "b2\n");
 });
 
 test.run();

@@ -57,6 +57,16 @@ test("activation: ok, failed, or missing (tolerated as in ng); OUT is the argume
   assert.is(await runActivation(join(d, "none"), false), "missing");
 });
 
+test("with a sink, a child's lines are drained through us (stdout and stderr apart, last line unterminated)", async () => {
+  const d = mkdtempSync(join(tmpdir(), "stc-cmd-"));
+  script(d, "activate", "echo one; echo two >&2; printf three");
+  const outLines: string[] = [];
+  const errLines: string[] = [];
+  assert.is(await runActivation(d, false, process.env, { stdout: (l) => outLines.push(l), stderr: (l) => errLines.push(l) }), "ok");
+  assert.equal(outLines, ["one", "three"]);
+  assert.equal(errLines, ["two"]);
+});
+
 test("syncfs of a directory works, and is skipped with NIXOS_NO_SYNC", () => {
   syncStore(false, tmpdir());
   syncStore(true, "/does/not/exist");

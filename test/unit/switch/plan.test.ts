@@ -6,6 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { activeUnits, dryLines, generation, planBetween, simpleService, TRUE, unit } from "./helpers.ts";
 import { dryActivateLines } from "../../../src/switch/print.ts";
+import { activeUnitsFrom, listsToPersist } from "../../../src/switch/plan.ts";
 
 const ACT = "would activate the configuration...";
 const TARGETS = { "multi-user.target": unit({ Unit: { Description: "Multi-User System" } }), "sockets.target": unit({ Unit: { Description: "Sockets" } }) };
@@ -216,6 +217,27 @@ test("ordering: by lower-cased name", () => {
   const files = Object.fromEntries(names.map((n) => [n, simpleService({ "X-StopIfChanged": "false" })]));
   const next = Object.fromEntries(names.map((n) => [n, simpleService({ "X-StopIfChanged": "false", X: "1" })]));
   assert.equal(dryLines(files, next, activeUnits(...names)), [ACT, "would restart the following units: A.service, a2.service, b.service, C.service"]);
+});
+
+test("modifiedSystemConf: a new system.conf or systemd binary re-executes systemd", () => {
+  const sd = (conf: string, pid1 = "/nix/store/s-systemd/lib/systemd/systemd") => ({ currentPid1: "/nix/store/s-systemd/lib/systemd/systemd", newPid1: pid1, currentSystemConf: "/nix/store/a-system.conf", newSystemConf: conf });
+  assert.equal(dryLines({}, {}, {}, { systemd: sd("/nix/store/a-system.conf") }), [ACT]);
+  const p = planBetween(generation({}), generation({}), {}, { systemd: sd("/nix/store/b-system.conf") });
+  assert.equal(dryActivateLines(p), [ACT, "would restart systemd"]);
+  assert.match(p.restartSystemdReason!, /system\.conf changed/);
+  assert.is(planBetween(generation({}), generation({}), {}, { systemd: sd("/nix/store/a-system.conf", "/nix/store/t-systemd/lib/systemd/systemd") }).restartSystemd, true);
+});
+
+test("activeUnitsFrom keeps ng's filter; listsToPersist lists the sets", () => {
+  const rows = [
+    { name: "a.service", following: "", activeState: "active", subState: "running", fragmentPath: "/etc/systemd/system/a.service" },
+    { name: "b.service", following: "", activeState: "inactive", subState: "dead" },
+    { name: "dev-x.device", following: "sys-x.device", activeState: "active", subState: "plugged" },
+    { name: "c.service", following: "", activeState: "failed", subState: "failed" },
+  ];
+  assert.equal(Object.keys(activeUnitsFrom(rows)), ["a.service", "c.service"]);
+  const plan = planBetween(generation({ "t.service": simpleService() }), generation({ "t.service": simpleService({ X: "1" }) }), activeUnits("t.service"), { lists: { reload: ["r.service"] } });
+  assert.equal(listsToPersist(plan), { start: ["t.service"], restart: [], reload: ["r.service"] });
 });
 
 test.run();

@@ -41,6 +41,9 @@ test("--diff: a unified diff of the unit file for restarted units", () => {
   assert.is(lines[i + 1], "    --- a/nostop.service");
   assert.is(lines[i + 2], "    +++ b/nostop.service");
   assert.ok(lines.includes("    +Nice=5"), lines.join("\n"));
+  // a stopped-and-started unit's diff is under "would start"
+  const j = lines.indexOf("would start the following units: test.service");
+  assert.ok(j > i && lines.slice(j).includes("    +X-Test=true"), lines.join("\n"));
 });
 
 test("--json document: sorted entries with reasons, hidden targets marked", () => {

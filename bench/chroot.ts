@@ -1,0 +1,83 @@
+/**
+ * Shared method of the Perl-vs-stagehand benchmarks: two private overlay copies of the cached Debian
+ * rootfs (one for the Perl original, one for the compiled binary), each tool run by `chroot` so both
+ * pay the same process start-up, timed by hyperfine in one session so the ratio holds on a noisy
+ * machine, with `--prepare` restoring a saved state where a first run is measured.
+ */
+import { copyFileSync, mkdirSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { overlayRoot, type RootCopy } from "../test/harness/rootfs.ts";
+import { hyperfine, peakRssKiB } from "./binary.ts";
+
+export const ROOT = join(import.meta.dir, "..");
+export const BINARY = join(ROOT, "dist/stagehand");
+
+/** One row of a comparison table: the two tools on the same scenario, in the same run. */
+export interface ComparisonRow {
+  scenario: string;
+  perlMs: number; perlSd: number;
+  oursMs: number; oursSd: number;
+  perlRssKiB: number; oursRssKiB: number;
+}
+
+/** Two overlay roots: `perl` gets the script at /SCRIPT, `ours` gets /stagehand and a /proc. */
+export function comparisonRoots(prefix: string, perlScript: string, scriptName: string): { perl: RootCopy; ours: RootCopy; dispose(): void } {
+  const perl = overlayRoot(`${prefix}-perl-`);
+  const ours = overlayRoot(`${prefix}-ours-`);
+  copyFileSync(perlScript, join(perl.dir, scriptName));
+  copyFileSync(BINARY, join(ours.dir, "stagehand"));
+  // A compiled Bun binary reads its own code through /proc/self/exe.
+  execFileSync("mount", ["-t", "proc", "proc", join(ours.dir, "proc")]);
+  return { perl, ours, dispose() { perl.dispose(); ours.dispose(); } };
+}
+
+/** A shell command line quoting each word, for hyperfine's command and --prepare strings. */
+export function shellLine(argv: string[]): string {
+  return argv.map((a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
+}
+
+/** Saves DIR's listed subpaths (cp -a) under SAVE, and returns a shell command restoring them. */
+export function saveState(dir: string, subpaths: string[], save: string): string {
+  mkdirSync(join(dir, save), { recursive: true });
+  const parts: string[] = [];
+  for (const p of subpaths) {
+    const to = join(dir, save, p.replace(/\//g, "_"));
+    execFileSync("rm", ["-rf", to]);
+    execFileSync("cp", ["-a", join(dir, p), to]);
+    parts.push(`rm -rf ${shellLine([join(dir, p)])} && cp -a ${shellLine([to, join(dir, p)])}`);
+  }
+  return `sh -c ${shellLine([parts.join(" && ")])}`;
+}
+
+/** Runs a command once, failing loudly (the bench must not time a broken run). */
+export function must(argv: string[]): string {
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${argv.join(" ")} exited ${r.status}:\n${(r.stderr ?? "").slice(-2000)}`);
+  return r.stdout;
+}
+
+/** Times both commands (hyperfine, one after the other) and measures their peak RSS after `prepare`. */
+export function compare(scenario: string, perl: string[], ours: string[], opts: { prepPerl?: string; prepOurs?: string; runs?: number }): ComparisonRow {
+  const runs = opts.runs ?? 10;
+  const p = hyperfine(shellLine(perl), runs, opts.prepPerl);
+  const o = hyperfine(shellLine(ours), runs, opts.prepOurs);
+  if (opts.prepPerl) must(["sh", "-c", opts.prepPerl]);
+  const perlRssKiB = peakRssKiB(perl);
+  if (opts.prepOurs) must(["sh", "-c", opts.prepOurs]);
+  const oursRssKiB = peakRssKiB(ours);
+  return { scenario, perlMs: p.meanMs, perlSd: p.stddevMs, oursMs: o.meanMs, oursSd: o.stddevMs, perlRssKiB, oursRssKiB };
+}
+
+/** The Markdown table for comparison rows. */
+export function comparisonTable(title: string, intro: string, perlName: string, rows: ComparisonRow[]): string[] {
+  const mib = (k: number) => (k / 1024).toFixed(1);
+  return [
+    title, "", intro, "",
+    `| scenario | ${perlName} (ms) | stagehand (ms) | speed-up | peak RSS perl / stagehand (MiB) |`,
+    "| --- | ---: | ---: | ---: | ---: |",
+    ...rows.map((r) => `| ${r.scenario} | ${r.perlMs.toFixed(1)} ± ${r.perlSd.toFixed(1)} | ${r.oursMs.toFixed(1)} ± ${r.oursSd.toFixed(1)} | ` +
+      `${(r.perlMs / r.oursMs).toFixed(1)}× | ${mib(r.perlRssKiB)} / ${mib(r.oursRssKiB)} |`),
+    "",
+  ];
+}

@@ -1,0 +1,136 @@
+/**
+ * switch-test.nix, ported (part 2): "services" and "failing units", plus dry-activate leaving
+ * every unit as it was. Besides NixOS's strings, the unit states are checked: restarted = a new
+ * start ran (counter file and InvocationID), reloaded = ExecReload ran, untouched = neither.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import type { Container } from "../harness/container.ts";
+import type { GenerationSpec } from "../harness/generation.ts";
+import { assertContains, assertLacks, assertOnly, bootSwitchMachine, show, switchTo } from "./switch-helpers.ts";
+
+let c: Container;
+
+test.before(async () => {
+  ({ c } = await bootSwitchMachine("services"));
+});
+test.after(async () => {
+  await c?.halt();
+});
+
+/** NixOS's simpleService, with ExecStart/ExecReload that leave a trace. */
+function simple(name: string, extraService = "", extraUnit = "", execStart = "/bin/sh -c 'echo start >> /run/test-trace'"): GenerationSpec {
+  return {
+    name,
+    units: {
+      "test.service": `[Unit]\n${extraUnit}[Service]\nType=oneshot\nRemainAfterExit=true\nExecStart=${execStart}\nExecReload=/bin/sh -c 'echo reload >> /run/test-trace'\n${extraService}`,
+    },
+    wantedBy: { "test.service": ["multi-user.target"] },
+  };
+}
+
+const base: GenerationSpec = { name: "base" };
+const simpleService = simple("simpleService");
+const simpleServiceDifferentDescription = simple("simpleServiceDifferentDescription", "", "Description=Test unit\n");
+const simpleServiceModified = simple("simpleServiceModified", "X-Test=true\n");
+const simpleServiceNostop = simple("simpleServiceNostop", "X-StopIfChanged=false\n");
+const simpleServiceReload = simple("simpleServiceReload", "X-ReloadIfChanged=true\n");
+const simpleServiceNorestart = simple("simpleServiceNorestart", "X-RestartIfChanged=false\n");
+const simpleServiceFailing = simple("simpleServiceFailing", "X-Test=true\n", "", "/bin/false");
+
+const trace = () => c.sh("cat /run/test-trace 2>/dev/null").stdout;
+const invocation = () => show(c, "test.service", ["InvocationID"]).InvocationID;
+
+test("services", () => {
+  switchTo(c, base);
+  // Nothing happens when nothing is changed
+  assertOnly(switchTo(c, base), {});
+
+  // Start a simple service
+  let out = switchTo(c, simpleService);
+  assertOnly(out, { new: "test.service" });
+  assert.is(trace(), "start\n");
+  assert.is(show(c, "test.service", ["ActiveState"]).ActiveState, "active");
+
+  // Not changing anything doesn't do anything
+  let id = invocation();
+  assertOnly(switchTo(c, simpleService), {});
+  // Only changing the description does nothing
+  assertOnly(switchTo(c, simpleServiceDifferentDescription), {});
+  assert.is(invocation(), id, "untouched");
+  assert.is(trace(), "start\n");
+
+  // Restart the simple service: stopped, then started
+  out = switchTo(c, simpleServiceModified);
+  assertOnly(out, { stop: "test.service", start: "test.service" });
+  assert.ok(out.indexOf("stopping the following units: test.service") < out.indexOf("activating the configuration..."));
+  assert.is.not(invocation(), id, "a new invocation");
+  assert.is(trace(), "start\nstart\n");
+
+  // Restart the service with stopIfChanged=false
+  id = invocation();
+  assertOnly(switchTo(c, simpleServiceNostop), { restart: "test.service" });
+  assert.is.not(invocation(), id);
+  assert.is(trace(), "start\nstart\nstart\n");
+
+  // Reload the service with reloadIfChanged=true
+  id = invocation();
+  assertOnly(switchTo(c, simpleServiceReload), { reload: "test.service" });
+  assert.is(invocation(), id, "reloaded, not restarted");
+  assert.is(trace(), "start\nstart\nstart\nreload\n");
+
+  // Nothing happens when restartIfChanged=false
+  out = switchTo(c, simpleServiceNorestart);
+  assertOnly(out, { skip: "test.service" });
+  assert.is(invocation(), id);
+  assert.is(trace(), "start\nstart\nstart\nreload\n");
+  // ...and it is restart debt until restarted
+  const status = c.must(["stagehand", "status"]);
+  assertContains(status, "test.service");
+  c.must("systemctl restart test.service");
+  assertLacks(c.must(["stagehand", "status"]), "test.service");
+
+  // Dry mode shows different messages, and changes nothing
+  const before = c.must("systemctl list-units --all --plain --no-legend --no-pager | awk '{print $1, $3, $4}' | sort");
+  const traceBefore = trace();
+  id = invocation();
+  out = switchTo(c, simpleService, "dry-activate");
+  assertOnly(out, {});
+  assertContains(out, "would activate the configuration...");
+  assert.is(invocation(), id);
+  assert.is(trace(), traceBefore);
+  assert.is(c.must("systemctl list-units --all --plain --no-legend --no-pager | awk '{print $1, $3, $4}' | sort"), before);
+  for (const l of ["start-list", "restart-list", "reload-list"]) assert.is(c.sh(`test -e /run/nixos/${l}`).status, 1, `${l} untouched`);
+
+  // Removing the service stops it
+  out = switchTo(c, base);
+  assertOnly(out, { stop: "test.service" });
+  assert.is(show(c, "test.service", ["ActiveState"]).ActiveState, "inactive");
+});
+
+test("failing units", () => {
+  switchTo(c, simpleServiceModified);
+  const out = switchTo(c, simpleServiceFailing, "test", true);
+  assertOnly(out, { stop: "test.service", start: "test.service" });
+  assertContains(out, "Failed to start test.service\n");
+  assertContains(out, "warning: the following units failed: test.service\n");
+  assertContains(out, "Main PID:"); // output of systemctl status
+  const r = c.sh(`$(readlink -f /run/current-system)/bin/switch-to-configuration test >/dev/null 2>&1; echo $?`);
+  assert.is(r.stdout.trim(), "4", "exit 4 for failed units");
+  switchTo(c, base);
+});
+
+test("--json summary", () => {
+  const gen = switchTo(c, simpleService); // start it
+  void gen;
+  const r = c.sh(`$(readlink -f /run/current-system)/bin/switch-to-configuration test --json 2>/dev/null`);
+  assert.is(r.status, 0);
+  const s = JSON.parse(r.stdout);
+  assert.is(s.action, "test");
+  assert.is(s.exitCode, 0);
+  assert.is(s.activation, "ok");
+  assert.ok(Array.isArray(s.phases) && s.phases.some((p: { phase: string }) => p.phase === "activate"));
+  switchTo(c, base);
+});
+
+test.run();
