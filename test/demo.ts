@@ -91,6 +91,13 @@ async function main(): Promise<number> {
       return 0;
     }
     show("switch-to-configuration dry-activate", dry);
+    // The same generation with NixOS's Perl switch-to-configuration in place of stagehand.
+    const perlB = buildGeneration(c.root, { ...specB, switchBinary: "perl" });
+    const perlDry = c.exec([`${perlB.toplevel}/bin/switch-to-configuration`, "dry-activate"]);
+    const same = perlDry.status === dry.status && perlDry.stdout + perlDry.stderr === dry.stdout + dry.stderr;
+    console.log(same
+      ? "  (identical to what NixOS's Perl switch-to-configuration prints for the same generations)"
+      : `  NixOS's Perl switch-to-configuration prints instead (exit ${perlDry.status}):\n${(perlDry.stdout + perlDry.stderr).trimEnd().split("\n").map((l) => `    ${l}`).join("\n")}`);
     const before = unitStates(c);
     const sw = c.exec([stc, "switch"]);
     show("switch-to-configuration switch", sw);

@@ -12,7 +12,7 @@ import { flock, LOCK_EX, LOCK_UN } from "../../src/fs/libc.ts";
 /** Packages beyond minbase: systemd as PID 1, a bus, and what the Perl originals need. */
 export const ROOTFS_PACKAGES = [
   "systemd", "systemd-sysv", "dbus", "perl", "libconfig-inifiles-perl", "libfile-slurp-perl", "libjson-perl",
-  "procps", "util-linux", "kmod",
+  "procps", "util-linux", "kmod", "libpam-systemd",
 ];
 const SUITE = "bookworm";
 const CACHE_DIR = process.env.STAGEHAND_CACHE ?? "/var/cache/stagehand";

@@ -137,10 +137,13 @@ test("daemon-reload is awaited: a unit changed just before is seen changed right
 
 test("daemon-reexec survives systemd leaving the bus and answers again afterwards", () => {
   const pid1Before = c.must(["cat", "/proc/1/stat"]).split(" ")[21]; // starttime
+  const reexecs = () => c.exec(["sh", "-c", "journalctl --no-pager -o cat _PID=1 | grep -c '^Reexecuting'"]).stdout.trim();
+  const before = reexecs();
   const r = stagehand("daemon-reexec");
   assert.is(r.status, 0, r.stderr);
   assert.is(r.stdout.trim(), "daemon-reexec: done");
   assert.is(c.must(["cat", "/proc/1/stat"]).split(" ")[21], pid1Before); // same PID 1 process, re-executed
+  assert.is(Number(reexecs()), Number(before) + 1);
   assert.match(stagehand("list-units", "sleeper.service").stdout, /sleeper\.service\s+loaded\s+active\s+running/);
   assert.is(stagehand("stop", "oneshot-ok.service").stdout.trim(), "stop oneshot-ok.service: done");
 });

@@ -33,6 +33,10 @@ export async function bootSwitchMachine(name: string): Promise<{ c: Container; b
     },
   });
   c.installStagehand();
+  // As NixOS's test begins: one switch to the running configuration (activates
+  // sysinit-reactivation.target, which nothing starts at boot).
+  const r = runSwitch(c, base, "test");
+  assert.is(r.status, 0, r.out);
   return { c, base };
 }
 
