@@ -17,16 +17,20 @@ export interface BinaryCosts {
 
 /**
  * Runs hyperfine on one command and returns its mean and standard deviation in milliseconds;
- * `prepare` (a command line) runs before each timed run, outside the timing (for first-run state).
+ * `prepare` (a command line) runs before each timed run, outside the timing (for first-run state);
+ * `ignoreFailure` keeps timing when the command exits non-zero (the caller reports exit statuses).
  */
-export function hyperfine(command: string, runs = 20, prepare?: string): { meanMs: number; stddevMs: number } {
+export function hyperfine(command: string, runs = 20, prepare?: string, ignoreFailure = false): { meanMs: number; stddevMs: number } {
   const dir = mkdtempSync(join(tmpdir(), "bench-"));
-  const json = join(dir, "h.json");
-  const prep = prepare === undefined ? [] : ["--prepare", prepare];
-  execFileSync("hyperfine", ["--warmup", "3", "--runs", String(runs), "--export-json", json, "-N", ...prep, command], { stdio: "ignore" });
-  const r = JSON.parse(readFileSync(json, "utf8")).results[0];
-  rmSync(dir, { recursive: true, force: true });
-  return { meanMs: r.mean * 1000, stddevMs: r.stddev * 1000 };
+  try {
+    const json = join(dir, "h.json");
+    const prep = prepare === undefined ? [] : ["--prepare", prepare];
+    execFileSync("hyperfine", ["--warmup", "3", "--runs", String(runs), "--export-json", json, "-N", ...prep, ...(ignoreFailure ? ["-i"] : []), command], { stdio: "ignore" });
+    const r = JSON.parse(readFileSync(json, "utf8")).results[0];
+    return { meanMs: r.mean * 1000, stddevMs: r.stddev * 1000 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Peak resident set size of one run, from GNU time. */

@@ -4,9 +4,9 @@
  * pay the same process start-up, timed by hyperfine in one session so the ratio holds on a noisy
  * machine, with `--prepare` restoring a saved state where a first run is measured.
  */
-import { copyFileSync, mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, statSync } from "node:fs";
 import { execFileSync, spawnSync } from "node:child_process";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { overlayRoot, type RootCopy } from "../test/harness/rootfs.ts";
 import { hyperfine, peakRssKiB } from "./binary.ts";
 
@@ -21,10 +21,30 @@ export interface ComparisonRow {
   perlRssKiB: number; oursRssKiB: number;
 }
 
-/** Two overlay roots: `perl` gets the script at /SCRIPT, `ours` gets /stagehand and a /proc. */
-export function comparisonRoots(prefix: string, perlScript: string, scriptName: string): { perl: RootCopy; ours: RootCopy; dispose(): void } {
+/**
+ * Where the roots' /etc lives: "disk" is a plain directory on the host's filesystem (what a machine
+ * pays, kernel and storage included); "tmpfs" takes the storage out (symlink and fsync cost next to
+ * nothing), leaving mostly each tool's own work.
+ */
+export type EtcFs = "disk" | "tmpfs";
+
+/**
+ * Two overlay roots: `perl` gets the script at /SCRIPT, `ours` gets /stagehand and a /proc. Their
+ * /etc is a plain copy on the host's filesystem bind-mounted in: on overlayfs every new symlink or
+ * file costs a copy-up and a whiteout dance (about 0.7 ms per symlink here), a cost no real /etc pays
+ * and that would hide both tools' own work.
+ */
+export function comparisonRoots(prefix: string, perlScript: string, scriptName: string, etcFs: EtcFs = "disk"): { perl: RootCopy; ours: RootCopy; dispose(): void } {
   const perl = overlayRoot(`${prefix}-perl-`);
   const ours = overlayRoot(`${prefix}-ours-`);
+  for (const r of [perl, ours]) {
+    const etc = join(dirname(r.dir), "plain-etc");
+    mkdirSync(etc);
+    if (etcFs === "tmpfs") execFileSync("mount", ["-t", "tmpfs", "-o", "mode=0755", "tmpfs", etc]);
+    execFileSync("cp", ["-a", `${join(r.dir, "etc")}/.`, etc]);
+    execFileSync("mount", ["--bind", etc, join(r.dir, "etc")]);
+    if (etcFs === "tmpfs") execFileSync("umount", ["-l", etc]); // stays mounted through the bind
+  }
   copyFileSync(perlScript, join(perl.dir, scriptName));
   copyFileSync(BINARY, join(ours.dir, "stagehand"));
   // A compiled Bun binary reads its own code through /proc/self/exe.
@@ -37,7 +57,7 @@ export function shellLine(argv: string[]): string {
   return argv.map((a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
 }
 
-/** Saves DIR's listed subpaths (cp -a) under SAVE, and returns a shell command restoring them. */
+/** Saves DIR's listed subpaths (cp -a) under DIR/SAVE, and returns a shell command restoring them. */
 export function saveState(dir: string, subpaths: string[], save: string): string {
   mkdirSync(join(dir, save), { recursive: true });
   const parts: string[] = [];
@@ -45,7 +65,10 @@ export function saveState(dir: string, subpaths: string[], save: string): string
     const to = join(dir, save, p.replace(/\//g, "_"));
     execFileSync("rm", ["-rf", to]);
     execFileSync("cp", ["-a", join(dir, p), to]);
-    parts.push(`rm -rf ${shellLine([join(dir, p)])} && cp -a ${shellLine([to, join(dir, p)])}`);
+    // Directories are emptied and refilled in place: they may be mount points (/etc).
+    parts.push(statSync(join(dir, p)).isDirectory()
+      ? `find ${shellLine([join(dir, p)])} -mindepth 1 -delete && cp -a ${shellLine([`${to}/.`, join(dir, p)])}`
+      : `cp -a ${shellLine([to, join(dir, p)])}`);
   }
   return `sh -c ${shellLine([parts.join(" && ")])}`;
 }

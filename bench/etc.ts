@@ -5,7 +5,7 @@
  * on its own overlay copy of the cached rootfs (setup-etc.pl writes the real /etc).
  */
 import { buildEtcTree, type FixtureEntry } from "../test/unit/etc/fixtures.ts";
-import { compare, comparisonRoots, comparisonTable, must, saveState, type ComparisonRow } from "./chroot.ts";
+import { compare, comparisonRoots, comparisonTable, must, saveState, type ComparisonRow, type EtcFs } from "./chroot.ts";
 
 const PERL_SCRIPT = "/work/shared/reference/nixos/modules/system/etc/setup-etc.pl";
 
@@ -31,8 +31,20 @@ export function etcEntries(n: number, variant = 0): Record<string, FixtureEntry>
 }
 
 /** Runs the etc comparison; returns its Markdown section. */
-export function benchEtc(n = 2000, runs = 10): string[] {
-  const roots = comparisonRoots("bench-etc", PERL_SCRIPT, "setup-etc.pl");
+export function benchEtc(n = 2000, runs = 10, filesystems: EtcFs[] = ["disk", "tmpfs"]): string[] {
+  const rows = filesystems.flatMap((fs) => etcRows(n, runs, fs));
+  return comparisonTable("## setup-etc: `stagehand etc` vs setup-etc.pl",
+    `${n} entries (60% links, 20% copies with modes and numeric owners, 10% direct symlinks, 10% directory sources; ` +
+    "nested up to 4 levels). Each tool runs by `chroot` in its own overlay copy of a Debian rootfs, whose /etc is a plain " +
+    "directory on the host's disk (ext4) or on a tmpfs (storage cost taken out: the tools' own work); hyperfine, " +
+    `${runs} runs after 3 warm-ups, mean ± σ; first-run and change rows restore /etc before each run (\`--prepare\`, not timed). ` +
+    "setup-etc.pl's no-op rerun removes and re-creates every link (a bug stagehand does not reproduce); stagehand " +
+    "fsyncs each file it writes and each changed directory (crash safety), setup-etc.pl syncs nothing.",
+    "setup-etc.pl", rows);
+}
+
+function etcRows(n: number, runs: number, fs: EtcFs): ComparisonRow[] {
+  const roots = comparisonRoots("bench-etc", PERL_SCRIPT, "setup-etc.pl", fs);
   try {
     const genA = etcEntries(n);
     const genB = etcEntries(n, 1);
@@ -44,22 +56,20 @@ export function benchEtc(n = 2000, runs = 10): string[] {
     // Debian's /etc as debootstrap left it: the first-run starting point.
     const freshPerl = saveState(roots.perl.dir, ["etc"], ".bench-fresh");
     const freshOurs = saveState(roots.ours.dir, ["etc"], ".bench-fresh");
-    rows.push(compare(`first run, ${n} entries`, perl(pA!), ours(oA!), { prepPerl: freshPerl, prepOurs: freshOurs, runs }));
+    rows.push(compare(`${fs}: first run, ${n} entries`, perl(pA!), ours(oA!), { prepPerl: freshPerl, prepOurs: freshOurs, runs }));
     must(["sh", "-c", freshPerl]); must(perl(pA!));
     must(["sh", "-c", freshOurs]); must(ours(oA!));
-    rows.push(compare("no-op rerun", perl(pA!), ours(oA!), { runs }));
+    rows.push(compare(`${fs}: no-op rerun`, perl(pA!), ours(oA!), { runs }));
     const afterPerl = saveState(roots.perl.dir, ["etc"], ".bench-after-a");
     const afterOurs = saveState(roots.ours.dir, ["etc"], ".bench-after-a");
-    rows.push(compare("10% of entries changed, added or removed", perl(pB!), ours(oB!), { prepPerl: afterPerl, prepOurs: afterOurs, runs }));
-    return comparisonTable("## setup-etc: `stagehand etc` vs setup-etc.pl",
-      `${n} entries (60% links, 20% copies with modes and numeric owners, 10% direct symlinks, 10% directory sources; ` +
-      "nested up to 4 levels). Each tool runs by `chroot` in its own overlay copy of a Debian rootfs; hyperfine, " +
-      `${runs} runs after 3 warm-ups, mean ± σ; first-run and change rows restore /etc before each run (\`--prepare\`, not timed). ` +
-      "setup-etc.pl's no-op rerun removes and re-creates every link (a bug stagehand does not reproduce).",
-      "setup-etc.pl", rows);
+    rows.push(compare(`${fs}: 10% of entries changed, added or removed`, perl(pB!), ours(oB!), { prepPerl: afterPerl, prepOurs: afterOurs, runs }));
+    return rows;
   } finally {
     roots.dispose();
   }
 }
 
-if (import.meta.main) console.log(benchEtc(Number(process.argv[2] ?? 2000), Number(process.argv[3] ?? 10)).join("\n"));
+if (import.meta.main) {
+  const fs = process.argv[4] ? [process.argv[4] as EtcFs] : undefined;
+  console.log(benchEtc(Number(process.argv[2] ?? 2000), Number(process.argv[3] ?? 10), fs).join("\n"));
+}

@@ -24,21 +24,21 @@ export interface PlannerPoint { units: number; memoryMs: number; diskMs: number;
  * (src/units/dir.ts's memoryUnitDirectory scans every file per drop-in lookup: fine for tests,
  * quadratic at thousands of units).
  */
-function indexedUnitDirectory(path: string, files: Record<string, string>): UnitDirectory {
+export function indexedUnitDirectory(path: string, files: Record<string, string>): UnitDirectory {
   const dropins = new Map<string, string[]>();
   for (const k of Object.keys(files).sort()) {
     const m = /^([^/]+)\.d\/([^/]+\.conf)$/.exec(k);
     if (m) dropins.set(m[1]!, [...(dropins.get(m[1]!) ?? []), k]);
   }
-  const names = Object.keys(files).filter((k) => !k.includes("/")).sort();
-  const has = (n: string) => Object.prototype.hasOwnProperty.call(files, n);
+  const map = new Map(Object.entries(files));
+  const names = [...map.keys()].filter((k) => !k.includes("/")).sort();
   return {
     path,
-    exists: has,
-    fileState: (n) => (has(n) ? "present" : "missing"),
-    read: (n) => (has(n) ? files[n] : undefined),
+    exists: (n) => map.has(n),
+    fileState: (n) => (map.has(n) ? "present" : "missing"),
+    read: (n) => map.get(n),
     names: () => names,
-    dropins: (n) => (dropins.get(n) ?? []).map((k) => ({ path: `${path}/${k}`, state: "present" as const, text: files[k]! })),
+    dropins: (n) => (dropins.get(n) ?? []).map((k) => ({ path: `${path}/${k}`, state: "present" as const, text: map.get(k)! })),
   };
 }
 
@@ -100,7 +100,8 @@ export function benchPlanner(sizes = PLANNER_SIZES, svgPath = join(import.meta.d
     ...points.map((p) => `| ${p.units} | ${p.decisions} | ${p.memoryMs.toFixed(2)} | ${(p.memoryMs * 1000 / p.units).toFixed(1)} | ` +
       `${p.diskMs.toFixed(2)} | ${(p.diskMs * 1000 / p.units).toFixed(1)} |`),
     "",
-    `Goal: ${last.units} units under 100 ms: ${last.diskMs < 100 ? "met" : "missed"} (${last.diskMs.toFixed(1)} ms from disk, ${last.memoryMs.toFixed(1)} ms in memory). ` +
+    `Goal: ${last.units} units under 100 ms: planning ${last.memoryMs < 100 ? "meets it" : "misses it"} (${last.memoryMs.toFixed(1)} ms in memory); ` +
+      `with reading the unit files from disk it ${last.diskMs < 100 ? "meets it" : "misses it"} (${last.diskMs.toFixed(1)} ms). ` +
       "Chart: [planner-scaling.svg](planner-scaling.svg).",
     "",
     "![planner scaling](planner-scaling.svg)",

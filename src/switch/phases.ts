@@ -50,6 +50,11 @@ export function persistLists(lists: SwitchLists, want: { start: string[]; restar
   }
 }
 
+/** Whether an error means the connection to the service manager is gone. */
+export function isDisconnect(e: unknown): boolean {
+  return e instanceof Error && e.name === "DBusDisconnectedError";
+}
+
 /** ng's message text for an error from a D-Bus call. */
 export function errorText(e: unknown): string {
   const text = e instanceof Error ? e.message : String(e);
@@ -73,6 +78,8 @@ async function submitAll<P extends ExecPlan>(ctx: ExecuteContext<P>, verb: JobVe
     try {
       pending.push((await ctx.systemd.submit(verb, unit)).done);
     } catch (e) {
+      // Without a bus there is nothing more to do now: stop here, the lists keep the rest.
+      if (isDisconnect(e)) throw e;
       if (!quiet) {
         ctx.log.error(`Failed to ${verb} ${unit}: ${errorText(e)}`);
         status = 4;

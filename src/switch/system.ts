@@ -3,7 +3,7 @@
  * lock, pre-switch check (`check` stops), boot loader (`switch`, `boot`), syncfs, (`boot` stops),
  * init interface version, then plan and either print it (`dry-activate`) or carry it out.
  */
-import { readFileSync, realpathSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SystemdManager } from "../systemd/manager.ts";
 import { diskUnitDirectory } from "../units/dir.ts";
@@ -55,7 +55,8 @@ export async function runSystemSwitch(o: SystemSwitchOptions): Promise<number> {
   const summary = o.summary ?? emptySummary(action, env.toplevel);
   summary.toplevel = env.toplevel;
   // The generation being replaced, for the user managers' old-vs-new comparison.
-  const oldToplevel = canonicalOrUnknown("/run/current-system") === "/unknown" ? "/run/current-system" : realpathSync("/run/current-system");
+  const current = canonicalOrUnknown("/run/current-system");
+  const oldToplevel = current === "/unknown" ? "/run/current-system" : current;
   process.env.NIXOS_ACTION = action;
 
   // Children write through us, so a vanished terminal cannot kill them (see run-command.ts).

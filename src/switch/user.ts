@@ -61,7 +61,15 @@ export async function switchUsers(p: UserSwitchParent): Promise<number> {
   const exe = selfExe();
   const [cmd, ...args] = selfCommand();
   for (const u of users) {
-    const props = await userProperties(p.manager.bus, u.path);
+    let props;
+    try {
+      props = await userProperties(p.manager.bus, u.path);
+    } catch (e) {
+      // ng fails the whole switch here; one user's logind record must not keep units stopped.
+      p.log.error(`Error: Failed to get GID or runtime directory for ${u.name}: ${(e as Error).message}`);
+      status = EXIT.unitsFailed;
+      continue;
+    }
     p.log.line(`reloading user units for ${u.name}...`);
     const code = await new Promise<number>((resolve) => {
       const child = spawn(cmd!, args, {

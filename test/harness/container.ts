@@ -46,9 +46,34 @@ export interface BootOptions {
   bootTimeoutMs?: number;
   /** Called with the root directory before booting (write generations, units, ...). */
   prepare?: (root: string) => void;
+  /** Extra systemd-nspawn arguments (e.g. `--bind=/dev/autofs` for automount tests). */
+  nspawnArgs?: string[];
 }
 
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/**
+ * With --keep-unit --register=no, nspawn puts the container below its own cgroup; on a cgroup-v1
+ * host where the caller sits in "/", every container would share /payload/... and one container's
+ * systemd would kill or fail to set up another's units (219/CGROUP, "Failed to kill control
+ * group"). So nspawn first moves itself ($$, then exec) into a cgroup of its own below its
+ * current one in every hierarchy (cpuset needs cpus/mems set before tasks can join).
+ * $1 = container name.
+ */
+const CGROUP_PARENT = "stagehand-test.slice";
+const CGROUP_PRELUDE = `name=$1; shift
+while IFS=: read -r _ ctrl path; do
+  case $ctrl in name=systemd) h=systemd ;; "") h=unified ;; *) h=$ctrl ;; esac
+  h=/sys/fs/cgroup/$h
+  [ -e "$h/cgroup.procs" ] || continue
+  p="$h\${path%/}/${CGROUP_PARENT}"; d="$p/$name.scope"
+  mkdir -p "$d" 2>/dev/null || continue
+  if [ -e "$h/cpuset.cpus" ]; then
+    for f in cpuset.cpus cpuset.mems; do cat "$h\${path%/}/$f" > "$p/$f" 2>/dev/null; cat "$p/$f" > "$d/$f" 2>/dev/null; done
+  fi
+  echo $$ > "$d/cgroup.procs" 2>/dev/null || true
+done < /proc/self/cgroup
+exec systemd-nspawn "$@"`;
+
 /** SIGRTMIN+4: systemd's "poweroff" signal. SIGRTMIN is 34 on Linux with glibc. */
 const SIGRTMIN_PLUS_4 = 38;
 
@@ -137,7 +162,8 @@ export class Container {
       opts.prepare?.(copy.dir);
       const logFd = openSync(logFile, "w");
       try {
-        nspawn = spawn("systemd-nspawn", ["-D", copy.dir, "--register=no", "--keep-unit", "--boot", "-M", name, "--console=read-only"], {
+        // Own cgroups first (see CGROUP_PRELUDE), then exec nspawn: same PID.
+        nspawn = spawn("sh", ["-c", CGROUP_PRELUDE, "sh", name, "-D", copy.dir, "--register=no", "--keep-unit", "--boot", "-M", name, "--console=read-only", ...(opts.nspawnArgs ?? [])], {
           stdio: ["ignore", logFd, logFd],
         });
       } finally {
@@ -269,6 +295,8 @@ export class Container {
   #finish(): void {
     this.#halted = true;
     live.delete(this);
+    // Best effort: remove this container's (now empty) cgroups, deepest first.
+    spawnSync("sh", ["-c", `find /sys/fs/cgroup -mindepth 2 -maxdepth 6 -type d -path "*/${CGROUP_PARENT}/$1.scope" 2>/dev/null | while read -r d; do find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done; true`, "sh", this.name]);
     this.#copy.dispose();
   }
 }

@@ -5,9 +5,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as assert from "uvu/assert";
-import type { Container } from "../harness/container.ts";
-import { buildGeneration, type Generation, type GenerationSpec } from "../harness/generation.ts";
-import { assertOnly, nixos, runSwitch } from "./switch-helpers.ts";
+import { Container } from "../harness/container.ts";
+import { buildGeneration, type Generation, type GenerationSpec, prepareBooted } from "../harness/generation.ts";
+import { assertOnly, BASE, nixos, runSwitch } from "./switch-helpers.ts";
 
 /** NixOS's simpleService ([Service] of a oneshot that stays active), with extra [Service]/[Unit] lines. */
 export function simpleServiceUnit(extraService = "", extraUnit = ""): string {
@@ -40,4 +40,36 @@ export function waitUntil(c: Container, cond: string, tries = 120): void {
 /** assertOnly for the common "nothing printed" case. */
 export function assertQuiet(out: string): void {
   assertOnly(out, {});
+}
+
+/** NixOS's `timer` specialisation: test-timer.timer (wanted by timers.target) and its oneshot. */
+export const timer: GenerationSpec = {
+  name: "timer",
+  units: {
+    "test-timer.timer": "[Timer]\nOnCalendar=@1395716396\n",
+    "test-timer.service": "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+  },
+  wantedBy: { "test-timer.timer": ["timers.target"] },
+};
+
+/** `timerModified`: the same timer on another calendar. */
+export const timerModified: GenerationSpec = {
+  ...timer,
+  name: "timerModified",
+  units: { ...timer.units, "test-timer.timer": "[Timer]\nOnCalendar=Fri 2012-11-23 16:00:00\n" },
+};
+
+/** bootSwitchMachine with extra systemd-nspawn arguments (e.g. --bind=/dev/autofs for automounts). */
+export async function bootSwitchMachineWith(name: string, nspawnArgs: string[]): Promise<{ c: Container; base: Generation }> {
+  let base!: Generation;
+  const c = await Container.boot({
+    name: `stc-${name}`,
+    nspawnArgs,
+    prepare: (root) => {
+      base = buildGeneration(root, BASE);
+      prepareBooted(root, base);
+    },
+  });
+  c.installStagehand();
+  return { c, base };
 }

@@ -97,6 +97,10 @@ test("services", () => {
   out = switchTo(c, simpleService, "dry-activate");
   assertOnly(out, {});
   assertContains(out, "would activate the configuration...");
+  assertContains(out, "would start the following units: test.service\n");
+  // --explain adds the reason under each list; the ng lines stay as they are
+  const explained = c.sh(`$(ls -d /nix/store/*-nixos-system-simpleService | head -1)/bin/switch-to-configuration dry-activate --explain 2>&1`).stdout;
+  assertContains(explained, "would start the following units: test.service\n  test.service: ");
   assert.is(invocation(), id);
   assert.is(trace(), traceBefore);
   assert.is(c.must("systemctl list-units --all --plain --no-legend --no-pager | awk '{print $1, $3, $4}' | sort"), before);

@@ -7,6 +7,7 @@ import { parseAction } from "../../switch/contract.ts";
 import { requireRootUser } from "../../switch/contract.ts";
 import { SwitchExit } from "../../switch/exit.ts";
 import { systemLog } from "../../switch/log.ts";
+import { isDisconnect } from "../../switch/phases.ts";
 import { emptySummary } from "../../switch/summary.ts";
 import { runSystemSwitch } from "../../switch/system.ts";
 import { PARENT_EXE_VAR, runUserSwitch } from "../../switch/user.ts";
@@ -50,6 +51,9 @@ async function guarded(log: ReturnType<typeof systemLog>, fn: () => Promise<numb
       return e.code;
     }
     log.error(`Error: ${(e as Error)?.message ?? String(e)}`);
+    if (isDisconnect(e)) {
+      log.error("The switch was interrupted; /run/nixos/{start,restart,reload}-list keep what is left to do: run it again.");
+    }
     return 1;
   }
 }

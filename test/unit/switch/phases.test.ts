@@ -206,6 +206,25 @@ test("a job that never ends (connection lost) rejects the switch and keeps the l
   assert.equal(lists.read("start"), ["s.service"]);
 });
 
+test("a lost bus connection while submitting stops the switch at once, lists intact", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "stc-phases-"));
+  let submitted = 0;
+  let err: unknown;
+  try {
+    await run(plan({ restart: ["a.service", "b.service"], start: ["s.service"] }), {
+      dir,
+      onSubmit: (v) => {
+        if (v === "restart") { submitted++; throw Object.assign(new Error("D-Bus connection closed"), { name: "DBusDisconnectedError" }); }
+      },
+    });
+  } catch (e) { err = e; }
+  assert.is((err as Error)?.name, "DBusDisconnectedError");
+  assert.is(submitted, 1, "no further calls on a dead connection");
+  const l = new SwitchLists(dir, false);
+  assert.equal(l.read("restart"), ["a.service", "b.service"]);
+  assert.equal(l.read("start"), ["s.service"]);
+});
+
 test("activation restart/reload requests are folded in, recorded, and their files consumed", async () => {
   const dir = mkdtempSync(join(tmpdir(), "stc-phases-"));
   const l = new SwitchLists(dir, false);
