@@ -4,7 +4,7 @@
  */
 import { basename } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
-import { DeclarationError } from "../graph/declarations.ts";
+import { DeclarationError } from "../graph/errors.ts";
 import { GraphError } from "../graph/order.ts";
 import { UsageError } from "./args.ts";
 import { NeedsRootError } from "./context.ts";

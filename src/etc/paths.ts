@@ -35,6 +35,49 @@ export function resolveInRoot(root: string, abs: string, followLast = true): str
   return hostPath(root, canonicalInRoot(root, abs, followLast));
 }
 
+/**
+ * lstat/readlink answers memoised while planning: the planner resolves thousands of paths sharing
+ * the same prefixes (/etc, /etc/static, the store path of the etc tree), which is most of a no-op's
+ * system calls. Only set inside `withResolveCache`, i.e. while nothing writes to the root; the
+ * applier, which changes links and directories as it goes, always asks the file system.
+ */
+let linkCache: { isLink: Map<string, boolean>; target: Map<string, string> } | undefined;
+
+/** Runs `read` (which must not change the root) with path resolution memoised; nests. */
+export function withResolveCache<T>(read: () => T): T {
+  if (linkCache) return read();
+  linkCache = { isLink: new Map(), target: new Map() };
+  try {
+    return read();
+  } finally {
+    linkCache = undefined;
+  }
+}
+
+/** Whether `here` (a host path) is a symlink; false when missing. Memoised inside withResolveCache. */
+export function isSymlinkAt(here: string): boolean {
+  const cached = linkCache?.isLink.get(here);
+  if (cached !== undefined) return cached;
+  let isLink = false;
+  try { isLink = lstatSync(here).isSymbolicLink(); } catch { /* missing: kept literally */ }
+  linkCache?.isLink.set(here, isLink);
+  return isLink;
+}
+
+/** Records what an lstat the caller made anyway found at `here` (no effect outside withResolveCache). */
+export function noteSymlinkAt(here: string, isLink: boolean): void {
+  linkCache?.isLink.set(here, isLink);
+}
+
+/** readlink of `here` (a host path); throws as readlinkSync. Memoised inside withResolveCache. */
+export function linkTargetAt(here: string): string {
+  const cached = linkCache?.target.get(here);
+  if (cached !== undefined) return cached;
+  const target = readlinkSync(here);
+  linkCache?.target.set(here, target);
+  return target;
+}
+
 /** Like resolveInRoot, but returns the resolved path as seen from inside the root. */
 export function canonicalInRoot(root: string, abs: string, followLast = true): string {
   let rest = abs.split("/").filter((p) => p !== "" && p !== ".");
@@ -44,11 +87,10 @@ export function canonicalInRoot(root: string, abs: string, followLast = true): s
     const part = rest.shift()!;
     if (part === "..") { done.pop(); continue; }
     const here = hostPath(root, "/" + [...done, part].join("/"));
-    let isLink = false;
-    try { isLink = lstatSync(here).isSymbolicLink(); } catch { /* missing: kept literally */ }
+    const isLink = isSymlinkAt(here);
     if (isLink && (rest.length > 0 || followLast)) {
       if (++hops > 40) throw Object.assign(new Error(`too many levels of symbolic links: ${abs}`), { code: "ELOOP" });
-      const target = readlinkSync(here);
+      const target = linkTargetAt(here);
       const parts = target.split("/").filter((p) => p !== "" && p !== ".");
       if (target.startsWith("/")) done.length = 0;
       rest = [...parts, ...rest];

@@ -5,7 +5,7 @@
 import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { CLEAN, parseClean } from "./clean.ts";
 import { type IdTables, idTables } from "./owners.ts";
-import { hostPath, parentName, resolveInRoot, STATIC } from "./paths.ts";
+import { hostPath, isSymlinkAt, linkTargetAt, noteSymlinkAt, parentName, resolveInRoot, STATIC } from "./paths.ts";
 import { byteCompare, type EtcTree } from "./tree.ts";
 
 /** What is at `/etc/NAME`. `none` also covers a name under a link into /etc/static (cleanup removes it). */
@@ -55,14 +55,27 @@ function readOr(path: string, fallback: string): string {
   try { return readFileSync(path, "utf8"); } catch { return fallback; }
 }
 
+/**
+ * onlyStatic answers while loadEtcState runs (it only reads): every declared entry under a
+ * directory observes that directory, and the check of a directory includes its subdirectories,
+ * so without memoising a deep tree is walked once per level.
+ */
+let onlyStaticMemo: Map<string, boolean> | undefined;
+
 /** Directories holding only links into /etc/static (setup-etc.pl's is_static, for a real directory). */
 function onlyStatic(host: string): boolean {
-  for (const n of readdirSync(host)) {
-    const st = lstatSync(`${host}/${n}`);
-    if (st.isSymbolicLink()) { if (!intoStatic(readlinkSync(`${host}/${n}`))) return false; }
-    else if (!st.isDirectory() || !onlyStatic(`${host}/${n}`)) return false;
-  }
-  return true;
+  const known = onlyStaticMemo?.get(host);
+  if (known !== undefined) return known;
+  const answer = (() => {
+    for (const n of readdirSync(host)) {
+      const st = lstatSync(`${host}/${n}`);
+      if (st.isSymbolicLink()) { if (!intoStatic(readlinkSync(`${host}/${n}`))) return false; }
+      else if (!st.isDirectory() || !onlyStatic(`${host}/${n}`)) return false;
+    }
+    return true;
+  })();
+  onlyStaticMemo?.set(host, answer);
+  return answer;
 }
 
 /**
@@ -75,8 +88,8 @@ export function etcHostPath(root: string, name: string, staticParents = false): 
   for (const p of parts.slice(0, -1)) {
     const h = resolveInRoot(root, `${dir}/${p}`, false);
     try {
-      const st = lstatSync(h);
-      if (st.isSymbolicLink() && !staticParents && intoStatic(readlinkSync(h))) return undefined;
+      // Memoised while planning (many entries share parents); live while applying.
+      if (isSymlinkAt(h) && !staticParents && intoStatic(linkTargetAt(h))) return undefined;
     } catch { /* missing: created later */ }
     dir = `${dir}/${p}`;
   }
@@ -90,10 +103,11 @@ function observe(root: string, name: string, wantContent: boolean): NodeState {
   let st;
   try { st = lstatSync(host); } catch { return { type: "none" }; }
   const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+  noteSymlinkAt(host, st.isSymbolicLink());
   if (st.isSymbolicLink()) {
     let leadsToDir = false;
     try { leadsToDir = statSync(resolveInRoot(root, `/etc/${name}`)).isDirectory(); } catch { /* dangling */ }
-    return { ...base, type: "link", linkTarget: readlinkSync(host), leadsToDir };
+    return { ...base, type: "link", linkTarget: linkTargetAt(host), leadsToDir };
   }
   if (st.isDirectory()) return { ...base, type: "dir", onlyStatic: onlyStatic(host) };
   if (st.isFile()) return { ...base, type: "file", content: wantContent ? readFileSync(host) : undefined };
@@ -110,19 +124,19 @@ function findStaticLinks(root: string, tree: EtcTree): StaticLink[] {
     for (const n of names.sort(byteCompare)) {
       const name = rel === "" ? n : `${rel}/${n}`;
       if (name === "nixos") continue;
-      const st = lstatSync(`${etc}/${name}`);
-      if (st.isSymbolicLink()) {
-        const target = readlinkSync(`${etc}/${name}`);
+      // Links were mostly seen by observe already (memoised); other nodes are asked directly.
+      if (isSymlinkAt(`${etc}/${name}`)) {
+        const target = linkTargetAt(`${etc}/${name}`);
         if (!intoStatic(target)) continue;
         // Like `-l "/etc/static/NAME"` once /etc/static is the new tree: parents followed, the entry not.
         const parent = parentName(name);
         let stillDeclared = false;
         try {
           const at = `${resolveInRoot(root, parent === "" ? tree.path : `${tree.path}/${parent}`)}/${name.split("/").at(-1)}`;
-          stillDeclared = lstatSync(at).isSymbolicLink();
+          stillDeclared = isSymlinkAt(at);
         } catch { /* not declared */ }
         found.push({ name, target, stillDeclared });
-      } else if (st.isDirectory()) {
+      } else if (lstatSync(`${etc}/${name}`).isDirectory()) {
         walk(name);
       }
     }
@@ -142,6 +156,16 @@ function declaredText(root: string, tree: EtcTree, name: string): string | undef
 
 /** Loads the state of `root`'s /etc relevant to setting up `tree`. */
 export function loadEtcState(root: string, tree: EtcTree): EtcState {
+  const outer = onlyStaticMemo;
+  onlyStaticMemo ??= new Map();
+  try {
+    return loadEtcStateNow(root, tree);
+  } finally {
+    onlyStaticMemo = outer;
+  }
+}
+
+function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
   const nodes = new Map<string, NodeState>();
   for (const e of tree.entries) {
     if (e.kind === "file") continue;

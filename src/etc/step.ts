@@ -6,13 +6,17 @@
 import type { BuiltinStep, StepContext, StepPlan } from "../graph/step.ts";
 import { applyEtc } from "./apply.ts";
 import { type EtcPlan, planEtc, planLines } from "./plan.ts";
+import { withResolveCache } from "./paths.ts";
 import { loadEtcState } from "./state.ts";
 import { readEtcTree } from "./tree.ts";
 
 /** Loads the tree and the state of the root's /etc, and plans. Reads only. */
 export function planEtcSetup(root: string, etcPath: string, env: Record<string, string | undefined>, diff: boolean): StepPlan<EtcPlan> {
-  const tree = readEtcTree(root, etcPath);
-  const state = loadEtcState(root, tree);
+  // Planning only reads, so path resolution can be memoised for its duration.
+  const { tree, state } = withResolveCache(() => {
+    const tree = readEtcTree(root, etcPath);
+    return { tree, state: loadEtcState(root, tree) };
+  });
   const plan = planEtc(tree, state, { inNixosEnter: !!env.IN_NIXOS_ENTER, diff });
   return { lines: planLines(plan, { diff }), data: plan };
 }

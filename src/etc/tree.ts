@@ -4,7 +4,7 @@
  * files `X.mode` (an octal mode or `direct-symlink`), `X.uid` and `X.gid` (a name or `+N`).
  */
 import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
-import { badEntryName, canonicalInRoot, hostPath, resolveInRoot } from "./paths.ts";
+import { badEntryName, canonicalInRoot, hostPath, noteSymlinkAt, resolveInRoot } from "./paths.ts";
 
 /** How an entry of the etc tree is to appear in /etc. */
 export type EtcEntry =
@@ -36,7 +36,7 @@ export function byteCompare(a: string, b: string): number {
 }
 
 /** Reads a sidecar without its one trailing newline, or undefined when absent. */
-function sidecar(path: string): string | undefined {
+function readSidecar(path: string): string | undefined {
   try {
     return readFileSync(path, "utf8").replace(/\n$/, "");
   } catch (e) {
@@ -51,9 +51,12 @@ export function parseMode(text: string): number | undefined {
 }
 
 /** Reads one entry (a symlink of the tree) with its sidecars. */
-function readLinkEntry(root: string, treePath: string, name: string): EtcEntry {
+function readLinkEntry(root: string, treePath: string, name: string, siblings?: ReadonlySet<string>): EtcEntry {
   const host = hostPath(root, `${treePath}/${name}`);
-  const modeText = sidecar(`${host}.mode`);
+  // A sidecar missing from the directory listing needs no failing open.
+  const base = name.slice(name.lastIndexOf("/") + 1);
+  const sidecar = (path: string, suffix: string) => (siblings && !siblings.has(base + suffix) ? undefined : readSidecar(path));
+  const modeText = sidecar(`${host}.mode`, ".mode");
   if (modeText === undefined) return { name, kind: "link" };
   if (modeText === "direct-symlink") return { name, kind: "direct", source: readlinkSync(host) };
   const mode = parseMode(modeText);
@@ -69,8 +72,8 @@ function readLinkEntry(root: string, treePath: string, name: string): EtcEntry {
     return { name, kind: "invalid", reason: `cannot read the source of ${name}: ${(e as Error).message}` };
   }
   // etc.nix always writes both; a hand-built tree without them gets root, as etc.nix's default.
-  const user = sidecar(`${host}.uid`) ?? "+0";
-  const group = sidecar(`${host}.gid`) ?? "+0";
+  const user = sidecar(`${host}.uid`, ".uid") ?? "+0";
+  const group = sidecar(`${host}.gid`, ".gid") ?? "+0";
   return { name, kind: "copy", mode, user, group, content };
 }
 
@@ -81,13 +84,19 @@ export function readEtcTree(root: string, etcPath: string): EtcTree {
   if (!statSync(top).isDirectory()) throw new Error(`${etcPath} is not a directory`);
   const entries: EtcEntry[] = [];
   const walk = (rel: string) => {
-    const names = readdirSync(hostPath(root, rel === "" ? path : `${path}/${rel}`)).sort(byteCompare);
+    const listed = readdirSync(hostPath(root, rel === "" ? path : `${path}/${rel}`), { withFileTypes: true });
+    const types = new Map(listed.map((d) => [d.name, d]));
+    const siblings = new Set(types.keys());
+    const names = [...siblings].sort(byteCompare);
     for (const base of names) {
       const name = rel === "" ? base : `${rel}/${base}`;
       const bad = badEntryName(name);
       if (bad) { entries.push({ name, kind: "invalid", reason: bad }); continue; }
-      const st = lstatSync(hostPath(root, `${path}/${name}`));
-      if (st.isSymbolicLink()) entries.push(readLinkEntry(root, path, name));
+      // The listing's file type spares an lstat per entry (asked only when the file system has none).
+      const d = types.get(base)!;
+      const st = d.isSymbolicLink() || d.isDirectory() || d.isFile() ? d : lstatSync(hostPath(root, `${path}/${name}`));
+      noteSymlinkAt(hostPath(root, `${path}/${name}`), st.isSymbolicLink());
+      if (st.isSymbolicLink()) entries.push(readLinkEntry(root, path, name, siblings));
       else if (st.isDirectory()) { entries.push({ name, kind: "directory" }); walk(name); }
       else entries.push({ name, kind: "file" });
     }

@@ -8,13 +8,9 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Graph, ShellSettings, StepDeclaration, StepKind } from "./step.ts";
 
-/** A declaration that cannot be used, with the file and key (or line) at fault. */
-export class DeclarationError extends Error {
-  override name = "DeclarationError";
-  constructor(readonly file: string, readonly where: string, message: string) {
-    super(`${file}: ${where}: ${message}`);
-  }
-}
+import { DeclarationError } from "./errors.ts";
+
+export { DeclarationError };
 
 const STEP_KEYS = new Set(["kind", "after", "before", "supportsDryActivation", "description", "text", "builtin", "options"]);
 const SHELL_KEYS = new Set(["interpreter", "path", "preamble"]);

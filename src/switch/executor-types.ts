@@ -3,6 +3,7 @@
  * implementations (src/systemd over D-Bus, src/switch/plan.ts) satisfy them; unit tests pass
  * recorders, so the phase sequence is checked without a machine.
  */
+import type { UnitPlan } from "./plan.ts";
 
 /** The job verbs of a switch, as printed in "Failed to <job> <unit>". */
 export type JobVerb = "start" | "stop" | "restart" | "reload";
@@ -47,21 +48,10 @@ export interface SwitchSystemd {
   settle(): Promise<void>;
 }
 
-/** A unit decision map: unit name -> reason. */
-export type Decisions = Record<string, string>;
+export type { Decisions } from "./plan.ts";
 
-/** The plan the executor carries out (src/switch/plan.ts's UnitPlan, structurally). */
-export interface ExecPlan {
-  stop: Decisions;
-  skip: Decisions;
-  start: Decisions;
-  restart: Decisions;
-  reload: Decisions;
-  hidden: string[];
-  swapsToStop: { device: string; reason: string }[];
-  restartSystemd: boolean;
-  restartSystemdReason?: string;
-}
+/** The plan the executor carries out: the planner's UnitPlan, less what only its printers use. */
+export type ExecPlan = Omit<UnitPlan, "assumptions">;
 
 /** The planner functions the executor calls between phases. */
 export interface ExecPlanner<P extends ExecPlan> {

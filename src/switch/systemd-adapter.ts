@@ -9,6 +9,8 @@ import { toNumber } from "../systemd/units.ts";
 import type { ActiveUnitState, JobReport, JobVerb, SwitchSystemd } from "./executor-types.ts";
 
 const UNIT_IFACE = "org.freedesktop.systemd1.Unit";
+/** FragmentPath reads in flight at once (below dbus-daemon's default per-connection reply limit). */
+const FRAGMENT_WINDOW = 64;
 
 /** Settle loop bounds: quiet for `quietMs` ends it, `maxMs` caps it (ng: 250 ms and 90 s). */
 export interface SettleOptions {
@@ -37,12 +39,19 @@ export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT
     async activeUnits(): Promise<Record<string, ActiveUnitState>> {
       const rows = await m.listUnitsByPatterns([], []);
       const outMap: Record<string, ActiveUnitState> = Object.create(null);
-      for (const r of rows) {
-        if (r.following !== "" || r.activeState === "inactive") continue;
-        let fragmentPath = "";
-        try { fragmentPath = String(await propertyOf<string>(r.path, "FragmentPath")); } catch { /* unit vanished meanwhile */ }
-        outMap[r.name] = { activeState: r.activeState, subState: r.subState, fragmentPath };
+      const active = rows.filter((r) => r.following === "" && r.activeState !== "inactive");
+      // The FragmentPath reads are pipelined on the one connection rather than one round trip each;
+      // in windows, so the bus daemon's cap on a connection's pending replies (128 on the system bus)
+      // is never reached (a refused read would wrongly count as a vanished unit).
+      const fragments: string[] = [];
+      for (let i = 0; i < active.length; i += FRAGMENT_WINDOW) {
+        const reads = active.slice(i, i + FRAGMENT_WINDOW).map((r) =>
+          propertyOf<string>(r.path, "FragmentPath").then((v) => String(v), () => "" /* unit vanished meanwhile */));
+        fragments.push(...(await Promise.all(reads)));
       }
+      active.forEach((r, i) => {
+        outMap[r.name] = { activeState: r.activeState, subState: r.subState, fragmentPath: fragments[i]! };
+      });
       return outMap;
     },
 

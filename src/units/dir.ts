@@ -4,7 +4,7 @@
  * through this interface so the planner stays pure: tests and `stagehand plan` can hand it an
  * in-memory tree, the switch hands it the disk.
  */
-import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, realpathSync, statSync, type Dirent } from "node:fs";
 import { join } from "node:path";
 import { emptyUnitInfo, parseUnitText, type UnitInfo } from "./parse.ts";
 
@@ -49,10 +49,41 @@ const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffe
 /** The unit directory on disk at `path`; everything is read lazily and cached. */
 export function diskUnitDirectory(path: string): UnitDirectory {
   const states = new Map<string, UnitFileState>();
+  // Each directory is listed once (the top level, and each `NAME.d` that the listing shows), so
+  // most questions are answered from memory instead of a realpath, or a readdir that fails, per unit.
+  const listings = new Map<string, Map<string, Dirent> | null>();
+  const listing = (dir: string): Map<string, Dirent> | null => {
+    let l = listings.get(dir);
+    if (l !== undefined) return l;
+    try {
+      l = new Map(readdirSync(dir, { withFileTypes: true }).map((e) => [e.name, e]));
+    } catch {
+      l = null; // unreadable: every question falls back to asking the path itself
+    }
+    listings.set(dir, l);
+    return l;
+  };
+  /** From the listing: a plain name missing from it is missing; a regular file in it is present. */
+  const listedState = (name: string): UnitFileState | undefined => {
+    const slash = name.lastIndexOf("/");
+    const dir = slash < 0 ? path : join(path, name.slice(0, slash));
+    const base = name.slice(slash + 1);
+    if (base === "" || base === "." || base === ".." || (slash >= 0 && name.slice(0, slash).includes("/"))) return undefined;
+    const l = listing(dir);
+    if (!l) return undefined;
+    const e = l.get(base);
+    if (!e) return slash < 0 ? "missing" : undefined;
+    return e.isFile() ? "present" : undefined; // symlinks (masks, links into the store) are resolved
+  };
   const fileState = (name: string): UnitFileState => {
     const p = join(path, name);
     let s = states.get(p);
     if (s) return s;
+    s = listedState(name);
+    if (s) {
+      states.set(p, s);
+      return s;
+    }
     try {
       s = realpathSync(p) === "/dev/null" ? "masked" : "present";
     } catch (e) {
@@ -87,7 +118,11 @@ export function diskUnitDirectory(path: string): UnitDirectory {
       } catch (e) {
         throw new UnitDirectoryError(path, `cannot list unit directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
+      const listed = listing(path);
       const isDir = (e: string) => {
+        const known = listed?.get(e);
+        if (known?.isFile()) return false;
+        if (known?.isDirectory()) return true;
         try {
           return statSync(join(path, e)).isDirectory();
         } catch {
@@ -98,6 +133,8 @@ export function diskUnitDirectory(path: string): UnitDirectory {
     },
     dropins: (name) => {
       const d = join(path, `${name}.d`);
+      const top = name.includes("/") ? null : listing(path);
+      if (top && !top.has(`${name}.d`)) return []; // not there: no readdir bound to fail
       let entries: string[];
       try {
         entries = readdirSync(d);
@@ -119,6 +156,26 @@ export function diskUnitDirectory(path: string): UnitDirectory {
  */
 export function memoryUnitDirectory(path: string, files: Record<string, string | null>): UnitDirectory {
   const has = (name: string) => Object.prototype.hasOwnProperty.call(files, name);
+  // Drop-ins by their `NAME.d` folder, so a lookup does not scan every file (quadratic in units).
+  // Rebuilt when the set of names changes size, as callers may add files after creating the view.
+  let index: Map<string, string[]> | undefined;
+  let indexedCount = -1;
+  const dropinNames = (name: string): string[] => {
+    const keys = Object.keys(files);
+    if (!index || keys.length !== indexedCount) {
+      index = new Map();
+      indexedCount = keys.length;
+      for (const k of keys) {
+        const slash = k.lastIndexOf("/");
+        if (slash < 0 || !k.endsWith(".conf")) continue;
+        const folder = k.slice(0, slash);
+        const list = index.get(folder);
+        if (list) list.push(k);
+        else index.set(folder, [k]);
+      }
+    }
+    return index.get(`${name}.d`) ?? [];
+  };
   const fileState = (name: string): UnitFileState => (!has(name) ? "missing" : files[name] === null ? "masked" : "present");
   return {
     path,
@@ -127,8 +184,8 @@ export function memoryUnitDirectory(path: string, files: Record<string, string |
     read: (name) => (has(name) ? (files[name] ?? "") : undefined),
     names: () => Object.keys(files).filter((k) => !k.includes("/")).sort(byteOrder),
     dropins: (name) =>
-      Object.keys(files)
-        .filter((k) => k.startsWith(`${name}.d/`) && k.endsWith(".conf") && !k.slice(name.length + 3).includes("/"))
+      dropinNames(name)
+        .slice()
         .sort(byteOrder)
         .map((k) => ({ path: join(path, k), state: fileState(k), text: files[k] ?? "" })),
   };

@@ -99,3 +99,53 @@ export function parseLocatedJson(text: string): LocatedJson {
   if (pos < text.length) fail("trailing data after the document");
   return { value, lines };
 }
+
+/** A parsed document whose line map is only computed when first asked for (an error message). */
+export interface LazyLocatedJson {
+  value: unknown;
+  /** Line of each value by JSON path; built on first call by re-reading the text. */
+  lines(): Map<string, number>;
+}
+
+/** Counts the keys of every object in a parsed JSON value. */
+function countKeys(v: unknown): number {
+  if (Array.isArray(v)) {
+    let n = 0;
+    for (const x of v) n += countKeys(x);
+    return n;
+  }
+  if (typeof v === "object" && v !== null) {
+    let n = 0;
+    for (const k in v) n += 1 + countKeys((v as Record<string, unknown>)[k]);
+    return n;
+  }
+  return 0;
+}
+
+/** A JSON string token followed by ':' (outside strings valid JSON has no quote, so matches stay aligned). */
+const KEY_TOKEN = /"(?:[^"\\]|\\.)*"\s*:/g;
+
+/**
+ * Same result and errors as `parseLocatedJson`, but fast on valid input: the native `JSON.parse`
+ * reads the document, and the located reader only runs when that fails (for the line of the syntax
+ * error), when keys are repeated (which `JSON.parse` would silently merge), or when a validation
+ * message asks for `lines()`.
+ */
+export function parseJsonLazily(text: string): LazyLocatedJson {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    const located = parseLocatedJson(text); // throws the located JsonSyntaxError
+    return { value: located.value, lines: () => located.lines };
+  }
+  let seen = 0;
+  KEY_TOKEN.lastIndex = 0;
+  while (KEY_TOKEN.exec(text) !== null) seen++;
+  if (seen !== countKeys(value)) {
+    const located = parseLocatedJson(text); // throws for a duplicate key
+    return { value: located.value, lines: () => located.lines };
+  }
+  let lines: Map<string, number> | undefined;
+  return { value, lines: () => (lines ??= parseLocatedJson(text).lines) };
+}

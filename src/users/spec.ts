@@ -3,7 +3,7 @@
  * Every error names the file, the line and the JSON path, and is raised before anything is written.
  */
 import { readFileSync } from "node:fs";
-import { JsonSyntaxError, parseLocatedJson } from "./json.ts";
+import { JsonSyntaxError, parseJsonLazily } from "./json.ts";
 
 /** A declared subordinate ID range. */
 export interface SubIdRange {
@@ -77,7 +77,7 @@ export function loadSpec(path: string): UsersSpec {
 export function parseSpec(file: string, text: string): UsersSpec {
   let doc;
   try {
-    doc = parseLocatedJson(text);
+    doc = parseJsonLazily(text);
   } catch (e) {
     if (e instanceof JsonSyntaxError) throw new SpecError(`${file}: line ${e.line}: invalid JSON: ${e.message}`);
     throw e;
@@ -85,7 +85,7 @@ export function parseSpec(file: string, text: string): UsersSpec {
   const where = (path: string): string => {
     // The nearest recorded ancestor gives the line when a key is missing.
     for (let p = path; ; p = p.replace(/(\.[^.[\]]*|\[\d+\])$/, "")) {
-      const l = doc.lines.get(p);
+      const l = doc.lines().get(p);
       if (l !== undefined) return `${file}: line ${l}: ${path || "(top level)"}`;
       if (p === "") return `${file}: ${path}`;
     }

@@ -80,8 +80,12 @@ test("init interface version", () => {
 });
 
 test("systemd restarts", () => {
+  // PID 1 stays PID 1 across a re-exec; its journal shows that it happened.
+  const reexecs = () => Number(c.sh("journalctl -b -o cat _PID=1 | grep -c '^Reexecuting'").stdout.trim() || "0");
+  const before = reexecs();
   const out = switchTo(c, { name: "modifiedSystemConf", systemConf: "[Manager]\nDefaultEnvironment=XXX_SYSTEM=foo\n" });
   assertContains(out, "restarting systemd...");
+  assert.ok(reexecs() > before, "PID 1 re-executed");
   assert.match(c.must("systemctl show-environment"), "XXX_SYSTEM=foo");
   // the same configuration again: no re-exec
   assertLacks(switchTo(c, { name: "modifiedSystemConf", systemConf: "[Manager]\nDefaultEnvironment=XXX_SYSTEM=foo\n" }), "restarting systemd...");

@@ -66,7 +66,7 @@ export function assertLacks(haystack: string, needle: string): void {
 }
 
 /** The six markers NixOS's test checks for "nothing happened". */
-export const MARKERS = {
+const MARKERS = {
   stop: "stopping the following units:",
   skip: "NOT restarting the following changed units:",
   reload: "reloading the following units:",

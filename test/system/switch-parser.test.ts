@@ -1,7 +1,7 @@
 /**
- * switch-test.nix, ported (part 5): "unit file parser", the unit-name and requirement cases of
- * "services" (multi-line values, `\x2d` in names, names starting with a dash, requirements,
- * templates), and the auto-restart cases of "failing units".
+ * switch-test.nix, ported (part 5): the unit-name and requirement cases of "services" (multi-line
+ * values, `\x2d` in names, names starting with a dash, requirements, templates), and the
+ * auto-restart cases of "failing units". ("unit file parser" itself: switch-unit-parser.test.ts.)
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -19,33 +19,10 @@ test.after(async () => {
 });
 
 const SIMPLE = "[Unit]\n[Service]\nExecReload=/bin/true\nExecStart=/bin/true\nRemainAfterExit=true\nType=oneshot\n";
-const NOSTOP = SIMPLE + "X-StopIfChanged=false\n";
 
 function testService(name: string, units: Record<string, UnitEntry>): GenerationSpec {
   return { name, units, wantedBy: { "test.service": ["multi-user.target"] } };
 }
-/** systemd.packages supplies test.service; NixOS's own definition becomes overrides.conf. */
-const withPackage = (name: string, pkg: string) => testService(name, { "test.service": pkg, "test.service.d/overrides.conf": NOSTOP });
-const nostop = testService("simpleServiceNostop", { "test.service": NOSTOP });
-const nostopPlus = (name: string, unitExtra: string, serviceExtra: string) =>
-  testService(name, { "test.service": `[Unit]\n${unitExtra}[Service]\nExecReload=/bin/true\nExecStart=/bin/true\nRemainAfterExit=true\nType=oneshot\nX-StopIfChanged=false\n${serviceExtra}` });
-
-test("unit file parser", () => {
-  switchTo(c, nostop);
-  const restart = (spec: GenerationSpec) => assertOnly(switchTo(c, spec), { restart: "test.service" });
-  restart(withPackage("simpleServiceWithExtraSection", "[X-Test]\nX-Test-Value=a\n"));
-  restart(withPackage("simpleServiceWithExtraSectionOtherName", "[X-Test2]\nX-Test-Value=a\n"));
-  restart(nostop);
-  assertOnly(switchTo(c, withPackage("simpleServiceWithInstallSection", "[Install]\nWantedBy=multi-user.target\n")), {});
-  restart(nostopPlus("simpleServiceWithExtraKey", "", "X-Test=test\n"));
-  restart(nostopPlus("simpleServiceWithExtraKeyOtherValue", "", "X-Test=test2\n"));
-  restart(nostopPlus("simpleServiceWithExtraKeyOtherName", "", "X-Test2=test\n"));
-  restart(nostop);
-  assertOnly(switchTo(c, nostopPlus("simpleServiceReloadTrigger", "X-Reload-Triggers=/dev/null\n", "")), { reload: "test.service" });
-  assertOnly(switchTo(c, nostopPlus("simpleServiceReloadTriggerModified", "X-Reload-Triggers=/dev/zero\n", "")), { reload: "test.service" });
-  restart(nostopPlus("simpleServiceReloadTriggerModifiedAndSomethingElse", "X-Reload-Triggers=/dev/zero\n", "X-Test=test\n"));
-  assertOnly(switchTo(c, nostopPlus("simpleServiceReloadTriggerModifiedSomethingElse", "", "X-Test=test\n")), {});
-});
 
 test("services: multi-line values, backslashes and dashes in names, requirements, templates", () => {
   switchTo(c, testService("simpleService", { "test.service": SIMPLE }));

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import * as assert from "uvu/assert";
 import { Container } from "../harness/container.ts";
 import { buildGeneration, type Generation, type GenerationSpec, prepareBooted } from "../harness/generation.ts";
-import { assertOnly, BASE, nixos, runSwitch } from "./switch-helpers.ts";
+import { BASE, nixos, runSwitch } from "./switch-helpers.ts";
 
 /** NixOS's simpleService ([Service] of a oneshot that stays active), with extra [Service]/[Unit] lines. */
 export function simpleServiceUnit(extraService = "", extraUnit = ""): string {
@@ -35,11 +35,6 @@ export function upstreamUnit(c: Container, name: string): string {
 export function waitUntil(c: Container, cond: string, tries = 120): void {
   const r = c.sh(`for i in $(seq ${tries}); do (${cond}) >/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1`, { timeoutMs: tries * 1000 + 30_000 });
   assert.is(r.status, 0, `condition never held: ${cond}`);
-}
-
-/** assertOnly for the common "nothing printed" case. */
-export function assertQuiet(out: string): void {
-  assertOnly(out, {});
 }
 
 /** NixOS's `timer` specialisation: test-timer.timer (wanted by timers.target) and its oneshot. */

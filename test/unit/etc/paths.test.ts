@@ -1,8 +1,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdirSync, symlinkSync } from "node:fs";
+import { mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { badEntryName, canonicalInRoot, resolveInRoot } from "../../../src/etc/paths.ts";
+import { badEntryName, canonicalInRoot, resolveInRoot, withResolveCache } from "../../../src/etc/paths.ts";
 import { makeRoot } from "./fixtures.ts";
 
 test("names that escape /etc or would corrupt .clean are refused", () => {
@@ -29,6 +29,22 @@ test("symlink loops are reported, not followed forever", () => {
   symlinkSync("/etc/b", join(root, "etc/a"));
   symlinkSync("/etc/a", join(root, "etc/b"));
   assert.throws(() => resolveInRoot(root, "/etc/a/x"), /too many levels/);
+});
+
+test("memoised resolution answers as the live one, stays in the root, and ends with its scope", () => {
+  const root = makeRoot();
+  mkdirSync(join(root, "store/t/etc/ssh"), { recursive: true });
+  symlinkSync("/store/t/etc", join(root, "etc/static"));
+  symlinkSync("/../../../store/t/etc/ssh", join(root, "etc/ssh"));
+  const paths = ["/etc/static/ssh/x", "/etc/ssh/y", "/etc/static", "/etc/none/z"];
+  const live = paths.map((p) => canonicalInRoot(root, p));
+  const memo = withResolveCache(() => paths.map((p) => [canonicalInRoot(root, p), canonicalInRoot(root, p)]));
+  assert.equal(memo, live.map((p) => [p, p]));
+  assert.equal(live, ["/store/t/etc/ssh/x", "/store/t/etc/ssh/y", "/store/t/etc", "/etc/none/z"]);
+  // After the scope, a changed link is seen at once.
+  rmSync(join(root, "etc/ssh"));
+  mkdirSync(join(root, "etc/ssh"));
+  assert.is(canonicalInRoot(root, "/etc/ssh/y"), "/etc/ssh/y");
 });
 
 test.run();

@@ -31,6 +31,12 @@ test("JSON syntax errors name the file and line", () => {
   fails('{"users": [', /^\/s\.json: line 1: invalid JSON: unexpected end of input/);
 });
 
+test("a repeated key is refused with its line, and validation errors find the line of a multi-line spec", () => {
+  fails('{\n  "users": [],\n  "users": []\n}', /^\/s\.json: line 3: invalid JSON: duplicate key "users"/);
+  fails('{"users": [{"name": "a", "x": {"k": 1, "k": 2}}]}', /line 1: invalid JSON: duplicate key "k"/);
+  fails('{\n  "users": [\n    {\n      "name": "Bad"\n    }\n  ]\n}', /^\/s\.json: line 4: users\[0\]\.name: "Bad" is not a valid user name/);
+});
+
 const cases: [string, string, RegExp][] = [
   ["invalid user name", '{"users":[{"name":"Bad Name"}]}', /line 1: users\[0\]\.name: "Bad Name" is not a valid user name/],
   ["invalid group name", '{"groups":[{"name":"1abc"}]}', /groups\[0\]\.name: "1abc" is not a valid group name/],
