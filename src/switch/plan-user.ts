@@ -4,7 +4,7 @@
  * generation now ships them in etc/systemd/user), what to do with them after activation, and the
  * "... the following user units: " lines.
  */
-import { dirname } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { loadUnit, type UnitDirectory } from "../units/dir.ts";
 import { parseSystemdBool, type UnitInfo } from "../units/parse.ts";
 import { cannotBeRestartedDirectly, sortUnits, type ActiveUnit, type Decisions, type UnitPlan } from "./plan.ts";
@@ -28,6 +28,24 @@ export function userMigrationCandidates(active: Record<string, ActiveUnit>, oldD
     if (userConfigUnitDir !== undefined && parent === userConfigUnitDir) return true;
     return !oldDir.exists(unit);
   }));
+}
+
+/**
+ * $XDG_CONFIG_HOME/systemd/user from the user manager's Environment property (the per-user child
+ * runs with a cleared environment, so its own is no help): XDG_CONFIG_HOME, else HOME/.config;
+ * only absolute values count. Undefined when neither is set (then no unit counts as shadowed).
+ */
+export function userConfigUnitDir(managerEnvironment: readonly string[]): string | undefined {
+  const lookup = (key: string) => {
+    for (const kv of managerEnvironment) {
+      if (kv.startsWith(`${key}=`) && isAbsolute(kv.slice(key.length + 1))) return kv.slice(key.length + 1);
+    }
+    return undefined;
+  };
+  const xdg = lookup("XDG_CONFIG_HOME");
+  const home = lookup("HOME");
+  const configHome = xdg ?? (home === undefined ? undefined : join(home, ".config"));
+  return configHome === undefined ? undefined : join(configHome, "systemd/user");
 }
 
 /** What to do with a migrated unit (ng's MigrationAction). */

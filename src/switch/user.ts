@@ -3,13 +3,14 @@
  * in and re-runs this binary once per user, as that user, with a cleared environment; the child
  * compares /etc/systemd/user of the old and new generation, re-executes the user manager over the
  * user's bus, stops/reloads/restarts/starts the changed user units and restarts
- * nixos-activation.service (per-user activation such as home-manager).
+ * nixos-activation.service (per-user activation such as home-manager); then takes over the units
+ * that move from the user's own unit directories to /etc/systemd/user (ng's post-activation pass).
  */
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { listUsers, userProperties } from "../systemd/login1.ts";
-import { SystemdManager } from "../systemd/manager.ts";
+import { MANAGER_IFACE, SYSTEMD_BUS_NAME, SYSTEMD_PATH, SystemdManager } from "../systemd/manager.ts";
 import { diskUnitDirectory } from "../units/dir.ts";
 import { type Action, parseAction, requiredEnv } from "./contract.ts";
 import type { JobReport, JobVerb, SwitchSystemd } from "./executor-types.ts";
@@ -18,6 +19,7 @@ import { SwitchLists } from "./lists.ts";
 import type { SwitchLog } from "./log.ts";
 import { errorText, persistLists } from "./phases.ts";
 import { listsToPersist, planSwitch, sortUnits } from "./plan.ts";
+import { planUserMigration, USER_UNIT_DIR, userConfigUnitDir, userDryActivateLines, userMigrationCandidates, userUnitsLine } from "./plan-user.ts";
 import type { SwitchSummary } from "./summary.ts";
 import { switchSystemd } from "./systemd-adapter.ts";
 
@@ -101,8 +103,8 @@ export async function switchUsers(p: UserSwitchParent): Promise<number> {
 
 /** Prints "VERB the following user units: A, B" (nothing for an empty set). */
 function printUnits(log: SwitchLog, verb: string, units: Iterable<string>): void {
-  const names = sortUnits(units);
-  if (names.length > 0) log.line(`${verb} the following user units: ${names.join(", ")}`);
+  const line = userUnitsLine(verb, units);
+  if (line !== undefined) log.line(line);
 }
 
 /** The child: the per-user switch, run as the user. Resolves to its exit status. */
@@ -130,11 +132,16 @@ export async function runUserSwitch(parentExe: string, log: SwitchLog, env = pro
   const systemd = switchSystemd(manager);
   try {
     const active = await systemd.activeUnits();
+    const oldDir = diskUnitDirectory(join(oldToplevel, "etc/systemd/user"));
+    const newDir = diskUnitDirectory(join(toplevel, "etc/systemd/user"));
+    // Before the main pass (which skips them): active units defined outside /etc/systemd/user
+    // that the new generation now ships there; handled after the per-user activation below.
+    const candidates = userMigrationCandidates(active, oldDir, newDir, await configUnitDir(manager));
     const plan = planSwitch({
-      old: diskUnitDirectory(join(oldToplevel, "etc/systemd/user")),
-      new: diskUnitDirectory(join(toplevel, "etc/systemd/user")),
+      old: oldDir,
+      new: newDir,
       active,
-      managedPrefix: "/etc/systemd/user",
+      managedPrefix: USER_UNIT_DIR,
       lists: { start: lists.read("start"), restart: lists.read("restart"), reload: lists.read("reload") },
     });
     delete plan.skip[ACTIVATION_SERVICE]; // restarted unconditionally below
@@ -142,11 +149,8 @@ export async function runUserSwitch(parentExe: string, log: SwitchLog, env = pro
     const visibleStart = Object.keys(plan.start).filter((u) => !hidden.has(u));
 
     if (dry) {
-      printUnits(log, "would stop", Object.keys(plan.stop));
-      printUnits(log, "would NOT restart", Object.keys(plan.skip));
-      printUnits(log, "would reload", Object.keys(plan.reload));
-      printUnits(log, "would restart", Object.keys(plan.restart));
-      printUnits(log, "would start", visibleStart);
+      // As ng: the migration pass depends on what the per-user activation does, so it has no dry lines.
+      for (const line of userDryActivateLines(plan)) log.line(line);
       return EXIT.ok;
     }
 
@@ -199,6 +203,20 @@ export async function runUserSwitch(parentExe: string, log: SwitchLog, env = pro
       }
     }
 
+    // ng's second pass: the per-user activation (home-manager's sd-switch) may have removed the
+    // user's own copy of a migrating unit, and stopped it; once the /etc copy wins, take it over.
+    if (candidates.length > 0) {
+      await bestEffort(systemd, "reload"); // in case the per-user activation did not daemon-reload
+      const m = planUserMigration(candidates, await systemd.activeUnits(), newDir, plan);
+      printUnits(log, "NOT restarting (post-activation)", Object.keys(m.skip));
+      printUnits(log, "reloading (post-activation)", Object.keys(m.reload));
+      await phase("reload", Object.keys(m.reload));
+      printUnits(log, "restarting (post-activation)", Object.keys(m.restart));
+      await phase("restart", Object.keys(m.restart));
+      printUnits(log, "starting (post-activation)", Object.keys(m.start).filter((u) => !hidden.has(u)));
+      await phase("start", Object.keys(m.start));
+    }
+
     const failed: string[] = [];
     for (const r of finished) {
       if (r.result === "timeout" || r.result === "failed" || r.result === "dependency") {
@@ -216,6 +234,16 @@ export async function runUserSwitch(parentExe: string, log: SwitchLog, env = pro
   } finally {
     systemd.close();
     manager.close();
+  }
+}
+
+/** The user's $XDG_CONFIG_HOME/systemd/user per the user manager's environment (undefined if unreadable, as ng). */
+async function configUnitDir(manager: SystemdManager): Promise<string | undefined> {
+  try {
+    const env = await manager.bus.getProperty<unknown>(SYSTEMD_BUS_NAME, SYSTEMD_PATH, MANAGER_IFACE, "Environment", { timeoutMs: 5000 });
+    return Array.isArray(env) ? userConfigUnitDir(env.map(String)) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

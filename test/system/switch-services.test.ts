@@ -6,8 +6,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Container } from "../harness/container.ts";
-import type { GenerationSpec } from "../harness/generation.ts";
-import { assertContains, assertLacks, assertOnly, bootSwitchMachine, show, switchTo } from "./switch-helpers.ts";
+import { buildGeneration, type GenerationSpec } from "../harness/generation.ts";
+import { assertContains, assertLacks, assertOnly, bootSwitchMachine, nixos, runSwitch, show, switchTo } from "./switch-helpers.ts";
 
 let c: Container;
 
@@ -134,6 +134,26 @@ test("--json summary", () => {
   assert.is(s.exitCode, 0);
   assert.is(s.activation, "ok");
   assert.ok(Array.isArray(s.phases) && s.phases.some((p: { phase: string }) => p.phase === "activate"));
+  switchTo(c, base);
+});
+
+test("services: the activation script in a separate store path (system.activatable = false)", () => {
+  switchTo(c, base);
+  // NixOS builds such a system without activate, dry-activate and bin/switch-to-configuration in
+  // the toplevel; system.build.separateActivationScript holds them, its wrapper sets OUT to itself
+  // and TOPLEVEL to the system. The switch must take its scripts from OUT and its units from TOPLEVEL.
+  const gen = buildGeneration(c.root, nixos(simple("simpleServiceSeparateActivationScript")));
+  const sep = `${gen.toplevel}-separate-activation`;
+  c.must(`rm -rf ${sep} && mkdir -p ${sep}/bin && mv ${gen.toplevel}/activate ${gen.toplevel}/dry-activate ${sep}/`
+    + ` && mv ${gen.toplevel}/bin/switch-to-configuration ${sep}/bin/`
+    + ` && sed -i "s|^export OUT=.*|export OUT='${sep}'|" ${sep}/bin/switch-to-configuration`);
+  const r = runSwitch(c, `${sep}`, "test");
+  assert.is(r.status, 0, r.out);
+  assertOnly(r.out, { new: "test.service" });
+  for (const f of ["activate", "dry-activate", "bin/switch-to-configuration"]) {
+    assert.is(c.sh(`test -e /run/current-system/${f}`).status, 1, `/run/current-system/${f} must not exist`);
+  }
+  assert.is(c.must("readlink /run/current-system").trim(), gen.toplevel);
   switchTo(c, base);
 });
 

@@ -9,8 +9,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Container } from "../harness/container.ts";
-import type { GenerationSpec } from "../harness/generation.ts";
-import { assertContains, assertLacks, bootSwitchMachine, switchTo } from "./switch-helpers.ts";
+import { buildGeneration, type GenerationSpec } from "../harness/generation.ts";
+import { assertContains, assertLacks, bootSwitchMachine, nixos, runSwitch, switchTo } from "./switch-helpers.ts";
 
 let c: Container;
 let uid = "";
@@ -51,6 +51,60 @@ test("user units: a changed unit is stopped and started in the user's manager", 
   // removed from /etc/systemd/user: stopped
   out = switchTo(c, { name: "userC" });
   assertContains(out, "stopping the following user units: hello.service\n");
+});
+
+test("user units: units moving from ~/.config/systemd/user to /etc/systemd/user are taken over after the per-user activation", () => {
+  // Two home-manager units, active from the user's own directory; the new generation ships both in
+  // /etc/systemd/user, and its nixos-activation.service plays home-manager's sd-switch: it removes
+  // the user's copies and stops one of them.
+  const home = "/home/alice/.config/systemd/user";
+  const own = "[Unit]\n[Service]\nType=oneshot\nRemainAfterExit=true\nExecStart=/bin/true\nX-Owner=home\n";
+  c.must(`mkdir -p ${home}`);
+  c.writeFile(`${home}/mig.service`, own);
+  c.writeFile(`${home}/gone.service`, own);
+  c.must("chown -R alice:alice /home/alice/.config");
+  assert.is(userctl("daemon-reload").status, 0);
+  assert.is(userctl("start mig.service gone.service").status, 0, userctl("status mig.service gone.service").stdout);
+  assert.is(userctl("show -P FragmentPath mig.service").stdout.trim(), `${home}/mig.service`);
+  const before = userctl("show -P InvocationID mig.service").stdout.trim();
+
+  const etcCopy = "[Unit]\n[Service]\nType=oneshot\nRemainAfterExit=true\nExecStart=/bin/true\nX-Owner=nixos\n";
+  const gen = buildGeneration(c.root, nixos({
+    name: "userMig",
+    etc: {
+      "systemd/user/mig.service": etcCopy,
+      "systemd/user/gone.service": etcCopy,
+      "systemd/user/nixos-activation.service":
+        "[Service]\nType=oneshot\nExecStart=/bin/rm -f %h/.config/systemd/user/mig.service %h/.config/systemd/user/gone.service\nExecStart=/bin/systemctl --user stop gone.service\n",
+    },
+  }));
+
+  // dry-activate: ng's system dry run ends before the user managers; and its per-user child, run
+  // dry, has no lines for the migration (it depends on what the per-user activation will do).
+  let r = runSwitch(c, gen, "dry-activate");
+  assert.is(r.status, 0, r.out);
+  assertLacks(r.out, "user units");
+  const child = c.sh(`runuser -u alice -- env __NIXOS_SWITCH_TO_CONFIGURATION_PARENT_EXE=/usr/local/bin/stagehand XDG_RUNTIME_DIR=/run/user/${uid} TOPLEVEL=${gen.toplevel} OLD_TOPLEVEL=$(readlink -f /run/current-system) NIXOS_ACTION=dry-activate /usr/local/bin/stagehand 2>&1`);
+  assert.is(child.status, 0, child.stdout);
+  assert.is(child.stdout, "");
+  assert.is(userctl("show -P FragmentPath mig.service").stdout.trim(), `${home}/mig.service`);
+
+  r = runSwitch(c, gen, "test");
+  assert.is(r.status, 0, r.out);
+  // The main pass leaves them alone (not loaded from /etc/systemd/user).
+  assertLacks(r.out, "stopping the following user units");
+  assertLacks(r.out, "\nrestarting the following user units: mig.service");
+  assertContains(r.out, "restarting the following user units: nixos-activation.service\n");
+  assertContains(r.out, "restarting (post-activation) the following user units: mig.service\n");
+  assertContains(r.out, "starting (post-activation) the following user units: gone.service\n");
+  assertLacks(r.out, "NOT restarting (post-activation)");
+  assertLacks(r.out, "warning: user activation for alice failed");
+  assert.ok(r.out.indexOf("nixos-activation.service\n") < r.out.indexOf("(post-activation)"), "after the per-user activation");
+  for (const unit of ["mig.service", "gone.service"]) {
+    assert.is(userctl(`is-active ${unit}`).stdout.trim(), "active", unit);
+    assert.is(userctl(`show -P FragmentPath ${unit}`).stdout.trim(), `/etc/systemd/user/${unit}`, unit);
+  }
+  assert.is.not(userctl("show -P InvocationID mig.service").stdout.trim(), before, "mig.service restarted");
 });
 
 test("the per-user child refuses to run outside a switch", () => {

@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { memoryUnitDirectory } from "../../../src/units/dir.ts";
 import { emptyPlan, type ActiveUnit } from "../../../src/switch/plan.ts";
-import { planUserMigration, userDryActivateLines, userMigrationCandidates } from "../../../src/switch/plan-user.ts";
+import { planUserMigration, userConfigUnitDir, userDryActivateLines, userMigrationCandidates } from "../../../src/switch/plan-user.ts";
 import { simpleService } from "./helpers.ts";
 
 const at = (fragmentPath: string): ActiveUnit => ({ activeState: "active", subState: "running", fragmentPath });
@@ -18,6 +18,14 @@ test("migration candidates: in the new generation, loaded from ~/.config or new 
     "other.service": at("/home/u/.config/systemd/user/other.service"),
   };
   assert.equal(userMigrationCandidates(active, oldDir, newDir, "/home/u/.config/systemd/user"), ["fresh.service", "hm.service"]);
+});
+
+test("the user's config unit directory comes from the manager's environment", () => {
+  assert.is(userConfigUnitDir(["PATH=/bin", "HOME=/home/u/"]), "/home/u/.config/systemd/user");
+  assert.is(userConfigUnitDir(["HOME=/home/u", "XDG_CONFIG_HOME=/cfg"]), "/cfg/systemd/user");
+  assert.is(userConfigUnitDir(["XDG_CONFIG_HOME=rel", "HOME=/home/u"]), "/home/u/.config/systemd/user");
+  assert.is(userConfigUnitDir(["HOMEX=/x", "HOME=relative"]), undefined);
+  assert.is(userConfigUnitDir([]), undefined);
 });
 
 test("migration actions after reload; targets the main pass started are started again", () => {
