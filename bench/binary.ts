@@ -18,14 +18,15 @@ export interface BinaryCosts {
 /**
  * Runs hyperfine on one command and returns its mean and standard deviation in milliseconds;
  * `prepare` (a command line) runs before each timed run, outside the timing (for first-run state);
- * `ignoreFailure` keeps timing when the command exits non-zero (the caller reports exit statuses).
+ * `ignoreFailure` keeps timing when the command exits non-zero (the caller reports exit statuses);
+ * `warmup` untimed runs come first (fewer where one run takes seconds).
  */
-export function hyperfine(command: string, runs = 20, prepare?: string, ignoreFailure = false): { meanMs: number; stddevMs: number } {
+export function hyperfine(command: string, runs = 20, prepare?: string, ignoreFailure = false, warmup = 3): { meanMs: number; stddevMs: number } {
   const dir = mkdtempSync(join(tmpdir(), "bench-"));
   try {
     const json = join(dir, "h.json");
     const prep = prepare === undefined ? [] : ["--prepare", prepare];
-    execFileSync("hyperfine", ["--warmup", "3", "--runs", String(runs), "--export-json", json, "-N", ...prep, ...(ignoreFailure ? ["-i"] : []), command], { stdio: "ignore" });
+    execFileSync("hyperfine", ["--warmup", String(warmup), "--runs", String(runs), "--export-json", json, "-N", ...prep, ...(ignoreFailure ? ["-i"] : []), command], { stdio: "ignore" });
     const r = JSON.parse(readFileSync(json, "utf8")).results[0];
     return { meanMs: r.mean * 1000, stddevMs: r.stddev * 1000 };
   } finally {

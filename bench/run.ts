@@ -1,9 +1,12 @@
 /**
  * `npm run bench`: measures stagehand (and, where one exists, the Perl original in the same run, as a
  * ratio) and writes bench/results.md. Not a test: nothing here asserts a time.
+ *
+ * `bun bench/run.ts [SECTION...]` (binary, etc, users, planner, switch; default all) runs a subset and
+ * replaces only those sections in the existing bench/results.md, keeping the others as they were.
  */
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { measureBinary } from "./binary.ts";
 import { benchEtc } from "./etc.ts";
@@ -15,8 +18,6 @@ const ROOT = join(import.meta.dir, "..");
 const BINARY = join(ROOT, "dist/stagehand");
 const mib = (b: number) => (b / 1024 / 1024).toFixed(1);
 
-const sections: string[] = [];
-
 const header = [
   "# Benchmark results",
   "",
@@ -25,31 +26,80 @@ const header = [
   "",
 ];
 
-const b = measureBinary(BINARY);
-sections.push([
-  "## The binary",
-  "",
-  "| what | value |",
-  "| --- | --- |",
-  `| size on disk | ${mib(b.sizeBytes)} MiB |`,
-  `| size with \`zstd -19\` (what it would add to an initrd) | ${mib(b.zstdBytes)} MiB |`,
-  `| start-up, \`stagehand --version\` (hyperfine, mean ± σ) | ${b.versionMeanMs.toFixed(1)} ± ${b.versionStddevMs.toFixed(1)} ms |`,
-  `| peak RSS of \`--version\` | ${(b.peakRssKiB / 1024).toFixed(1)} MiB |`,
-  "",
-].join("\n"));
-
-// Each comparison runs both tools back to back in one session, so its ratios hold on a noisy machine.
 const runs = Number(process.env.STAGEHAND_BENCH_RUNS ?? 5);
-sections.push(benchEtc(2000, runs).join("\n"));
-sections.push(benchUsers(500, 300, runs).join("\n"));
-sections.push(benchPlanner().join("\n"));
-try {
-  sections.push((await benchSwitch([100, 1000], runs)).join("\n"));
-} catch (e) {
-  // The container comparison needs a working executor and harness; the other tables stand without it.
-  sections.push(["## switch-to-configuration", "", `Not measured in this run: ${(e as Error).message.split("\n")[0]}`, ""].join("\n"));
+
+/** The sections, in table order; `heading` finds a section in an existing results.md. */
+const SECTIONS: { key: string; heading: string; run: () => Promise<string> }[] = [
+  {
+    key: "binary", heading: "## The binary", run: async () => {
+      const b = measureBinary(BINARY);
+      return [
+        "## The binary",
+        "",
+        "| what | value |",
+        "| --- | --- |",
+        `| size on disk | ${mib(b.sizeBytes)} MiB |`,
+        `| size with \`zstd -19\` (what it would add to an initrd) | ${mib(b.zstdBytes)} MiB |`,
+        `| start-up, \`stagehand --version\` (hyperfine, mean ± σ) | ${b.versionMeanMs.toFixed(1)} ± ${b.versionStddevMs.toFixed(1)} ms |`,
+        `| peak RSS of \`--version\` | ${(b.peakRssKiB / 1024).toFixed(1)} MiB |`,
+        "",
+      ].join("\n");
+    },
+  },
+  // Each comparison runs both tools back to back in one session, so its ratios hold on a noisy machine.
+  { key: "etc", heading: "## setup-etc", run: async () => benchEtc(2000, runs).join("\n") },
+  { key: "users", heading: "## users", run: async () => benchUsers(500, 300, runs).join("\n") },
+  { key: "planner", heading: "## Planner", run: async () => benchPlanner().join("\n") },
+  {
+    key: "switch", heading: "## switch-to-configuration", run: async () => {
+      try {
+        return (await benchSwitch([100, 1000, 5000], runs)).join("\n");
+      } catch (e) {
+        // The container comparison needs a working executor and harness; the other tables stand without it.
+        return ["## switch-to-configuration", "", `Not measured in this run: ${(e as Error).message.split("\n")[0]}`, ""].join("\n");
+      }
+    },
+  },
+];
+
+const wanted = process.argv.slice(2);
+for (const w of wanted) {
+  if (!SECTIONS.some((s) => s.key === w)) {
+    console.error(`unknown section '${w}' (one of: ${SECTIONS.map((s) => s.key).join(", ")})`);
+    process.exit(1);
+  }
+}
+const subset = wanted.length > 0;
+const RESULTS = join(ROOT, "bench/results.md");
+
+/** An existing results.md split into its header and its "## " sections. */
+function existingSections(): { header: string[]; sections: string[] } {
+  const lines = existsSync(RESULTS) ? readFileSync(RESULTS, "utf8").split("\n") : [];
+  const starts = lines.flatMap((l, i) => (l.startsWith("## ") ? [i] : []));
+  if (starts.length === 0) return { header: header, sections: [] };
+  const sections = starts.map((s, k) => lines.slice(s, starts[k + 1] ?? lines.length).join("\n"));
+  return { header: lines.slice(0, starts[0]), sections };
 }
 
-const text = [...header, ...sections].join("\n");
-writeFileSync(join(ROOT, "bench/results.md"), text);
+let text: string;
+if (!subset) {
+  const sections: string[] = [];
+  for (const s of SECTIONS) sections.push(await s.run());
+  text = [...header, ...sections].join("\n");
+} else {
+  const old = existingSections();
+  const today = new Date().toISOString().slice(0, 10);
+  const fresh = new Map<string, string>();
+  for (const s of SECTIONS.filter((s) => wanted.includes(s.key))) {
+    const [title, ...rest] = (await s.run()).split("\n");
+    // A section refreshed alone says so (the header's date is the last full run's).
+    fresh.set(s.key, [title, "", `Refreshed ${today} alone (\`bun bench/run.ts ${s.key}\`).`, ...rest].join("\n"));
+  }
+  const keyOf = (section: string) => SECTIONS.find((s) => section.startsWith(s.heading))?.key;
+  const sections = SECTIONS.map((s) => fresh.get(s.key) ?? old.sections.find((o) => keyOf(o) === s.key)).filter((x): x is string => x !== undefined);
+  // Sections this script does not know (added by hand or by another tool) are kept, at the end.
+  sections.push(...old.sections.filter((o) => keyOf(o) === undefined));
+  text = [...old.header, ...sections.map((x) => x.replace(/\n*$/, "\n"))].join("\n");
+}
+writeFileSync(RESULTS, text);
 console.log(text);

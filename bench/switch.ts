@@ -1,11 +1,16 @@
 /**
  * switch-to-configuration in the real-systemd container: stagehand against the Perl
  * switch-to-configuration.pl on generations of N units (services running `sleep`, a quarter with
- * drop-ins; sockets; timers; targets; template instances), `dry-activate` and a no-op `switch`.
+ * drop-ins; sockets; timers; targets; template instances), `dry-activate`, a no-op `switch`, and a
+ * `switch` where 10% of the units change (restart, reload, stop, start), each run of the latter
+ * starting from the base generation again (hyperfine --prepare, not timed).
  * Both tools get a generation with the same units (only the switch program differs), are run with
  * hyperfine through nsenter, and systemd's share of a no-op switch (its daemon-reload, which both
- * tools request) is measured on its own so the engine's share can be read off.
+ * tools request) is measured on its own so the engine's share can be read off. Peak RSS comes from
+ * GNU time on the host around nsenter: ru_maxrss of the largest process in the run's tree (the tool
+ * itself; its helpers, systemctl and the activate script, are smaller).
  */
+import { execFileSync, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { Container } from "../test/harness/container.ts";
 import { buildGeneration, prepareBooted, type UnitEntry } from "../test/harness/generation.ts";
@@ -43,75 +48,150 @@ export function containerUnits(n: number): { units: Record<string, UnitEntry>; w
 }
 
 /**
+ * The base units with 10% of them changed, in four equal parts taken from the plain services:
+ * a new ExecStart (restart), a changed unit marked X-ReloadIfChanged with an ExecReload (reload),
+ * removed (stop), and new services wanted by multi-user.target (start).
+ */
+export function changedUnits(n: number): { units: Record<string, UnitEntry>; wantedBy: Record<string, string[]>; counts: Record<string, number> } {
+  const base = containerUnits(n);
+  const units = { ...base.units };
+  const wantedBy = { ...base.wantedBy };
+  const services = Object.keys(units).filter((u) => /^bench-svc-\d+\.service$/.test(u));
+  const quarter = Math.max(1, Math.round(n / 40));
+  const counts = { restart: 0, reload: 0, stop: 0, start: 0 };
+  for (const [k, name] of services.slice(0, 3 * quarter).entries()) {
+    const text = units[name] as string;
+    if (k < quarter) {
+      units[name] = text.replace("ExecStart=/bin/sleep infinity", "ExecStart=/bin/sleep 31536000"); counts.restart++;
+    } else if (k < 2 * quarter) {
+      units[name] = `${text}X-ReloadIfChanged=true\nExecReload=/bin/true\nEnvironment=GENERATION=changed\n`; counts.reload++;
+    } else {
+      delete units[name]; delete units[`${name}.d/overrides.conf`]; delete wantedBy[name]; counts.stop++;
+    }
+  }
+  for (let j = 0; j < quarter; j++) {
+    units[`bench-new-${j}.service`] = `[Unit]\nDescription=Bench new service ${j}\n\n[Service]\nExecStart=/bin/sleep infinity\n`;
+    wantedBy[`bench-new-${j}.service`] = ["multi-user.target"]; counts.start++;
+  }
+  return { units, wantedBy, counts };
+}
+
+/** How much of a size to measure: fewer runs at large sizes, where one switch takes many seconds. */
+export interface SizePlan {
+  runs: number;
+  warmup: number;
+  /** Also time the 10% change switch (each run is preceded by an untimed switch back). */
+  change: boolean;
+  /** `--json` samples for the phase row. */
+  phaseSamples: number;
+}
+
+/**
  * stagehand's own account of a no-op switch (`--json` phase timings, median of 3): the phases spent
  * waiting on systemd (daemon-reload, jobs, settling) against the total, so the engine's share shows.
  */
-function phaseRows(c: Container, top: string, n: number): string[] {
+function phaseRows(c: Container, top: string, n: number, count: number): string[] {
   const samples: Record<string, number>[] = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < count; i++) {
     const out = c.must([join(top, "bin/switch-to-configuration"), "switch", "--json"]);
     const summary = JSON.parse(out.trim().split("\n").at(-1)!) as { phases: { phase: string; durationMs: number }[]; durationMs: number };
     samples.push({ ...Object.fromEntries(summary.phases.map((p) => [p.phase, p.durationMs])), total: summary.durationMs });
   }
-  const med = (k: string) => samples.map((s) => s[k] ?? 0).sort((a, b) => a - b)[1]!;
+  const med = (k: string) => samples.map((s) => s[k] ?? 0).sort((a, b) => a - b)[Math.floor(count / 2)]!;
   const phases = Object.keys(samples[0]!).filter((k) => k !== "total");
-  return [`| ${n} | stagehand's no-op switch by phase (\`--json\`, median of 3) | | ${phases.map((p) => `${p} ${med(p).toFixed(0)}`).join(", ")}; total ${med("total").toFixed(0)} | |`];
+  return [`| ${n} | stagehand's no-op switch by phase (\`--json\`, median of ${count}) | | ${phases.map((p) => `${p} ${med(p).toFixed(0)}`).join(", ")}; total ${med("total").toFixed(0)} | | |`];
 }
 
 /** One size: boots a container on generation A, then times both tools switching to A's twins. */
-async function measureSize(n: number, runs: number): Promise<string[]> {
+async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
   const { units, wantedBy } = containerUnits(n);
+  const changed = plan.change ? changedUnits(n) : undefined;
   let ours = "";
   let perl = "";
+  let oursChanged = "";
+  let perlChanged = "";
   const c = await Container.boot({
-    name: "bench-switch", bootTimeoutMs: 300_000,
+    name: "bench-switch", bootTimeoutMs: 600_000,
     prepare: (root) => {
       const a = buildGeneration(root, { name: "bench-a", units, wantedBy });
       ours = buildGeneration(root, { name: "bench-b-stagehand", units, wantedBy }).toplevel;
       perl = buildGeneration(root, { name: "bench-b-perl", units, wantedBy, switchBinary: "perl" }).toplevel;
+      if (changed) {
+        oursChanged = buildGeneration(root, { name: "bench-c-stagehand", units: changed.units, wantedBy: changed.wantedBy }).toplevel;
+        perlChanged = buildGeneration(root, { name: "bench-c-perl", units: changed.units, wantedBy: changed.wantedBy, switchBinary: "perl" }).toplevel;
+      }
       prepareBooted(root, a);
     },
   });
   try {
     c.installStagehand();
-    const inside = (argv: string[]) => shellLine(["nsenter", "-t", String(c.leaderPid), "-a", "--", "env", "-i",
-      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", ...argv]);
+    const inside = (argv: string[]) => ["nsenter", "-t", String(c.leaderPid), "-a", "--", "env", "-i",
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", ...argv];
     const active = c.must("systemctl list-units --no-legend --state=active 'bench-*' | wc -l").trim();
+    const switchOf = (top: string, action: string) => [join(top, "bin/switch-to-configuration"), action];
+    // Back to the base generation (stagehand's twin of A), untimed; its status is not the measurement.
+    const toBase = shellLine(["sh", "-c", `${shellLine(inside(switchOf(ours, "switch")))} >/dev/null 2>&1; true`]);
+    const mib = (k: number) => (k / 1024).toFixed(1);
+    const runsNote = plan.runs === 5 && plan.warmup === 3 ? "" : `; ${plan.runs} runs, ${plan.warmup} warm-up`;
     // Failures are timed too (a run of either tool may exit non-zero, e.g. 4 when a unit failed); the
-    // statuses of one more run of each are shown beside the times.
-    const status = (argv: string[]) => { const s = c.exec(argv).status; return s === 0 ? "" : ` (exit ${s})`; };
-    const row = (what: string, cmd: (top: string) => string[]) => {
-      const p = hyperfine(inside(cmd(perl)), runs, undefined, true);
-      const o = hyperfine(inside(cmd(ours)), runs, undefined, true);
-      return `| ${n} (${active} bench units active) | ${what} | ${p.meanMs.toFixed(0)} ± ${p.stddevMs.toFixed(0)}${status(cmd(perl))} | ` +
-        `${o.meanMs.toFixed(0)} ± ${o.stddevMs.toFixed(0)}${status(cmd(ours))} | ${(p.meanMs / o.meanMs).toFixed(1)}× |`;
+    // statuses of one more run of each (under GNU time, for the peak RSS) are shown beside the times.
+    const once = (argv: string[], prepare?: string) => {
+      if (prepare) execFileSync("sh", ["-c", prepare]);
+      const r = spawnSync("/usr/bin/time", ["-f", "%M", ...inside(argv)], { encoding: "utf8", stdio: ["ignore", "ignore", "pipe"] });
+      const lines = r.stderr.trim().split("\n");
+      return { status: r.status === 0 ? "" : ` (exit ${r.status})`, rssKiB: Number(lines.at(-1)) };
+    };
+    const row = (what: string, cmd: (top: string) => string[], tops: [string, string], prepare?: string) => {
+      const p = hyperfine(shellLine(inside(cmd(tops[0]))), plan.runs, prepare, true, plan.warmup);
+      const o = hyperfine(shellLine(inside(cmd(tops[1]))), plan.runs, prepare, true, plan.warmup);
+      const pOnce = once(cmd(tops[0]), prepare);
+      const oOnce = once(cmd(tops[1]), prepare);
+      return `| ${n} (${active} bench units active) | ${what}${runsNote} | ${p.meanMs.toFixed(0)} ± ${p.stddevMs.toFixed(0)}${pOnce.status} | ` +
+        `${o.meanMs.toFixed(0)} ± ${o.stddevMs.toFixed(0)}${oOnce.status} | ${(p.meanMs / o.meanMs).toFixed(1)}× | ${mib(pOnce.rssKiB)} / ${mib(oOnce.rssKiB)} |`;
     };
     const rows = [
-      row("dry-activate", (top) => [join(top, "bin/switch-to-configuration"), "dry-activate"]),
-      row("no-op switch", (top) => [join(top, "bin/switch-to-configuration"), "switch"]),
+      row("dry-activate", (top) => switchOf(top, "dry-activate"), [perl, ours]),
+      row("no-op switch", (top) => switchOf(top, "switch"), [perl, ours]),
     ];
-    const reload = hyperfine(inside(["systemctl", "daemon-reload"]), runs);
-    rows.push(`| ${n} | systemd's share: one \`systemctl daemon-reload\` | ${reload.meanMs.toFixed(0)} ± ${reload.stddevMs.toFixed(0)} | | |`);
-    return [...rows, ...phaseRows(c, ours, n)];
+    const reload = hyperfine(shellLine(inside(["systemctl", "daemon-reload"])), plan.runs, undefined, false, plan.warmup);
+    rows.push(`| ${n} | systemd's share: one \`systemctl daemon-reload\`${runsNote} | ${reload.meanMs.toFixed(0)} ± ${reload.stddevMs.toFixed(0)} | | | |`);
+    rows.push(...phaseRows(c, ours, n, plan.phaseSamples));
+    if (changed) {
+      const k = changed.counts;
+      rows.push(row(`switch, 10% changed (${k.restart} restart, ${k.reload} reload, ${k.stop} stop, ${k.start} start)`,
+        (top) => switchOf(top, "switch"), [perlChanged, oursChanged], toBase));
+      execFileSync("sh", ["-c", toBase]);
+    }
+    return rows;
   } finally {
     await c.halt();
   }
 }
 
+/** The default plan per size: the full treatment up to 1,000 units, fewer runs and no change row above. */
+export function defaultPlan(n: number, runs = 5): SizePlan {
+  return n > 1000 ? { runs: Math.min(runs, 2), warmup: 1, change: false, phaseSamples: 1 } : { runs, warmup: n > 100 ? 1 : 3, change: true, phaseSamples: 3 };
+}
+
 /** Runs the switch comparison; returns its Markdown section. */
-export async function benchSwitch(sizes = [100, 1000], runs = 5): Promise<string[]> {
+export async function benchSwitch(sizes = [100, 1000, 5000], runs = 5): Promise<string[]> {
   const rows: string[] = [];
-  for (const n of sizes) rows.push(...(await measureSize(n, runs)));
+  for (const n of sizes) rows.push(...(await measureSize(n, defaultPlan(n, runs))));
   return [
     "## switch-to-configuration: stagehand vs switch-to-configuration.pl (container, real systemd)",
     "",
     "Generations of N units (services running `sleep infinity`, a sixth with drop-ins; sockets; timers with oneshots; " +
-      "targets; template instances) booted in systemd-nspawn; the new generation has the same units, so `switch` is a " +
-      `no-op. hyperfine through nsenter, ${runs} runs after 3 warm-ups, mean ± σ (ms). A no-op switch includes systemd's ` +
-      "daemon-reload, shown on its own row: the engine's share is roughly the switch time minus it.",
+      "targets; template instances) booted in systemd-nspawn. `dry-activate` and `switch` to a generation with the same " +
+      "units (a no-op), then a `switch` to one where 10% of the units change (a quarter each: new ExecStart, a reload " +
+      "with X-ReloadIfChanged, removed, added), every run of it starting from the base generation (hyperfine " +
+      "`--prepare` switches back, untimed). hyperfine through nsenter, mean ± σ (ms) of " +
+      `${runs} runs after 3 warm-ups at 100 units, 1 warm-up at 1,000; at 5,000 units fewer runs (noted in the row) and no ` +
+      "change row, to keep the section within ~15 minutes. A switch includes systemd's daemon-reload, shown on its own " +
+      "row: the engine's share is roughly the switch time minus it. Peak RSS: GNU time (`%M`) on the host around " +
+      "nsenter, one extra run: the largest process of the run (the tool; systemctl and activate are smaller).",
     "",
-    "| units | what | switch-to-configuration.pl (ms) | stagehand (ms) | speed-up |",
-    "| --- | --- | ---: | ---: | ---: |",
+    "| units | what | switch-to-configuration.pl (ms) | stagehand (ms) | speed-up | peak RSS perl / stagehand (MiB) |",
+    "| --- | --- | ---: | ---: | ---: | ---: |",
     ...rows,
     "",
   ];
@@ -119,5 +199,5 @@ export async function benchSwitch(sizes = [100, 1000], runs = 5): Promise<string
 
 if (import.meta.main) {
   const sizes = process.argv.slice(2).map(Number);
-  console.log((await benchSwitch(sizes.length ? sizes : undefined, 5)).join("\n"));
+  console.log((await benchSwitch(sizes.length ? sizes : undefined, Number(process.env.STAGEHAND_BENCH_RUNS ?? 5))).join("\n"));
 }
