@@ -177,25 +177,23 @@ export async function executePlan<P extends ExecPlan>(ctx: ExecuteContext<P>): P
     plan = r.plan;
   }
 
-  const reload = sorted(ctx, Object.keys(plan.reload));
-  if (reload.length > 0) {
-    await clock.time("reload", async () => {
-      log.line(`reloading the following units: ${reload.join(", ")}`);
-      if (await submitAll(ctx, "reload", reload, finished) !== 0) status = 4;
+  /** One job phase: ng's line, every job submitted and awaited, then its list file is done with. */
+  const jobPhase = async (verb: "reload" | "restart", gerund: string, units: string[]): Promise<void> => {
+    if (units.length === 0) return;
+    await clock.time(verb, async () => {
+      log.line(`${gerund} the following units: ${units.join(", ")}`);
+      if (await submitAll(ctx, verb, units, finished) !== 0) status = 4;
     });
-    lists.remove("reload");
-    summary.reloaded = reload;
-  }
+    lists.remove(verb);
+  };
+
+  const reload = sorted(ctx, Object.keys(plan.reload));
+  await jobPhase("reload", "reloading", reload);
+  if (reload.length > 0) summary.reloaded = reload;
 
   const restart = sorted(ctx, Object.keys(plan.restart));
-  if (restart.length > 0) {
-    await clock.time("restart", async () => {
-      log.line(`restarting the following units: ${restart.join(", ")}`);
-      if (await submitAll(ctx, "restart", restart, finished) !== 0) status = 4;
-    });
-    lists.remove("restart");
-    summary.restarted = restart;
-  }
+  await jobPhase("restart", "restarting", restart);
+  if (restart.length > 0) summary.restarted = restart;
 
   // Start active targets (pulling in new dependencies) and the changed units stopped above.
   const start = Object.keys(plan.start);
