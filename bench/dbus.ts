@@ -13,7 +13,7 @@ const probe = "/tmp/stagehand-bench-dbus-probe";
 
 /** Runs the measurement; returns Markdown lines. */
 export async function measureDbus(runs = 30): Promise<string[]> {
-  execFileSync(process.execPath, ["build", "--compile", "--minify", "--external", "x11", "--external", "usocket",
+  execFileSync(process.execPath, ["build", "--compile", "--minify",
     join(ROOT, "bench/probe/dbus-probe.ts"), "--outfile", probe], { stdio: "ignore" });
   return withContainer(async (c) => {
     c.copyIn(probe, "/usr/local/bin/dbus-probe", 0o755);
@@ -27,7 +27,7 @@ export async function measureDbus(runs = 30): Promise<string[]> {
     }
     const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!.toFixed(1);
     return [
-      "## D-Bus client (@particle/dbus-next, inside the compiled binary)",
+      "## D-Bus client (src/dbus, inside the compiled binary)",
       "",
       `Median of ${runs} fresh processes in a container, systemd as PID 1:`,
       "",

@@ -5,12 +5,14 @@
  * `switch` where 10% of the units change (restart, reload, stop, start), each run of the latter
  * starting from the base generation again (hyperfine --prepare, not timed).
  * Both tools get a generation with the same units (only the switch program differs), are run with
- * hyperfine through nsenter, and systemd's share of a no-op switch (its daemon-reload, which both
- * tools request) is measured on its own so the engine's share can be read off. Peak RSS comes from
+ * hyperfine through nsenter, and, in extra runs, their time waiting on systemd is measured (the Perl
+ * script's systemctl calls through a timing wrapper; stagehand's `--json` phases), so that the
+ * engine's share (wall time less waiting) can be compared. Peak RSS comes from
  * GNU time on the host around nsenter: ru_maxrss of the largest process in the run's tree (the tool
  * itself; its helpers, systemctl and the activate script, are smaller).
  */
 import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Container } from "../test/harness/container.ts";
 import { buildGeneration, prepareBooted, type UnitEntry } from "../test/harness/generation.ts";
@@ -82,24 +84,74 @@ export interface SizePlan {
   warmup: number;
   /** Also time the 10% change switch (each run is preceded by an untimed switch back). */
   change: boolean;
-  /** `--json` samples for the phase row. */
-  phaseSamples: number;
+  /** Extra runs of each switch that measure its waiting on systemd (median taken). */
+  waitSamples: number;
 }
 
+/** Phases of stagehand's `--json` summary that wait on systemd (the rest is the engine and activate). */
+const WAIT_PHASES = new Set(["stop", "reexecute", "daemon-reload", "sysinit-reactivation", "reload", "restart", "start", "settle"]);
+
 /**
- * stagehand's own account of a no-op switch (`--json` phase timings, median of 3): the phases spent
- * waiting on systemd (daemon-reload, jobs, settling) against the total, so the engine's share shows.
+ * The systemctl verbs switch-to-configuration.pl waits on systemd with. Its copy `-timed` calls a
+ * systemctl wrapper that appends "VERB MICROSECONDS" to /run/bench-waits for each.
  */
-function phaseRows(c: Container, top: string, n: number, count: number): string[] {
-  const samples: Record<string, number>[] = [];
-  for (let i = 0; i < count; i++) {
-    const out = c.must([join(top, "bin/switch-to-configuration"), "switch", "--json"]);
-    const summary = JSON.parse(out.trim().split("\n").at(-1)!) as { phases: { phase: string; durationMs: number }[]; durationMs: number };
-    samples.push({ ...Object.fromEntries(summary.phases.map((p) => [p.phase, p.durationMs])), total: summary.durationMs });
+const PERL_WAIT_VERBS = "daemon-reload|daemon-reexec|reset-failed|start|stop|restart|reload";
+const TIMED = "/opt/bench-timed";
+
+/**
+ * Writes the timing systemctl wrapper (a systemd package look-alike at /opt/bench-timed: bin/ with
+ * the wrapper and links to /usr/bin, lib/ from the real one) and `bin/switch-to-configuration-timed`
+ * beside a Perl generation's script, pointing both of its systemd paths at the wrapper. Host paths.
+ */
+function addTimedPerl(root: string, toplevel: string, systemd: string): void {
+  const bin = join(root, TIMED, "bin");
+  if (!existsSync(join(bin, "systemctl"))) {
+    rmSync(join(root, TIMED), { recursive: true, force: true });
+    mkdirSync(bin, { recursive: true });
+    symlinkSync(join(systemd, "lib"), join(root, TIMED, "lib"));
+    for (const f of readdirSync(join(root, "usr/bin"))) if (f !== "systemctl") symlinkSync(join("/usr/bin", f), join(bin, f));
   }
-  const med = (k: string) => samples.map((s) => s[k] ?? 0).sort((a, b) => a - b)[Math.floor(count / 2)]!;
-  const phases = Object.keys(samples[0]!).filter((k) => k !== "total");
-  return [`| ${n} | stagehand's no-op switch by phase (\`--json\`, median of ${count}) | | ${phases.map((p) => `${p} ${med(p).toFixed(0)}`).join(", ")}; total ${med("total").toFixed(0)} | | |`];
+  writeFileSync(join(bin, "systemctl"), [
+    "#!/bin/sh",
+    "start=$(date +%s%N)",
+    '/usr/bin/systemctl "$@"',
+    "rc=$?",
+    `case "$1" in ${PERL_WAIT_VERBS}) echo "$1 $(( ($(date +%s%N) - start) / 1000 ))" >> /run/bench-waits ;; esac`,
+    "exit $rc",
+    "",
+  ].join("\n"), { mode: 0o755 });
+  const script = readFileSync(join(root, toplevel, "bin/switch-to-configuration"), "utf8")
+    .replace(/^my \$new_systemd = ".*";$/m, `my $new_systemd = "${TIMED}";`)
+    .replace('abs_path("/run/current-system/sw/bin")', `"${TIMED}/bin"`);
+  if (!script.includes(`"${TIMED}/bin"`) || !script.includes(`$new_systemd = "${TIMED}"`)) throw new Error("switch-to-configuration.pl changed: cannot time its systemctl calls");
+  writeFileSync(join(root, toplevel, "bin/switch-to-configuration-timed"), script, { mode: 0o555 });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * How long a switch waits on systemd, median of `count` runs: for stagehand the wait phases of its
+ * `--json` summary (also returned, for the by-phase row); for the Perl script the systemctl calls
+ * its timed copy logged. `prepare` (untimed) runs before each.
+ */
+function waitsOf(c: Container, tool: "perl" | "ours", top: string, count: number, prepare?: string): { waitsMs: number; phases: Record<string, number> } {
+  const samples: number[] = [];
+  const phaseSamples: Record<string, number[]> = {};
+  for (let i = 0; i < count; i++) {
+    if (prepare) execFileSync("sh", ["-c", prepare]);
+    if (tool === "ours") {
+      const r = c.exec([join(top, "bin/switch-to-configuration"), "switch", "--json"], { timeoutMs: 600_000 });
+      const summary = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { phases: { phase: string; durationMs: number }[] };
+      samples.push(summary.phases.filter((p) => WAIT_PHASES.has(p.phase)).reduce((t, p) => t + p.durationMs, 0));
+      for (const p of summary.phases) (phaseSamples[p.phase] ??= []).push(p.durationMs);
+    } else {
+      c.must("rm -f /run/bench-waits");
+      c.exec([join(top, "bin/switch-to-configuration-timed"), "switch"], { timeoutMs: 600_000 });
+      const lines = c.must("cat /run/bench-waits 2>/dev/null || true").trim().split("\n").filter((l) => l !== "");
+      samples.push(lines.reduce((t, l) => t + Number(l.split(" ")[1]) / 1000, 0));
+    }
+  }
+  return { waitsMs: median(samples), phases: Object.fromEntries(Object.entries(phaseSamples).map(([k, v]) => [k, median(v)])) };
 }
 
 /** One size: boots a container on generation A, then times both tools switching to A's twins. */
@@ -115,10 +167,13 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
     prepare: (root) => {
       const a = buildGeneration(root, { name: "bench-a", units, wantedBy });
       ours = buildGeneration(root, { name: "bench-b-stagehand", units, wantedBy }).toplevel;
-      perl = buildGeneration(root, { name: "bench-b-perl", units, wantedBy, switchBinary: "perl" }).toplevel;
+      const p = buildGeneration(root, { name: "bench-b-perl", units, wantedBy, switchBinary: "perl" });
+      perl = p.toplevel;
+      addTimedPerl(root, perl, p.systemd);
       if (changed) {
         oursChanged = buildGeneration(root, { name: "bench-c-stagehand", units: changed.units, wantedBy: changed.wantedBy }).toplevel;
         perlChanged = buildGeneration(root, { name: "bench-c-perl", units: changed.units, wantedBy: changed.wantedBy, switchBinary: "perl" }).toplevel;
+        addTimedPerl(root, perlChanged, p.systemd);
       }
       prepareBooted(root, a);
     },
@@ -133,6 +188,7 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
     const toBase = shellLine(["sh", "-c", `${shellLine(inside(switchOf(ours, "switch")))} >/dev/null 2>&1; true`]);
     const mib = (k: number) => (k / 1024).toFixed(1);
     const runsNote = plan.runs === 5 && plan.warmup === 3 ? "" : `; ${plan.runs} runs, ${plan.warmup} warm-up`;
+    const label = `${n} (${active} bench units active)`;
     // Failures are timed too (a run of either tool may exit non-zero, e.g. 4 when a unit failed); the
     // statuses of one more run of each (under GNU time, for the peak RSS) are shown beside the times.
     const once = (argv: string[], prepare?: string) => {
@@ -146,20 +202,32 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
       const o = hyperfine(shellLine(inside(cmd(tops[1]))), plan.runs, prepare, true, plan.warmup);
       const pOnce = once(cmd(tops[0]), prepare);
       const oOnce = once(cmd(tops[1]), prepare);
-      return `| ${n} (${active} bench units active) | ${what}${runsNote} | ${p.meanMs.toFixed(0)} ± ${p.stddevMs.toFixed(0)}${pOnce.status} | ` +
-        `${o.meanMs.toFixed(0)} ± ${o.stddevMs.toFixed(0)}${oOnce.status} | ${(p.meanMs / o.meanMs).toFixed(1)}× | ${mib(pOnce.rssKiB)} / ${mib(oOnce.rssKiB)} |`;
+      return {
+        perlMs: p.meanMs, oursMs: o.meanMs,
+        line: `| ${label} | ${what}${runsNote} | ${p.meanMs.toFixed(0)} ± ${p.stddevMs.toFixed(0)}${pOnce.status} | ` +
+          `${o.meanMs.toFixed(0)} ± ${o.stddevMs.toFixed(0)}${oOnce.status} | ${(p.meanMs / o.meanMs).toFixed(1)}× | ${mib(pOnce.rssKiB)} / ${mib(oOnce.rssKiB)} |`,
+      };
     };
-    const rows = [
-      row("dry-activate", (top) => switchOf(top, "dry-activate"), [perl, ours]),
-      row("no-op switch", (top) => switchOf(top, "switch"), [perl, ours]),
-    ];
-    const reload = hyperfine(shellLine(inside(["systemctl", "daemon-reload"])), plan.runs, undefined, false, plan.warmup);
-    rows.push(`| ${n} | systemd's share: one \`systemctl daemon-reload\`${runsNote} | ${reload.meanMs.toFixed(0)} ± ${reload.stddevMs.toFixed(0)} | | | |`);
-    rows.push(...phaseRows(c, ours, n, plan.phaseSamples));
+    /** The engine's share of a timed switch: its mean wall time less its median wait on systemd. */
+    const engineRows = (what: string, timed: { perlMs: number; oursMs: number }, tops: [string, string], prepare?: string) => {
+      const p = waitsOf(c, "perl", tops[0], plan.waitSamples, prepare);
+      const o = waitsOf(c, "ours", tops[1], plan.waitSamples, prepare);
+      const [pe, oe] = [timed.perlMs - p.waitsMs, timed.oursMs - o.waitsMs];
+      return [
+        `| ${n} | ${what}: **engine's share** (wall − waiting on systemd, ${p.waitsMs.toFixed(0)} / ${o.waitsMs.toFixed(0)} ms) | ` +
+          `${pe.toFixed(0)} | ${oe.toFixed(0)} | **${(pe / oe).toFixed(1)}×** | |`,
+        `| ${n} | ${what}: stagehand by phase (\`--json\`, median of ${plan.waitSamples}) | | ${Object.entries(o.phases).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")} | | |`,
+      ];
+    };
+    const rows: string[] = [];
+    rows.push(row("dry-activate", (top) => switchOf(top, "dry-activate"), [perl, ours]).line);
+    const noop = row("no-op switch", (top) => switchOf(top, "switch"), [perl, ours]);
+    rows.push(noop.line, ...engineRows("no-op switch", noop, [perl, ours]));
     if (changed) {
       const k = changed.counts;
-      rows.push(row(`switch, 10% changed (${k.restart} restart, ${k.reload} reload, ${k.stop} stop, ${k.start} start)`,
-        (top) => switchOf(top, "switch"), [perlChanged, oursChanged], toBase));
+      const what = `switch, 10% changed (${k.restart} restart, ${k.reload} reload, ${k.stop} stop, ${k.start} start)`;
+      const ch = row(what, (top) => switchOf(top, "switch"), [perlChanged, oursChanged], toBase);
+      rows.push(ch.line, ...engineRows("10% changed", ch, [perlChanged, oursChanged], toBase));
       execFileSync("sh", ["-c", toBase]);
     }
     return rows;
@@ -168,9 +236,9 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
   }
 }
 
-/** The default plan per size: the full treatment up to 1,000 units, fewer runs and no change row above. */
+/** The default plan per size: the full treatment up to 1,000 units, fewer runs above. */
 export function defaultPlan(n: number, runs = 5): SizePlan {
-  return n > 1000 ? { runs: Math.min(runs, 2), warmup: 1, change: false, phaseSamples: 1 } : { runs, warmup: n > 100 ? 1 : 3, change: true, phaseSamples: 3 };
+  return n > 1000 ? { runs: Math.min(runs, 2), warmup: 1, change: true, waitSamples: 1 } : { runs, warmup: n > 100 ? 1 : 3, change: true, waitSamples: 3 };
 }
 
 /** Runs the switch comparison; returns its Markdown section. */
@@ -185,10 +253,15 @@ export async function benchSwitch(sizes = [100, 1000, 5000], runs = 5): Promise<
       "units (a no-op), then a `switch` to one where 10% of the units change (a quarter each: new ExecStart, a reload " +
       "with X-ReloadIfChanged, removed, added), every run of it starting from the base generation (hyperfine " +
       "`--prepare` switches back, untimed). hyperfine through nsenter, mean ± σ (ms) of " +
-      `${runs} runs after 3 warm-ups at 100 units, 1 warm-up at 1,000; at 5,000 units fewer runs (noted in the row) and no ` +
-      "change row, to keep the section within ~15 minutes. A switch includes systemd's daemon-reload, shown on its own " +
-      "row: the engine's share is roughly the switch time minus it. Peak RSS: GNU time (`%M`) on the host around " +
-      "nsenter, one extra run: the largest process of the run (the tool; systemctl and activate are smaller).",
+      `${runs} runs after 3 warm-ups at 100 units, 1 warm-up at 1,000; at 5,000 units fewer runs (noted in the row). ` +
+      "**Engine's share**: a switch's mean wall time less its median time waiting on systemd, measured in extra runs " +
+      "(3, or 1 at 5,000 units): for switch-to-configuration.pl the `systemctl` calls that wait (daemon-reload, " +
+      "reset-failed, stop, reload, restart, start; a copy of the script calls a timing wrapper), for stagehand the " +
+      "waiting phases of its `--json` summary (daemon-reload, jobs, and the 250 ms settle that ng, and so stagehand, " +
+      "waits for systemd's signals to stop before reporting failed units; the Perl script has no such wait). Both " +
+      "shares include the generation's activate script. The by-phase row shows stagehand's phases (ms). Peak RSS: GNU " +
+      "time (`%M`) on the host around nsenter, one extra run: the largest process of the run (the tool; systemctl " +
+      "and activate are smaller).",
     "",
     "| units | what | switch-to-configuration.pl (ms) | stagehand (ms) | speed-up | peak RSS perl / stagehand (MiB) |",
     "| --- | --- | ---: | ---: | ---: | ---: |",

@@ -101,7 +101,7 @@ stdenvNoCC.mkDerivation {
   # The same command as `bun run build` (package.json), with the bun from nixpkgs.
   buildPhase = ''
     runHook preBuild
-    bun build --compile --minify --external x11 --external usocket src/main.ts --outfile dist/stagehand
+    bun build --compile --minify src/main.ts --outfile dist/stagehand
     runHook postBuild
   '';
 

@@ -1,14 +1,19 @@
 /**
- * A thin, promise-based D-Bus client over @particle/dbus-next's message layer.
+ * A promise-based D-Bus client: our own wire layer (wire.ts, message.ts, transport.ts) under the
+ * small API a switch needs.
  *
- * Only low-level messages are used (no introspection, no proxy objects): a switch talks to a few
- * well-known interfaces, and skipping introspection saves round trips. The adapter adds what the
- * library leaves out and a switch needs: per-call timeouts, pending calls that fail with a clear
- * error when the connection drops (the library would leave them hanging), and signal matches that
- * can be removed.
+ * Only plain messages are used (no introspection, no proxy objects): a switch talks to a few
+ * well-known interfaces. What a switch needs and generic clients leave out: per-call timeouts,
+ * pending calls that fail with a clear error when the connection drops, removable signal matches,
+ * and speed on the hot path (thousands of pipelined property reads and signals during a reload),
+ * which is why outgoing messages are written in one batch per tick.
  */
-import { Message, MessageFlag, MessageType, sessionBus, Variant } from "@particle/dbus-next";
-import type { Message as DBusMessage, MessageBus } from "@particle/dbus-next";
+import { encodeMessage, MessageFlag, MessageFramer, MessageType, type Message } from "./message.ts";
+import { openBus } from "./transport.ts";
+import { Variant } from "./wire.ts";
+import type { Socket } from "node:net";
+
+export { Variant } from "./wire.ts";
 
 /** The bus connection closed; every pending call rejects with this. */
 export class DBusDisconnectedError extends Error {
@@ -77,10 +82,6 @@ export function userBusAddress(uid: number): string {
 
 const DEFAULT_CALL_TIMEOUT_MS = 25_000;
 
-interface Pending {
-  reject(e: Error): void;
-}
-
 /** A match rule string from a spec (values quoted per the D-Bus spec: ' is written as '\''). */
 export function matchRule(spec: MatchSpec): string {
   const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
@@ -92,7 +93,7 @@ export function matchRule(spec: MatchSpec): string {
   return parts.join(",");
 }
 
-function matches(spec: MatchSpec, m: DBusMessage): boolean {
+function matches(spec: MatchSpec, m: Message): boolean {
   if (spec.path !== undefined && m.path !== spec.path) return false;
   if (spec.interface !== undefined && m.interface !== spec.interface) return false;
   if (spec.member !== undefined && m.member !== spec.member) return false;
@@ -108,54 +109,62 @@ export function unwrapVariant(v: unknown): unknown {
   return v;
 }
 
+interface PendingCall {
+  what: string;
+  resolve(body: unknown[]): void;
+  reject(e: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
 /** One connection to a bus. */
 export class BusConnection {
-  #bus: MessageBus;
-  #pending = new Set<Pending>();
+  #socket: Socket;
+  #framer = new MessageFramer();
+  #serial = 1; // 1 was the Hello call
+  #pending = new Map<number, PendingCall>();
+  #outgoing: Buffer[] = [];
   #handlers = new Set<{ spec: MatchSpec; fn: (m: SignalMessage) => void }>();
   #disconnectHandlers: ((e: DBusDisconnectedError) => void)[] = [];
   #closed = false;
   #closeReason: DBusDisconnectedError | undefined;
+  /** The name the bus gave us (set once Hello is answered). */
+  uniqueName = "";
 
-  private constructor(readonly address: string, bus: MessageBus, readonly uniqueName: string) {
-    this.#bus = bus;
-    bus.on("message", (m: DBusMessage) => {
-      if (m.type !== MessageType.SIGNAL) return;
-      const sig: SignalMessage = { sender: m.sender, path: m.path, interface: m.interface, member: m.member, body: m.body ?? [] };
-      for (const h of [...this.#handlers]) if (matches(h.spec, m)) h.fn(sig);
-    });
-    const conn = (bus as unknown as { _connection: NodeJS.EventEmitter })._connection;
-    conn.on("end", () => this.#drop(new DBusDisconnectedError(`D-Bus connection to ${address} closed`)));
-    bus.on("error", (e: Error) => this.#drop(new DBusDisconnectedError(`D-Bus connection to ${address} failed: ${e?.message ?? e}`)));
+  private constructor(readonly address: string, socket: Socket) {
+    this.#socket = socket;
+    socket.on("data", (chunk: Buffer) => this.#receive(chunk));
+    socket.on("close", () => this.#drop(new DBusDisconnectedError(`D-Bus connection to ${address} closed`)));
+    socket.on("error", (e: Error) => this.#drop(new DBusDisconnectedError(`D-Bus connection to ${address} failed: ${e?.message ?? e}`)));
   }
 
-  /** Opens a connection and completes the Hello handshake. */
-  static connect(address: string, opts: ConnectOptions = {}): Promise<BusConnection> {
+  /** Opens a connection, authenticates, and completes the Hello handshake. */
+  static async connect(address: string, opts: ConnectOptions = {}): Promise<BusConnection> {
     const timeoutMs = opts.connectTimeoutMs ?? 10_000;
-    return new Promise((resolve, reject) => {
-      let bus: MessageBus;
-      try {
-        bus = sessionBus({ busAddress: address });
-      } catch (e) {
-        reject(new DBusDisconnectedError(`cannot connect to D-Bus at ${address}: ${(e as Error).message}`));
-        return;
-      }
-      const timer = setTimeout(() => {
-        fail(new DBusTimeoutError(`connecting to D-Bus at ${address} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      const fail = (e: Error) => {
-        clearTimeout(timer);
-        bus.removeAllListeners();
-        try { bus.disconnect(); } catch { /* already gone */ }
-        reject(e instanceof DBusTimeoutError ? e : new DBusDisconnectedError(`cannot connect to D-Bus at ${address}: ${e?.message ?? e}`));
-      };
-      bus.once("error", fail);
-      bus.once("connect", () => {
-        clearTimeout(timer);
-        bus.removeListener("error", fail);
-        resolve(new BusConnection(address, bus, (bus as unknown as { name: string }).name));
-      });
+    const hello = encodeMessage({
+      type: MessageType.METHOD_CALL, serial: 1, destination: "org.freedesktop.DBus", path: "/org/freedesktop/DBus",
+      interface: "org.freedesktop.DBus", member: "Hello",
     });
+    let opened;
+    try {
+      opened = await openBus(address, hello, timeoutMs);
+    } catch (e) {
+      const msg = (e as Error)?.message ?? String(e);
+      if (/^timed out/.test(msg)) throw new DBusTimeoutError(`connecting to D-Bus at ${address} ${msg}`);
+      throw new DBusDisconnectedError(`cannot connect to D-Bus at ${address}: ${msg}`);
+    }
+    const conn = new BusConnection(address, opened.socket);
+    const reply = conn.#expect(1, "org.freedesktop.DBus.Hello", timeoutMs);
+    if (opened.leftover.length > 0) conn.#receive(opened.leftover);
+    opened.socket.resume();
+    try {
+      const [name] = await reply;
+      conn.uniqueName = String(name);
+    } catch (e) {
+      conn.close();
+      if (e instanceof DBusTimeoutError) throw new DBusTimeoutError(`connecting to D-Bus at ${address} timed out after ${timeoutMs} ms`);
+      throw new DBusDisconnectedError(`cannot connect to D-Bus at ${address}: ${(e as Error).message}`);
+    }
+    return conn;
   }
 
   /** Whether the connection is gone (closed by us or by the peer). */
@@ -163,43 +172,112 @@ export class BusConnection {
     return this.#closed;
   }
 
+  #receive(chunk: Buffer): void {
+    let messages: Message[];
+    try {
+      messages = this.#framer.push(chunk);
+    } catch (e) {
+      this.#drop(new DBusDisconnectedError(`D-Bus connection to ${this.address}: malformed message: ${(e as Error).message}`));
+      return;
+    }
+    for (const m of messages) this.#dispatch(m);
+  }
+
+  #dispatch(m: Message): void {
+    switch (m.type) {
+      case MessageType.METHOD_RETURN:
+      case MessageType.ERROR: {
+        const p = m.replySerial === undefined ? undefined : this.#pending.get(m.replySerial);
+        if (!p) return; // timed out meanwhile
+        this.#pending.delete(m.replySerial!);
+        clearTimeout(p.timer);
+        if (m.type === MessageType.METHOD_RETURN) p.resolve(m.body ?? []);
+        else {
+          const text = typeof m.body?.[0] === "string" ? m.body[0] : m.errorName;
+          p.reject(new DBusCallError(m.errorName ?? "org.freedesktop.DBus.Error.Failed", `${p.what}: ${text}`));
+        }
+        return;
+      }
+      case MessageType.SIGNAL: {
+        const sig: SignalMessage = { sender: m.sender ?? "", path: m.path ?? "", interface: m.interface ?? "", member: m.member ?? "", body: m.body ?? [] };
+        for (const h of [...this.#handlers]) if (matches(h.spec, m)) h.fn(sig);
+        return;
+      }
+      case MessageType.METHOD_CALL:
+        this.#answer(m);
+    }
+  }
+
+  /** Calls to us: a bus peer may ping; everything else is unknown here. */
+  #answer(m: Message): void {
+    if ((m.flags ?? 0) & MessageFlag.NO_REPLY_EXPECTED) return;
+    const reply: Message = m.interface === "org.freedesktop.DBus.Peer" && m.member === "Ping"
+      ? { type: MessageType.METHOD_RETURN, serial: 0, replySerial: m.serial, destination: m.sender }
+      : {
+        type: MessageType.ERROR, serial: 0, replySerial: m.serial, destination: m.sender,
+        errorName: "org.freedesktop.DBus.Error.UnknownMethod", signature: "s",
+        body: [`${m.interface ?? ""}.${m.member ?? ""} is not handled by this client`],
+      };
+    reply.serial = this.#nextSerial();
+    this.#send(encodeMessage(reply));
+  }
+
+  #nextSerial(): number {
+    this.#serial = this.#serial >= 0xffffffff ? 1 : this.#serial + 1;
+    return this.#serial;
+  }
+
+  /** Queues bytes; everything queued in one tick goes out in one write. */
+  #send(bytes: Buffer): void {
+    this.#outgoing.push(bytes);
+    if (this.#outgoing.length > 1) return;
+    queueMicrotask(() => {
+      const batch = this.#outgoing.length === 1 ? this.#outgoing[0]! : Buffer.concat(this.#outgoing);
+      this.#outgoing = [];
+      if (!this.#closed) this.#socket.write(batch);
+    });
+  }
+
+  #expect(serial: number, what: string, timeoutMs: number): Promise<unknown[]> {
+    return new Promise<unknown[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(serial);
+        reject(new DBusTimeoutError(`${what}: no reply after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#pending.set(serial, { what, resolve, reject, timer });
+    });
+  }
+
   #drop(reason: DBusDisconnectedError): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeReason = reason;
-    for (const p of [...this.#pending]) p.reject(reason);
+    const pending = [...this.#pending.values()];
     this.#pending.clear();
+    for (const p of pending) {
+      clearTimeout(p.timer);
+      p.reject(new DBusDisconnectedError(`${p.what}: ${reason.message}`));
+    }
     for (const h of this.#disconnectHandlers) h(reason);
-    try { this.#bus.disconnect(); } catch { /* already gone */ }
+    this.#socket.destroy();
   }
 
   /** Calls a method; resolves to the reply body. */
   call(destination: string, path: string, iface: string, member: string, signature = "", body: unknown[] = [], opts: CallOptions = {}): Promise<unknown[]> {
     if (this.#closed) return Promise.reject(this.#closeReason ?? new DBusDisconnectedError(`D-Bus connection to ${this.address} closed`));
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
-    const msg = new Message({ destination, path, interface: iface, member, signature, body, flags: opts.noAutoStart ? MessageFlag.NO_AUTO_START : undefined } as never);
-    return new Promise<unknown[]>((resolve, reject) => {
-      const what = `${iface}.${member} on ${destination} ${path}`;
-      const pending: Pending = { reject: (e) => { clearTimeout(timer); reject(e); } };
-      const timer = setTimeout(() => {
-        this.#pending.delete(pending);
-        reject(new DBusTimeoutError(`${what}: no reply after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#pending.add(pending);
-      this.#bus.call(msg).then(
-        (reply) => {
-          clearTimeout(timer);
-          if (!this.#pending.delete(pending)) return;
-          resolve((reply?.body ?? []) as unknown[]);
-        },
-        (e: { type?: string; text?: string; message?: string }) => {
-          clearTimeout(timer);
-          if (!this.#pending.delete(pending)) return;
-          if (e?.type) reject(new DBusCallError(e.type, `${what}: ${e.text ?? e.message ?? e.type}`));
-          else reject(new DBusDisconnectedError(`${what}: ${e?.message ?? String(e)}`));
-        },
-      );
-    });
+    const serial = this.#nextSerial();
+    let bytes: Buffer;
+    try {
+      bytes = encodeMessage({
+        type: MessageType.METHOD_CALL, serial, flags: opts.noAutoStart ? MessageFlag.NO_AUTO_START : 0,
+        destination, path, interface: iface, member, signature, body,
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const reply = this.#expect(serial, `${iface}.${member} on ${destination} ${path}`, opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
+    this.#send(bytes);
+    return reply;
   }
 
   /** Reads one property (org.freedesktop.DBus.Properties.Get), Variant unwrapped. */

@@ -31,8 +31,11 @@ export interface SwitchSystemd {
    * job. (A handle, because a promise resolved with a promise would wait for the job itself.)
    */
   submit(job: JobVerb, unit: string): Promise<{ done: Promise<JobReport> }>;
-  /** Active units (following == "" and ActiveState != inactive), with FragmentPath. */
-  activeUnits(): Promise<Record<string, ActiveUnitState>>;
+  /**
+   * Active units (following == "" and ActiveState != inactive), with FragmentPath unless
+   * `fragments` is false (the state is all a caller wants) or lists the units to read it for.
+   */
+  activeUnits(opts?: { fragments?: boolean | Iterable<string> }): Promise<Record<string, ActiveUnitState>>;
   /** Whether each unit is active or activating (ng's unit_is_active). */
   isActive(unit: string): Promise<boolean>;
   /** Service ExecMainStatus, for units in the auto-restart substate. */

@@ -215,7 +215,7 @@ export async function executePlan<P extends ExecPlan>(ctx: ExecuteContext<P>): P
 
   // Let systemd's events settle, then report new and failed units.
   await clock.time("settle", () => systemd.settle());
-  const after = await systemd.activeUnits();
+  const after = await systemd.activeUnits({ fragments: false });
   for (const [unit, s] of Object.entries(after)) {
     if (s.subState === "auto-restart" && unit.endsWith(".service") && s.execMainStatus === undefined) {
       s.execMainStatus = await systemd.execMainStatus(unit);

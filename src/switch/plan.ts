@@ -65,6 +65,12 @@ export interface PlanInput {
   systemd?: { currentPid1: string; newPid1: string; currentSystemConf: string; newSystemConf: string };
   /** Assumptions made while gathering the input, carried into the plan. */
   assumptions?: string[];
+  /**
+   * Filled with the active units whose turn in the active-unit pass changed the plan. Only their
+   * FragmentPath can change the outcome (the filter only skips units), so a switch reads it for
+   * them alone and plans again, instead of reading it for every active unit.
+   */
+  touched?: Set<string>;
 }
 
 /** Unit name -> why. */
@@ -210,6 +216,12 @@ function handleModifiedUnit(plan: UnitPlan, input: Pick<PlanInput, "new" | "acti
   delete plan.reload[unit];
 }
 
+/** The sizes of a plan's sets: an add or a delete in one unit's turn changes at least one. */
+function fingerprint(p: UnitPlan): string {
+  const n = (d: Decisions) => Object.keys(d).length;
+  return `${n(p.stop)},${n(p.skip)},${n(p.start)},${n(p.restart)},${n(p.reload)},${p.hidden.length}`;
+}
+
 function seed(d: Decisions, units: string[] | undefined, file: string): void {
   for (const u of units ?? []) if (u !== "") add(d, u, `listed in ${file} (resuming an interrupted switch)`);
 }
@@ -228,8 +240,23 @@ export function planSwitch(input: PlanInput): UnitPlan {
   const { old, new: next, active } = input;
 
   for (const unit of sortUnits(Object.keys(active))) {
+    if (!input.touched) {
+      consider(unit);
+      continue;
+    }
+    // A probe pass: a unit that fails to load is touched too, for the real pass to judge.
+    const before = fingerprint(plan);
+    try {
+      consider(unit);
+    } catch {
+      input.touched.add(unit);
+    }
+    if (fingerprint(plan) !== before) input.touched.add(unit);
+  }
+  /** The active-unit pass for one unit. */
+  function consider(unit: string): void {
     const state = active[unit]!;
-    if (state.fragmentPath !== undefined && !state.fragmentPath.startsWith(prefix)) continue; // generated, not ours
+    if (state.fragmentPath !== undefined && !state.fragmentPath.startsWith(prefix)) return; // generated, not ours
     const tpl = templateOf(unit);
     const isInstance = tpl !== undefined && !old.exists(unit) && !next.exists(unit);
     const r = resolve(unit, isInstance);
@@ -241,7 +268,7 @@ export function planSwitch(input: PlanInput): UnitPlan {
         dropinsRemoved = !next.dropins(unit).some((d) => d.state === "present");
       }
     }
-    if (!old.exists(r.baseUnit) || !(state.activeState === "active" || state.activeState === "activating")) continue;
+    if (!old.exists(r.baseUnit) || !(state.activeState === "active" || state.activeState === "activating")) return;
 
     const newState = next.fileState(r.baseUnit);
     if (dropinsRemoved || newState !== "present") {

@@ -20,7 +20,7 @@ import { acquireSwitchLock, ensureRunDir } from "./lock.ts";
 import type { SwitchLog } from "./log.ts";
 import { DEPRECATED_ACTIVATION_LISTS, executePlan, persistLists } from "./phases.ts";
 import { canonicalOrUnknown, generationUnitDirectory } from "./plan-load.ts";
-import { applyActivationRequests, listsToPersist, newAndFailedUnits, planSwitch, reloadsAfterDaemonReload, sortUnits, type UnitPlan } from "./plan.ts";
+import { applyActivationRequests, listsToPersist, newAndFailedUnits, type PlanInput, planSwitch, reloadsAfterDaemonReload, sortUnits, type UnitPlan } from "./plan.ts";
 import { dryActivateAfter, dryActivateBefore, type PrintOptions } from "./print.ts";
 import { runChild } from "./run-command.ts";
 import { emptySummary, type SwitchSummary } from "./summary.ts";
@@ -80,13 +80,11 @@ export async function runSystemSwitch(o: SystemSwitchOptions): Promise<number> {
     const manager = await SystemdManager.connect();
     const systemd = switchSystemd(manager);
     try {
-      const before = await systemd.activeUnits();
       const oldDir = diskUnitDirectory("/etc/systemd/system");
       const newDir = generationUnitDirectory(env.toplevel);
-      let plan = planSwitch({
+      const input: Omit<PlanInput, "active"> = {
         old: oldDir,
         new: newDir,
-        active: before,
         oldFstab: readOptional("/etc/fstab"),
         newFstab: readOptional(join(env.toplevel, "etc/fstab")),
         lists: { start: lists.read("start"), restart: lists.read("restart"), reload: lists.read("reload") },
@@ -97,7 +95,13 @@ export async function runSystemSwitch(o: SystemSwitchOptions): Promise<number> {
           currentSystemConf: canonicalOrUnknown("/etc/systemd/system.conf"),
           newSystemConf: canonicalOrUnknown(join(env.toplevel, "etc/systemd/system.conf")),
         },
-      });
+      };
+      // ng reads every active unit's FragmentPath; only the units whose turn changes the plan need
+      // it (see PlanInput.touched), which on a small change is a few dozen reads instead of thousands.
+      const touched = new Set<string>();
+      planSwitch({ ...input, active: await systemd.activeUnits({ fragments: false }), touched });
+      const before = await systemd.activeUnits({ fragments: touched });
+      let plan = planSwitch({ ...input, active: before });
 
       if (dry) {
         const print: PrintOptions = { explain: o.explain, ...(o.diff ? { diff: { old: oldDir, new: newDir } } : {}) };

@@ -36,22 +36,24 @@ export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT
       return { done: waiter.wait(path).then((o) => ({ unit: o.unit || unit, job, result: o.result })) };
     },
 
-    async activeUnits(): Promise<Record<string, ActiveUnitState>> {
+    async activeUnits(opts: { fragments?: boolean | Iterable<string> } = {}): Promise<Record<string, ActiveUnitState>> {
       const rows = await m.listUnitsByPatterns([], []);
       const outMap: Record<string, ActiveUnitState> = Object.create(null);
       const active = rows.filter((r) => r.following === "" && r.activeState !== "inactive");
+      for (const r of active) outMap[r.name] = { activeState: r.activeState, subState: r.subState };
+      const which = opts.fragments ?? true;
+      if (which === false) return outMap;
+      const wanted = which === true ? undefined : new Set(which);
+      const reads = active.filter((r) => !wanted || wanted.has(r.name));
       // The FragmentPath reads are pipelined on the one connection rather than one round trip each;
       // in windows, so the bus daemon's cap on a connection's pending replies (128 on the system bus)
       // is never reached (a refused read would wrongly count as a vanished unit).
-      const fragments: string[] = [];
-      for (let i = 0; i < active.length; i += FRAGMENT_WINDOW) {
-        const reads = active.slice(i, i + FRAGMENT_WINDOW).map((r) =>
-          propertyOf<string>(r.path, "FragmentPath").then((v) => String(v), () => "" /* unit vanished meanwhile */));
-        fragments.push(...(await Promise.all(reads)));
+      for (let i = 0; i < reads.length; i += FRAGMENT_WINDOW) {
+        const window = reads.slice(i, i + FRAGMENT_WINDOW);
+        const paths = await Promise.all(window.map((r) =>
+          propertyOf<string>(r.path, "FragmentPath").then((v) => String(v), () => "" /* unit vanished meanwhile */)));
+        window.forEach((r, k) => { outMap[r.name]!.fragmentPath = paths[k]!; });
       }
-      active.forEach((r, i) => {
-        outMap[r.name] = { activeState: r.activeState, subState: r.subState, fragmentPath: fragments[i]! };
-      });
       return outMap;
     },
 

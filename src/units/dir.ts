@@ -85,7 +85,9 @@ export function diskUnitDirectory(path: string): UnitDirectory {
       return s;
     }
     try {
-      s = realpathSync(p) === "/dev/null" ? "masked" : "present";
+      // One stat answers for the usual symlink into the store: only a character device can be
+      // /dev/null, so only then is the (costlier) realpath asked, as ng compares it.
+      s = !statSync(p).isCharacterDevice() ? "present" : realpathSync(p) === "/dev/null" ? "masked" : "present";
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") s = "missing";
@@ -95,9 +97,16 @@ export function diskUnitDirectory(path: string): UnitDirectory {
     states.set(p, s);
     return s;
   };
+  // A switch plans twice (see PlanInput.touched): texts and drop-in lists are read once.
+  const texts = new Map<string, string>();
+  const dropinLists = new Map<string, DropIn[]>();
   const readPath = (p: string): string => {
+    const known = texts.get(p);
+    if (known !== undefined) return known;
     try {
-      return readFileSync(p, "utf8");
+      const text = readFileSync(p, "utf8");
+      texts.set(p, text);
+      return text;
     } catch (e) {
       throw new UnitDirectoryError(p, `cannot read unit file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
@@ -132,22 +141,27 @@ export function diskUnitDirectory(path: string): UnitDirectory {
       return entries.filter((e) => !isDir(e)).sort(byteOrder);
     },
     dropins: (name) => {
-      const d = join(path, `${name}.d`);
-      const top = name.includes("/") ? null : listing(path);
-      if (top && !top.has(`${name}.d`)) return []; // not there: no readdir bound to fail
-      let entries: string[];
-      try {
-        entries = readdirSync(d);
-      } catch {
-        return [];
-      }
-      return entries.filter((e) => e.endsWith(".conf")).sort(byteOrder).map((e) => {
-        const rel = `${name}.d/${e}`;
-        const state = fileState(rel);
-        return { path: join(path, rel), state, text: state === "present" ? readPath(join(path, rel)) : "" };
-      });
+      let known = dropinLists.get(name);
+      if (!known) dropinLists.set(name, known = listDropins(name));
+      return known;
     },
   };
+  function listDropins(name: string): DropIn[] {
+    const d = join(path, `${name}.d`);
+    const top = name.includes("/") ? null : listing(path);
+    if (top && !top.has(`${name}.d`)) return []; // not there: no readdir bound to fail
+    let entries: string[];
+    try {
+      entries = readdirSync(d);
+    } catch {
+      return [];
+    }
+    return entries.filter((e) => e.endsWith(".conf")).sort(byteOrder).map((e) => {
+      const rel = `${name}.d/${e}`;
+      const state = fileState(rel);
+      return { path: join(path, rel), state, text: state === "present" ? readPath(join(path, rel)) : "" };
+    });
+  }
 }
 
 /**

@@ -1,7 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Variant } from "@particle/dbus-next";
-import { connectBus, DBusDisconnectedError, matchRule, unwrapVariant, userBusAddress } from "../../../src/dbus/connection.ts";
+import { connectBus, DBusDisconnectedError, matchRule, unwrapVariant, userBusAddress, Variant } from "../../../src/dbus/connection.ts";
 
 test("match rules quote values, escaping single quotes", () => {
   assert.is(matchRule({ sender: "org.freedesktop.systemd1", member: "JobRemoved" }), "type='signal',sender='org.freedesktop.systemd1',member='JobRemoved'");

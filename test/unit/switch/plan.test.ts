@@ -240,4 +240,32 @@ test("activeUnitsFrom keeps ng's filter; listsToPersist lists the sets", () => {
   assert.equal(listsToPersist(plan), { start: ["t.service"], restart: [], reload: ["r.service"] });
 });
 
+test("reading FragmentPath only for the units a probe pass touched plans the same as reading it for all", () => {
+  const sock = unit({ Socket: { ListenStream: "/run/s.sock" } });
+  const oldFiles = {
+    "changed.service": simpleService(), "same.service": simpleService(), "generated.service": simpleService(),
+    "s.socket": sock, "s.service": simpleService(), "gone.service": simpleService(), "multi-user.target": unit({ Unit: {} }),
+    "reloading.service": simpleService({ "X-ReloadIfChanged": "true" }),
+  };
+  const newFiles = {
+    ...oldFiles, "changed.service": simpleService({ "X-Test": "1" }), "generated.service": simpleService({ "X-Test": "2" }),
+    "s.service": simpleService({ "X-Test": "3" }), "reloading.service": simpleService({ "X-ReloadIfChanged": "true", "X-Test": "4" }),
+  } as Record<string, string>;
+  delete newFiles["gone.service"];
+  const [a, b] = [generation(oldFiles), generation(newFiles)];
+  const full = activeUnits(...Object.keys(oldFiles));
+  full["generated.service"]!.fragmentPath = "/run/systemd/generator/generated.service";
+  const lists = { reload: ["changed.service"], start: ["same.service"] };
+  const expected = planBetween(a, b, full, { lists });
+
+  const bare = Object.fromEntries(Object.entries(full).map(([n, s]) => [n, { activeState: s.activeState, subState: s.subState }]));
+  const touched = new Set<string>();
+  planBetween(a, b, bare, { lists, touched });
+  assert.ok(touched.has("generated.service") && touched.has("changed.service") && touched.has("multi-user.target"));
+  assert.not.ok(touched.has("same.service"));
+  const partial = Object.fromEntries(Object.entries(bare).map(([n, s]) => [n, touched.has(n) ? full[n]! : s]));
+  assert.equal(planBetween(a, b, partial, { lists }), expected);
+  assert.not.ok(Object.hasOwn(expected.restart, "generated.service") || Object.hasOwn(expected.stop, "generated.service"));
+});
+
 test.run();
