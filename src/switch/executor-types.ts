@@ -33,9 +33,11 @@ export interface SwitchSystemd {
   submit(job: JobVerb, unit: string): Promise<{ done: Promise<JobReport> }>;
   /**
    * Active units (following == "" and ActiveState != inactive), with FragmentPath unless
-   * `fragments` is false (the state is all a caller wants) or lists the units to read it for.
+   * `fragments` is false (the state is all the caller wants).
    */
-  activeUnits(opts?: { fragments?: boolean | Iterable<string> }): Promise<Record<string, ActiveUnitState>>;
+  activeUnits(opts?: { fragments?: boolean }): Promise<Record<string, ActiveUnitState>>;
+  /** A copy of `active` (from activeUnits) with the FragmentPath of `units` read. */
+  withFragmentPaths(active: Record<string, ActiveUnitState>, units: Iterable<string>): Promise<Record<string, ActiveUnitState>>;
   /** Whether each unit is active or activating (ng's unit_is_active). */
   isActive(unit: string): Promise<boolean>;
   /** Service ExecMainStatus, for units in the auto-restart substate. */

@@ -98,9 +98,10 @@ export async function runSystemSwitch(o: SystemSwitchOptions): Promise<number> {
       };
       // ng reads every active unit's FragmentPath; only the units whose turn changes the plan need
       // it (see PlanInput.touched), which on a small change is a few dozen reads instead of thousands.
+      const listed = await systemd.activeUnits({ fragments: false });
       const touched = new Set<string>();
-      planSwitch({ ...input, active: await systemd.activeUnits({ fragments: false }), touched });
-      const before = await systemd.activeUnits({ fragments: touched });
+      planSwitch({ ...input, active: listed, touched });
+      const before = await systemd.withFragmentPaths(listed, touched);
       let plan = planSwitch({ ...input, active: before });
 
       if (dry) {

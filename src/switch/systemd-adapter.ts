@@ -27,8 +27,26 @@ export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT
   let lastActivity = Date.now();
   const offs = (["JobNew", "JobRemoved", "UnitNew", "UnitRemoved", "Reloading"] as const).map((s) => m.onSignal(s, () => { lastActivity = Date.now(); }));
 
+  /** Object paths of the units seen in the last listing. */
+  const objectPaths = new Map<string, string>();
+
   const propertyOf = async <T>(path: string, name: string, iface = UNIT_IFACE): Promise<T> =>
     m.bus.getProperty<T>(SYSTEMD_BUS_NAME, path, iface, name, { timeoutMs: 5000 });
+
+  const withFragmentPaths = async (active: Record<string, ActiveUnitState>, units: Iterable<string>): Promise<Record<string, ActiveUnitState>> => {
+    const out: Record<string, ActiveUnitState> = Object.assign(Object.create(null), active);
+    const reads = [...units].filter((u) => objectPaths.has(u) && Object.hasOwn(out, u));
+    // The reads are pipelined on the one connection rather than one round trip each; in windows,
+    // so the bus daemon's cap on a connection's pending replies (128 on the system bus) is never
+    // reached (a refused read would wrongly count as a vanished unit).
+    for (let i = 0; i < reads.length; i += FRAGMENT_WINDOW) {
+      const window = reads.slice(i, i + FRAGMENT_WINDOW);
+      const paths = await Promise.all(window.map((u) =>
+        propertyOf<string>(objectPaths.get(u)!, "FragmentPath").then((v) => String(v), () => "" /* unit vanished meanwhile */)));
+      window.forEach((u, k) => { out[u] = { ...out[u]!, fragmentPath: paths[k]! }; });
+    }
+    return out;
+  };
 
   return {
     async submit(job: JobVerb, unit: string): Promise<{ done: Promise<JobReport> }> {
@@ -36,26 +54,18 @@ export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT
       return { done: waiter.wait(path).then((o) => ({ unit: o.unit || unit, job, result: o.result })) };
     },
 
-    async activeUnits(opts: { fragments?: boolean | Iterable<string> } = {}): Promise<Record<string, ActiveUnitState>> {
+    async activeUnits(opts: { fragments?: boolean } = {}): Promise<Record<string, ActiveUnitState>> {
       const rows = await m.listUnitsByPatterns([], []);
       const outMap: Record<string, ActiveUnitState> = Object.create(null);
-      const active = rows.filter((r) => r.following === "" && r.activeState !== "inactive");
-      for (const r of active) outMap[r.name] = { activeState: r.activeState, subState: r.subState };
-      const which = opts.fragments ?? true;
-      if (which === false) return outMap;
-      const wanted = which === true ? undefined : new Set(which);
-      const reads = active.filter((r) => !wanted || wanted.has(r.name));
-      // The FragmentPath reads are pipelined on the one connection rather than one round trip each;
-      // in windows, so the bus daemon's cap on a connection's pending replies (128 on the system bus)
-      // is never reached (a refused read would wrongly count as a vanished unit).
-      for (let i = 0; i < reads.length; i += FRAGMENT_WINDOW) {
-        const window = reads.slice(i, i + FRAGMENT_WINDOW);
-        const paths = await Promise.all(window.map((r) =>
-          propertyOf<string>(r.path, "FragmentPath").then((v) => String(v), () => "" /* unit vanished meanwhile */)));
-        window.forEach((r, k) => { outMap[r.name]!.fragmentPath = paths[k]!; });
+      for (const r of rows) {
+        if (r.following !== "" || r.activeState === "inactive") continue;
+        outMap[r.name] = { activeState: r.activeState, subState: r.subState };
+        objectPaths.set(r.name, r.path);
       }
-      return outMap;
+      return (opts.fragments ?? true) ? withFragmentPaths(outMap, Object.keys(outMap)) : outMap;
     },
+
+    withFragmentPaths,
 
     async isActive(unit: string): Promise<boolean> {
       const path = await m.getUnit(unit);

@@ -34,6 +34,11 @@ export interface UnitDirectory {
   dropins(name: string): DropIn[];
   /** Names of the unit files directly in the directory (not drop-ins or `.wants` folders), sorted. */
   names(): string[];
+  /**
+   * Where `loadUnit` keeps its results, for a directory whose files do not change while it is in
+   * use (a switch plans twice); the results are shared, so callers must not modify them.
+   */
+  parsed?: Map<string, UnitInfo>;
 }
 
 /** Error about a path that cannot be used (missing directory, symlink loop, unreadable file). */
@@ -113,6 +118,7 @@ export function diskUnitDirectory(path: string): UnitDirectory {
   };
   return {
     path,
+    parsed: new Map(),
     exists: (name) => fileState(name) !== "missing",
     fileState,
     read: (name) => {
@@ -211,6 +217,9 @@ export function memoryUnitDirectory(path: string, files: Record<string, string |
  * A missing base file is an error naming it.
  */
 export function loadUnit(dir: UnitDirectory, unitFile: string, baseUnitFile: string): UnitInfo {
+  const key = `${unitFile}\0${baseUnitFile}`;
+  const known = dir.parsed?.get(key);
+  if (known) return known;
   const info = emptyUnitInfo();
   const text = dir.read(baseUnitFile);
   if (text === undefined) throw new UnitDirectoryError(join(dir.path, baseUnitFile), "unit file not found");
@@ -222,6 +231,7 @@ export function loadUnit(dir: UnitDirectory, unitFile: string, baseUnitFile: str
   };
   dir.dropins(baseUnitFile).forEach(merge);
   if (unitFile !== baseUnitFile) dir.dropins(unitFile).forEach(merge);
+  dir.parsed?.set(key, info);
   return info;
 }
 

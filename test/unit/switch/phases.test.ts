@@ -37,6 +37,7 @@ function fakeSystemd(events: string[], o: FakeOpts = {}): SwitchSystemd {
       return { done };
     },
     async activeUnits() { return o.after ?? {}; },
+    async withFragmentPaths(active) { return active; },
     async isActive(u) { return !(o.inactive ?? []).includes(u); },
     async execMainStatus() { return 1; },
     async invocationId() { return "id"; },
