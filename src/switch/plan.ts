@@ -9,7 +9,7 @@
 import { automountUnitName, mountUnitName } from "../fstab/escape.ts";
 import { parseFstab } from "../fstab/fstab.ts";
 import { compareUnits } from "../units/compare.ts";
-import { baseNameOf, loadUnit, templateOf, type UnitDirectory } from "../units/dir.ts";
+import { baseNameOf, loadUnit, sameUnitFiles, templateOf, type UnitDirectory } from "../units/dir.ts";
 import { parseSystemdBool, type UnitInfo } from "../units/parse.ts";
 
 /** A unit systemd reports loaded and not inactive (ng's get_active_units). */
@@ -288,6 +288,7 @@ export function planSwitch(input: PlanInput): UnitPlan {
         add(plan.stop, unit, "[Unit] X-StopOnReconfiguration=true");
       }
     } else {
+      if (sameUnitFiles(old, next, unit, r.baseUnit)) return; // the same files: nothing to compare
       const current = loadUnit(old, unit, r.baseUnit);
       const info = loadUnit(next, unit, r.baseUnit);
       const cmp = compareUnits(current, info);

@@ -4,7 +4,7 @@
  * through this interface so the planner stays pure: tests and `stagehand plan` can hand it an
  * in-memory tree, the switch hands it the disk.
  */
-import { readdirSync, readFileSync, realpathSync, statSync, type Dirent } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync, type Dirent } from "node:fs";
 import { join } from "node:path";
 import { emptyUnitInfo, parseUnitText, type UnitInfo } from "./parse.ts";
 
@@ -34,6 +34,12 @@ export interface UnitDirectory {
   dropins(name: string): DropIn[];
   /** Names of the unit files directly in the directory (not drop-ins or `.wants` folders), sorted. */
   names(): string[];
+  /**
+   * An absolute symlink target standing for the file's content: two names with the same identity
+   * resolve through the same path, so they read the same (NixOS links each unit to its own store
+   * path, so an unchanged unit has the same identity in both generations). Undefined otherwise.
+   */
+  identity?(name: string): string | undefined;
   /**
    * Where `loadUnit` keeps its results, for a directory whose files do not change while it is in
    * use (a switch plans twice); the results are shared, so callers must not modify them.
@@ -116,8 +122,26 @@ export function diskUnitDirectory(path: string): UnitDirectory {
       throw new UnitDirectoryError(p, `cannot read unit file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   };
+  const identities = new Map<string, string | undefined>();
+  const identity = (name: string): string | undefined => {
+    if (identities.has(name)) return identities.get(name);
+    const slash = name.lastIndexOf("/");
+    const l = listing(slash < 0 ? path : join(path, name.slice(0, slash)));
+    let target: string | undefined;
+    if (l?.get(name.slice(slash + 1))?.isSymbolicLink()) {
+      try {
+        const t = readlinkSync(join(path, name));
+        if (t.startsWith("/")) target = t;
+      } catch {
+        target = undefined;
+      }
+    }
+    identities.set(name, target);
+    return target;
+  };
   return {
     path,
+    identity,
     parsed: new Map(),
     exists: (name) => fileState(name) !== "missing",
     fileState,
@@ -165,7 +189,10 @@ export function diskUnitDirectory(path: string): UnitDirectory {
     return entries.filter((e) => e.endsWith(".conf")).sort(byteOrder).map((e) => {
       const rel = `${name}.d/${e}`;
       const state = fileState(rel);
-      return { path: join(path, rel), state, text: state === "present" ? readPath(join(path, rel)) : "" };
+      const full = join(path, rel);
+      // Read on first use: an unchanged drop-in (same identity in both generations) is never read.
+      let text: string | undefined;
+      return { path: full, state, get text() { return text ??= state === "present" ? readPath(full) : ""; } };
     });
   }
 }
@@ -233,6 +260,29 @@ export function loadUnit(dir: UnitDirectory, unitFile: string, baseUnitFile: str
   if (unitFile !== baseUnitFile) dir.dropins(unitFile).forEach(merge);
   dir.parsed?.set(key, info);
   return info;
+}
+
+/**
+ * Whether a unit loads from the same files in both directories, known without reading them: the
+ * unit file and each drop-in (of the base unit and, for an instance, its own) have equal
+ * identities. False when unknown, e.g. for plain files or in-memory directories.
+ */
+export function sameUnitFiles(a: UnitDirectory, b: UnitDirectory, unitFile: string, baseUnitFile: string): boolean {
+  if (!a.identity || !b.identity) return false;
+  const id = a.identity(baseUnitFile);
+  if (id === undefined || id !== b.identity(baseUnitFile)) return false;
+  const sameDropins = (name: string) => {
+    const [x, y] = [a.dropins(name), b.dropins(name)];
+    const file = (d: DropIn) => d.path.slice(d.path.lastIndexOf("/") + 1);
+    return x.length === y.length && x.every((d, i) => {
+      const e = y[i]!;
+      if (file(d) !== file(e) || d.state !== e.state) return false;
+      const rel = `${name}.d/${file(d)}`;
+      const did = a.identity!(rel);
+      return did !== undefined && did === b.identity!(rel);
+    });
+  };
+  return sameDropins(baseUnitFile) && (unitFile === baseUnitFile || sameDropins(unitFile));
 }
 
 /** Matches an instance `name@inst.type` (ng's TEMPLATE_UNIT_RE, kept as is: instances with dots are not split). */

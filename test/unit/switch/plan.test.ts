@@ -2,6 +2,7 @@
  * The plan-related specialisations of nixos/tests/switch-test.nix, as dry-activate lines.
  * (The NixOS test asserts the `switch` wording: "stopping" here is "would stop", and so on.)
  */
+import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { activeUnits, dryLines, generation, planBetween, simpleService, TRUE, unit } from "./helpers.ts";
@@ -266,6 +267,16 @@ test("reading FragmentPath only for the units a probe pass touched plans the sam
   const partial = Object.fromEntries(Object.entries(bare).map(([n, s]) => [n, touched.has(n) ? full[n]! : s]));
   assert.equal(planBetween(a, b, partial, { lists }), expected);
   assert.not.ok(Object.hasOwn(expected.restart, "generated.service") || Object.hasOwn(expected.stop, "generated.service"));
+});
+
+test("units linked to the same store files are unchanged; a changed drop-in link still restarts", () => {
+  const store = generation({ "a.service": simpleService(), "b.service": simpleService(), "x.conf": unit({ Service: { Environment: "A=1" } }), "y.conf": unit({ Service: { Environment: "A=2" } }) });
+  const s = (f: string) => ({ link: join(store, "etc/systemd/system", f) });
+  const old = { "a.service": s("a.service"), "b.service": s("b.service"), "b.service.d/o.conf": s("x.conf") };
+  const next = { ...old, "b.service.d/o.conf": s("y.conf") };
+  assert.equal(dryLines(old, old, activeUnits("a.service", "b.service")), [ACT]);
+  assert.equal(dryLines(old, next, activeUnits("a.service", "b.service")),
+    ["would stop the following units: b.service", ACT, "would start the following units: b.service"]);
 });
 
 test.run();

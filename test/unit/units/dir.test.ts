@@ -3,7 +3,7 @@ import * as assert from "uvu/assert";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { diskUnitDirectory, memoryUnitDirectory } from "../../../src/units/dir.ts";
+import { diskUnitDirectory, memoryUnitDirectory, sameUnitFiles } from "../../../src/units/dir.ts";
 
 test("disk: present, masked, dangling and absent units; drop-ins only from existing NAME.d", () => {
   const d = mkdtempSync(join(tmpdir(), "stagehand-dir-"));
@@ -42,6 +42,42 @@ test("memory: drop-ins by folder, sorted, direct children only, and files added 
   assert.equal(u.dropins("b.service"), []);
   files["b.service.d/m.conf"] = null;
   assert.equal(u.dropins("b.service").map((x) => x.state), ["masked"]);
+});
+
+test("units linked to the same absolute paths are the same files, known without reading them", () => {
+  const root = mkdtempSync(join(tmpdir(), "unitdir-identity-"));
+  try {
+    const store = join(root, "store");
+    mkdirSync(store);
+    for (const f of ["a.service", "b.service", "x.conf", "y.conf"]) writeFileSync(join(store, f), `[Unit]\nDescription=${f}\n`);
+    const gen = (name: string, files: Record<string, string>) => {
+      const dir = join(root, name);
+      for (const [rel, target] of Object.entries(files)) {
+        mkdirSync(join(dir, rel, ".."), { recursive: true });
+        if (target.startsWith("text:")) writeFileSync(join(dir, rel), target.slice(5));
+        else symlinkSync(target, join(dir, rel));
+      }
+      return diskUnitDirectory(dir);
+    };
+    const base = { "a.service": join(store, "a.service"), "a.service.d/x.conf": join(store, "x.conf"), "plain.service": "text:[Unit]\n", "rel.service": "../store/a.service" };
+    const old = gen("old", base);
+    assert.ok(sameUnitFiles(old, gen("same", base), "a.service", "a.service"));
+    assert.not.ok(sameUnitFiles(old, gen("other", { ...base, "a.service": join(store, "b.service") }), "a.service", "a.service"));
+    assert.not.ok(sameUnitFiles(old, gen("dropin", { ...base, "a.service.d/x.conf": join(store, "y.conf") }), "a.service", "a.service"));
+    assert.not.ok(sameUnitFiles(old, gen("more", { ...base, "a.service.d/z.conf": join(store, "y.conf") }), "a.service", "a.service"));
+    // Plain files and relative links are not known to be the same: they are read and compared.
+    assert.not.ok(sameUnitFiles(old, gen("same2", base), "plain.service", "plain.service"));
+    assert.not.ok(sameUnitFiles(old, gen("same3", base), "rel.service", "rel.service"));
+    // An instance also needs its own drop-ins to match.
+    const inst = { "t@.service": join(store, "a.service"), "t@1.service.d/x.conf": join(store, "x.conf") };
+    assert.ok(sameUnitFiles(gen("i1", inst), gen("i2", inst), "t@1.service", "t@.service"));
+    assert.not.ok(sameUnitFiles(gen("i3", inst), gen("i4", { ...inst, "t@1.service.d/x.conf": join(store, "y.conf") }), "t@1.service", "t@.service"));
+    // Never for in-memory directories.
+    const mem = memoryUnitDirectory("/m", { "a.service": "[Unit]\n" });
+    assert.not.ok(sameUnitFiles(mem, mem, "a.service", "a.service"));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test.run();
