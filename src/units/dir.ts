@@ -59,78 +59,88 @@ const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffe
 
 /** The unit directory on disk at `path`; everything is read lazily and cached. */
 export function diskUnitDirectory(path: string): UnitDirectory {
+  // File system calls go through the directory's resolved path: /etc/systemd/system is a chain of
+  // symlinks (/etc/static, the etc store path) the kernel would otherwise walk for every file.
+  // Messages keep the path as given.
+  let io = path;
+  try {
+    io = realpathSync(path);
+  } catch {
+    io = path; // missing or unreadable: each question reports it
+  }
+  const at = (rel: string) => (rel === "" ? io : join(io, rel));
   const states = new Map<string, UnitFileState>();
   // Each directory is listed once (the top level, and each `NAME.d` that the listing shows), so
-  // most questions are answered from memory instead of a realpath, or a readdir that fails, per unit.
+  // most questions are answered from memory instead of a stat, or a readdir that fails, per unit.
   const listings = new Map<string, Map<string, Dirent> | null>();
-  const listing = (dir: string): Map<string, Dirent> | null => {
-    let l = listings.get(dir);
+  const listing = (rel: string): Map<string, Dirent> | null => {
+    let l = listings.get(rel);
     if (l !== undefined) return l;
     try {
-      l = new Map(readdirSync(dir, { withFileTypes: true }).map((e) => [e.name, e]));
+      l = new Map(readdirSync(at(rel), { withFileTypes: true }).map((e) => [e.name, e]));
     } catch {
       l = null; // unreadable: every question falls back to asking the path itself
     }
-    listings.set(dir, l);
+    listings.set(rel, l);
     return l;
+  };
+  /** The listing entry of a name, if its directory could be listed. */
+  const listed = (name: string): { entry: Dirent | undefined } | undefined => {
+    const slash = name.lastIndexOf("/");
+    const base = name.slice(slash + 1);
+    if (base === "" || base === "." || base === ".." || (slash >= 0 && name.slice(0, slash).includes("/"))) return undefined;
+    const l = listing(slash < 0 ? "" : name.slice(0, slash));
+    return l ? { entry: l.get(base) } : undefined;
   };
   /** From the listing: a plain name missing from it is missing; a regular file in it is present. */
   const listedState = (name: string): UnitFileState | undefined => {
-    const slash = name.lastIndexOf("/");
-    const dir = slash < 0 ? path : join(path, name.slice(0, slash));
-    const base = name.slice(slash + 1);
-    if (base === "" || base === "." || base === ".." || (slash >= 0 && name.slice(0, slash).includes("/"))) return undefined;
-    const l = listing(dir);
+    const l = listed(name);
     if (!l) return undefined;
-    const e = l.get(base);
-    if (!e) return slash < 0 ? "missing" : undefined;
-    return e.isFile() ? "present" : undefined; // symlinks (masks, links into the store) are resolved
+    if (!l.entry) return name.includes("/") ? undefined : "missing";
+    return l.entry.isFile() ? "present" : undefined; // symlinks (masks, links into the store) are resolved
   };
   const fileState = (name: string): UnitFileState => {
-    const p = join(path, name);
-    let s = states.get(p);
+    let s = states.get(name);
     if (s) return s;
     s = listedState(name);
     if (s) {
-      states.set(p, s);
+      states.set(name, s);
       return s;
     }
     try {
       // One stat answers for the usual symlink into the store: only a character device can be
       // /dev/null, so only then is the (costlier) realpath asked, as ng compares it.
-      s = !statSync(p).isCharacterDevice() ? "present" : realpathSync(p) === "/dev/null" ? "masked" : "present";
+      s = !statSync(at(name)).isCharacterDevice() ? "present" : realpathSync(at(name)) === "/dev/null" ? "masked" : "present";
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") s = "missing";
-      else if (code === "ELOOP") throw new UnitDirectoryError(p, "symlink loop");
-      else throw new UnitDirectoryError(p, (e as Error).message);
+      else if (code === "ELOOP") throw new UnitDirectoryError(join(path, name), "symlink loop");
+      else throw new UnitDirectoryError(join(path, name), (e as Error).message);
     }
-    states.set(p, s);
+    states.set(name, s);
     return s;
   };
   // A switch plans twice (see PlanInput.touched): texts and drop-in lists are read once.
   const texts = new Map<string, string>();
   const dropinLists = new Map<string, DropIn[]>();
-  const readPath = (p: string): string => {
-    const known = texts.get(p);
+  const readText = (name: string): string => {
+    const known = texts.get(name);
     if (known !== undefined) return known;
     try {
-      const text = readFileSync(p, "utf8");
-      texts.set(p, text);
+      const text = readFileSync(at(name), "utf8");
+      texts.set(name, text);
       return text;
     } catch (e) {
-      throw new UnitDirectoryError(p, `cannot read unit file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new UnitDirectoryError(join(path, name), `cannot read unit file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   };
   const identities = new Map<string, string | undefined>();
   const identity = (name: string): string | undefined => {
     if (identities.has(name)) return identities.get(name);
-    const slash = name.lastIndexOf("/");
-    const l = listing(slash < 0 ? path : join(path, name.slice(0, slash)));
     let target: string | undefined;
-    if (l?.get(name.slice(slash + 1))?.isSymbolicLink()) {
+    if (listed(name)?.entry?.isSymbolicLink()) {
       try {
-        const t = readlinkSync(join(path, name));
+        const t = readlinkSync(at(name));
         if (t.startsWith("/")) target = t;
       } catch {
         target = undefined;
@@ -138,6 +148,23 @@ export function diskUnitDirectory(path: string): UnitDirectory {
     }
     identities.set(name, target);
     return target;
+  };
+  const listDropins = (name: string): DropIn[] => {
+    const top = name.includes("/") ? null : listing("");
+    if (top && !top.has(`${name}.d`)) return []; // not there: no readdir bound to fail
+    let entries: string[];
+    try {
+      entries = readdirSync(at(`${name}.d`));
+    } catch {
+      return [];
+    }
+    return entries.filter((e) => e.endsWith(".conf")).sort(byteOrder).map((e) => {
+      const rel = `${name}.d/${e}`;
+      const state = fileState(rel);
+      // Read on first use: an unchanged drop-in (same identity in both generations) is never read.
+      let text: string | undefined;
+      return { path: join(path, rel), state, get text() { return text ??= state === "present" ? readText(rel) : ""; } };
+    });
   };
   return {
     path,
@@ -148,22 +175,22 @@ export function diskUnitDirectory(path: string): UnitDirectory {
     read: (name) => {
       const s = fileState(name);
       if (s === "missing") return undefined;
-      return s === "masked" ? "" : readPath(join(path, name));
+      return s === "masked" ? "" : readText(name);
     },
     names: () => {
       let entries: string[];
       try {
-        entries = readdirSync(path);
+        entries = readdirSync(io);
       } catch (e) {
         throw new UnitDirectoryError(path, `cannot list unit directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
-      const listed = listing(path);
+      const top = listing("");
       const isDir = (e: string) => {
-        const known = listed?.get(e);
+        const known = top?.get(e);
         if (known?.isFile()) return false;
         if (known?.isDirectory()) return true;
         try {
-          return statSync(join(path, e)).isDirectory();
+          return statSync(at(e)).isDirectory();
         } catch {
           return false; // dangling or looping: listed, and reported when used
         }
@@ -176,25 +203,6 @@ export function diskUnitDirectory(path: string): UnitDirectory {
       return known;
     },
   };
-  function listDropins(name: string): DropIn[] {
-    const d = join(path, `${name}.d`);
-    const top = name.includes("/") ? null : listing(path);
-    if (top && !top.has(`${name}.d`)) return []; // not there: no readdir bound to fail
-    let entries: string[];
-    try {
-      entries = readdirSync(d);
-    } catch {
-      return [];
-    }
-    return entries.filter((e) => e.endsWith(".conf")).sort(byteOrder).map((e) => {
-      const rel = `${name}.d/${e}`;
-      const state = fileState(rel);
-      const full = join(path, rel);
-      // Read on first use: an unchanged drop-in (same identity in both generations) is never read.
-      let text: string | undefined;
-      return { path: full, state, get text() { return text ??= state === "present" ? readPath(full) : ""; } };
-    });
-  }
 }
 
 /**
