@@ -39,7 +39,8 @@ export function benchEtc(n = 2000, runs = 10, filesystems: EtcFs[] = ["disk", "t
     "directory on the host's disk (ext4) or on a tmpfs (storage cost taken out: the tools' own work); hyperfine, " +
     `${runs} runs after 3 warm-ups, mean ± σ; first-run and change rows restore /etc before each run (\`--prepare\`, not timed). ` +
     "setup-etc.pl's no-op rerun removes and re-creates every link (a bug stagehand does not reproduce); stagehand " +
-    "fsyncs each file it writes and each changed directory (crash safety), setup-etc.pl syncs nothing.",
+    "makes each file it writes durable before renaming it into place and each changed directory after (crash safety: " +
+    "fsync of each, or one syncfs per file system from 16 on), setup-etc.pl syncs nothing; a no-op writes and syncs nothing.",
     "setup-etc.pl", rows);
 }
 

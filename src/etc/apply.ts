@@ -1,20 +1,25 @@
 /**
  * Carrying out an etc plan. Every replacement is a rename over the old name (a new symlink or a
- * temporary file created O_EXCL|O_NOFOLLOW beside it, fsynced first), so a declared file is never
+ * temporary file created O_EXCL|O_NOFOLLOW beside it, durable first), so a declared file is never
  * missing and a symlink planted in /etc is replaced, never written through. One failed entry does
  * not stop the others; the result is non-zero if anything failed or was refused.
+ *
+ * Copies are staged: written under temporary names as their turn comes, made durable together
+ * (one syncfs per file system when many, see src/fs/staged.ts), and renamed into place before the
+ * obsolete files go; the directories changed are made durable once at the end. A run that changes
+ * nothing writes and syncs nothing.
  */
 import {
   closeSync, constants, lchownSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync,
   symlinkSync, unlinkSync, chmodSync,
 } from "node:fs";
-import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
-import { fsyncDir, writeFileAtomic } from "../fs/atomic.ts";
+import { writeFileAtomic } from "../fs/atomic.ts";
+import { type StagedFile, stageFile, syncDirs, syncStaged, tempSuffix } from "../fs/staged.ts";
 import { exchangePaths } from "./exchange.ts";
 import { CLEAN, formatClean } from "./clean.ts";
 import { idTables, resolveOwner } from "./owners.ts";
-import { hostPath, STATIC } from "./paths.ts";
+import { hostPath, resolveInRoot, STATIC, withResolveCache } from "./paths.ts";
 import { type EtcOp, type EtcPlan, opMessage } from "./plan.ts";
 import { etcHostPath } from "./state.ts";
 
@@ -25,11 +30,19 @@ export interface ApplyOutput {
   afterOp?(op: EtcOp): void;
 }
 
-const tmpName = (path: string, tag: string) =>
-  join(dirname(path), `.${basename(path)}.stagehand-${tag}-${randomBytes(6).toString("hex")}`);
+const tmpName = (path: string, tag: string) => join(dirname(path), `.${basename(path)}.stagehand-${tag}-${tempSuffix()}`);
 
-/** Makes `path` a symlink to `target` by renaming a new link over it. */
+/**
+ * Makes `path` a symlink to `target`: created in place when the name is free (symlink(2) never
+ * follows nor replaces anything there), else by renaming a new link over what is there.
+ */
 export function atomicSymlink(target: string, path: string): void {
+  try {
+    symlinkSync(target, path);
+    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+  }
   const tmp = tmpName(path, "link");
   symlinkSync(target, tmp);
   try {
@@ -40,9 +53,9 @@ export function atomicSymlink(target: string, path: string): void {
   }
 }
 
-/** The host path of `/etc/NAME`, parents resolved inside the root, or an error. */
-function at(root: string, name: string): string {
-  const p = etcHostPath(root, name, true);
+/** The host path of `/etc/NAME`, parents resolved inside the root (`etc`: /etc resolved), or an error. */
+function at(root: string, name: string, etc?: string): string {
+  const p = etcHostPath(root, name, true, etc);
   if (p === undefined) throw new Error(`cannot resolve /etc/${name}`);
   return p;
 }
@@ -54,6 +67,11 @@ function at(root: string, name: string): string {
 function replaceAtomically(path: string, make: (tmp: string) => void): void {
   const tmp = tmpName(path, "new");
   make(tmp);
+  swapOver(tmp, path);
+}
+
+/** Puts the node at `tmp` in place of the directory at `path` (see replaceAtomically). */
+function swapOver(tmp: string, path: string): void {
   if (exchangePaths(tmp, path)) {
     rmSync(tmp, { recursive: true, force: true });
     return;
@@ -69,8 +87,12 @@ function replaceAtomically(path: string, make: (tmp: string) => void): void {
 export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number {
   let status = 0;
   const etc = hostPath(root, "/etc");
-  mkdirSync(etc, { recursive: true, mode: 0o755 });
-  const touched = new Set<string>([etc]);
+  /** Directories whose entries changed, made durable at the end. */
+  const touched = new Set<string>();
+  const madeEtc = mkdirSync(etc, { recursive: true, mode: 0o755 });
+  if (madeEtc !== undefined) touched.add(dirname(madeEtc));
+  // /etc itself is never replaced here: resolved once, not for every entry.
+  const etcResolved = resolveInRoot(root, "/etc");
   /** Names whose directory is to be swapped in place of something else: name -> [where it is built, its final place]. */
   const pendingDirs = new Map<string, { tmp: string; final: string }>();
   /** Names where a directory of static links is to be replaced by a link or a copy. */
@@ -80,7 +102,7 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
       if (name === dir) return tmp;
       if (name.startsWith(`${dir}/`)) return `${tmp}${name.slice(dir.length)}`;
     }
-    return at(root, name);
+    return at(root, name, etcResolved);
   };
   const swapInPendingDirs = () => {
     for (const [name, { tmp, final }] of pendingDirs) {
@@ -88,11 +110,36 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
         if (exchangePaths(tmp, final)) unlinkSync(tmp);
         else { unlinkSync(final); renameSync(tmp, final); }
         touched.add(dirname(final));
+        // Directories changed inside it are now found under its final name.
+        for (const dir of [...touched]) {
+          if (dir === tmp || dir.startsWith(`${tmp}/`)) { touched.delete(dir); touched.add(final + dir.slice(tmp.length)); }
+        }
       } catch (e) { fail(`cannot put the directory /etc/${name} in place`, e); }
     }
     pendingDirs.clear();
   };
+  /** Copies written under temporary names, not yet durable nor in place. */
+  const staged: { op: Extract<EtcOp, { op: "copy" }>; file: StagedFile; replacingDir: boolean }[] = [];
+  /** Copies in place (their owners are settled against the new passwd and group). */
   const copies: Extract<EtcOp, { op: "copy" }>[] = [];
+  /** Makes the staged copies durable, then renames each into place (none is renamed before all are durable). */
+  const publishCopies = () => {
+    const failed = syncStaged(staged.map((s) => s.file));
+    for (const { op, file, replacingDir } of staged) {
+      const error = failed.get(file);
+      try {
+        if (error) throw error;
+        if (replacingDir) swapOver(file.tmp, file.path);
+        else renameSync(file.tmp, file.path);
+        touched.add(dirname(file.path));
+        copies.push(op);
+      } catch (e) {
+        try { unlinkSync(file.tmp); } catch { /* already gone */ }
+        fail(`copy /etc/${op.name}`, e);
+      }
+    }
+    staged.length = 0;
+  };
   const fail = (what: string, e: unknown) => {
     out.stderr(`error: ${what}: ${(e as Error).message}`);
     status = 1;
@@ -111,13 +158,14 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
 
   for (const op of plan.ops) {
     // Every entry is in place once the obsolete copies' turn comes.
-    if (op.op === "remove-file" || op.op === "clean") swapInPendingDirs();
+    if (op.op === "remove-file" || op.op === "clean") { publishCopies(); swapInPendingDirs(); }
     const msg = opMessage(op);
     if (msg !== undefined) out.stderr(msg);
     try {
       switch (op.op) {
         case "static":
           atomicSymlink(op.target, join(etc, STATIC));
+          touched.add(etc);
           break;
         case "remove-link": {
           const p = join(etc, op.name);
@@ -139,10 +187,13 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
         case "mkdir": {
           if (pendingDirs.has(op.name)) break;
           const p = place(op.name);
-          let exists = false;
-          try { exists = lstatSync(p).isDirectory(); } catch { /* missing */ }
-          if (!exists) mkdirSync(p, { mode: 0o755 });
-          touched.add(dirname(p));
+          try {
+            mkdirSync(p, { mode: 0o755 });
+            touched.add(dirname(p));
+          } catch (e) {
+            // Made meanwhile (or by an earlier run's crash): fine if it is a directory.
+            if ((e as NodeJS.ErrnoException).code !== "EEXIST" || !lstatSync(p).isDirectory()) throw e;
+          }
           break;
         }
         case "link": {
@@ -154,27 +205,27 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
         }
         case "copy": {
           const p = place(op.name);
-          const opts = { mode: op.mode, uid: op.uid, gid: op.gid };
-          if (replacingDirs.delete(op.name)) replaceAtomically(p, (tmp) => writeFileAtomic(tmp, op.content, opts));
-          else writeFileAtomic(p, op.content, opts);
-          copies.push(op);
+          const file = stageFile(p, op.content, { mode: op.mode, uid: op.uid, gid: op.gid });
+          staged.push({ op, file, replacingDir: replacingDirs.delete(op.name) });
           break;
         }
         case "remove-file": {
-          const p = at(root, op.name);
+          const p = at(root, op.name, etcResolved);
           let st;
           try { st = lstatSync(p); } catch { break; }
           if (!st.isDirectory()) { unlinkSync(p); touched.add(dirname(p)); }
           break;
         }
-        case "clean":
-          if (op.changed || formatClean(op.names) !== readFileSync(cleanPath, "utf8")) {
-            writeFileAtomic(cleanPath, formatClean(op.names), { mode: 0o644 });
-          }
+        case "clean": {
+          // Unchanged since planning (and not rewritten above, which only happens when changed): no write.
+          const text = formatClean(op.names);
+          if (op.changed || text !== oldClean) writeFileAtomic(cleanPath, text, { mode: 0o644 });
           break;
+        }
         case "tag": {
           try {
             closeSync(openSync(join(etc, "NIXOS"), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644));
+            touched.add(etc);
           } catch (e) {
             if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
           }
@@ -195,10 +246,9 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
     if (op.op === "clean") status = Math.max(status, settleOwners(root, copies, out));
   }
 
+  publishCopies();
   swapInPendingDirs();
-  for (const dir of touched) {
-    try { fsyncDir(dir); } catch { /* removed meanwhile */ }
-  }
+  syncDirs(touched);
   return status;
 }
 
@@ -211,20 +261,23 @@ function settleOwners(root: string, copies: Extract<EtcOp, { op: "copy" }>[], ou
   const read = (f: string) => { try { return readFileSync(hostPath(root, f), "utf8"); } catch { return ""; } };
   const ids = idTables(read("/etc/passwd"), read("/etc/group"));
   let status = 0;
-  for (const c of copies) {
-    try {
-      const p = at(root, c.name);
-      const st = lstatSync(p);
-      if (!st.isFile()) continue;
-      const uid = resolveOwner(c.user, ids.users) ?? c.uid;
-      const gid = resolveOwner(c.group, ids.groups) ?? c.gid;
-      if (st.uid !== uid || st.gid !== gid) lchownSync(p, uid, gid);
-      // chown clears setuid/setgid bits, so the mode is set after it.
-      if ((st.mode & 0o7777) !== c.mode || st.uid !== uid || st.gid !== gid) chmodSync(p, c.mode);
-    } catch (e) {
-      out.stderr(`error: cannot set the owner of /etc/${c.name}: ${(e as Error).message}`);
-      status = 1;
+  // Only owners and modes change from here on, never a link or a directory: resolution may be memoised.
+  withResolveCache(() => {
+    for (const c of copies) {
+      try {
+        const p = at(root, c.name);
+        const st = lstatSync(p);
+        if (!st.isFile()) continue;
+        const uid = resolveOwner(c.user, ids.users) ?? c.uid;
+        const gid = resolveOwner(c.group, ids.groups) ?? c.gid;
+        if (st.uid !== uid || st.gid !== gid) lchownSync(p, uid, gid);
+        // chown clears setuid/setgid bits, so the mode is set after it.
+        if ((st.mode & 0o7777) !== c.mode || st.uid !== uid || st.gid !== gid) chmodSync(p, c.mode);
+      } catch (e) {
+        out.stderr(`error: cannot set the owner of /etc/${c.name}: ${(e as Error).message}`);
+        status = 1;
+      }
     }
-  }
+  });
   return status;
 }

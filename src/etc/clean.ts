@@ -4,7 +4,7 @@
  * switches between the two freely.
  */
 import { badEntryName } from "./paths.ts";
-import { byteCompare } from "./tree.ts";
+import { sortBytewise } from "./tree.ts";
 
 /** The bookkeeping file's name under /etc. */
 export const CLEAN = ".clean";
@@ -24,5 +24,5 @@ export function parseClean(text: string): { names: string[]; refused: { name: st
 
 /** Formats names as `.clean` text. */
 export function formatClean(names: Iterable<string>): string {
-  return [...new Set(names)].sort(byteCompare).map((n) => `${n}\n`).join("");
+  return sortBytewise([...new Set(names)], (n) => n).map((n) => `${n}\n`).join("");
 }

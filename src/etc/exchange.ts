@@ -3,7 +3,8 @@
  * directory is (or a directory where a symlink is); exchanging them, then removing the old one
  * from its new name, replaces one with the other with no moment where neither is there.
  */
-import { dlopen, FFIType, ptr } from "bun:ffi";
+/** bun:ffi, loaded on first use: runs that never call in pay nothing for it. */
+const ffi = () => require("bun:ffi") as typeof import("bun:ffi");
 
 const AT_FDCWD = -100;
 const RENAME_EXCHANGE = 2;
@@ -13,6 +14,7 @@ let renameat2: ((a: number, b: unknown, c: number, d: unknown, f: number) => num
 function load() {
   if (renameat2 !== undefined) return renameat2;
   try {
+    const { dlopen, FFIType } = ffi();
     const lib = dlopen("libc.so.6", {
       renameat2: { args: [FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
     });
@@ -29,5 +31,6 @@ export function exchangePaths(a: string, b: string): boolean {
   if (!fn) return false;
   const ca = Buffer.from(`${a}\0`);
   const cb = Buffer.from(`${b}\0`);
+  const { ptr } = ffi();
   return fn(AT_FDCWD, ptr(ca), AT_FDCWD, ptr(cb), RENAME_EXCHANGE) === 0;
 }

@@ -22,7 +22,7 @@ export function badEntryName(name: string): string | undefined {
 
 /** Joins a root and an absolute in-root path as a plain string (no resolution). */
 export function hostPath(root: string, abs: string): string {
-  const r = root.replace(/\/+$/, "");
+  const r = root.endsWith("/") ? root.replace(/\/+$/, "") : root;
   return r + (abs.startsWith("/") ? abs : `/${abs}`);
 }
 
@@ -41,12 +41,17 @@ export function resolveInRoot(root: string, abs: string, followLast = true): str
  * system calls. Only set inside `withResolveCache`, i.e. while nothing writes to the root; the
  * applier, which changes links and directories as it goes, always asks the file system.
  */
-let linkCache: { isLink: Map<string, boolean>; target: Map<string, string> } | undefined;
+let linkCache: {
+  isLink: Map<string, boolean>;
+  target: Map<string, string>;
+  canonical: Map<string, string>;
+  derived: Map<string, unknown>;
+} | undefined;
 
 /** Runs `read` (which must not change the root) with path resolution memoised; nests. */
 export function withResolveCache<T>(read: () => T): T {
   if (linkCache) return read();
-  linkCache = { isLink: new Map(), target: new Map() };
+  linkCache = { isLink: new Map(), target: new Map(), canonical: new Map(), derived: new Map() };
   try {
     return read();
   } finally {
@@ -64,6 +69,23 @@ export function isSymlinkAt(here: string): boolean {
   return isLink;
 }
 
+/** What is known without a system call: whether `here` is a symlink, or undefined when not yet asked. */
+export function knownSymlinkAt(here: string): boolean | undefined {
+  return linkCache?.isLink.get(here);
+}
+
+/**
+ * `compute()`, memoised under `key` inside withResolveCache (for answers derived from the root's
+ * links, e.g. where a parent directory of many entries resolves to); computed every time outside.
+ */
+export function memoised<T>(key: string, compute: () => T): T {
+  if (!linkCache) return compute();
+  if (linkCache.derived.has(key)) return linkCache.derived.get(key) as T;
+  const value = compute();
+  linkCache.derived.set(key, value);
+  return value;
+}
+
 /** Records what an lstat the caller made anyway found at `here` (no effect outside withResolveCache). */
 export function noteSymlinkAt(here: string, isLink: boolean): void {
   linkCache?.isLink.set(here, isLink);
@@ -78,27 +100,51 @@ export function linkTargetAt(here: string): string {
   return target;
 }
 
+/** An empty or `.` component, or a trailing slash. */
+const NOT_NORMAL = /\/\/|\/\.(?:\/|$)|.\/$/;
+
+/** `/a/./b//c` -> `/a/b/c` (`..` kept: it is applied to the resolved parent, as the kernel does). */
+function normalized(abs: string): string {
+  if (abs.startsWith("/") && !NOT_NORMAL.test(abs)) return abs;
+  const parts = abs.split("/").filter((p) => p !== "" && p !== ".");
+  return parts.length === 0 ? "/" : `/${parts.join("/")}`;
+}
+
 /** Like resolveInRoot, but returns the resolved path as seen from inside the root. */
 export function canonicalInRoot(root: string, abs: string, followLast = true): string {
-  let rest = abs.split("/").filter((p) => p !== "" && p !== ".");
-  const done: string[] = [];
-  let hops = 0;
-  while (rest.length > 0) {
-    const part = rest.shift()!;
-    if (part === "..") { done.pop(); continue; }
-    const here = hostPath(root, "/" + [...done, part].join("/"));
-    const isLink = isSymlinkAt(here);
-    if (isLink && (rest.length > 0 || followLast)) {
-      if (++hops > 40) throw Object.assign(new Error(`too many levels of symbolic links: ${abs}`), { code: "ELOOP" });
-      const target = linkTargetAt(here);
-      const parts = target.split("/").filter((p) => p !== "" && p !== ".");
-      if (target.startsWith("/")) done.length = 0;
-      rest = [...parts, ...rest];
-      continue;
+  const r = root.endsWith("/") ? root.replace(/\/+$/, "") : root;
+  return canonical(r, normalized(abs), followLast, { hops: 0, abs });
+}
+
+/**
+ * Resolves a normalized path: its parent (fully, memoised inside withResolveCache, so the many
+ * entries of one directory resolve its prefix once), then its last component. `r` is the root
+ * without a trailing slash; `walk` counts the links followed, as the kernel's limit of 40.
+ */
+function canonical(r: string, path: string, follow: boolean, walk: { hops: number; abs: string }): string {
+  if (path === "/") return "/";
+  const key = `${follow ? "f" : "l"}${r}\0${path}`;
+  const known = linkCache?.canonical.get(key);
+  if (known !== undefined) return known;
+  const cut = path.lastIndexOf("/");
+  const dir = canonical(r, cut === 0 ? "/" : path.slice(0, cut), true, walk);
+  const base = path.slice(cut + 1);
+  let result: string;
+  if (base === "..") {
+    // Applied to the resolved parent; `..` of the root is the root.
+    result = dir.slice(0, dir.lastIndexOf("/")) || "/";
+  } else {
+    const here = dir === "/" ? `/${base}` : `${dir}/${base}`;
+    if (follow && isSymlinkAt(r + here)) {
+      if (++walk.hops > 40) throw Object.assign(new Error(`too many levels of symbolic links: ${walk.abs}`), { code: "ELOOP" });
+      const target = linkTargetAt(r + here);
+      result = canonical(r, normalized(target.startsWith("/") ? target : `${dir}/${target}`), true, walk);
+    } else {
+      result = here;
     }
-    done.push(part);
   }
-  return "/" + done.join("/");
+  linkCache?.canonical.set(key, result);
+  return result;
 }
 
 /** The parent directory part of a relative name ("" for a top-level name). */

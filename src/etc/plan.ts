@@ -115,7 +115,7 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     const toDirectory = tree.byName.get(l.name)?.kind === "directory";
     // Inside a directory about to be swapped for a link, the link goes with its directory, so
     // the names the new link serves never vanish in between.
-    const insideReplacedDir = [...replaced].some((d) => l.name.startsWith(`${d}/`));
+    const insideReplacedDir = replaced.size > 0 && [...replaced].some((d) => l.name.startsWith(`${d}/`));
     ops.push({ op: "remove-link", name: l.name, ...(toDirectory ? { toDirectory } : {}), ...(insideReplacedDir ? { insideReplacedDir } : {}) });
     removed.add(l.name);
   }
@@ -133,6 +133,9 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     return "blocked";
   };
   const ensureParents = (name: string): string | undefined => {
+    // A directory is in madeDirs only once all its parents are: siblings need no second walk up.
+    const parent = parentName(name);
+    if (parent === "" || madeDirs.has(parent)) return undefined;
     const chain: string[] = [];
     for (let p = parentName(name); p !== ""; p = parentName(p)) chain.unshift(p);
     for (const dir of chain) {

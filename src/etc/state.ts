@@ -2,19 +2,27 @@
  * Loading what /etc looks like now, for the planner: the links into /etc/static, what sits at
  * each name the new tree declares, `.clean`, and the owner tables. Reads only; the result is data.
  */
-import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { type Dirent, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { CLEAN, parseClean } from "./clean.ts";
 import { type IdTables, idTables } from "./owners.ts";
-import { hostPath, isSymlinkAt, linkTargetAt, noteSymlinkAt, parentName, resolveInRoot, STATIC } from "./paths.ts";
-import { byteCompare, type EtcTree } from "./tree.ts";
+import {
+  hostPath, isSymlinkAt, knownSymlinkAt, linkTargetAt, memoised, noteSymlinkAt, parentName, resolveInRoot, STATIC,
+} from "./paths.ts";
+import { type EtcEntry, type EtcTree, sortBytewise } from "./tree.ts";
 
 /** What is at `/etc/NAME`. `none` also covers a name under a link into /etc/static (cleanup removes it). */
 export interface NodeState {
   type: "none" | "file" | "link" | "dir" | "other";
   linkTarget?: string;
-  /** For a link: whether it leads (inside the root) to a directory. */
+  /**
+   * For a link not into /etc/static: whether it leads (inside the root) to a directory. A link into
+   * /etc/static is always replaced or removed, so where it leads is never asked (nor resolved).
+   */
   leadsToDir?: boolean;
-  /** For a directory: whether it holds only links into /etc/static (and such directories). */
+  /**
+   * For a directory where the tree declares a link or a copy: whether it holds only links into
+   * /etc/static (and such directories). Not looked into where the tree declares a directory too.
+   */
   onlyStatic?: boolean;
   mode?: number;
   uid?: number;
@@ -67,10 +75,10 @@ function onlyStatic(host: string): boolean {
   const known = onlyStaticMemo?.get(host);
   if (known !== undefined) return known;
   const answer = (() => {
-    for (const n of readdirSync(host)) {
-      const st = lstatSync(`${host}/${n}`);
-      if (st.isSymbolicLink()) { if (!intoStatic(readlinkSync(`${host}/${n}`))) return false; }
-      else if (!st.isDirectory() || !onlyStatic(`${host}/${n}`)) return false;
+    for (const d of readdirSync(host, { withFileTypes: true })) {
+      const here = `${host}/${d.name}`;
+      if (isSymlink(d, here)) { if (!intoStatic(linkTargetAt(here))) return false; }
+      else if (!isDirectory(d, here) || !onlyStatic(here)) return false;
     }
     return true;
   })();
@@ -82,35 +90,63 @@ function onlyStatic(host: string): boolean {
  * The host path of `/etc/NAME` with its parents resolved inside the root, or undefined when a
  * parent is a link into /etc/static (removed by the cleanup before anything is created there).
  */
-export function etcHostPath(root: string, name: string, staticParents = false): string | undefined {
-  const parts = name.split("/");
-  let dir = "/etc";
-  for (const p of parts.slice(0, -1)) {
-    const h = resolveInRoot(root, `${dir}/${p}`, false);
-    try {
-      // Memoised while planning (many entries share parents); live while applying.
-      if (isSymlinkAt(h) && !staticParents && intoStatic(linkTargetAt(h))) return undefined;
-    } catch { /* missing: created later */ }
-    dir = `${dir}/${p}`;
-  }
-  const parent = parentName(name);
-  return `${resolveInRoot(root, parent === "" ? "/etc" : `/etc/${parent}`)}/${parts.at(-1)}`;
+export function etcHostPath(root: string, name: string, staticParents = false, etc?: string): string | undefined {
+  const dir = etcDirHostPath(root, parentName(name), staticParents, etc);
+  return dir === undefined ? undefined : `${dir}/${name.slice(name.lastIndexOf("/") + 1)}`;
 }
 
-function observe(root: string, name: string, wantContent: boolean): NodeState {
+/**
+ * etcHostPath of a directory, resolved (`dir` relative to /etc, "" for /etc itself; `etc`: /etc
+ * resolved, when the caller knows it). Memoised while planning, as all the entries of a directory
+ * share the answer; live while applying.
+ */
+function etcDirHostPath(root: string, dir: string, staticParents: boolean, etc?: string): string | undefined {
+  if (dir === "") return etc ?? resolveInRoot(root, "/etc");
+  return memoised(`etc-dir\0${staticParents}\0${root}\0${dir}`, () => {
+    const above = etcDirHostPath(root, parentName(dir), staticParents, etc);
+    if (above === undefined) return undefined;
+    // `/etc/DIR` itself, its parents resolved: a link into /etc/static there is removed by the cleanup.
+    const h = `${above.endsWith("/") ? above : `${above}/`}${dir.slice(dir.lastIndexOf("/") + 1)}`;
+    if (!isSymlinkAt(h)) return h;
+    try {
+      if (!staticParents && intoStatic(linkTargetAt(h))) return undefined;
+    } catch { /* gone meanwhile */ }
+    return resolveInRoot(root, `/etc/${dir}`);
+  });
+}
+
+/** A directory entry's type from the listing, asking lstat only when the file system gives none. */
+function isSymlink(d: Dirent, here: string): boolean {
+  if (d.isSymbolicLink()) { noteSymlinkAt(here, true); return true; }
+  if (d.isDirectory() || d.isFile()) { noteSymlinkAt(here, false); return false; }
+  return isSymlinkAt(here);
+}
+
+function isDirectory(d: Dirent, here: string): boolean {
+  if (d.isDirectory() || d.isSymbolicLink() || d.isFile()) return d.isDirectory();
+  return lstatSync(here).isDirectory();
+}
+
+function observe(root: string, e: EtcEntry): NodeState {
+  const name = e.name;
   const host = etcHostPath(root, name);
   if (host === undefined) return { type: "none" };
+  // A link the walk of /etc listed needs no lstat: a link's mode and owner mean nothing here.
   let st;
-  try { st = lstatSync(host); } catch { return { type: "none" }; }
-  const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
-  noteSymlinkAt(host, st.isSymbolicLink());
-  if (st.isSymbolicLink()) {
+  if (knownSymlinkAt(host) !== true) {
+    try { st = lstatSync(host); } catch { return { type: "none" }; }
+    noteSymlinkAt(host, st.isSymbolicLink());
+  }
+  if (st === undefined || st.isSymbolicLink()) {
+    const linkTarget = linkTargetAt(host);
+    if (intoStatic(linkTarget)) return { type: "link", linkTarget };
     let leadsToDir = false;
     try { leadsToDir = statSync(resolveInRoot(root, `/etc/${name}`)).isDirectory(); } catch { /* dangling */ }
-    return { ...base, type: "link", linkTarget: linkTargetAt(host), leadsToDir };
+    return { type: "link", linkTarget, leadsToDir };
   }
-  if (st.isDirectory()) return { ...base, type: "dir", onlyStatic: onlyStatic(host) };
-  if (st.isFile()) return { ...base, type: "file", content: wantContent ? readFileSync(host) : undefined };
+  const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+  if (st.isDirectory()) return { ...base, type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host) }) };
+  if (st.isFile()) return { ...base, type: "file", content: e.kind === "copy" ? readFileSync(host) : undefined };
   return { ...base, type: "other" };
 }
 
@@ -119,13 +155,13 @@ function findStaticLinks(root: string, tree: EtcTree): StaticLink[] {
   const found: StaticLink[] = [];
   const etc = hostPath(root, "/etc");
   const walk = (rel: string) => {
-    let names: string[];
-    try { names = readdirSync(rel === "" ? etc : `${etc}/${rel}`); } catch { return; }
-    for (const n of names.sort(byteCompare)) {
-      const name = rel === "" ? n : `${rel}/${n}`;
+    let listed: Dirent[];
+    try { listed = readdirSync(rel === "" ? etc : `${etc}/${rel}`, { withFileTypes: true }); } catch { return; }
+    for (const d of sortBytewise(listed, (e) => e.name)) {
+      const name = rel === "" ? d.name : `${rel}/${d.name}`;
       if (name === "nixos") continue;
-      // Links were mostly seen by observe already (memoised); other nodes are asked directly.
-      if (isSymlinkAt(`${etc}/${name}`)) {
+      // The listing's file types spare an lstat per node; link targets were mostly read by observe.
+      if (isSymlink(d, `${etc}/${name}`)) {
         const target = linkTargetAt(`${etc}/${name}`);
         if (!intoStatic(target)) continue;
         // Like `-l "/etc/static/NAME"` once /etc/static is the new tree: parents followed, the entry not.
@@ -136,7 +172,7 @@ function findStaticLinks(root: string, tree: EtcTree): StaticLink[] {
           stillDeclared = isSymlinkAt(at);
         } catch { /* not declared */ }
         found.push({ name, target, stillDeclared });
-      } else if (lstatSync(`${etc}/${name}`).isDirectory()) {
+      } else if (isDirectory(d, `${etc}/${name}`)) {
         walk(name);
       }
     }
@@ -166,10 +202,12 @@ export function loadEtcState(root: string, tree: EtcTree): EtcState {
 }
 
 function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
+  // The walk of /etc first: its listings tell which declared names are links (no lstat for those).
+  const staticLinks = findStaticLinks(root, tree);
   const nodes = new Map<string, NodeState>();
   for (const e of tree.entries) {
     if (e.kind === "file") continue;
-    nodes.set(e.name, observe(root, e.name, e.kind === "copy"));
+    nodes.set(e.name, observe(root, e));
   }
   const cleanText = readOr(hostPath(root, `/etc/${CLEAN}`), "");
   const { names, refused } = parseClean(cleanText);
@@ -180,7 +218,7 @@ function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
   const passwd = declaredText(root, tree, "passwd") ?? readOr(hostPath(root, "/etc/passwd"), "");
   const group = declaredText(root, tree, "group") ?? readOr(hostPath(root, "/etc/group"), "");
   return {
-    staticTarget, staticLinks: findStaticLinks(root, tree), nodes, clean: names, cleanRefused: refused,
+    staticTarget, staticLinks, nodes, clean: names, cleanRefused: refused,
     cleanText, hasTag, ids: idTables(passwd, group),
   };
 }

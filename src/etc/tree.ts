@@ -32,7 +32,33 @@ export interface EtcTree {
 
 /** Byte-wise comparison, as Perl's `sort` orders file names. */
 export function byteCompare(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  // UTF-16 code units order as UTF-8 bytes do, except surrogates (and the lone ones Buffer turns
+  // into U+FFFD): the first difference decides, and only those cases pay for encoding.
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 || y >= 0xd800) return Buffer.compare(Buffer.from(a), Buffer.from(b));
+    return x < y ? -1 : 1;
+  }
+  if (a.length === b.length) return 0;
+  // One is a prefix of the other: the shorter sorts first unless what follows could encode oddly.
+  const rest = a.length > b.length ? a.charCodeAt(n) : b.charCodeAt(n);
+  if (rest >= 0xd800) return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return a.length < b.length ? -1 : 1;
+}
+
+/** Characters whose UTF-16 order differs from their UTF-8 (byte) order: surrogates and above. */
+const HIGH = /[\uD800-\uFFFF]/;
+
+/**
+ * Sorts `items` by `key` bytewise, in place. Below U+D800 the engine's native string order (UTF-16
+ * code units) is the byte order, so byteCompare is only needed when a key has a character above.
+ */
+export function sortBytewise<T>(items: T[], key: (item: T) => string): T[] {
+  if (items.some((i) => HIGH.test(key(i)))) return items.sort((a, b) => byteCompare(key(a), key(b)));
+  return items.sort((a, b) => { const x = key(a), y = key(b); return x < y ? -1 : x > y ? 1 : 0; });
 }
 
 /** Reads a sidecar without its one trailing newline, or undefined when absent. */
@@ -84,21 +110,25 @@ export function readEtcTree(root: string, etcPath: string): EtcTree {
   if (!statSync(top).isDirectory()) throw new Error(`${etcPath} is not a directory`);
   const entries: EtcEntry[] = [];
   const walk = (rel: string) => {
-    const listed = readdirSync(hostPath(root, rel === "" ? path : `${path}/${rel}`), { withFileTypes: true });
-    const types = new Map(listed.map((d) => [d.name, d]));
-    const siblings = new Set(types.keys());
-    const names = [...siblings].sort(byteCompare);
-    for (const base of names) {
-      const name = rel === "" ? base : `${rel}/${base}`;
+    const listed = sortBytewise(readdirSync(hostPath(root, rel === "" ? path : `${path}/${rel}`), { withFileTypes: true }), (d) => d.name);
+    const siblings = new Set(listed.map((d) => d.name));
+    for (const d of listed) {
+      const name = rel === "" ? d.name : `${rel}/${d.name}`;
       const bad = badEntryName(name);
       if (bad) { entries.push({ name, kind: "invalid", reason: bad }); continue; }
       // The listing's file type spares an lstat per entry (asked only when the file system has none).
-      const d = types.get(base)!;
-      const st = d.isSymbolicLink() || d.isDirectory() || d.isFile() ? d : lstatSync(hostPath(root, `${path}/${name}`));
-      noteSymlinkAt(hostPath(root, `${path}/${name}`), st.isSymbolicLink());
-      if (st.isSymbolicLink()) entries.push(readLinkEntry(root, path, name, siblings));
-      else if (st.isDirectory()) { entries.push({ name, kind: "directory" }); walk(name); }
-      else entries.push({ name, kind: "file" });
+      const here = hostPath(root, `${path}/${name}`);
+      const st = d.isSymbolicLink() || d.isDirectory() || d.isFile() ? d : lstatSync(here);
+      if (st.isSymbolicLink()) {
+        noteSymlinkAt(here, true);
+        entries.push(readLinkEntry(root, path, name, siblings));
+      } else if (st.isDirectory()) {
+        noteSymlinkAt(here, false);
+        entries.push({ name, kind: "directory" });
+        walk(name);
+      } else {
+        entries.push({ name, kind: "file" });
+      }
     }
   };
   walk("");

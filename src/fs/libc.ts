@@ -2,7 +2,8 @@
  * The few libc calls Node's fs does not offer (flock, syncfs), through bun:ffi.
  * Loaded lazily so pure code and tests that never lock pay nothing.
  */
-import { dlopen, FFIType } from "bun:ffi";
+/** bun:ffi, loaded on first use: runs that never call in pay nothing for it. */
+const ffi = () => require("bun:ffi") as typeof import("bun:ffi");
 
 type Libc = {
   flock(fd: number, op: number): number;
@@ -13,6 +14,7 @@ let libc: Libc | undefined;
 
 function load(): Libc {
   if (libc) return libc;
+  const { dlopen, FFIType } = ffi();
   const lib = dlopen("libc.so.6", {
     flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
     syncfs: { args: [FFIType.i32], returns: FFIType.i32 },

@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { resolveInRoot } from "../../../src/etc/paths.ts";
-import { buildEtcTree, makeRoot, makeUserRoot, snapshot } from "./fixtures.ts";
+import { buildEtcTree, type FixtureEntry, makeRoot, makeUserRoot, snapshot } from "./fixtures.ts";
 import { setup } from "./helpers.ts";
 import { applyEtc } from "../../../src/etc/apply.ts";
 import { planEtcSetup } from "../../../src/etc/step.ts";
@@ -159,6 +159,44 @@ test("between any two operations of a switch, every name declared before and aft
   assert.ok(lstatSync(join(root, "etc/link2dir")).isDirectory());
   assert.ok(lstatSync(join(root, "etc/dirlink")).isSymbolicLink());
   assert.is(readFileSync(resolveInRoot(root, "/etc/dirlink/b"), "utf8"), "b2\n");
+});
+
+test("a no-op rerun writes nothing: /etc, its entries and .clean keep their inodes and times", () => {
+  const root = makeUserRoot();
+  const entries = { a: { text: "a\n" }, "d/b": { text: "b\n", mode: "0640" }, c: { text: "c\n", mode: "direct-symlink" } };
+  setup(root, entries);
+  const etc = join(root, "etc");
+  const seen = (p: string) => { const st = lstatSync(p); return `${st.ino} ${st.mtimeMs} ${st.ctimeMs}`; };
+  const names = [".", ".clean", "a", "d", "d/b", "c", "static", "NIXOS"];
+  const before = names.map((n) => seen(join(etc, n)));
+  const again = setup(root, entries);
+  assert.is(again.status, 0);
+  assert.equal(again.lines, []);
+  assert.equal(names.map((n) => seen(join(etc, n))), before);
+});
+
+test("many copies at once (durable together): new, changed, over a directory of static links, inside a directory replacing a link", () => {
+  const root = makeUserRoot();
+  const n = 24;
+  const gen1: Record<string, FixtureEntry> = { "repl/a": { text: "a\n" }, todir: { text: "t\n" } };
+  for (let i = 0; i < n; i++) gen1[`c${i}`] = { text: `one ${i}\n`, mode: "0640" };
+  assert.is(setup(root, gen1).status, 0);
+  const gen2: Record<string, FixtureEntry> = { repl: { text: "r\n", mode: "0600" } };
+  for (let i = 0; i < n; i++) {
+    gen2[`c${i}`] = { text: `two ${i}\n`, mode: i % 2 ? "0640" : "4755" };
+    gen2[`todir/in${i}`] = { text: `in ${i}\n`, mode: "0644" };
+  }
+  const second = setup(root, gen2);
+  assert.is(second.status, 0, second.messages.join("\n"));
+  const s = snapshot(join(root, "etc"), (name) => name === "passwd" || name === "group");
+  for (let i = 0; i < n; i++) {
+    assert.is(s[`c${i}`], `file ${i % 2 ? "640" : "4755"} 0:0 ${JSON.stringify(`two ${i}\n`)}`);
+    assert.is(s[`todir/in${i}`], `file 644 0:0 ${JSON.stringify(`in ${i}\n`)}`);
+  }
+  assert.is(s.repl, 'file 600 0:0 "r\\n"');
+  assert.is(s.todir, "dir 755 0:0");
+  assert.equal(Object.keys(s).filter((k) => k.includes(".stagehand-")), [], "no temporary file is left");
+  assert.is(readFileSync(join(root, "etc/.clean"), "utf8").split("\n").filter(Boolean).length, 2 * n + 1);
 });
 
 test.run();

@@ -47,4 +47,28 @@ test("memoised resolution answers as the live one, stays in the root, and ends w
   assert.is(canonicalInRoot(root, "/etc/ssh/y"), "/etc/ssh/y");
 });
 
+test("memoised resolution agrees with the live one on relative links, `..`, chains, dangling links and odd spellings", () => {
+  const root = makeRoot();
+  mkdirSync(join(root, "store/a/b/c"), { recursive: true });
+  symlinkSync("../store/a", join(root, "etc/rel"));          // relative, through the parent
+  symlinkSync("rel/b/../b/c", join(root, "etc/chain"));      // relative to a link, with `..` after a link
+  symlinkSync("/etc/chain/..", join(root, "etc/up"));        // `..` of a link's target: the target's parent
+  symlinkSync("/etc/nowhere/x", join(root, "etc/dangling"));
+  symlinkSync("../../../../..", join(root, "store/a/b/c/top"));
+  const paths = [
+    "/etc/rel", "/etc/rel/b", "/etc/chain", "/etc/chain/d", "/etc/up", "/etc/up/c", "/etc/dangling", "/etc/dangling/y",
+    "/etc/rel/b/c/top", "/etc/rel/b/c/top/etc/rel", "//etc/./rel//b/", "/etc/rel/..", "/..", "/", "/etc/chain/../../..",
+  ];
+  const live = paths.flatMap((p) => [canonicalInRoot(root, p), canonicalInRoot(root, p, false)]);
+  const memo = withResolveCache(() => paths.flatMap((p) => [canonicalInRoot(root, p), canonicalInRoot(root, p, false)]));
+  // Asked in another order, so other prefixes are memoised first.
+  const again = withResolveCache(() => [...paths].reverse().map((p) => [canonicalInRoot(root, p, false), canonicalInRoot(root, p)]));
+  assert.equal(memo, live);
+  assert.equal(again.reverse().flatMap(([last, full]) => [full, last]), live);
+  assert.equal(live.filter((_, i) => i % 2 === 0), [
+    "/store/a", "/store/a/b", "/store/a/b/c", "/store/a/b/c/d", "/store/a/b", "/store/a/b/c", "/etc/nowhere/x", "/etc/nowhere/x/y",
+    "/", "/store/a", "/store/a/b", "/store", "/", "/", "/store",
+  ]);
+});
+
 test.run();

@@ -1,0 +1,132 @@
+/**
+ * Replacing many files crash-safely at the cost of a few journal commits instead of one per file.
+ * writeFileAtomic makes one file durable with its own fsync before its rename; for hundreds of
+ * files (a first `etc` run) those fsyncs are most of the run. Here every new file is first written
+ * under a temporary name beside its target (stageFile), all of them are made durable together
+ * (syncStaged), and only then does the caller rename them over their targets.
+ *
+ * Why that keeps the guarantee of fsync-then-rename: syncfs(2) writes back and waits for all dirty
+ * data and inodes of one file system and commits its journal, so when it returns success every
+ * staged file on that file system is on disk exactly as fsync would have left it. No rename has
+ * happened yet, so a crash at any point before leaves every target as it was (at worst a stray
+ * temporary file), and a rename that survives a crash names a complete file, never an empty one.
+ * syncfs reports write-back errors since Linux 5.8; when it fails, each file is fsynced instead, so
+ * a file that cannot be made durable is reported and never published. Directory entries (the
+ * renames themselves) are made durable afterwards by syncDirs, as fsyncing each directory does.
+ *
+ * A few files are fsynced one by one: syncfs also writes back unrelated dirty data of the file
+ * system (e.g. a store just built), which only pays off when it replaces many fsyncs.
+ */
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, openSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { syncfs } from "./libc.ts";
+
+/** From how many files (or directories) one syncfs per file system replaces fsyncing each. */
+export const SYNCFS_FROM = 16;
+
+let tempTag: string | undefined;
+let tempCount = 0;
+
+/**
+ * A fresh suffix for a temporary name: random per process (Web Crypto's CSPRNG; node:crypto would
+ * cost milliseconds of loading) plus a counter. Temporary names are created exclusively (O_EXCL,
+ * symlink(2)), so a clash fails rather than following anything; the randomness only avoids clashes.
+ */
+export function tempSuffix(): string {
+  tempTag ??= Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("hex");
+  return `${tempTag}${(++tempCount).toString(36)}`;
+}
+
+/** A new file written under a temporary name beside its target, not yet durable nor published. */
+export interface StagedFile {
+  /** The temporary name (in the target's directory, so the rename stays on one file system). */
+  tmp: string;
+  /** The target it is to be renamed over. */
+  path: string;
+  /** The file system holding it (st_dev). */
+  dev: number;
+}
+
+/**
+ * Writes `content` to a new temporary file beside `path`, created O_EXCL|O_NOFOLLOW (a symlink
+ * planted at its name is refused, never followed), mode and owner set on the descriptor.
+ */
+export function stageFile(path: string, content: Uint8Array, opts: { mode: number; uid?: number; gid?: number }): StagedFile {
+  const tmp = join(dirname(path), `.${basename(path)}.stagehand-${tempSuffix()}`);
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, opts.mode & 0o7777);
+  let written = false;
+  try {
+    let off = 0;
+    while (off < content.length) off += writeSync(fd, content, off, content.length - off);
+    if (opts.uid !== undefined || opts.gid !== undefined) fchownSync(fd, opts.uid ?? -1, opts.gid ?? -1);
+    // After the owner (chown clears setuid/setgid), and exactly (the umask narrowed the create mode).
+    fchmodSync(fd, opts.mode & 0o7777);
+    const staged = { tmp, path, dev: fstatSync(fd).dev };
+    written = true;
+    return staged;
+  } finally {
+    closeSync(fd);
+    if (!written) try { unlinkSync(tmp); } catch { /* already gone */ }
+  }
+}
+
+/** fsync(2) of a file or directory by name. */
+function fsyncPath(path: string, flags: number): void {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | flags);
+  try { fsyncSync(fd); } finally { closeSync(fd); }
+}
+
+/** syncfs(2) of the file system holding `path`. */
+function syncfsAt(path: string): boolean {
+  let fd: number;
+  try { fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY); } catch { return false; }
+  try { return syncfs(fd); } finally { closeSync(fd); }
+}
+
+/**
+ * Makes items durable: each by `fsyncOne` when few, else one syncfs per file system (by way of
+ * `dirOf` an item; `devOf` undefined: gone, skipped), falling back to `fsyncOne` for the items of
+ * a file system where it fails. Returns the items that could not be made durable, with the error.
+ */
+function syncAll<T>(items: T[], devOf: (t: T) => number | undefined, dirOf: (t: T) => string, fsyncOne: (t: T) => void): Map<T, Error> {
+  const failed = new Map<T, Error>();
+  const one = (t: T) => { try { fsyncOne(t); } catch (e) { failed.set(t, e as Error); } };
+  if (items.length < SYNCFS_FROM) {
+    items.forEach(one);
+    return failed;
+  }
+  const byDev = new Map<number, T[]>();
+  for (const t of items) {
+    const dev = devOf(t);
+    if (dev === undefined) continue;
+    const list = byDev.get(dev);
+    if (list) list.push(t);
+    else byDev.set(dev, [t]);
+  }
+  for (const list of byDev.values()) {
+    if (!syncfsAt(dirOf(list[0]!))) list.forEach(one);
+  }
+  return failed;
+}
+
+/**
+ * Makes staged files durable before any is published. Returns those that could not be, with the
+ * error; their temporary files are removed, so the caller must not rename them.
+ */
+export function syncStaged(files: StagedFile[]): Map<StagedFile, Error> {
+  const failed = syncAll(files, (f) => f.dev, (f) => dirname(f.tmp), (f) => fsyncPath(f.tmp, 0));
+  for (const f of failed.keys()) {
+    try { unlinkSync(f.tmp); } catch { /* already gone */ }
+  }
+  return failed;
+}
+
+/**
+ * Makes the entries of directories durable (renames, links and removals in them): fsync of each,
+ * or one syncfs per file system when many. Directories gone meanwhile are skipped.
+ */
+export function syncDirs(dirs: Iterable<string>): void {
+  const devOf = (dir: string) => { try { return statSync(dir).dev; } catch { return undefined; } };
+  // Errors are ignored as before: a directory removed meanwhile needs nothing.
+  syncAll([...dirs], devOf, (dir) => dir, (dir) => fsyncPath(dir, constants.O_DIRECTORY));
+}

@@ -1,0 +1,59 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stageFile, SYNCFS_FROM, syncDirs, syncStaged } from "../../../src/fs/staged.ts";
+
+const dir = () => mkdtempSync(join(tmpdir(), "staged-"));
+
+test("a staged file sits beside its target with its mode and owner, the target untouched", () => {
+  const d = dir();
+  writeFileSync(join(d, "passwd"), "old\n");
+  const f = stageFile(join(d, "passwd"), Buffer.from("new\n"), { mode: 0o4750, uid: 12, gid: 34 });
+  assert.ok(f.tmp.startsWith(join(d, ".passwd.stagehand-")), f.tmp);
+  assert.is(readFileSync(join(d, "passwd"), "utf8"), "old\n");
+  assert.is(readFileSync(f.tmp, "utf8"), "new\n");
+  const st = statSync(f.tmp);
+  assert.is(st.mode & 0o7777, 0o4750);
+  assert.equal([st.uid, st.gid], [12, 34]);
+  assert.is(f.dev, statSync(d).dev);
+});
+
+test("a staging that fails leaves no temporary file behind", () => {
+  const d = dir();
+  mkdirSync(join(d, "sub"));
+  // The owner cannot be set to an id beyond the kernel's range: the written file must go again.
+  assert.throws(() => stageFile(join(d, "sub/x"), Buffer.from("x"), { mode: 0o644, uid: 2 ** 32 }));
+  assert.equal(readdirSync(join(d, "sub")), []);
+  assert.throws(() => stageFile(join(d, "missing/x"), Buffer.from("x"), { mode: 0o644 }));
+});
+
+for (const n of [2, SYNCFS_FROM + 3]) {
+  test(`${n} staged files are made durable together, then published by rename (${n < SYNCFS_FROM ? "fsync each" : "syncfs"})`, () => {
+    const d = dir();
+    const files = Array.from({ length: n }, (_, i) => stageFile(join(d, `f${i}`), Buffer.from(`${i}\n`), { mode: 0o600 }));
+    const failed = syncStaged(files);
+    assert.is(failed.size, 0);
+    for (const f of files) renameSync(f.tmp, f.path);
+    syncDirs([d, join(d, "gone-meanwhile")]);
+    assert.equal(readdirSync(d).sort(), files.map((f) => f.path.slice(d.length + 1)).sort());
+    assert.is(readFileSync(join(d, "f1"), "utf8"), "1\n");
+  });
+}
+
+test("a staged file that cannot be made durable is reported and removed, never published", () => {
+  const d = dir();
+  const good = stageFile(join(d, "good"), Buffer.from("g"), { mode: 0o644 });
+  const lost = stageFile(join(d, "lost"), Buffer.from("l"), { mode: 0o644 });
+  // Its temporary name now holds a symlink: fsync by name (O_NOFOLLOW) must fail, not follow it.
+  unlinkSync(lost.tmp);
+  symlinkSync(good.tmp, lost.tmp);
+  const failed = syncStaged([good, lost]);
+  assert.equal([...failed.keys()], [lost]);
+  assert.throws(() => lstatSync(lost.tmp), /ENOENT/);
+  assert.ok(existsSync(good.tmp));
+  rmSync(d, { recursive: true });
+});
+
+test.run();
