@@ -98,10 +98,13 @@ stdenvNoCC.mkDerivation {
     runHook postConfigure
   '';
 
-  # The same command as `bun run build` (package.json), with the bun from nixpkgs.
+  # package.json's build script itself, run by the bun from nixpkgs, so the two builds cannot
+  # drift: its flags keep the binary from loading a `.env` or `bunfig.toml` from the working
+  # directory it runs in, which matters for a program run as root. They need a bun at least as new
+  # as the one package.json pins.
   buildPhase = ''
     runHook preBuild
-    bun build --compile --minify src/main.ts --outfile dist/stagehand
+    bun run build
     runHook postBuild
   '';
 

@@ -6,7 +6,6 @@ import {
   closeSync, constants, fchmodSync, fchownSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { randomBytes } from "node:crypto";
 
 export interface AtomicWriteOptions {
   /** Permission bits of the new file. */
@@ -23,7 +22,8 @@ export interface AtomicWriteOptions {
  */
 export function writeFileAtomic(path: string, content: string | Uint8Array, opts: AtomicWriteOptions): void {
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.stagehand-${randomBytes(6).toString("hex")}`);
+  // Web Crypto's CSPRNG: node:crypto would cost milliseconds of module loading at every start.
+  const tmp = join(dir, `.${basename(path)}.stagehand-${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("hex")}`);
   const fd = openSync(
     tmp,
     constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
@@ -33,9 +33,10 @@ export function writeFileAtomic(path: string, content: string | Uint8Array, opts
     const data = typeof content === "string" ? Buffer.from(content) : content;
     let off = 0;
     while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    // The umask may have narrowed the create mode; set it exactly.
-    fchmodSync(fd, opts.mode & 0o7777);
+    // Owner first: chown(2) clears setuid and setgid bits, so the mode is set after it. The
+    // umask may have narrowed the create mode; set it exactly.
     if (opts.uid !== undefined || opts.gid !== undefined) fchownSync(fd, opts.uid ?? -1, opts.gid ?? -1);
+    fchmodSync(fd, opts.mode & 0o7777);
     fsyncSync(fd);
   } catch (e) {
     closeSync(fd);

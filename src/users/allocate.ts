@@ -22,6 +22,13 @@ export class IdAllocator {
    */
   constructor(readonly used: Set<number>, readonly recorded: ReadonlySet<number>) {}
 
+  /**
+   * Where each range's scan resumes. IDs only ever become taken during a run, and recorded IDs stay
+   * recorded, so an ID a scan passed over never becomes allocatable: resuming keeps "the first free
+   * ID" and makes allocating N new users linear instead of quadratic.
+   */
+  private readonly resume = new Map<object, number>();
+
   /** Revives `prev` (the name's recorded ID) if it is in range and not taken in this run. */
   revive(prev: number | undefined, range?: { min: number; max: number }): number | undefined {
     if (prev === undefined || this.used.has(prev)) return undefined;
@@ -33,9 +40,10 @@ export class IdAllocator {
   /** The first free ID scanning the range in its direction. */
   allocate(range: { min: number; max: number; up: boolean }, what: string): number {
     const step = range.up ? 1 : -1;
-    for (let id = range.up ? range.min : range.max; id >= range.min && id <= range.max; id += step) {
+    for (let id = this.resume.get(range) ?? (range.up ? range.min : range.max); id >= range.min && id <= range.max; id += step) {
       if (!this.used.has(id) && !this.recorded.has(id)) {
         this.used.add(id);
+        this.resume.set(range, id + step);
         return id;
       }
     }
@@ -54,30 +62,48 @@ const SUBID_LIMIT = 4294967294;
  * to another).
  */
 export class SubIdAllocator {
-  private readonly taken: { start: number; end: number }[] = [];
+  /** Taken aligned blocks (the usual case), by start: checked in constant time. */
+  private readonly blocks = new Set<number>();
+  /** Other taken ranges (declared or kept ranges, an unaligned recorded start): checked one by one. */
+  private readonly others: { start: number; end: number }[] = [];
+  /**
+   * Where the scan for a new block resumes: blocks only ever become taken and recorded starts stay
+   * recorded, so a block the scan passed over never becomes allocatable (linear, not cubic, in users).
+   */
+  private resume = SUBID_BASE;
 
   /**
    * @param recorded every start in auto-subuid-map.
    * @param fixed ranges declared explicitly (or kept from the current files): never overlapped.
    */
   constructor(private readonly recorded: ReadonlySet<number>, fixed: readonly { start: number; count: number }[]) {
-    for (const r of fixed) this.taken.push({ start: r.start, end: r.start + r.count - 1 });
+    for (const r of fixed) this.others.push({ start: r.start, end: r.start + r.count - 1 });
+  }
+
+  private take(start: number): void {
+    if (start >= SUBID_BASE && (start - SUBID_BASE) % SUBID_COUNT === 0) this.blocks.add(start);
+    else this.others.push({ start, end: start + SUBID_COUNT - 1 });
   }
 
   private free(start: number): boolean {
     const end = start + SUBID_COUNT - 1;
-    return !this.taken.some((t) => t.start <= end && start <= t.end);
+    // Aligned blocks overlapping [start, end] start within [start - SUBID_COUNT + 1, end]: two at most.
+    const first = Math.max(0, Math.ceil((start - SUBID_COUNT + 1 - SUBID_BASE) / SUBID_COUNT));
+    for (let b = SUBID_BASE + first * SUBID_COUNT; b <= end; b += SUBID_COUNT) if (this.blocks.has(b)) return false;
+    for (const t of this.others) if (t.start <= end && start <= t.end) return false;
+    return true;
   }
 
   /** Keeps the recorded start if it is still free, else finds the first free aligned block. */
   allocate(prev: number | undefined): number {
     if (prev !== undefined && this.free(prev)) {
-      this.taken.push({ start: prev, end: prev + SUBID_COUNT - 1 });
+      this.take(prev);
       return prev;
     }
-    for (let start = SUBID_BASE; start + SUBID_COUNT - 1 <= SUBID_LIMIT; start += SUBID_COUNT) {
+    for (let start = this.resume; start + SUBID_COUNT - 1 <= SUBID_LIMIT; start += SUBID_COUNT) {
       if (!this.recorded.has(start) && this.free(start)) {
-        this.taken.push({ start, end: start + SUBID_COUNT - 1 });
+        this.take(start);
+        this.resume = start + SUBID_COUNT;
         return start;
       }
     }

@@ -14,11 +14,10 @@ export function parseGroup(text: string): GroupEntry[] {
   for (const line of text.split("\n")) {
     if (line === "") continue;
     const f = line.split(":");
-    while (f.length < 4) f.push("");
     const gid = parseInt(f[2]!, 10);
-    const members = f.slice(3).join(":");
+    const members = f.length <= 4 ? (f[3] ?? "") : f.slice(3).join(":");
     byName.set(f[0]!, {
-      name: f[0]!, password: f[1]!, gid: Number.isNaN(gid) ? -1 : gid,
+      name: f[0]!, password: f[1] ?? "", gid: Number.isNaN(gid) ? -1 : gid,
       members: members === "" ? [] : members.split(","),
     });
   }
@@ -27,5 +26,7 @@ export function parseGroup(text: string): GroupEntry[] {
 
 /** Serializes entries in the given order. */
 export function serializeGroup(entries: readonly GroupEntry[]): string {
-  return entries.map((g) => [g.name, g.password, g.gid, g.members.join(",")].join(":") + "\n").join("");
+  let out = "";
+  for (const g of entries) out += `${g.name}:${g.password}:${g.gid}:${g.members.join(",")}\n`;
+  return out;
 }

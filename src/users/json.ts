@@ -107,23 +107,29 @@ export interface LazyLocatedJson {
   lines(): Map<string, number>;
 }
 
-/** Counts the keys of every object in a parsed JSON value. */
-function countKeys(v: unknown): number {
+/** Counts the keys of every object in a parsed JSON value (recursing only into objects and arrays). */
+function countKeys(v: object): number {
+  let n = 0;
   if (Array.isArray(v)) {
-    let n = 0;
-    for (const x of v) n += countKeys(x);
+    for (const x of v) if (typeof x === "object" && x !== null) n += countKeys(x);
     return n;
   }
-  if (typeof v === "object" && v !== null) {
-    let n = 0;
-    for (const k in v) n += 1 + countKeys((v as Record<string, unknown>)[k]);
-    return n;
+  for (const k in v) {
+    n++;
+    const x = (v as Record<string, unknown>)[k];
+    if (typeof x === "object" && x !== null) n += countKeys(x);
   }
-  return 0;
+  return n;
 }
 
 /** A JSON string token followed by ':' (outside strings valid JSON has no quote, so matches stay aligned). */
 const KEY_TOKEN = /"(?:[^"\\]|\\.)*"\s*:/g;
+
+/**
+ * A quote followed by ':'. Every key token ends so, and other matches (a string starting with ':',
+ * an escaped quote before ':') only add: this count is an upper bound of the key tokens, and cheap.
+ */
+const QUOTE_COLON = /"\s*:/g;
 
 /**
  * Same result and errors as `parseLocatedJson`, but fast on valid input: the native `JSON.parse`
@@ -139,13 +145,23 @@ export function parseJsonLazily(text: string): LazyLocatedJson {
     const located = parseLocatedJson(text); // throws the located JsonSyntaxError
     return { value: located.value, lines: () => located.lines };
   }
-  let seen = 0;
-  KEY_TOKEN.lastIndex = 0;
-  while (KEY_TOKEN.exec(text) !== null) seen++;
-  if (seen !== countKeys(value)) {
-    const located = parseLocatedJson(text); // throws for a duplicate key
-    return { value: located.value, lines: () => located.lines };
+  // No key was merged away when the parsed objects hold as many keys as the text has key tokens.
+  // Cheapest proof first: compact JSON (what Nix's builtins.toJSON writes) that serializes back to
+  // the same text has exactly the parsed keys. Else count: quote-colon count >= key tokens >=
+  // parsed keys, so equality of either count with the parsed keys proves it.
+  if (!isReserialization(value, text)) {
+    const keys = typeof value === "object" && value !== null ? countKeys(value) : 0;
+    if ((text.match(QUOTE_COLON)?.length ?? 0) !== keys && (text.match(KEY_TOKEN)?.length ?? 0) !== keys) {
+      const located = parseLocatedJson(text); // throws for a duplicate key
+      return { value: located.value, lines: () => located.lines };
+    }
   }
   let lines: Map<string, number> | undefined;
   return { value, lines: () => (lines ??= parseLocatedJson(text).lines) };
+}
+
+/** Whether `text` is exactly `JSON.stringify(value)`, give or take one final newline. */
+function isReserialization(value: unknown, text: string): boolean {
+  const again = JSON.stringify(value);
+  return again === text || (text.length === again.length + 1 && text.endsWith("\n") && text.startsWith(again));
 }

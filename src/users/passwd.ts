@@ -18,11 +18,10 @@ export function parsePasswd(text: string): PasswdEntry[] {
   for (const line of text.split("\n")) {
     if (line === "") continue;
     const f = line.split(":");
-    while (f.length < 7) f.push("");
     const uid = parseInt(f[2]!, 10);
     byName.set(f[0]!, {
-      name: f[0]!, password: f[1]!, uid: Number.isNaN(uid) ? -1 : uid, gid: f[3]!,
-      description: f[4]!, home: f[5]!, shell: f.slice(6).join(":"),
+      name: f[0]!, password: f[1] ?? "", uid: Number.isNaN(uid) ? -1 : uid, gid: f[3] ?? "",
+      description: f[4] ?? "", home: f[5] ?? "", shell: f.length <= 7 ? (f[6] ?? "") : f.slice(6).join(":"),
     });
   }
   return [...byName.values()];
@@ -30,5 +29,7 @@ export function parsePasswd(text: string): PasswdEntry[] {
 
 /** Serializes entries in the given order. */
 export function serializePasswd(entries: readonly PasswdEntry[]): string {
-  return entries.map((u) => [u.name, u.password, u.uid, u.gid, u.description, u.home, u.shell].join(":") + "\n").join("");
+  let out = "";
+  for (const u of entries) out += `${u.name}:${u.password}:${u.uid}:${u.gid}:${u.description}:${u.home}:${u.shell}\n`;
+  return out;
 }

@@ -85,19 +85,19 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
   const groupsCur = parseGroup(f.group ?? "");
   const usersCur = parsePasswd(f.passwd ?? "");
   const shadowCur = parseShadow(f.shadow ?? "");
-  const groupsCurByName = new Map(groupsCur.map((g) => [g.name, g]));
-  const usersCurByName = new Map(usersCur.map((u) => [u.name, u]));
-  const shadowByName = new Map(shadowCur.map((s) => [s.name, s]));
+  const groupsCurByName = byName(groupsCur);
+  const usersCurByName = byName(usersCur);
+  const shadowByName = byName(shadowCur);
 
   // IDs in use: fixed IDs of the spec and everything in the current databases.
-  const gids = new IdAllocator(
-    new Set([...spec.groups.flatMap((g) => (g.gid === null ? [] : [g.gid])), ...groupsCur.map((g) => g.gid)]),
-    new Set(gidMap.values()),
-  );
-  const uids = new IdAllocator(
-    new Set([...spec.users.flatMap((u) => (u.uid === null ? [] : [u.uid])), ...usersCur.map((u) => u.uid)]),
-    new Set(uidMap.values()),
-  );
+  const usedGids = new Set<number>();
+  for (const g of spec.groups) if (g.gid !== null) usedGids.add(g.gid);
+  for (const g of groupsCur) usedGids.add(g.gid);
+  const gids = new IdAllocator(usedGids, new Set(gidMap.values()));
+  const usedUids = new Set<number>();
+  for (const u of spec.users) if (u.uid !== null) usedUids.add(u.uid);
+  for (const u of usersCur) usedUids.add(u.uid);
+  const uids = new IdAllocator(usedUids, new Set(uidMap.values()));
 
   // --- groups ---
   const groupsOut = new Map<string, GroupEntry>();
@@ -113,7 +113,7 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
         gid = existing.gid;
       }
       password = existing.password;
-      if (spec.mutableUsers) for (const m of existing.members) if (!declUsers.has(m)) members.add(m);
+      if (spec.mutableUsers) for (let i = 0; i < existing.members.length; i++) if (!declUsers.has(existing.members[i]!)) members.add(existing.members[i]!);
     } else {
       if (g.gid !== null) gid = g.gid;
       else {
@@ -125,7 +125,7 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
       }
       password = "x";
     }
-    groupsOut.set(g.name, { name: g.name, password, gid, members: [...members].sort(byteOrder) });
+    groupsOut.set(g.name, { name: g.name, password, gid, members: [...members].sort() }); // code-unit order, as byteOrder
     gidMap.set(g.name, gid);
   }
   const nextDeclGroups = serializeNameList(groupsOut.keys());
@@ -242,25 +242,27 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
   }
 
   // --- subuid/subgid ---
-  const specByName = new Map(spec.users.map((u) => [u.name, u]));
+  const specByName = byName(spec.users);
   // Users kept from the current files (mutable, not declared) keep their own subordinate ranges.
   const keptSub = (text: string | null) =>
     parseSubId(text ?? "").filter((e) => usersOut.has(e.name) && !specByName.has(e.name));
   const subUids: SubIdEntry[] = keptSub(f.subuid);
   const subGids: SubIdEntry[] = keptSub(f.subgid);
   const declaredRanges: { start: number; count: number }[] = [...subUids, ...subGids];
+  // Indexed loops over the (usually empty) range lists: a for-of costs an iterator per user in the
+  // interpreter, where a run this short stays.
   for (const u of userLines) {
     const s = specByName.get(u.name);
     if (!s) continue;
-    for (const r of s.subUidRanges) declaredRanges.push(r);
-    for (const r of s.subGidRanges) declaredRanges.push(r);
+    for (let i = 0; i < s.subUidRanges.length; i++) declaredRanges.push(s.subUidRanges[i]!);
+    for (let i = 0; i < s.subGidRanges.length; i++) declaredRanges.push(s.subGidRanges[i]!);
   }
   const subAlloc = new SubIdAllocator(new Set(subMap.values()), declaredRanges);
   for (const u of userLines) {
     const s = specByName.get(u.name);
     if (!s) continue;
-    for (const r of s.subUidRanges) subUids.push({ name: u.name, start: r.start, count: r.count });
-    for (const r of s.subGidRanges) subGids.push({ name: u.name, start: r.start, count: r.count });
+    for (let i = 0; i < s.subUidRanges.length; i++) subUids.push({ name: u.name, start: s.subUidRanges[i]!.start, count: s.subUidRanges[i]!.count });
+    for (let i = 0; i < s.subGidRanges.length; i++) subGids.push({ name: u.name, start: s.subGidRanges[i]!.start, count: s.subGidRanges[i]!.count });
     if (s.autoSubUidGidRange) {
       const start = subAlloc.allocate(subMap.get(u.name));
       subMap.set(u.name, start);
@@ -282,7 +284,9 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
     autoSubUidMap: serializeIdMap(subMap) + "\n",
   };
   // An equivalent map in another key order (Perl's encode_json) is not rewritten.
-  if (f.autoSubUidMap !== null && sameMap(f.autoSubUidMap, next.autoSubUidMap)) next.autoSubUidMap = f.autoSubUidMap;
+  if (f.autoSubUidMap !== null && f.autoSubUidMap !== next.autoSubUidMap && sameMap(f.autoSubUidMap, next.autoSubUidMap)) {
+    next.autoSubUidMap = f.autoSubUidMap;
+  }
   const changed = WRITE_ORDER.filter((k) => next[k] !== f[k]);
   return { next, current: { ...f }, changed, homes, messages };
 }
@@ -293,6 +297,13 @@ function sameMap(a: string, b: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Entries by name (the last one wins, as a Map built from the list would). */
+function byName<T extends { name: string }>(list: readonly T[]): Map<string, T> {
+  const map = new Map<string, T>();
+  for (const x of list) map.set(x.name, x);
+  return map;
 }
 
 /** Sorted by ID, ties by name, so the output never depends on hash order. */

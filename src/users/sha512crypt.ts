@@ -1,9 +1,10 @@
 /**
  * SHA-512-crypt (`$6$`), as specified by Ulrich Drepper ("Unix crypt using SHA-256 and SHA-512",
- * the algorithm glibc and libxcrypt implement), built on node:crypto's SHA-512. NixOS's Perl
- * script hashed with the same scheme; salts here come from a CSPRNG.
+ * the algorithm glibc and libxcrypt implement), built on Bun's native SHA-512. NixOS's Perl
+ * script hashed with the same scheme; salts here come from a CSPRNG (Web Crypto).
+ * Not node:crypto: loading that module costs several milliseconds of start-up on every run, and
+ * most runs hash nothing.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
 const B64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const ROUNDS_DEFAULT = 5000;
@@ -12,7 +13,7 @@ const ROUNDS_MAX = 999_999_999;
 const SALT_MAX = 16;
 
 function sha512(...parts: Buffer[]): Buffer {
-  const h = createHash("sha512");
+  const h = new Bun.CryptoHasher("sha512");
   for (const p of parts) h.update(p);
   return h.digest();
 }
@@ -48,14 +49,16 @@ export function sha512Crypt(password: string | Buffer, setting: string): string 
   const p = stretch(sha512(...Array<Buffer>(key.length).fill(key)), key.length);
   const s = stretch(sha512(...Array<Buffer>(16 + a[0]!).fill(salt)), salt.length);
 
-  let c = a;
+  // One hasher (digest() resets it) writing each round's digest over the previous one, which the
+  // round has already fed in: no allocation per round.
+  const c = Buffer.from(a);
+  const h = new Bun.CryptoHasher("sha512");
   for (let i = 0; i < rounds; i++) {
-    const h = createHash("sha512");
     h.update(i & 1 ? p : c);
     if (i % 3) h.update(s);
     if (i % 7) h.update(p);
     h.update(i & 1 ? c : p);
-    c = h.digest();
+    h.digest(c);
   }
 
   let out = "";
@@ -78,7 +81,7 @@ export function sha512Crypt(password: string | Buffer, setting: string): string 
 
 /** A fresh 16-character salt from the CSPRNG (64 symbols: each byte's low 6 bits are uniform). */
 export function randomSalt(): string {
-  return [...randomBytes(SALT_MAX)].map((x) => B64[x & 63]).join("");
+  return [...crypto.getRandomValues(new Uint8Array(SALT_MAX))].map((x) => B64[x & 63]).join("");
 }
 
 /** Hashes `password` with a fresh salt and the default 5000 rounds. */
@@ -89,7 +92,13 @@ export function hashPassword(password: string): string {
 /** Whether `password` matches a `$6$` hash. */
 export function verifySha512Crypt(password: string, hash: string): boolean {
   if (!hash.startsWith("$6$")) return false;
-  const again = Buffer.from(sha512Crypt(password, hash));
-  const want = Buffer.from(hash);
-  return again.length === want.length && timingSafeEqual(again, want);
+  return constantTimeEqual(Buffer.from(sha512Crypt(password, hash)), Buffer.from(hash));
+}
+
+/** Equal bytes, in a time that depends only on the lengths (no early exit on the first difference). */
+function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
 }

@@ -19,10 +19,9 @@ export function parseShadow(text: string): ShadowEntry[] {
   for (const line of text.split("\n")) {
     if (line === "") continue;
     const f = line.split(":");
-    while (f.length < 9) f.push("");
     out.push({
-      name: f[0]!, hash: f[1]!, lastChange: f[2]!, min: f[3]!, max: f[4]!, warn: f[5]!, inactive: f[6]!,
-      expire: f[7]!, flag: f.slice(8).join(":"),
+      name: f[0]!, hash: f[1] ?? "", lastChange: f[2] ?? "", min: f[3] ?? "", max: f[4] ?? "", warn: f[5] ?? "",
+      inactive: f[6] ?? "", expire: f[7] ?? "", flag: f.length <= 9 ? (f[8] ?? "") : f.slice(8).join(":"),
     });
   }
   return out;
@@ -30,7 +29,7 @@ export function parseShadow(text: string): ShadowEntry[] {
 
 /** Serializes entries in the given order. */
 export function serializeShadow(entries: readonly ShadowEntry[]): string {
-  return entries
-    .map((s) => [s.name, s.hash, s.lastChange, s.min, s.max, s.warn, s.inactive, s.expire, s.flag].join(":") + "\n")
-    .join("");
+  let out = "";
+  for (const s of entries) out += `${s.name}:${s.hash}:${s.lastChange}:${s.min}:${s.max}:${s.warn}:${s.inactive}:${s.expire}:${s.flag}\n`;
+  return out;
 }

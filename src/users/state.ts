@@ -34,7 +34,8 @@ export function parseIdMap(file: string, text: string | null): Map<string, numbe
     throw new StateError(`${file}: invalid JSON: ${(e as Error).message}`);
   }
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw new StateError(`${file}: expected a JSON object`);
-  for (const [k, id] of Object.entries(v)) {
+  for (const k in v) {
+    const id = (v as Record<string, unknown>)[k];
     // Perl may have stored an ID as a string ("5"); accept both.
     const n = typeof id === "string" && /^\d+$/.test(id) ? +id : id;
     if (typeof n !== "number" || !Number.isInteger(n) || n < 0) throw new StateError(`${file}: ${JSON.stringify(k)}: expected an ID`);
@@ -45,18 +46,22 @@ export function parseIdMap(file: string, text: string | null): Map<string, numbe
 
 /** Serializes an ID map canonically, as Perl's `to_json($m, {canonical => 1})`. */
 export function serializeIdMap(map: ReadonlyMap<string, number>): string {
-  const keys = [...map.keys()].sort(byteOrder);
-  return "{" + keys.map((k) => `${JSON.stringify(k)}:${map.get(k)}`).join(",") + "}";
+  // The default sort compares UTF-16 code units, as byteOrder does, without a call per comparison.
+  const keys = [...map.keys()].sort();
+  let out = "{";
+  for (let i = 0; i < keys.length; i++) out += `${i === 0 ? "" : ","}${JSON.stringify(keys[i])}:${map.get(keys[i]!)}`;
+  return out + "}";
 }
 
 /** Parses a space-separated name list. */
 export function parseNameList(text: string | null): Set<string> {
-  return new Set((text ?? "").split(/\s+/).filter((s) => s !== ""));
+  const trimmed = (text ?? "").trim();
+  return new Set(trimmed === "" ? [] : trimmed.split(/\s+/));
 }
 
 /** Serializes a name list sorted, space-separated, without a newline. */
 export function serializeNameList(names: Iterable<string>): string {
-  return [...names].sort(byteOrder).join(" ");
+  return [...names].sort().join(" "); // code-unit order, as byteOrder
 }
 
 /** Perl's default `sort`: by code units, not locale. */

@@ -3,7 +3,6 @@
  * file's mode and owner kept, nothing written when nothing changed; then home directories and nscd.
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, statSync } from "node:fs";
-import { spawnSync } from "node:child_process";
 import { delimiter, dirname, join } from "node:path";
 import { writeFileAtomic } from "../fs/atomic.ts";
 import { parseGroup } from "./group.ts";
@@ -64,6 +63,12 @@ export function invalidateNscd(root: string, plan: UsersPlanData, env: Record<st
   const nscd = (env.PATH ?? "").split(delimiter).map((d) => join(d, "nscd")).find((p) => existsSync(p));
   if (!nscd) return;
   for (const [key, db] of [["group", "group"], ["passwd", "passwd"]] as const) {
-    if (plan.changed.includes(key)) spawnSync(nscd, ["--invalidate", db], { stdio: "ignore" });
+    if (!plan.changed.includes(key)) continue;
+    // Bun.spawnSync, not node:child_process: that module costs milliseconds to load on every run.
+    try {
+      Bun.spawnSync([nscd, "--invalidate", db], { stdio: ["ignore", "ignore", "ignore"] });
+    } catch {
+      // Best effort, as before: an nscd that cannot be run has no cache to invalidate.
+    }
   }
 }

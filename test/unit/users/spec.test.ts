@@ -34,6 +34,9 @@ test("JSON syntax errors name the file and line", () => {
 test("a repeated key is refused with its line, and validation errors find the line of a multi-line spec", () => {
   fails('{\n  "users": [],\n  "users": []\n}', /^\/s\.json: line 3: invalid JSON: duplicate key "users"/);
   fails('{"users": [{"name": "a", "x": {"k": 1, "k": 2}}]}', /line 1: invalid JSON: duplicate key "k"/);
+  // Compact, as Nix writes it (the fast path that re-serializes the document must not hide it).
+  fails('{"users":[{"name":"a","name":"b"}]}', /line 1: invalid JSON: duplicate key "name"/);
+  fails('{"users":[{"name":"a","description":"x\\":"}],"users":[]}\n', /line 1: invalid JSON: duplicate key "users"/);
   fails('{\n  "users": [\n    {\n      "name": "Bad"\n    }\n  ]\n}', /^\/s\.json: line 4: users\[0\]\.name: "Bad" is not a valid user name/);
 });
 
