@@ -13,6 +13,8 @@ import { join, relative } from "node:path";
 
 const ROOT = join(import.meta.dir, "..");
 const FILE_TIMEOUT_MS = Number(process.env.STAGEHAND_TEST_TIMEOUT_MS ?? 25 * 60_000);
+/** Prints errors of `test.before` hooks, which uvu would drop (see the file). */
+const HOOK_ERRORS = join(ROOT, "test/harness/hook-errors.ts");
 
 function findTests(dir: string): string[] {
   const found: string[] = [];
@@ -30,7 +32,7 @@ interface FileResult { file: string; passed: number; failed: number; output: str
 function runFile(file: string): Promise<FileResult> {
   const start = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [file], {
+    const child = spawn(process.execPath, ["--preload", HOOK_ERRORS, file], {
       cwd: ROOT,
       env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
       stdio: ["ignore", "pipe", "pipe"],

@@ -6,6 +6,7 @@
  * must be "NOT restarting ... -.mount", as ng's rule for / and /nix says. The container gets the
  * host's /dev/autofs (systemd only supports automounts where that device exists).
  */
+import { existsSync, readFileSync } from "node:fs";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Container } from "../harness/container.ts";
@@ -13,9 +14,15 @@ import type { GenerationSpec } from "../harness/generation.ts";
 import { assertContains, assertLacks, assertOnly, runSwitch, show, switchTo } from "./switch-helpers.ts";
 import { bootSwitchMachineWith, build } from "./switch-port-helpers.ts";
 
+/**
+ * Whether this kernel has autofs. Without it systemd cannot run an automount (some kernels are built
+ * without it), and the automount case checks the plan only.
+ */
+const HAS_AUTOFS = readFileSync("/proc/filesystems", "utf8").split("\n").some((l) => l.endsWith("\tautofs")) && existsSync("/dev/autofs");
+
 let c: Container;
 test.before(async () => {
-  ({ c } = await bootSwitchMachineWith("mounts", ["--bind=/dev/autofs"]));
+  ({ c } = await bootSwitchMachineWith("mounts", HAS_AUTOFS ? ["--bind=/dev/autofs"] : []));
 });
 test.after(async () => {
   await c?.halt();
@@ -84,10 +91,18 @@ test("fstab mounts", () => {
   assertOnly(out, { skip: "-.mount" });
   assertContains(out, "NOT restarting the following changed units: -.mount");
   // add an automount
-  out = switchTo(c, fstab("automount", "tmpfs /testauto tmpfs x-systemd.automount 0 0\n"));
+  const automount = fstab("automount", "tmpfs /testauto tmpfs x-systemd.automount 0 0\n");
+  // Without autofs, starting the automount fails, fails local-fs.target and sends the machine to
+  // emergency.target, as it would a NixOS machine on such a kernel: only the plan is checked then.
+  out = switchTo(c, automount, HAS_AUTOFS ? "test" : "dry-activate");
   assertLacks(out, "stopping the following units:");
   assertLacks(out, "\nrestarting the following units:");
   assertLacks(out, "\nstarting the following units:");
+  if (!HAS_AUTOFS) {
+    for (const l of ["would stop", "would restart", "would start"]) assertLacks(out, l);
+    console.log("note: this kernel has no autofs (/proc/filesystems): the automount's start and stop were not run");
+    return;
+  }
   assertContains(out, "the following new units were started: testauto.automount\n");
   assert.is(show(c, "testauto.automount", ["ActiveState"]).ActiveState, "active");
   c.must("ls /testauto"); // triggers the mount
