@@ -111,19 +111,30 @@ export function clonePlan(p: UnitPlan): UnitPlan {
   return { ...p, stop: copy(p.stop), skip: copy(p.skip), start: copy(p.start), restart: copy(p.restart), reload: copy(p.reload), hidden: [...p.hidden], swapsToStop: p.swapsToStop.map((s) => ({ ...s })), assumptions: [...p.assumptions] };
 }
 
-/** Code-point order, as Rust compares strings. */
+/**
+ * Code-point order, as Rust compares strings. UTF-16 code units already sort in code-point order
+ * except that a surrogate (half of a code point above U+FFFF) must sort above every other unit, so
+ * the strings are compared unit by unit without being split into code points.
+ */
 function codePointCompare(a: string, b: string): number {
-  const x = [...a], y = [...b];
-  for (let i = 0; i < Math.min(x.length, y.length); i++) {
-    const d = x[i]!.codePointAt(0)! - y[i]!.codePointAt(0)!;
-    if (d !== 0) return d;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const sx = x >= 0xd800 && x <= 0xdfff;
+    const sy = y >= 0xd800 && y <= 0xdfff;
+    return sx === sy ? x - y : sx ? 1 : -1;
   }
-  return x.length - y.length;
+  return a.length - b.length;
 }
 
 /** ng's order for printed unit lists: by lower-cased name (ties, which ng leaves to chance, by name). */
 export function sortUnits(names: Iterable<string>): string[] {
-  return [...names].sort((a, b) => codePointCompare(a.toLowerCase(), b.toLowerCase()) || codePointCompare(a, b));
+  // Each name is lower-cased once, not once per comparison.
+  const keyed = Array.from(names, (name) => ({ name, lower: name.toLowerCase() }));
+  keyed.sort((a, b) => codePointCompare(a.lower, b.lower) || codePointCompare(a.name, b.name));
+  return keyed.map((k) => k.name);
 }
 
 /** Units of `d` that are printed (not hidden), sorted. */

@@ -7,10 +7,25 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { activeUnits, dryLines, generation, planBetween, simpleService, TRUE, unit } from "./helpers.ts";
 import { dryActivateLines } from "../../../src/switch/print.ts";
-import { activeUnitsFrom, listsToPersist } from "../../../src/switch/plan.ts";
+import { activeUnitsFrom, listsToPersist, sortUnits } from "../../../src/switch/plan.ts";
 
 const ACT = "would activate the configuration...";
 const TARGETS = { "multi-user.target": unit({ Unit: { Description: "Multi-User System" } }), "sockets.target": unit({ Unit: { Description: "Sockets" } }) };
+
+test("sortUnits: by lower-cased name, then by name, both in code-point order (as Rust compares strings)", () => {
+  const names = ["b.service", "A.service", "a.service", "a-b.service", "\u{1F600}.service", "\uFF21.service", "\uE000.service", "z.service", "a.service.d"];
+  // The order by definition: split into code points, compare numerically.
+  const byCodePoints = (x: string, y: string) => {
+    const p = [...x].map((c) => c.codePointAt(0)!), q = [...y].map((c) => c.codePointAt(0)!);
+    for (let i = 0; i < Math.min(p.length, q.length); i++) if (p[i] !== q[i]) return p[i]! - q[i]!;
+    return p.length - q.length;
+  };
+  const expected = [...names].sort((x, y) => byCodePoints(x.toLowerCase(), y.toLowerCase()) || byCodePoints(x, y));
+  assert.equal(sortUnits(names), expected);
+  // U+1F600 (a surrogate pair in UTF-16) sorts after U+FF21 and U+E000, unlike UTF-16 code-unit order.
+  assert.equal(expected.slice(-3), ["\uE000.service", "\uFF21.service", "\u{1F600}.service"]);
+  assert.equal(expected.slice(0, 2), ["a-b.service", "A.service"]);
+});
 
 test("simpleService: unchanged, description only, and not active are all no-ops", () => {
   const a = { ...TARGETS, "test.service": simpleService() };
