@@ -41,6 +41,12 @@ export interface UnitDirectory {
    */
   identity?(name: string): string | undefined;
   /**
+   * The directory's resolved path, for a directory on disk. Two directories with the same one are
+   * the same files: NixOS builds the units as one store path (`system-units`), so a generation
+   * whose units did not change resolves to the running system's unit directory.
+   */
+  resolved?: string;
+  /**
    * Where `loadUnit` keeps its results, for a directory whose files do not change while it is in
    * use (a switch plans twice); the results are shared, so callers must not modify them.
    */
@@ -63,8 +69,9 @@ export function diskUnitDirectory(path: string): UnitDirectory {
   // symlinks (/etc/static, the etc store path) the kernel would otherwise walk for every file.
   // Messages keep the path as given.
   let io = path;
+  let resolved: string | undefined;
   try {
-    io = realpathSync(path);
+    io = resolved = realpathSync(path);
   } catch {
     io = path; // missing or unreadable: each question reports it
   }
@@ -169,6 +176,7 @@ export function diskUnitDirectory(path: string): UnitDirectory {
   return {
     path,
     identity,
+    ...(resolved !== undefined ? { resolved } : {}),
     parsed: new Map(),
     exists: (name) => fileState(name) !== "missing",
     fileState,
@@ -273,9 +281,11 @@ export function loadUnit(dir: UnitDirectory, unitFile: string, baseUnitFile: str
 /**
  * Whether a unit loads from the same files in both directories, known without reading them: the
  * unit file and each drop-in (of the base unit and, for an instance, its own) have equal
- * identities. False when unknown, e.g. for plain files or in-memory directories.
+ * identities, or the two are the same directory. False when unknown, e.g. for plain files in two
+ * directories, or in-memory directories.
  */
 export function sameUnitFiles(a: UnitDirectory, b: UnitDirectory, unitFile: string, baseUnitFile: string): boolean {
+  if (a.resolved !== undefined && a.resolved === b.resolved) return true;
   if (!a.identity || !b.identity) return false;
   const id = a.identity(baseUnitFile);
   if (id === undefined || id !== b.identity(baseUnitFile)) return false;

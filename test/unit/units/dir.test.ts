@@ -72,6 +72,13 @@ test("units linked to the same absolute paths are the same files, known without 
     const inst = { "t@.service": join(store, "a.service"), "t@1.service.d/x.conf": join(store, "x.conf") };
     assert.ok(sameUnitFiles(gen("i1", inst), gen("i2", inst), "t@1.service", "t@.service"));
     assert.not.ok(sameUnitFiles(gen("i3", inst), gen("i4", { ...inst, "t@1.service.d/x.conf": join(store, "y.conf") }), "t@1.service", "t@.service"));
+    // The same directory (here once through a link to it, as NixOS's unchanged `system-units`
+    // store path is reached from both generations): every unit is the same, plain files too.
+    symlinkSync(join(root, "old"), join(root, "old-link"));
+    const again = diskUnitDirectory(join(root, "old-link"));
+    assert.ok(sameUnitFiles(old, again, "plain.service", "plain.service"));
+    assert.ok(sameUnitFiles(old, again, "rel.service", "rel.service"));
+    assert.not.ok(sameUnitFiles(old, gen("same4", base), "plain.service", "plain.service"));
     // Never for in-memory directories.
     const mem = memoryUnitDirectory("/m", { "a.service": "[Unit]\n" });
     assert.not.ok(sameUnitFiles(mem, mem, "a.service", "a.service"));
