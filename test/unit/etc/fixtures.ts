@@ -3,10 +3,10 @@
  * etc.nix builds it (each entry a symlink to its source, sidecars for copies), and a snapshot of a
  * root's /etc that tests compare.
  */
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { tempDir } from "../tmp.ts";
 
 /** One `environment.etc` entry. `dir` makes the source a directory of files. */
 export interface FixtureEntry {
@@ -20,7 +20,7 @@ export interface FixtureEntry {
 
 /** A new empty root directory (removed by the OS's tmp cleaning; tests are small). */
 export function makeRoot(prefix = "etc-root-"): string {
-  const root = mkdtempSync(join(tmpdir(), prefix));
+  const root = tempDir(prefix);
   mkdirSync(join(root, "etc"));
   return root;
 }

@@ -1,11 +1,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stageFile, SYNCFS_FROM, syncDirs, syncStaged } from "../../../src/fs/staged.ts";
+import { tempDir } from "../tmp.ts";
 
-const dir = () => mkdtempSync(join(tmpdir(), "staged-"));
+const dir = () => tempDir("staged-");
 
 test("a staged file sits beside its target with its mode and owner, the target untouched", () => {
   const d = dir();

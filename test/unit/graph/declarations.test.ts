@@ -1,9 +1,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DeclarationError, loadGraph, parseDeclarations } from "../../../src/graph/declarations.ts";
+import { tempDir } from "../tmp.ts";
 
 const ROOT = join(import.meta.dir, "../../..");
 
@@ -52,14 +52,14 @@ for (const [what, text, re] of bad) {
 }
 
 test("a step declared in two files names both", () => {
-  const dir = mkdtempSync(join(tmpdir(), "decl-"));
+  const dir = tempDir("decl-");
   writeFileSync(join(dir, "a.toml"), '[steps.x]\ntext = ""\n');
   writeFileSync(join(dir, "b.toml"), '[steps.x]\ntext = ""\n');
   assert.throws(() => loadGraph([dir]), (e: Error) => e.message.includes("b.toml") && e.message.includes("a.toml"));
 });
 
 test("shell settings are read and merged", () => {
-  const dir = mkdtempSync(join(tmpdir(), "decl-"));
+  const dir = tempDir("decl-");
   writeFileSync(join(dir, "a.toml"), '[shell]\npath = ["/nix/store/x-coreutils"]\npreamble = "warn() { :; }"\n');
   const g = loadGraph([dir]);
   assert.equal(g.shell.path, ["/nix/store/x-coreutils"]);

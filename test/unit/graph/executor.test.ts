@@ -1,12 +1,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { executeGraph } from "../../../src/graph/executor.ts";
 import { DEFAULT_SHELL } from "../../../src/graph/declarations.ts";
 import type { BuiltinStep, Graph, RunMode, StepContext, StepDeclaration } from "../../../src/graph/step.ts";
 import { step } from "./helpers.ts";
+import { tempDir } from "../tmp.ts";
 
 function ctx(mode: RunMode = "activate") {
   const stdout: string[] = [];
@@ -26,7 +26,7 @@ function recorder(log: string[], fail = false): BuiltinStep<string> {
 }
 
 test("steps run in dependency order and report outcomes with durations", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "exec-"));
+  const dir = tempDir("exec-");
   const log = join(dir, "log");
   const g = graph([step("b", ["a"], { text: `echo b >> ${log}` }), step("a", [], { text: `echo a >> ${log}` })]);
   const { c } = ctx();
@@ -38,7 +38,7 @@ test("steps run in dependency order and report outcomes with durations", async (
 });
 
 test("a failed step is reported as NixOS does, later steps still run, status is non-zero", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "exec-"));
+  const dir = tempDir("exec-");
   const g = graph([
     step("first", [], { text: "false\necho still-runs-rest-of-snippet" }),
     step("second", ["first"], { text: `touch ${dir}/second` }),
@@ -59,7 +59,7 @@ test("an explicit exit status is reported", async () => {
 });
 
 test("shell steps see systemConfig, and NIXOS_ACTION only in dry-activate", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "exec-"));
+  const dir = tempDir("exec-");
   const g = graph([step("env", [], { supportsDryActivation: true, text: `echo "$systemConfig ${"$"}{NIXOS_ACTION:-none}" >> ${dir}/env` })]);
   await executeGraph(g, ctx("activate").c, new Map());
   await executeGraph(g, ctx("dry-activate").c, new Map());
@@ -67,7 +67,7 @@ test("shell steps see systemConfig, and NIXOS_ACTION only in dry-activate", asyn
 });
 
 test("dry-activate skips steps without dry support and only plans builtins", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "exec-"));
+  const dir = tempDir("exec-");
   const log: string[] = [];
   const g = graph([
     step("shell-no-dry", [], { text: `touch ${dir}/ran` }),
@@ -103,7 +103,7 @@ test("a planner that throws fails its step only", async () => {
 });
 
 test("nothing runs when the graph is invalid", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "exec-"));
+  const dir = tempDir("exec-");
   const g = graph([step("a", [], { text: `touch ${dir}/ran` }), step("b", ["missing"])]);
   let threw = false;
   try { await executeGraph(g, ctx().c, new Map()); } catch { threw = true; }

@@ -5,9 +5,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { tempDir } from "../tmp.ts";
 
 const ROOT = join(import.meta.dir, "../../..");
 const NIXOS = join(ROOT, "nixos");
@@ -43,7 +43,7 @@ test("every .nix file under nixos/ parses", () => {
 });
 
 test("the check catches a syntax error", () => {
-  const dir = mkdtempSync(join(tmpdir(), "nixos-parse-"));
+  const dir = tempDir("nixos-parse-");
   try {
     const bad = join(dir, "bad.nix");
     writeFileSync(bad, "{ config, ... }: { foo = ; }\n");

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runActivation } from "../../../src/switch/activation.ts";
@@ -8,6 +8,7 @@ import { installBootloader } from "../../../src/switch/bootloader.ts";
 import { runPreSwitchCheck } from "../../../src/switch/checks.ts";
 import { SwitchExit } from "../../../src/switch/exit.ts";
 import { syncStore } from "../../../src/switch/sync.ts";
+import { tempDir } from "../tmp.ts";
 
 function script(dir: string, name: string, body: string): string {
   const p = join(dir, name);
@@ -22,7 +23,7 @@ async function exitOf(p: Promise<unknown>): Promise<SwitchExit | undefined> {
 }
 
 test("pre-switch check gets extra words, then TOPLEVEL and ACTION; failure is 'Pre-switch checks failed', exit 1", async () => {
-  const d = mkdtempSync(join(tmpdir(), "stc-cmd-"));
+  const d = tempDir("stc-cmd-");
   const log = join(d, "log");
   const ok = script(d, "check", `echo "$@" > ${log}`);
   assert.is(await exitOf(runPreSwitchCheck(`${ok}  --flag`, "/top", "switch")), undefined);
@@ -36,7 +37,7 @@ test("pre-switch check gets extra words, then TOPLEVEL and ACTION; failure is 'P
 });
 
 test("boot loader installer gets TOPLEVEL; failure is 'Failed to install bootloader', exit 1", async () => {
-  const d = mkdtempSync(join(tmpdir(), "stc-cmd-"));
+  const d = tempDir("stc-cmd-");
   const log = join(d, "log");
   const ok = script(d, "install", `echo "$@" "$NIXOS_INSTALL_BOOTLOADER" > ${log}`);
   process.env.NIXOS_INSTALL_BOOTLOADER = "1";
@@ -47,7 +48,7 @@ test("boot loader installer gets TOPLEVEL; failure is 'Failed to install bootloa
 });
 
 test("activation: ok, failed, or missing (tolerated as in ng); OUT is the argument", async () => {
-  const d = mkdtempSync(join(tmpdir(), "stc-cmd-"));
+  const d = tempDir("stc-cmd-");
   const log = join(d, "log");
   script(d, "activate", `echo "activate $1" >> ${log}`);
   script(d, "dry-activate", `echo "dry $1" >> ${log}; exit 1`);
@@ -58,7 +59,7 @@ test("activation: ok, failed, or missing (tolerated as in ng); OUT is the argume
 });
 
 test("with a sink, a child's lines are drained through us (stdout and stderr apart, last line unterminated)", async () => {
-  const d = mkdtempSync(join(tmpdir(), "stc-cmd-"));
+  const d = tempDir("stc-cmd-");
   script(d, "activate", "echo one; echo two >&2; printf three");
   const outLines: string[] = [];
   const errLines: string[] = [];

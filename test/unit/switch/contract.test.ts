@@ -1,10 +1,10 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isNixos, parseAction, readSwitchEnv, requireNixos, requireRootUser } from "../../../src/switch/contract.ts";
 import { SwitchExit } from "../../../src/switch/exit.ts";
+import { tempDir } from "../tmp.ts";
 
 const full = { OUT: "/o", TOPLEVEL: "/t", DISTRO_ID: "nixos", PRE_SWITCH_CHECK: "true", INSTALL_BOOTLOADER: "true", SYSTEMD: "/s" };
 
@@ -37,7 +37,7 @@ test("flags: only the value 1 counts", () => {
 });
 
 function root(files: Record<string, string>): string {
-  const r = mkdtempSync(join(tmpdir(), "stc-root-"));
+  const r = tempDir("stc-root-");
   mkdirSync(join(r, "etc"));
   for (const [p, c] of Object.entries(files)) writeFileSync(join(r, p), c);
   return r;

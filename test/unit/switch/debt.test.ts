@@ -1,10 +1,10 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEBT_FILE, loadDebt, pruneDebt, saveDebt, updateDebt, type DebtEntry } from "../../../src/switch/debt.ts";
 import { formatStatus } from "../../../src/switch/status.ts";
+import { tempDir } from "../tmp.ts";
 
 const now = new Date("2026-01-02T03:04:05Z");
 
@@ -18,14 +18,14 @@ test("skipped units become debt; settled ones leave; the first switch that left 
 });
 
 test("stored per boot: another boot's debt is gone; a corrupt file reads as none", () => {
-  const dir = mkdtempSync(join(tmpdir(), "stc-debt-"));
+  const dir = tempDir("stc-debt-");
   const e: DebtEntry[] = [{ unit: "a.service", reason: "r", since: "/g", sinceTime: now.toISOString() }];
   saveDebt(dir, e, "boot-1");
   assert.equal(loadDebt(dir, "boot-1"), e);
   assert.equal(loadDebt(dir, "boot-2"), []);
   writeFileSync(join(dir, DEBT_FILE), "{not json");
   assert.equal(loadDebt(dir, "boot-1"), []);
-  assert.equal(loadDebt(mkdtempSync(join(tmpdir(), "stc-debt-")), "boot-1"), []);
+  assert.equal(loadDebt(tempDir("stc-debt-"), "boot-1"), []);
 });
 
 test("pruning: a new invocation, a stopped or unloaded unit settle the debt; unknown keeps it", () => {

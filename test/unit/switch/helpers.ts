@@ -1,10 +1,10 @@
 /** Fixture generations on disk for planner tests. */
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { diskUnitDirectory } from "../../../src/units/dir.ts";
 import { planSwitch, type ActiveUnit, type PlanInput, type UnitPlan } from "../../../src/switch/plan.ts";
 import { dryActivateLines } from "../../../src/switch/print.ts";
+import { tempDir } from "../tmp.ts";
 
 /** Sections -> keys -> value or values, rendered as a unit file. */
 export type Sections = Record<string, Record<string, string | string[]>>;
@@ -20,7 +20,7 @@ export type Fixture = string | null | { link: string };
 
 /** A generation toplevel in a fresh tmp dir: `files` relative to etc/systemd/system, `fstab` as etc/fstab. */
 export function generation(files: Record<string, Fixture>, fstab?: string): string {
-  const top = mkdtempSync(join(tmpdir(), "planner-gen-"));
+  const top = tempDir("planner-gen-");
   const dir = join(top, "etc/systemd/system");
   mkdirSync(dir, { recursive: true });
   for (const [name, content] of Object.entries(files)) {

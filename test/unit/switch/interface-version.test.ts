@@ -1,13 +1,13 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkInitInterfaceVersion, INCOMPATIBLE_INIT_LINES } from "../../../src/switch/interface-version.ts";
 import { SwitchExit } from "../../../src/switch/exit.ts";
+import { tempDir } from "../tmp.ts";
 
 function setup(current: string | undefined, next: string | undefined) {
-  const d = mkdtempSync(join(tmpdir(), "stc-iv-"));
+  const d = tempDir("stc-iv-");
   if (current !== undefined) writeFileSync(join(d, "current"), current);
   if (next !== undefined) writeFileSync(join(d, "init-interface-version"), next);
   return { toplevel: d, current: join(d, "current") };

@@ -1,11 +1,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { appendToList, readList, removeFromList, SwitchLists } from "../../../src/switch/lists.ts";
+import { tempDir } from "../tmp.ts";
 
-const tmp = () => mkdtempSync(join(tmpdir(), "stc-lists-"));
+const tmp = () => tempDir("stc-lists-");
 
 test("a missing list reads as empty; blank lines and duplicates are dropped", () => {
   const d = tmp();

@@ -1,14 +1,14 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { acquireSwitchLock, ensureRunDir } from "../../../src/switch/lock.ts";
 import { SwitchExit } from "../../../src/switch/exit.ts";
+import { tempDir } from "../tmp.ts";
 
 test("the run directory is created with mode 0755, also when it existed with another mode", () => {
-  const d = join(mkdtempSync(join(tmpdir(), "stc-lock-")), "run/nixos");
+  const d = join(tempDir("stc-lock-"), "run/nixos");
   ensureRunDir(d);
   assert.is(statSync(d).mode & 0o777, 0o755);
   spawnSync("chmod", ["700", d]);
@@ -18,7 +18,7 @@ test("the run directory is created with mode 0755, also when it existed with ano
 });
 
 test("a second lock fails at once with 'Could not acquire lock' (EAGAIN), and works after release", () => {
-  const d = mkdtempSync(join(tmpdir(), "stc-lock-"));
+  const d = tempDir("stc-lock-");
   const first = acquireSwitchLock(d);
   // Another process holds it: flock(1) -x -n, as the switch test does.
   const other = spawnSync("flock", ["-x", "-n", join(d, "switch-to-configuration.lock"), "true"]);
@@ -29,7 +29,7 @@ test("a second lock fails at once with 'Could not acquire lock' (EAGAIN), and wo
 });
 
 test("our lock fails while another process holds it", () => {
-  const d = mkdtempSync(join(tmpdir(), "stc-lock-"));
+  const d = tempDir("stc-lock-");
   // A holder we can kill by PID (flock(1) would leave its child holding the lock).
   const script = "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)";
   const holder = Bun.spawn(["python3", "-c", script, join(d, "switch-to-configuration.lock")], { stdout: "pipe" });

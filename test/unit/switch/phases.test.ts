@@ -4,8 +4,6 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ActiveUnitState, JobReport, JobVerb, SwitchSystemd } from "../../../src/switch/executor-types.ts";
 import { SwitchLists } from "../../../src/switch/lists.ts";
@@ -14,6 +12,7 @@ import { executePlan, persistLists } from "../../../src/switch/phases.ts";
 import { emptyPlan, listsToPersist, newAndFailedUnits, sortUnits, type UnitPlan } from "../../../src/switch/plan.ts";
 import { emptySummary } from "../../../src/switch/summary.ts";
 import type { ActivationOutcome } from "../../../src/switch/activation.ts";
+import { tempDir } from "../tmp.ts";
 
 interface FakeOpts {
   results?: Record<string, string>;          // "verb unit" -> job result
@@ -59,7 +58,7 @@ function plan(p: Partial<Record<"stop" | "skip" | "start" | "restart" | "reload"
 async function run(p: UnitPlan, o: FakeOpts & { activation?: ActivationOutcome; before?: Record<string, ActiveUnitState>; dir?: string } = {}) {
   const events: string[] = [];
   const log = memoryLog();
-  const dir = o.dir ?? mkdtempSync(join(tmpdir(), "stc-phases-"));
+  const dir = o.dir ?? tempDir("stc-phases-");
   const lists = new SwitchLists(dir, false);
   persistLists(lists, listsToPersist(p));
   const summary = emptySummary("test", "/top");
@@ -161,7 +160,7 @@ test("failed units after settling: the warning, then systemctl status of them, e
 });
 
 test("a reload target that went inactive is started instead (recorded in start-list first)", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "stc-phases-"));
+  const dir = tempDir("stc-phases-");
   const seen: string[] = [];
   const r = await run(plan({ reload: ["down.service", "up.service"] }), {
     dir, inactive: ["down.service"],
@@ -172,7 +171,7 @@ test("a reload target that went inactive is started instead (recorded in start-l
 });
 
 test("a refused job is reported and the switch goes on to consume every list", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "stc-phases-"));
+  const dir = tempDir("stc-phases-");
   const r = await run(plan({ reload: ["r.service"], restart: ["x.service"], start: ["s.service"] }), {
     dir,
     onSubmit: (v) => { if (v === "restart") throw new Error("Access denied"); },
@@ -185,7 +184,7 @@ test("a refused job is reported and the switch goes on to consume every list", a
 });
 
 test("a job that never ends (connection lost) rejects the switch and keeps the lists", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "stc-phases-"));
+  const dir = tempDir("stc-phases-");
   const lists = new SwitchLists(dir, false);
   const p = plan({ restart: ["x.service"], start: ["s.service"] });
   persistLists(lists, listsToPersist(p));
@@ -208,7 +207,7 @@ test("a job that never ends (connection lost) rejects the switch and keeps the l
 });
 
 test("a lost bus connection while submitting stops the switch at once, lists intact", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "stc-phases-"));
+  const dir = tempDir("stc-phases-");
   let submitted = 0;
   let err: unknown;
   try {
@@ -227,7 +226,7 @@ test("a lost bus connection while submitting stops the switch at once, lists int
 });
 
 test("activation restart/reload requests are folded in, recorded, and their files consumed", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "stc-phases-"));
+  const dir = tempDir("stc-phases-");
   const l = new SwitchLists(dir, false);
   l.record("activationRestart", "req.service");
   l.record("activationReload", "rel.service");

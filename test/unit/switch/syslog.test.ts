@@ -1,9 +1,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { formatSyslog, Syslog } from "../../../src/switch/syslog.ts";
+import { tempDir } from "../tmp.ts";
 
 test("datagram format: facility user, identifier nixos", () => {
   assert.is(formatSyslog("nixos", "info", "switching", 42), "<14>nixos[42]: switching");
@@ -12,7 +12,7 @@ test("datagram format: facility user, identifier nixos", () => {
 });
 
 test("lines reach a datagram socket, one record per line; no listener is not an error", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "stc-syslog-"));
+  const dir = tempDir("stc-syslog-");
   const sock = join(dir, "log");
   const py = "import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint('ready',flush=True)\nfor _ in range(2): print(s.recv(4096).decode(),flush=True)";
   const listener = Bun.spawn(["python3", "-c", py, sock], { stdout: "pipe" });

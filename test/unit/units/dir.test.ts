@@ -1,12 +1,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { diskUnitDirectory, memoryUnitDirectory, sameUnitFiles } from "../../../src/units/dir.ts";
+import { tempDir } from "../tmp.ts";
 
 test("disk: present, masked, dangling and absent units; drop-ins only from existing NAME.d", () => {
-  const d = mkdtempSync(join(tmpdir(), "stagehand-dir-"));
+  const d = tempDir("stagehand-dir-");
   try {
     writeFileSync(join(d, "a.service"), "[Unit]\n");
     writeFileSync(join(d, "b.service"), "[Service]\n");
@@ -45,7 +45,7 @@ test("memory: drop-ins by folder, sorted, direct children only, and files added 
 });
 
 test("units linked to the same absolute paths are the same files, known without reading them", () => {
-  const root = mkdtempSync(join(tmpdir(), "unitdir-identity-"));
+  const root = tempDir("unitdir-identity-");
   try {
     const store = join(root, "store");
     mkdirSync(store);

@@ -1,19 +1,19 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run as cli } from "../../../src/cli/commands/users.ts";
 import { planUsersStep } from "../../../src/users/step.ts";
 import { ConcurrentChangeError, writeDatabases } from "../../../src/users/write.ts";
 import { builtins } from "../../../src/cli/builtins.ts";
 import type { StepContext } from "../../../src/graph/step.ts";
+import { tempDir } from "../tmp.ts";
 
 const made: string[] = [];
 test.after(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
 
 function mkroot() {
-  const root = mkdtempSync(join(tmpdir(), "users-write-"));
+  const root = tempDir("users-write-");
   made.push(root);
   mkdirSync(join(root, "etc"));
   writeFileSync(join(root, "etc/passwd"), "root:x:0:0::/root:/bin/sh\n", { mode: 0o600 });
