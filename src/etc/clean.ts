@@ -4,7 +4,7 @@
  * switches between the two freely.
  */
 import { badEntryName } from "./paths.ts";
-import { sortBytewise } from "./tree.ts";
+import { sortBytewise } from "../text/bytewise.ts";
 
 /** The bookkeeping file's name under /etc. */
 export const CLEAN = ".clean";

@@ -8,7 +8,8 @@ import { type IdTables, idTables } from "./owners.ts";
 import {
   hostPath, isSymlinkAt, knownSymlinkAt, linkTargetAt, memoised, noteSymlinkAt, parentName, resolveInRoot, STATIC,
 } from "./paths.ts";
-import { type EtcEntry, type EtcTree, sortBytewise } from "./tree.ts";
+import { sortBytewise } from "../text/bytewise.ts";
+import { type EtcEntry, type EtcTree } from "./tree.ts";
 
 /** What is at `/etc/NAME`. `none` also covers a name under a link into /etc/static (cleanup removes it). */
 export interface NodeState {

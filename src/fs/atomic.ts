@@ -2,10 +2,9 @@
  * Crash-safe file replacement: write a temporary file beside the target, fsync it, rename it over
  * the target, fsync the directory. A reader (or a crash) sees the old file or the new one, never a mix.
  */
-import {
-  closeSync, constants, fchmodSync, fchownSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync,
-} from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync } from "node:fs";
+import { dirname } from "node:path";
+import { stageFile, syncStaged } from "./staged.ts";
 
 export interface AtomicWriteOptions {
   /** Permission bits of the new file. */
@@ -21,36 +20,18 @@ export interface AtomicWriteOptions {
  * instead of writing through it.
  */
 export function writeFileAtomic(path: string, content: string | Uint8Array, opts: AtomicWriteOptions): void {
-  const dir = dirname(path);
-  // Web Crypto's CSPRNG: node:crypto would cost milliseconds of module loading at every start.
-  const tmp = join(dir, `.${basename(path)}.stagehand-${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("hex")}`);
-  const fd = openSync(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    opts.mode & 0o7777,
-  );
+  // The staging of a batch, for one file: written beside the target, made durable (one file is
+  // fsynced, not syncfs'd), then renamed over it.
+  const staged = stageFile(path, typeof content === "string" ? Buffer.from(content) : content, opts);
+  const failed = syncStaged([staged]).get(staged);
+  if (failed) throw failed;
   try {
-    const data = typeof content === "string" ? Buffer.from(content) : content;
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    // Owner first: chown(2) clears setuid and setgid bits, so the mode is set after it. The
-    // umask may have narrowed the create mode; set it exactly.
-    if (opts.uid !== undefined || opts.gid !== undefined) fchownSync(fd, opts.uid ?? -1, opts.gid ?? -1);
-    fchmodSync(fd, opts.mode & 0o7777);
-    fsyncSync(fd);
+    renameSync(staged.tmp, path);
   } catch (e) {
-    closeSync(fd);
-    try { unlinkSync(tmp); } catch { /* already gone */ }
+    try { unlinkSync(staged.tmp); } catch { /* already gone */ }
     throw e;
   }
-  closeSync(fd);
-  try {
-    renameSync(tmp, path);
-  } catch (e) {
-    try { unlinkSync(tmp); } catch { /* already gone */ }
-    throw e;
-  }
-  fsyncDir(dir);
+  fsyncDir(dirname(path));
 }
 
 /** fsync(2) a directory so a rename in it survives a crash. */

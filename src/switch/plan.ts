@@ -11,6 +11,7 @@ import { parseFstab } from "../fstab/fstab.ts";
 import { compareUnits } from "../units/compare.ts";
 import { baseNameOf, loadUnit, sameUnitFiles, templateOf, type UnitDirectory } from "../units/dir.ts";
 import { parseSystemdBool, type UnitInfo } from "../units/parse.ts";
+import { byteCompare } from "../text/bytewise.ts";
 
 /** A unit systemd reports loaded and not inactive (ng's get_active_units). */
 export interface ActiveUnit {
@@ -111,29 +112,11 @@ export function clonePlan(p: UnitPlan): UnitPlan {
   return { ...p, stop: copy(p.stop), skip: copy(p.skip), start: copy(p.start), restart: copy(p.restart), reload: copy(p.reload), hidden: [...p.hidden], swapsToStop: p.swapsToStop.map((s) => ({ ...s })), assumptions: [...p.assumptions] };
 }
 
-/**
- * Code-point order, as Rust compares strings. UTF-16 code units already sort in code-point order
- * except that a surrogate (half of a code point above U+FFFF) must sort above every other unit, so
- * the strings are compared unit by unit without being split into code points.
- */
-function codePointCompare(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    const sx = x >= 0xd800 && x <= 0xdfff;
-    const sy = y >= 0xd800 && y <= 0xdfff;
-    return sx === sy ? x - y : sx ? 1 : -1;
-  }
-  return a.length - b.length;
-}
-
 /** ng's order for printed unit lists: by lower-cased name (ties, which ng leaves to chance, by name). */
 export function sortUnits(names: Iterable<string>): string[] {
   // Each name is lower-cased once, not once per comparison.
   const keyed = Array.from(names, (name) => ({ name, lower: name.toLowerCase() }));
-  keyed.sort((a, b) => codePointCompare(a.lower, b.lower) || codePointCompare(a.name, b.name));
+  keyed.sort((a, b) => byteCompare(a.lower, b.lower) || byteCompare(a.name, b.name));
   return keyed.map((k) => k.name);
 }
 

@@ -6,6 +6,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync, type Dirent } from "node:fs";
 import { join } from "node:path";
+import { byteCompare } from "../text/bytewise.ts";
 import { emptyUnitInfo, parseUnitText, type UnitInfo } from "./parse.ts";
 
 /** Whether a unit file is there: a real file, masked to /dev/null, or absent (or dangling). */
@@ -61,7 +62,6 @@ export class UnitDirectoryError extends Error {
   }
 }
 
-const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /** The unit directory on disk at `path`; everything is read lazily and cached. */
 export function diskUnitDirectory(path: string): UnitDirectory {
@@ -165,7 +165,7 @@ export function diskUnitDirectory(path: string): UnitDirectory {
     } catch {
       return [];
     }
-    return entries.filter((e) => e.endsWith(".conf")).sort(byteOrder).map((e) => {
+    return entries.filter((e) => e.endsWith(".conf")).sort(byteCompare).map((e) => {
       const rel = `${name}.d/${e}`;
       const state = fileState(rel);
       // Read on first use: an unchanged drop-in (same identity in both generations) is never read.
@@ -203,7 +203,7 @@ export function diskUnitDirectory(path: string): UnitDirectory {
           return false; // dangling or looping: listed, and reported when used
         }
       };
-      return entries.filter((e) => !isDir(e)).sort(byteOrder);
+      return entries.filter((e) => !isDir(e)).sort(byteCompare);
     },
     dropins: (name) => {
       let known = dropinLists.get(name);
@@ -245,11 +245,11 @@ export function memoryUnitDirectory(path: string, files: Record<string, string |
     exists: (name) => has(name),
     fileState,
     read: (name) => (has(name) ? (files[name] ?? "") : undefined),
-    names: () => Object.keys(files).filter((k) => !k.includes("/")).sort(byteOrder),
+    names: () => Object.keys(files).filter((k) => !k.includes("/")).sort(byteCompare),
     dropins: (name) =>
       dropinNames(name)
         .slice()
-        .sort(byteOrder)
+        .sort(byteCompare)
         .map((k) => ({ path: join(path, k), state: fileState(k), text: files[k] ?? "" })),
   };
 }

@@ -15,7 +15,7 @@ export function parseGroup(text: string): GroupEntry[] {
     if (line === "") continue;
     const f = line.split(":");
     const gid = parseInt(f[2]!, 10);
-    const members = f.length <= 4 ? (f[3] ?? "") : f.slice(3).join(":");
+    const members = f.slice(3).join(":");
     byName.set(f[0]!, {
       name: f[0]!, password: f[1] ?? "", gid: Number.isNaN(gid) ? -1 : gid,
       members: members === "" ? [] : members.split(","),

@@ -126,12 +126,6 @@ function countKeys(v: object): number {
 const KEY_TOKEN = /"(?:[^"\\]|\\.)*"\s*:/g;
 
 /**
- * A quote followed by ':'. Every key token ends so, and other matches (a string starting with ':',
- * an escaped quote before ':') only add: this count is an upper bound of the key tokens, and cheap.
- */
-const QUOTE_COLON = /"\s*:/g;
-
-/**
  * Same result and errors as `parseLocatedJson`, but fast on valid input: the native `JSON.parse`
  * reads the document, and the located reader only runs when that fails (for the line of the syntax
  * error), when keys are repeated (which `JSON.parse` would silently merge), or when a validation
@@ -147,11 +141,10 @@ export function parseJsonLazily(text: string): LazyLocatedJson {
   }
   // No key was merged away when the parsed objects hold as many keys as the text has key tokens.
   // Cheapest proof first: compact JSON (what Nix's builtins.toJSON writes) that serializes back to
-  // the same text has exactly the parsed keys. Else count: quote-colon count >= key tokens >=
-  // parsed keys, so equality of either count with the parsed keys proves it.
+  // the same text has exactly the parsed keys; else the key tokens are counted.
   if (!isReserialization(value, text)) {
     const keys = typeof value === "object" && value !== null ? countKeys(value) : 0;
-    if ((text.match(QUOTE_COLON)?.length ?? 0) !== keys && (text.match(KEY_TOKEN)?.length ?? 0) !== keys) {
+    if ((text.match(KEY_TOKEN)?.length ?? 0) !== keys) {
       const located = parseLocatedJson(text); // throws for a duplicate key
       return { value: located.value, lines: () => located.lines };
     }

@@ -21,7 +21,7 @@ export function parsePasswd(text: string): PasswdEntry[] {
     const uid = parseInt(f[2]!, 10);
     byName.set(f[0]!, {
       name: f[0]!, password: f[1] ?? "", uid: Number.isNaN(uid) ? -1 : uid, gid: f[3] ?? "",
-      description: f[4] ?? "", home: f[5] ?? "", shell: f.length <= 7 ? (f[6] ?? "") : f.slice(6).join(":"),
+      description: f[4] ?? "", home: f[5] ?? "", shell: f.slice(6).join(":"),
     });
   }
   return [...byName.values()];

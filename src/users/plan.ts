@@ -113,7 +113,7 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
         gid = existing.gid;
       }
       password = existing.password;
-      if (spec.mutableUsers) for (let i = 0; i < existing.members.length; i++) if (!declUsers.has(existing.members[i]!)) members.add(existing.members[i]!);
+      if (spec.mutableUsers) for (const m of existing.members) if (!declUsers.has(m)) members.add(m);
     } else {
       if (g.gid !== null) gid = g.gid;
       else {
@@ -125,7 +125,7 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
       }
       password = "x";
     }
-    groupsOut.set(g.name, { name: g.name, password, gid, members: [...members].sort() }); // code-unit order, as byteOrder
+    groupsOut.set(g.name, { name: g.name, password, gid, members: [...members].sort(byteOrder) });
     gidMap.set(g.name, gid);
   }
   const nextDeclGroups = serializeNameList(groupsOut.keys());
@@ -249,20 +249,18 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
   const subUids: SubIdEntry[] = keptSub(f.subuid);
   const subGids: SubIdEntry[] = keptSub(f.subgid);
   const declaredRanges: { start: number; count: number }[] = [...subUids, ...subGids];
-  // Indexed loops over the (usually empty) range lists: a for-of costs an iterator per user in the
-  // interpreter, where a run this short stays.
   for (const u of userLines) {
     const s = specByName.get(u.name);
     if (!s) continue;
-    for (let i = 0; i < s.subUidRanges.length; i++) declaredRanges.push(s.subUidRanges[i]!);
-    for (let i = 0; i < s.subGidRanges.length; i++) declaredRanges.push(s.subGidRanges[i]!);
+    for (const r of s.subUidRanges) declaredRanges.push(r);
+    for (const r of s.subGidRanges) declaredRanges.push(r);
   }
   const subAlloc = new SubIdAllocator(new Set(subMap.values()), declaredRanges);
   for (const u of userLines) {
     const s = specByName.get(u.name);
     if (!s) continue;
-    for (let i = 0; i < s.subUidRanges.length; i++) subUids.push({ name: u.name, start: s.subUidRanges[i]!.start, count: s.subUidRanges[i]!.count });
-    for (let i = 0; i < s.subGidRanges.length; i++) subGids.push({ name: u.name, start: s.subGidRanges[i]!.start, count: s.subGidRanges[i]!.count });
+    for (const r of s.subUidRanges) subUids.push({ name: u.name, start: r.start, count: r.count });
+    for (const r of s.subGidRanges) subGids.push({ name: u.name, start: r.start, count: r.count });
     if (s.autoSubUidGidRange) {
       const start = subAlloc.allocate(subMap.get(u.name));
       subMap.set(u.name, start);

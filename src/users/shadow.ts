@@ -21,7 +21,7 @@ export function parseShadow(text: string): ShadowEntry[] {
     const f = line.split(":");
     out.push({
       name: f[0]!, hash: f[1] ?? "", lastChange: f[2] ?? "", min: f[3] ?? "", max: f[4] ?? "", warn: f[5] ?? "",
-      inactive: f[6] ?? "", expire: f[7] ?? "", flag: f.length <= 9 ? (f[8] ?? "") : f.slice(8).join(":"),
+      inactive: f[6] ?? "", expire: f[7] ?? "", flag: f.slice(8).join(":"),
     });
   }
   return out;

@@ -46,11 +46,8 @@ export function parseIdMap(file: string, text: string | null): Map<string, numbe
 
 /** Serializes an ID map canonically, as Perl's `to_json($m, {canonical => 1})`. */
 export function serializeIdMap(map: ReadonlyMap<string, number>): string {
-  // The default sort compares UTF-16 code units, as byteOrder does, without a call per comparison.
-  const keys = [...map.keys()].sort();
-  let out = "{";
-  for (let i = 0; i < keys.length; i++) out += `${i === 0 ? "" : ","}${JSON.stringify(keys[i])}:${map.get(keys[i]!)}`;
-  return out + "}";
+  const keys = [...map.keys()].sort(byteOrder);
+  return "{" + keys.map((k) => `${JSON.stringify(k)}:${map.get(k)}`).join(",") + "}";
 }
 
 /** Parses a space-separated name list. */
@@ -61,7 +58,7 @@ export function parseNameList(text: string | null): Set<string> {
 
 /** Serializes a name list sorted, space-separated, without a newline. */
 export function serializeNameList(names: Iterable<string>): string {
-  return [...names].sort().join(" "); // code-unit order, as byteOrder
+  return [...names].sort(byteOrder).join(" ");
 }
 
 /** Perl's default `sort`: by code units, not locale. */

@@ -22,7 +22,5 @@ export function parseSubId(text: string): SubIdEntry[] {
  * database is a single empty line.
  */
 export function serializeSubId(entries: readonly SubIdEntry[]): string {
-  let out = "";
-  for (let i = 0; i < entries.length; i++) out += `${i === 0 ? "" : "\n"}${entries[i]!.name}:${entries[i]!.start}:${entries[i]!.count}`;
-  return out + "\n";
+  return entries.map((e) => `${e.name}:${e.start}:${e.count}`).join("\n") + "\n";
 }

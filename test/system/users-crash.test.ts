@@ -54,11 +54,12 @@ function check(dir: string, what: string): "old" | "new" | "mixed" {
     if (!isNew) olds++;
     if (!isOld) news++;
   }
-  // Only our own temporary files may be left behind, beside their targets.
+  // Only our own temporary files may be left behind, beside their targets (named as src/fs/staged.ts
+  // names them: a per-process random tag and a counter).
   for (const d of ["etc", "var/lib/nixos"]) {
     if (!existsSync(join(dir, d))) continue;
     for (const e of readdirSync(join(dir, d))) {
-      if (e.includes(".stagehand-")) assert.match(e, /^\.(passwd|group|shadow|subuid|subgid|uid-map|gid-map|declarative-users|declarative-groups|auto-subuid-map)\.stagehand-[0-9a-f]{12}$/);
+      if (e.includes(".stagehand-")) assert.match(e, /^\.(passwd|group|shadow|subuid|subgid|uid-map|gid-map|declarative-users|declarative-groups|auto-subuid-map)\.stagehand-[0-9a-f]{12}[0-9a-z]+$/);
     }
   }
   // A rerun converges on the new version.
