@@ -61,6 +61,10 @@ export const MAX_ID = 4294967294;
 /** Names as NixOS asserts them and shadow-utils accepts them by default. */
 const NAME_RE = /^[a-z_][a-z0-9_-]*\$?$/;
 const NAME_MAX = 32;
+/** What a database field must not contain: ':' splits a line, a line break or NUL injects one. */
+const FORBIDDEN_IN_FIELD = /[:\n\r\0]/;
+const OCTAL_MODE_RE = /^[0-7]{1,4}$/;
+const NUMERIC_RE = /^[0-9]+$/;
 
 /** Loads and validates a spec file. */
 export function loadSpec(path: string): UsersSpec {
@@ -93,103 +97,119 @@ export function parseSpec(file: string, text: string): UsersSpec {
   const bad = (path: string, msg: string): never => {
     throw new SpecError(`${where(path)}: ${msg}`);
   };
-  const obj = (v: unknown, path: string): Record<string, unknown> =>
-    typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : bad(path, "expected an object");
-  const arr = (v: unknown, path: string): unknown[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v : bad(path, "expected a list"));
-  const bool = (v: unknown, path: string, dflt: boolean): boolean =>
-    v === undefined || v === null ? dflt : typeof v === "boolean" ? v : bad(path, "expected true or false");
+  // The checks below run for every field of every user: each takes the parent's path and the key,
+  // and joins them only for an error message (a spec of 500 users has some 10,000 fields).
+  const at = (p: string, k: string): string => (k === "" ? p : p === "" ? k : `${p}.${k}`);
+  const obj = (v: unknown, p: string, k: string): Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : bad(at(p, k), "expected an object");
+  const arr = (v: unknown, p: string, k: string): unknown[] =>
+    v === undefined || v === null ? [] : Array.isArray(v) ? v : bad(at(p, k), "expected a list");
+  const bool = (v: unknown, p: string, k: string, dflt: boolean): boolean =>
+    v === undefined || v === null ? dflt : typeof v === "boolean" ? v : bad(at(p, k), "expected true or false");
   /** A string that ends up in a colon-separated database line. */
-  const field = (v: unknown, path: string): string => {
-    if (typeof v !== "string") return bad(path, "expected a string");
-    if (v.includes(":")) bad(path, `${JSON.stringify(v)} contains ':', which would split a line of the user database`);
-    if (/[\n\r\0]/.test(v)) bad(path, `${JSON.stringify(v)} contains a newline or NUL, which would inject a line into the user database`);
+  const field = (v: unknown, p: string, k: string): string => {
+    if (typeof v !== "string") return bad(at(p, k), "expected a string");
+    if (FORBIDDEN_IN_FIELD.test(v)) {
+      if (v.includes(":")) bad(at(p, k), `${JSON.stringify(v)} contains ':', which would split a line of the user database`);
+      bad(at(p, k), `${JSON.stringify(v)} contains a newline or NUL, which would inject a line into the user database`);
+    }
     return v;
   };
-  const optField = (v: unknown, path: string): string | null => (v === undefined || v === null ? null : field(v, path));
-  const optString = (v: unknown, path: string): string | null =>
-    v === undefined || v === null ? null : typeof v === "string" ? v : bad(path, "expected a string");
-  const id = (v: unknown, path: string): number | null => {
+  const optField = (v: unknown, p: string, k: string): string | null => (v === undefined || v === null ? null : field(v, p, k));
+  const optString = (v: unknown, p: string, k: string): string | null =>
+    v === undefined || v === null ? null : typeof v === "string" ? v : bad(at(p, k), "expected a string");
+  const id = (v: unknown, p: string, k: string): number | null => {
     if (v === undefined || v === null) return null;
-    if (typeof v !== "number" || !Number.isInteger(v)) return bad(path, "expected an integer ID");
-    if (v < 0 || v > MAX_ID) bad(path, `ID ${v} is out of range (0 to ${MAX_ID})`);
+    if (typeof v !== "number" || !Number.isInteger(v)) return bad(at(p, k), "expected an integer ID");
+    if (v < 0 || v > MAX_ID) bad(at(p, k), `ID ${v} is out of range (0 to ${MAX_ID})`);
     return v;
   };
-  const name = (v: unknown, path: string, what: string): string => {
-    const s = field(v, path);
+  const name = (v: unknown, p: string, k: string, what: string): string => {
+    const s = field(v, p, k);
     if (!NAME_RE.test(s) || s.length > NAME_MAX) {
-      bad(path, `${JSON.stringify(s)} is not a valid ${what} name (lower-case letters, digits, '_' and '-', starting with a letter or '_', at most ${NAME_MAX} characters)`);
+      bad(at(p, k), `${JSON.stringify(s)} is not a valid ${what} name (lower-case letters, digits, '_' and '-', starting with a letter or '_', at most ${NAME_MAX} characters)`);
     }
     return s;
   };
-  const ranges = (v: unknown, path: string, startKey: string): SubIdRange[] =>
-    arr(v, path).map((r, i) => {
-      const p = `${path}[${i}]`;
-      const o = obj(r, p);
-      const start = id(o[startKey], `${p}.${startKey}`);
-      const count = id(o.count, `${p}.count`);
-      if (start === null || count === null) return bad(p, `needs ${startKey} and count`);
-      if (start + count - 1 > MAX_ID) bad(p, "range goes past the largest ID");
+  const ranges = (v: unknown, p: string, k: string, startKey: string): SubIdRange[] => {
+    const list = arr(v, p, k);
+    if (list.length === 0) return [];
+    const path = at(p, k);
+    return list.map((r, i) => {
+      const rp = `${path}[${i}]`;
+      const o = obj(r, rp, "");
+      const start = id(o[startKey], rp, startKey);
+      const count = id(o.count, rp, "count");
+      if (start === null || count === null) return bad(rp, `needs ${startKey} and count`);
+      if (start + count - 1 > MAX_ID) bad(rp, "range goes past the largest ID");
       return { start, count };
     });
+  };
 
-  const top = obj(doc.value, "");
-  const mutableUsers = bool(top.mutableUsers, "mutableUsers", true);
+  const top = obj(doc.value, "", "");
+  const mutableUsers = bool(top.mutableUsers, "", "mutableUsers", true);
 
-  const groups: GroupSpec[] = arr(top.groups, "groups").map((g, i) => {
+  const groupList = arr(top.groups, "", "groups");
+  const groups: GroupSpec[] = [];
+  for (let i = 0; i < groupList.length; i++) {
     const p = `groups[${i}]`;
-    const o = obj(g, p);
-    return {
-      name: name(o.name, `${p}.name`, "group"),
-      gid: id(o.gid, `${p}.gid`),
-      members: arr(o.members, `${p}.members`).map((m, j) => {
-        const s = name(m, `${p}.members[${j}]`, "user");
-        if (s.includes(",")) bad(`${p}.members[${j}]`, "contains ','");
-        return s;
-      }),
-    };
-  });
+    const o = obj(groupList[i], p, "");
+    const gName = name(o.name, p, "name", "group");
+    const gid = id(o.gid, p, "gid");
+    const memberList = arr(o.members, p, "members");
+    const members: string[] = [];
+    for (let j = 0; j < memberList.length; j++) {
+      const mp = `${p}.members[${j}]`;
+      const m = name(memberList[j], mp, "", "user");
+      if (m.includes(",")) bad(mp, "contains ','");
+      members.push(m);
+    }
+    groups.push({ name: gName, gid, members });
+  }
 
-  const users: UserSpec[] = arr(top.users, "users").map((u, i) => {
+  const userList = arr(top.users, "", "users");
+  const users: UserSpec[] = [];
+  for (let i = 0; i < userList.length; i++) {
     const p = `users[${i}]`;
-    const o = obj(u, p);
-    const expires = optString(o.expires, `${p}.expires`);
+    const o = obj(userList[i], p, "");
+    const expires = optString(o.expires, p, "expires");
     if (expires !== null && expiresToDays(expires) === null) bad(`${p}.expires`, `${JSON.stringify(expires)} is not a date YYYY-MM-DD`);
-    const homeMode = o.homeMode === undefined || o.homeMode === null ? "700" : field(o.homeMode, `${p}.homeMode`);
-    if (!/^[0-7]{1,4}$/.test(homeMode)) bad(`${p}.homeMode`, `${JSON.stringify(homeMode)} is not an octal mode`);
-    const group = o.group === undefined || o.group === null ? "" : field(o.group, `${p}.group`);
-    if (/^[0-9]+$/.test(group) && Number(group) > MAX_ID) bad(`${p}.group`, `GID ${group} is out of range (0 to ${MAX_ID})`);
-    const hashedPasswordFile = optString(o.hashedPasswordFile, `${p}.hashedPasswordFile`) ?? optString(o.passwordFile, `${p}.passwordFile`);
-    return {
-      name: name(o.name, `${p}.name`, "user"),
-      uid: id(o.uid, `${p}.uid`),
+    const homeMode = o.homeMode === undefined || o.homeMode === null ? "700" : field(o.homeMode, p, "homeMode");
+    if (!OCTAL_MODE_RE.test(homeMode)) bad(`${p}.homeMode`, `${JSON.stringify(homeMode)} is not an octal mode`);
+    const group = o.group === undefined || o.group === null ? "" : field(o.group, p, "group");
+    if (NUMERIC_RE.test(group) && Number(group) > MAX_ID) bad(`${p}.group`, `GID ${group} is out of range (0 to ${MAX_ID})`);
+    const hashedPasswordFile = optString(o.hashedPasswordFile, p, "hashedPasswordFile") ?? optString(o.passwordFile, p, "passwordFile");
+    users.push({
+      name: name(o.name, p, "name", "user"),
+      uid: id(o.uid, p, "uid"),
       group,
-      description: o.description === undefined || o.description === null ? "" : field(o.description, `${p}.description`),
-      home: o.home === undefined || o.home === null ? "/var/empty" : field(o.home, `${p}.home`),
+      description: o.description === undefined || o.description === null ? "" : field(o.description, p, "description"),
+      home: o.home === undefined || o.home === null ? "/var/empty" : field(o.home, p, "home"),
       homeMode,
-      createHome: bool(o.createHome, `${p}.createHome`, false),
-      isSystemUser: bool(o.isSystemUser, `${p}.isSystemUser`, false),
-      shell: optField(o.shell, `${p}.shell`),
-      password: optString(o.password, `${p}.password`),
-      hashedPassword: optField(o.hashedPassword, `${p}.hashedPassword`),
+      createHome: bool(o.createHome, p, "createHome", false),
+      isSystemUser: bool(o.isSystemUser, p, "isSystemUser", false),
+      shell: optField(o.shell, p, "shell"),
+      password: optString(o.password, p, "password"),
+      hashedPassword: optField(o.hashedPassword, p, "hashedPassword"),
       hashedPasswordFile,
-      initialPassword: optString(o.initialPassword, `${p}.initialPassword`),
-      initialHashedPassword: optField(o.initialHashedPassword, `${p}.initialHashedPassword`),
+      initialPassword: optString(o.initialPassword, p, "initialPassword"),
+      initialHashedPassword: optField(o.initialHashedPassword, p, "initialHashedPassword"),
       expires,
-      subUidRanges: ranges(o.subUidRanges, `${p}.subUidRanges`, "startUid"),
-      subGidRanges: ranges(o.subGidRanges, `${p}.subGidRanges`, "startGid"),
-      autoSubUidGidRange: bool(o.autoSubUidGidRange, `${p}.autoSubUidGidRange`, false),
-    };
-  });
+      subUidRanges: ranges(o.subUidRanges, p, "subUidRanges", "startUid"),
+      subGidRanges: ranges(o.subGidRanges, p, "subGidRanges", "startGid"),
+      autoSubUidGidRange: bool(o.autoSubUidGidRange, p, "autoSubUidGidRange", false),
+    });
+  }
 
   const unique = <T>(list: T[], key: (x: T) => string | number | null, base: string, what: string) => {
     const seen = new Map<string | number, number>();
-    list.forEach((x, i) => {
-      const k = key(x);
-      if (k === null) return;
+    for (let i = 0; i < list.length; i++) {
+      const k = key(list[i]!);
+      if (k === null) continue;
       const prev = seen.get(k);
       if (prev !== undefined) bad(`${base}[${i}]`, `${what} ${JSON.stringify(k)} is also declared by ${base}[${prev}]`);
       seen.set(k, i);
-    });
+    }
   };
   unique(users, (u) => u.name, "users", "user name");
   unique(groups, (g) => g.name, "groups", "group name");
