@@ -19,7 +19,8 @@ import { type StagedFile, stageFile, syncDirs, syncStaged, tempSuffix } from "..
 import { exchangePaths } from "./exchange.ts";
 import { CLEAN, formatClean } from "./clean.ts";
 import { idTables, resolveOwner } from "./owners.ts";
-import { hostPath, resolveInRoot, STATIC, withResolveCache } from "./paths.ts";
+import { STATIC } from "./paths.ts";
+import { hostPath, resolveInRoot, withResolveCache } from "../fs/root.ts";
 import { type EtcOp, type EtcPlan, opMessage } from "./plan.ts";
 import { etcHostPath } from "./state.ts";
 

@@ -5,9 +5,8 @@
 import { type Dirent, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { CLEAN, parseClean } from "./clean.ts";
 import { type IdTables, idTables } from "./owners.ts";
-import {
-  hostPath, isSymlinkAt, knownSymlinkAt, linkTargetAt, memoised, noteSymlinkAt, parentName, resolveInRoot, STATIC,
-} from "./paths.ts";
+import { parentName, STATIC } from "./paths.ts";
+import { hostPath, isSymlinkAt, knownSymlinkAt, linkTargetAt, memoised, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
 import { sortBytewise } from "../text/bytewise.ts";
 import { type EtcEntry, type EtcTree } from "./tree.ts";
 

@@ -6,7 +6,7 @@
 import type { BuiltinStep, StepContext, StepPlan } from "../graph/step.ts";
 import { applyEtc } from "./apply.ts";
 import { type EtcPlan, planEtc, planLines } from "./plan.ts";
-import { withResolveCache } from "./paths.ts";
+import { withResolveCache } from "../fs/root.ts";
 import { loadEtcState } from "./state.ts";
 import { readEtcTree } from "./tree.ts";
 

@@ -5,7 +5,8 @@
  */
 import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { sortBytewise } from "../text/bytewise.ts";
-import { badEntryName, canonicalInRoot, hostPath, noteSymlinkAt, resolveInRoot } from "./paths.ts";
+import { badEntryName } from "./paths.ts";
+import { canonicalInRoot, hostPath, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
 
 /** How an entry of the etc tree is to appear in /etc. */
 export type EtcEntry =

@@ -17,7 +17,7 @@
  * A few files are fsynced one by one: syncfs also writes back unrelated dirty data of the file
  * system (e.g. a store just built), which only pays off when it replaces many fsyncs.
  */
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, openSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { syncfs } from "./libc.ts";
 
@@ -37,6 +37,45 @@ export function tempSuffix(): string {
   return `${tempTag}${(++tempCount).toString(36)}`;
 }
 
+/**
+ * The one temporary-name scheme of stagehand: `.NAME.stagehand-[TAG-]SUFFIX` beside the target
+ * (same directory, so the rename stays on one file system). `tag` says what kind of temporary
+ * it is (e.g. a link or a directory being swapped in); sweepTemps recognises every kind.
+ */
+export function tempPathFor(path: string, tag?: string): string {
+  return join(dirname(path), `.${basename(path)}.stagehand-${tag ? `${tag}-` : ""}${tempSuffix()}`);
+}
+
+/** A name made by tempPathFor: a dot, the target's name, `.stagehand-`, an optional tag, the suffix. */
+const TEMP_NAME = /^\..+\.stagehand-(?:[a-z]+-)?[0-9a-f]{12}[0-9a-z]+$/;
+
+/** Whether `name` (a base name) is one of stagehand's temporary names. */
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+/**
+ * Removes what an earlier run killed mid-way left in `dir`: every entry named by tempPathFor
+ * (files, links, and directories with their content). Runs at the start of a run, in exactly the
+ * directories that run manages, under that run's lock. Returns the names removed; a missing
+ * `dir` has none. A symlink is removed as a link, never followed.
+ */
+export function sweepTemps(dir: string): string[] {
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return []; }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!isTempName(name)) continue;
+    const path = join(dir, name);
+    try {
+      if (lstatSync(path).isDirectory()) rmSync(path, { recursive: true, force: true });
+      else unlinkSync(path);
+      removed.push(name);
+    } catch { /* gone meanwhile */ }
+  }
+  return removed;
+}
+
 /** A new file written under a temporary name beside its target, not yet durable nor published. */
 export interface StagedFile {
   /** The temporary name (in the target's directory, so the rename stays on one file system). */
@@ -52,7 +91,7 @@ export interface StagedFile {
  * planted at its name is refused, never followed), mode and owner set on the descriptor.
  */
 export function stageFile(path: string, content: Uint8Array, opts: { mode: number; uid?: number; gid?: number }): StagedFile {
-  const tmp = join(dirname(path), `.${basename(path)}.stagehand-${tempSuffix()}`);
+  const tmp = tempPathFor(path);
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, opts.mode & 0o7777);
   let written = false;
   try {

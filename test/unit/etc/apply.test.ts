@@ -3,7 +3,7 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { resolveInRoot } from "../../../src/etc/paths.ts";
+import { resolveInRoot } from "../../../src/fs/root.ts";
 import { buildEtcTree, type FixtureEntry, makeRoot, makeUserRoot, snapshot } from "./fixtures.ts";
 import { setup } from "./helpers.ts";
 import { applyEtc } from "../../../src/etc/apply.ts";

@@ -2,7 +2,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { badEntryName, canonicalInRoot, resolveInRoot, withResolveCache } from "../../../src/etc/paths.ts";
+import { badEntryName } from "../../../src/etc/paths.ts";
+import { canonicalInRoot, resolveInRoot, withResolveCache } from "../../../src/fs/root.ts";
 import { makeRoot } from "./fixtures.ts";
 
 test("names that escape /etc or would corrupt .clean are refused", () => {

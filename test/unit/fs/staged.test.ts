@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { stageFile, SYNCFS_FROM, syncDirs, syncStaged } from "../../../src/fs/staged.ts";
+import { isTempName, stageFile, sweepTemps, SYNCFS_FROM, syncDirs, syncStaged, tempPathFor } from "../../../src/fs/staged.ts";
 import { tempDir } from "../tmp.ts";
 
 const dir = () => tempDir("staged-");
@@ -54,6 +54,24 @@ test("a staged file that cannot be made durable is reported and removed, never p
   assert.throws(() => lstatSync(lost.tmp), /ENOENT/);
   assert.ok(existsSync(good.tmp));
   rmSync(d, { recursive: true });
+});
+
+test("sweepTemps removes every kind of our temporary names and nothing else, never following links", () => {
+  const d = dir();
+  const outside = dir();
+  writeFileSync(join(outside, "keep"), "x");
+  const file = stageFile(join(d, "shadow"), Buffer.from("hash\n"), { mode: 0o600 }).tmp;
+  const link = tempPathFor(join(d, "hosts"), "link");
+  symlinkSync(outside, link);
+  const sub = tempPathFor(join(d, "profile.d"), "dir");
+  mkdirSync(sub);
+  writeFileSync(join(sub, "inner"), "y");
+  for (const keep of ["shadow", ".shadow.stagehand-", ".x.stagehand-NOTHEX123456", "a.stagehand-0123456789ab1", ".bashrc"]) writeFileSync(join(d, keep), "");
+  assert.ok([file, link, sub].every((p) => isTempName(p.slice(d.length + 1))));
+  assert.equal(sweepTemps(d).sort(), [file, link, sub].map((p) => p.slice(d.length + 1)).sort());
+  assert.equal(readdirSync(d).sort(), [".bashrc", ".shadow.stagehand-", ".x.stagehand-NOTHEX123456", "a.stagehand-0123456789ab1", "shadow"]);
+  assert.ok(existsSync(join(outside, "keep")));
+  assert.equal(sweepTemps(join(d, "missing")), []);
 });
 
 test.run();

@@ -1,0 +1,137 @@
+/**
+ * Reading an input file suspiciously: only a regular file, only up to a size that fits what it
+ * holds. stagehand runs as root at boot, and a FIFO where a file should be would block it forever,
+ * `/dev/zero` would be read until memory runs out, and a device's open(2) can have effects of its
+ * own (a watchdog, a tape). So the path is lstat'ed (or stat'ed) first and only a regular file is
+ * opened, with O_NONBLOCK (a FIFO swapped in meanwhile cannot block the open) and O_NOCTTY; the
+ * descriptor's fstat must then show the same regular file, and at most `maxBytes` are read even if
+ * the file grows meanwhile. A refusal is an InputFileError naming the file and what it is for,
+ * never quoting its content.
+ */
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, statSync, type Stats } from "node:fs";
+
+/** Why an input file was refused. */
+export type InputFileProblem = "missing" | "not-regular" | "too-large" | "unreadable";
+
+/** An input file that was refused; `message` names the file and its role, never its content. */
+export class InputFileError extends Error {
+  override name = "InputFileError";
+  constructor(
+    /** The path as given (host path). */
+    readonly path: string,
+    /** What the file is for, e.g. "hashedPasswordFile of user alice". */
+    readonly what: string,
+    readonly problem: InputFileProblem,
+    detail: string,
+  ) {
+    super(`${what}: ${path}: ${detail}`);
+  }
+}
+
+/** How to read one input file. */
+export interface ReadLimits {
+  /** The largest size accepted, in bytes. */
+  maxBytes: number;
+  /** The file's role, for errors: "unit file", ".mode of /etc/foo", … */
+  what: string;
+  /** Refuse a symlink at the path itself instead of following it (the caller resolved it). */
+  noFollow?: boolean;
+}
+
+/** What a non-regular file is, in words. */
+function kind(st: Stats): string {
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a FIFO";
+  if (st.isSocket()) return "a socket";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isBlockDevice()) return "a block device";
+  if (st.isSymbolicLink()) return "a symbolic link";
+  return "not a regular file";
+}
+
+function refuseUnless(path: string, st: Stats, limits: ReadLimits): void {
+  if (!st.isFile()) throw new InputFileError(path, limits.what, "not-regular", `is ${kind(st)}, not a regular file`);
+  if (st.size > limits.maxBytes) {
+    throw new InputFileError(path, limits.what, "too-large", `is ${st.size} bytes, more than the ${limits.maxBytes} accepted`);
+  }
+}
+
+/**
+ * The content of the regular file at `path`, or undefined when nothing is there (ENOENT, or
+ * ENOTDIR for a parent that is a file). Throws InputFileError for anything else that is wrong.
+ */
+export function readRegularFileOptional(path: string, limits: ReadLimits): Buffer | undefined {
+  let st: Stats;
+  try {
+    st = limits.noFollow ? lstatSync(path) : statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw new InputFileError(path, limits.what, "unreadable", `cannot be read (${code ?? (e as Error).message})`);
+  }
+  refuseUnless(path, st, limits);
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | (limits.noFollow ? constants.O_NOFOLLOW : 0));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return undefined;
+    throw new InputFileError(path, limits.what, "unreadable", `cannot be opened (${code ?? (e as Error).message})`);
+  }
+  try {
+    const now = fstatSync(fd);
+    // Swapped between the stat and the open: judge what was opened.
+    refuseUnless(path, now, limits);
+    // One byte more than the stat size, so growth is noticed without a second read buffer.
+    return readToEnd(fd, path, limits, Buffer.allocUnsafe(Math.min(now.size, limits.maxBytes) + 1));
+  } catch (e) {
+    if (e instanceof InputFileError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputFileError(path, limits.what, "unreadable", `cannot be read (${code ?? (e as Error).message})`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads `fd` into `buf`, growing it up to the limit, until end of file. */
+function readToEnd(fd: number, path: string, limits: ReadLimits, buf: Buffer): Buffer {
+  let off = 0;
+  for (;;) {
+    if (off === buf.length) {
+      if (buf.length > limits.maxBytes) {
+        throw new InputFileError(path, limits.what, "too-large", `grew past the ${limits.maxBytes} bytes accepted`);
+      }
+      const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, limits.maxBytes + 1));
+      buf.copy(bigger);
+      buf = bigger;
+    }
+    const n = readSync(fd, buf, off, buf.length - off, null);
+    if (n === 0) return buf.subarray(0, off);
+    off += n;
+  }
+}
+
+/** Like readRegularFileOptional, but a missing file is an InputFileError too. */
+export function readRegularFile(path: string, limits: ReadLimits): Buffer {
+  const content = readRegularFileOptional(path, limits);
+  if (content === undefined) throw new InputFileError(path, limits.what, "missing", "does not exist");
+  return content;
+}
+
+/** Size caps that fit each kind of input (bytes). */
+export const MAX_BYTES = {
+  /** `.mode`, `.uid`, `.gid` beside an etc entry: a word and a newline. */
+  sidecar: 4 << 10,
+  /** A hashedPasswordFile: one crypt(3) hash. */
+  passwordFile: 16 << 10,
+  /** One unit file or drop-in (systemd's own cap on a unit file is far larger; ours fits NixOS's). */
+  unitFile: 4 << 20,
+  /** /etc/fstab of a generation. */
+  fstab: 4 << 20,
+  /** The users spec (users-groups.json): tens of thousands of users fit. */
+  usersSpec: 64 << 20,
+  /** passwd, group, shadow, gshadow, subuid, subgid and stagehand's state files. */
+  database: 64 << 20,
+  /** A file copied into /etc (mode other than "symlink"). */
+  etcCopy: 64 << 20,
+} as const;

@@ -1,0 +1,62 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { InputFileError, readRegularFile, readRegularFileOptional } from "../../../src/fs/read.ts";
+import { tempDir } from "../tmp.ts";
+
+const limits = { maxBytes: 16, what: "a test input" };
+
+function refused(fn: () => unknown, problem: string, mustNotContain?: string): InputFileError {
+  try { fn(); } catch (e) {
+    assert.instance(e, InputFileError);
+    const err = e as InputFileError;
+    assert.is(err.problem, problem, err.message);
+    assert.ok(err.message.startsWith("a test input: "), err.message);
+    if (mustNotContain) assert.not.ok(err.message.includes(mustNotContain), err.message);
+    return err;
+  }
+  throw new Error("not refused");
+}
+
+test("a regular file within the cap is read; a missing one is undefined", () => {
+  const d = tempDir("read-");
+  writeFileSync(join(d, "f"), "0644\n");
+  assert.is(readRegularFile(join(d, "f"), limits).toString(), "0644\n");
+  writeFileSync(join(d, "exact"), "x".repeat(16));
+  assert.is(readRegularFile(join(d, "exact"), limits).length, 16);
+  assert.is(readRegularFileOptional(join(d, "nope"), limits), undefined);
+  assert.is(readRegularFileOptional(join(d, "exact/below"), limits), undefined);
+  refused(() => readRegularFile(join(d, "nope"), limits), "missing");
+});
+
+test("a FIFO is refused at once, not waited on", () => {
+  const d = tempDir("read-");
+  assert.is(spawnSync("mkfifo", [join(d, "fifo")]).status, 0);
+  refused(() => readRegularFile(join(d, "fifo"), limits), "not-regular");
+  symlinkSync(join(d, "fifo"), join(d, "to-fifo"));
+  refused(() => readRegularFile(join(d, "to-fifo"), limits), "not-regular");
+});
+
+test("a directory, a device and an oversized file are refused naming the file, never quoting it", () => {
+  const d = tempDir("read-");
+  mkdirSync(join(d, "dir"));
+  const e = refused(() => readRegularFile(join(d, "dir"), limits), "not-regular");
+  assert.ok(e.message.includes(join(d, "dir")) && e.message.includes("directory"), e.message);
+  refused(() => readRegularFile("/dev/zero", limits), "not-regular");
+  symlinkSync("/dev/zero", join(d, "zero"));
+  refused(() => readRegularFile(join(d, "zero"), limits), "not-regular");
+  writeFileSync(join(d, "big"), "SECRET".repeat(10));
+  refused(() => readRegularFile(join(d, "big"), limits), "too-large", "SECRET");
+});
+
+test("noFollow refuses a symlink at the path itself", () => {
+  const d = tempDir("read-");
+  writeFileSync(join(d, "host-file"), "secret");
+  symlinkSync(join(d, "host-file"), join(d, "link"));
+  refused(() => readRegularFile(join(d, "link"), { ...limits, noFollow: true }), "not-regular", "secret");
+  assert.is(readRegularFile(join(d, "link"), limits).toString(), "secret");
+});
+
+test.run();
