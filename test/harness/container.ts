@@ -11,8 +11,8 @@ import type { ChildProcess } from "node:child_process";
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
-import { overlayRoot } from "./rootfs.ts";
-import type { RootCopy } from "./rootfs.ts";
+import { defaultSuite, overlayRoot, SUITE_SYSTEMD } from "./rootfs.ts";
+import type { RootCopy, Suite } from "./rootfs.ts";
 
 /** The repository root (for dist/stagehand). */
 export const REPO_ROOT = join(import.meta.dir, "..", "..");
@@ -48,6 +48,8 @@ export interface BootOptions {
   prepare?: (root: string) => void;
   /** Extra systemd-nspawn arguments (e.g. `--bind=/dev/autofs` for automount tests). */
   nspawnArgs?: string[];
+  /** The Debian release to boot (default: env STAGEHAND_SUITE, else bookworm; see rootfs.ts). */
+  suite?: Suite;
 }
 
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -143,6 +145,16 @@ export class Container {
     return this.#copy.dir;
   }
 
+  /** The Debian release booted. */
+  get suite(): Suite {
+    return this.#copy.suite;
+  }
+
+  /** The major version of the systemd running as PID 1 (252 on bookworm, 257 on trixie). */
+  get systemdVersion(): number {
+    return SUITE_SYSTEMD[this.#copy.suite];
+  }
+
   /** The host PID of systemd-nspawn (the process this harness started). */
   get nspawnPid(): number {
     return this.#nspawn.pid!;
@@ -153,7 +165,7 @@ export class Container {
     installExitHooks();
     const name = `${opts.name ?? "stagehand-test"}-${randomBytes(3).toString("hex")}`;
     sweepStale();
-    const copy = overlayRoot(`${name}-`);
+    const copy = overlayRoot(`${name}-`, opts.suite ?? defaultSuite());
     const logFile = join(dirname(copy.dir), "console.log");
     const marker = join(dirname(copy.dir), MARKER);
     let nspawn: ChildProcess | undefined;

@@ -9,12 +9,35 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { flock, LOCK_EX, LOCK_UN } from "../../src/fs/libc.ts";
 
-/** Packages beyond minbase: systemd as PID 1, a bus, and what the Perl originals need. */
+/** The Debian releases the system tests run on, with the systemd each ships. */
+export const SUITES = ["bookworm", "trixie"] as const;
+/** A Debian release the system tests run on. */
+export type Suite = (typeof SUITES)[number];
+/**
+ * The systemd major version of each suite. NixOS 25.05 ships 257 (trixie's), older NixOS 252-ish
+ * behaviour is bookworm's; tests that depend on a difference between them branch on this.
+ */
+export const SUITE_SYSTEMD: Record<Suite, number> = { bookworm: 252, trixie: 257 };
+
+/**
+ * The suite of this test process: env STAGEHAND_SUITE (test/run.ts sets it for every system test
+ * file, once per suite), else bookworm. An unknown name is an error, not a silent fallback.
+ */
+export function defaultSuite(): Suite {
+  const v = process.env.STAGEHAND_SUITE;
+  if (v === undefined || v === "") return "bookworm";
+  if ((SUITES as readonly string[]).includes(v)) return v as Suite;
+  throw new Error(`STAGEHAND_SUITE=${v}: expected one of ${SUITES.join(", ")}`);
+}
+
+/**
+ * Packages beyond minbase: systemd as PID 1, a bus, and what the Perl originals need. The names are
+ * the same in bookworm and trixie (trixie's `dbus` is still dbus-daemon; dbus-broker is optional).
+ */
 export const ROOTFS_PACKAGES = [
   "systemd", "systemd-sysv", "dbus", "perl", "libconfig-inifiles-perl", "libfile-slurp-perl", "libjson-perl",
   "procps", "util-linux", "kmod", "libpam-systemd",
 ];
-const SUITE = "bookworm";
 const CACHE_DIR = process.env.STAGEHAND_CACHE ?? "/var/cache/stagehand";
 
 /** The Debian mirror apt already uses on this machine. */
@@ -33,14 +56,15 @@ export function debianMirror(): string {
 }
 
 /** The cache path, named after its content so a changed package list builds a new one. */
-export function rootfsPath(): string {
-  const key = createHash("sha256").update([SUITE, ...ROOTFS_PACKAGES].join(" ")).digest("hex").slice(0, 10);
-  return join(CACHE_DIR, `rootfs-${SUITE}-${key}`);
+export function rootfsPath(suite: Suite = defaultSuite()): string {
+  const key = createHash("sha256").update([suite, ...ROOTFS_PACKAGES].join(" ")).digest("hex").slice(0, 10);
+  return join(CACHE_DIR, `rootfs-${suite}-${key}`);
 }
 
-/** Builds the rootfs once (about a minute) and returns its path; concurrent callers wait on a lock. */
-export function ensureRootfs(): string {
-  const path = rootfsPath();
+/** Builds the suite's rootfs once (a minute or two) and returns its path; concurrent callers wait on a lock. */
+export function ensureRootfs(suite: Suite = defaultSuite()): string {
+  if (!(SUITES as readonly string[]).includes(suite)) throw new Error(`unknown suite ${suite}: expected one of ${SUITES.join(", ")}`);
+  const path = rootfsPath(suite);
   const done = join(path, ".stagehand-complete");
   if (existsSync(done)) return path;
   mkdirSync(CACHE_DIR, { recursive: true });
@@ -50,11 +74,12 @@ export function ensureRootfs(): string {
     if (existsSync(done)) return path;
     const tmp = `${path}.tmp`;
     rmSync(tmp, { recursive: true, force: true });
-    const r = spawnSync("debootstrap", ["--variant=minbase", `--include=${ROOTFS_PACKAGES.join(",")}`, SUITE, tmp, debianMirror()], {
+    const r = spawnSync("debootstrap", ["--variant=minbase", `--include=${ROOTFS_PACKAGES.join(",")}`, suite, tmp, debianMirror()], {
       stdio: ["ignore", "pipe", "pipe"], encoding: "utf8",
     });
-    if (r.status !== 0) throw new Error(`debootstrap failed (${r.status}):\n${(r.stdout ?? "") + (r.stderr ?? "")}`.slice(-4000));
+    if (r.status !== 0) throw new Error(`debootstrap ${suite} failed (${r.status}):\n${(r.stdout ?? "") + (r.stderr ?? "")}`.slice(-4000));
     // Debian's tmpfiles would empty /tmp on every daemon-reload-triggered tmpfiles run; tests keep state there.
+    // (bookworm: "D /tmp"; trixie: upstream's "q /tmp ... 10d" — either way not what a test wants.)
     rmSync(join(tmp, "usr/lib/tmpfiles.d/tmp.conf"), { force: true });
     writeFileSync(join(tmp, ".stagehand-complete"), new Date().toISOString() + "\n");
     rmSync(path, { recursive: true, force: true });
@@ -66,17 +91,27 @@ export function ensureRootfs(): string {
   }
 }
 
+/** The systemd major version installed in a root (from libsystemd-shared-NNN.so), or undefined. */
+export function systemdVersion(root: string): number | undefined {
+  const libdir = join(root, "usr/lib/x86_64-linux-gnu/systemd");
+  const shared = existsSync(libdir) ? readdirSync(libdir).find((f) => /^libsystemd-shared-\d+/.test(f)) : undefined;
+  const m = /^libsystemd-shared-(\d+)/.exec(shared ?? "");
+  return m ? Number(m[1]) : undefined;
+}
+
 /** A writable copy of the rootfs: an overlay whose upper layer is private to the caller. */
 export interface RootCopy {
   /** The merged directory to chroot or boot into. */
   dir: string;
+  /** The Debian release it is a copy of. */
+  suite: Suite;
   /** Unmounts and deletes the copy. */
   dispose(): void;
 }
 
-/** Makes a fresh overlay copy of the cached rootfs. */
-export function overlayRoot(prefix = "stagehand-root-"): RootCopy {
-  const lower = ensureRootfs();
+/** Makes a fresh overlay copy of the cached rootfs of `suite` (default: this process's suite). */
+export function overlayRoot(prefix = "stagehand-root-", suite: Suite = defaultSuite()): RootCopy {
+  const lower = ensureRootfs(suite);
   const base = mkdtempSync(join("/tmp", prefix));
   const upper = join(base, "upper");
   const work = join(base, "work");
@@ -85,6 +120,7 @@ export function overlayRoot(prefix = "stagehand-root-"): RootCopy {
   execFileSync("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lower},upperdir=${upper},workdir=${work}`, dir]);
   return {
     dir,
+    suite,
     dispose() {
       spawnSync("umount", ["-R", dir]);
       spawnSync("umount", ["-l", dir]);
