@@ -2,9 +2,9 @@
  * Crash-safe file replacement: write a temporary file beside the target, fsync it, rename it over
  * the target, fsync the directory. A reader (or a crash) sees the old file or the new one, never a mix.
  */
-import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync } from "node:fs";
+import { closeSync, constants, fsyncSync, openSync, renameSync, symlinkSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { stageFile, syncStaged } from "./staged.ts";
+import { stageFile, syncStaged, tempPathFor } from "./staged.ts";
 
 export interface AtomicWriteOptions {
   /** Permission bits of the new file. */
@@ -38,4 +38,26 @@ export function writeFileAtomic(path: string, content: string | Uint8Array, opts
 export function fsyncDir(dir: string): void {
   const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try { fsyncSync(fd); } finally { closeSync(fd); }
+}
+
+/**
+ * Points the symlink `path` at `target`, replacing whatever non-directory is there in one rename:
+ * a reader sees the old link or the new one, never none. Made durable with `durable` (the
+ * directory fsynced); callers that batch many links sync their directories once instead.
+ */
+export function symlinkAtomic(target: string, path: string, durable = false): void {
+  try {
+    symlinkSync(target, path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    const tmp = tempPathFor(path, "link");
+    symlinkSync(target, tmp);
+    try {
+      renameSync(tmp, path);
+    } catch (e2) {
+      try { unlinkSync(tmp); } catch { /* gone */ }
+      throw e2;
+    }
+  }
+  if (durable) fsyncDir(dirname(path));
 }

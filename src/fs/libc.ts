@@ -1,28 +1,58 @@
 /**
- * The few libc calls Node's fs does not offer (flock, syncfs, openat2), through bun:ffi: the one
- * place that opens libc. Loaded lazily so pure code and tests that never lock pay nothing.
+ * The libc calls Node's fs and net do not offer (flock, syncfs, openat2, renameat2, swapoff, unix
+ * datagram sockets), through bun:ffi: the one place that opens libc. Loaded on first use, so pure
+ * code and runs that never call in pay nothing for it.
  */
-/** bun:ffi, loaded on first use: runs that never call in pay nothing for it. */
+import { constants } from "node:os";
+
+/** bun:ffi, loaded on first use. */
 const ffi = () => require("bun:ffi") as typeof import("bun:ffi");
 
 type Libc = {
   flock(fd: number, op: number): number;
   syncfs(fd: number): number;
   syscall(nr: number, dirfd: number, path: unknown, how: unknown, size: number): number;
+  renameat2(olddirfd: number, oldpath: unknown, newdirfd: number, newpath: unknown, flags: number): number;
+  swapoff(path: unknown): number;
+  socket(domain: number, type: number, proto: number): number;
+  connect(fd: number, addr: unknown, len: number): number;
+  send(fd: number, buf: unknown, len: number, flags: number): number | bigint;
+  close(fd: number): number;
+  __errno_location(): unknown;
 };
 
 let libc: Libc | undefined;
 
 function load(): Libc {
   if (libc) return libc;
-  const { dlopen, FFIType } = ffi();
+  const { dlopen, FFIType: T } = ffi();
   const lib = dlopen("libc.so.6", {
-    flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-    syncfs: { args: [FFIType.i32], returns: FFIType.i32 },
-    syscall: { args: [FFIType.i64, FFIType.i32, FFIType.ptr, FFIType.ptr, FFIType.u64], returns: FFIType.i32 },
+    flock: { args: [T.i32, T.i32], returns: T.i32 },
+    syncfs: { args: [T.i32], returns: T.i32 },
+    syscall: { args: [T.i64, T.i32, T.ptr, T.ptr, T.u64], returns: T.i32 },
+    renameat2: { args: [T.i32, T.ptr, T.i32, T.ptr, T.u32], returns: T.i32 },
+    swapoff: { args: [T.ptr], returns: T.i32 },
+    socket: { args: [T.i32, T.i32, T.i32], returns: T.i32 },
+    connect: { args: [T.i32, T.ptr, T.u32], returns: T.i32 },
+    send: { args: [T.i32, T.ptr, T.u64, T.i32], returns: T.i64 },
+    close: { args: [T.i32], returns: T.i32 },
+    __errno_location: { args: [], returns: T.ptr },
   });
   libc = lib.symbols as unknown as Libc;
   return libc;
+}
+
+/** A NUL-terminated copy of `s` for a C `const char *`, and its pointer. */
+function cString(s: string) {
+  return ffi().ptr(Buffer.from(`${s}\0`));
+}
+
+/** errno after a failed call, as its name (ENOENT, EXDEV, …). */
+export function lastErrno(): string {
+  const { read } = ffi();
+  const n = read.i32(load().__errno_location() as import("bun:ffi").Pointer, 0);
+  for (const [k, v] of Object.entries(constants.errno)) if (v === n) return k;
+  return `errno ${n}`;
 }
 
 /** flock(2) operation bits. */
@@ -55,8 +85,57 @@ const SYS_openat2 = 437;
  * Linux ≥ 5.6; glibc has no wrapper before 2.40, so it is called by number.
  */
 export function openat2(dirfd: number, path: string, flags: number, resolve: number): number {
-  const { ptr } = ffi();
   const how = new BigUint64Array([BigInt(flags), 0n, BigInt(resolve)]);
-  const name = Buffer.from(`${path}\0`);
-  return load().syscall(SYS_openat2, dirfd, ptr(name), ptr(how), how.byteLength);
+  return load().syscall(SYS_openat2, dirfd, cString(path), ffi().ptr(how), how.byteLength);
+}
+
+const AT_FDCWD = -100;
+const RENAME_EXCHANGE = 2;
+
+/**
+ * renameat2(RENAME_EXCHANGE): swaps two existing paths atomically. Returns undefined on success,
+ * else the errno name (EXDEV on overlayfs for a lower-layer directory, EINVAL where unsupported).
+ */
+export function renameExchange(a: string, b: string): string | undefined {
+  const lib = load();
+  return lib.renameat2(AT_FDCWD, cString(a), AT_FDCWD, cString(b), RENAME_EXCHANGE) === 0 ? undefined : lastErrno();
+}
+
+/** swapoff(2) of `device`: undefined on success, else the errno name. */
+export function swapoff(device: string): string | undefined {
+  return load().swapoff(cString(device)) === 0 ? undefined : lastErrno();
+}
+
+const AF_UNIX = 1;
+const SOCK_DGRAM = 2;
+const SOCK_CLOEXEC = 0o2000000;
+const MSG_DONTWAIT = 0x40;
+const MSG_NOSIGNAL = 0x4000;
+
+/**
+ * A connected AF_UNIX datagram socket to `path` (Node has none), or -1. For syslog's /dev/log.
+ */
+export function connectUnixDatagram(path: string): number {
+  const lib = load();
+  const fd = lib.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  const name = Buffer.from(path);
+  const addr = new Uint8Array(110);
+  new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
+  addr.set(name.subarray(0, 107), 2);
+  if (lib.connect(fd, ffi().ptr(addr), 2 + Math.min(name.length, 107) + 1) !== 0) {
+    lib.close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/** send(2) of one datagram without blocking or SIGPIPE; returns false when it was not sent. */
+export function sendDatagram(fd: number, data: Uint8Array): boolean {
+  return Number(load().send(fd, ffi().ptr(data), data.length, MSG_DONTWAIT | MSG_NOSIGNAL)) >= 0;
+}
+
+/** close(2) of a descriptor opened here. */
+export function closeFd(fd: number): void {
+  load().close(fd);
 }

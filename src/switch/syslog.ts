@@ -1,22 +1,9 @@
 /**
  * Syslog datagrams to /dev/log (journald listens there), so a switch whose terminal went away is
- * still on record. Node has no AF_UNIX datagram sockets; libc's socket/connect/send via bun:ffi.
+ * still on record. Node has no AF_UNIX datagram sockets: src/fs/libc.ts makes them.
  * Every failure is swallowed: logging must never stop a switch.
  */
-import { dlopen, FFIType, ptr } from "bun:ffi";
-
-type Sys = {
-  socket(domain: number, type: number, proto: number): number;
-  connect(fd: number, addr: unknown, len: number): number;
-  send(fd: number, buf: unknown, len: number | bigint, flags: number): number | bigint;
-  close(fd: number): number;
-};
-
-const AF_UNIX = 1;
-const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0o2000000;
-const MSG_DONTWAIT = 0x40;
-const MSG_NOSIGNAL = 0x4000;
+import { closeFd, connectUnixDatagram, sendDatagram } from "../fs/libc.ts";
 
 /** Syslog severities used here. */
 export const SEVERITY = { err: 3, warning: 4, notice: 5, info: 6, debug: 7 } as const;
@@ -33,33 +20,17 @@ export function formatSyslog(tag: string, severity: Severity, message: string, p
 /** A connected datagram socket to a syslog daemon, or a sink when there is none. */
 export class Syslog {
   private fd = -1;
-  private sys: Sys | undefined;
 
   constructor(readonly tag: string, readonly socketPath = "/dev/log") {}
 
   private open(): boolean {
     if (this.fd >= 0) return true;
     try {
-      this.sys ??= dlopen("libc.so.6", {
-        socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-        connect: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-        send: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
-        close: { args: [FFIType.i32], returns: FFIType.i32 },
-      }).symbols as unknown as Sys;
-      const fd = this.sys.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-      if (fd < 0) return false;
-      const addr = new Uint8Array(110);
-      new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
-      addr.set(Buffer.from(this.socketPath).subarray(0, 107), 2);
-      if (this.sys.connect(fd, ptr(addr), 2 + Buffer.byteLength(this.socketPath) + 1) !== 0) {
-        this.sys.close(fd);
-        return false;
-      }
-      this.fd = fd;
-      return true;
+      this.fd = connectUnixDatagram(this.socketPath);
     } catch {
-      return false;
+      this.fd = -1;
     }
+    return this.fd >= 0;
   }
 
   /** Sends one message; each line of a multi-line message becomes its own record. */
@@ -69,12 +40,11 @@ export class Syslog {
       if (line === "") continue;
       const data = Buffer.from(formatSyslog(this.tag, severity, line));
       try {
-        const r = this.sys!.send(this.fd, ptr(data), data.length, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (Number(r) < 0) {
+        if (!sendDatagram(this.fd, data)) {
           // journald restarted (the switch may restart it): reconnect once.
           this.close();
           if (!this.open()) return;
-          this.sys!.send(this.fd, ptr(data), data.length, MSG_DONTWAIT | MSG_NOSIGNAL);
+          sendDatagram(this.fd, data);
         }
       } catch { /* never let logging fail a switch */ }
     }
@@ -82,7 +52,7 @@ export class Syslog {
 
   close(): void {
     if (this.fd >= 0) {
-      try { this.sys?.close(this.fd); } catch { /* ignore */ }
+      try { closeFd(this.fd); } catch { /* ignore */ }
       this.fd = -1;
     }
   }

@@ -3,8 +3,11 @@
  * `activate` (and `dry-activate`) script runs. The graph comes from `SYSTEM/activation-graph.toml`
  * unless `--graph` names files or directories.
  */
-import { existsSync, mkdirSync, realpathSync, renameSync, symlinkSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { symlinkAtomic } from "../../fs/atomic.ts";
+import { resolveInRoot } from "../../fs/root.ts";
+import { sweepTemps } from "../../fs/staged.ts";
 import { loadGraph } from "../../graph/declarations.ts";
 import { executeGraph } from "../../graph/executor.ts";
 import { flag, has, parseArgs, UsageError } from "../args.ts";
@@ -17,12 +20,10 @@ export const GRAPH_FILE = "activation-graph.toml";
 
 /** Points `ROOT/run/current-system` at the generation, atomically (NixOS's last activation act). */
 function setCurrentSystem(root: string, systemConfig: string): void {
-  const link = join(root, "run/current-system");
+  const link = resolveInRoot(root, "/run/current-system", false);
   mkdirSync(dirname(link), { recursive: true });
-  const tmp = `${link}.stagehand-tmp`;
-  try { unlinkSync(tmp); } catch { /* none left over */ }
-  symlinkSync(realpathSync(systemConfig), tmp);
-  renameSync(tmp, link);
+  sweepTemps(dirname(link));
+  symlinkAtomic(realpathSync(systemConfig), link, true);
 }
 
 export async function run(args: string[]): Promise<number> {
