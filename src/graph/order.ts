@@ -4,16 +4,12 @@
  * order, and before each step, its dependencies in the order they were declared (depth first).
  * Unlike Nix, a cycle or an unknown dependency is an error naming the steps, raised before anything runs.
  */
+import { byteCompare } from "../text/bytewise.ts";
 import type { StepDeclaration } from "./step.ts";
 
 /** A graph that cannot be ordered. */
 export class GraphError extends Error {
   override name = "GraphError";
-}
-
-/** Byte-wise string order, as Nix's `attrNames` sorts. */
-function byteOrder(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
@@ -26,7 +22,7 @@ export function orderSteps(steps: readonly StepDeclaration[]): StepDeclaration[]
 
   const deps = new Map<string, string[]>();
   for (const s of steps) deps.set(s.name, [...s.after]);
-  const beforeEdges = [...steps].sort((a, b) => byteOrder(a.name, b.name));
+  const beforeEdges = [...steps].sort((a, b) => byteCompare(a.name, b.name));
   for (const s of beforeEdges) {
     for (const later of s.before) {
       const list = deps.get(later);
@@ -57,6 +53,6 @@ export function orderSteps(steps: readonly StepDeclaration[]): StepDeclaration[]
     state.set(name, "done");
     order.push(byName.get(name)!);
   };
-  for (const name of [...byName.keys()].sort(byteOrder)) visit(name);
+  for (const name of [...byName.keys()].sort(byteCompare)) visit(name); // as Nix's attrNames: bytewise
   return order;
 }

@@ -9,6 +9,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../fs/atomic.ts";
+import { MAX_BYTES, readRegularFileOptional } from "../fs/read.ts";
+import { sortBytewise } from "../text/bytewise.ts";
 
 export const DEBT_FILE = "restart-debt.json";
 
@@ -44,7 +46,10 @@ export function currentBootId(): string {
 export function loadDebt(dir: string, bootId = currentBootId()): DebtEntry[] {
   let data: DebtFile;
   try {
-    data = JSON.parse(readFileSync(join(dir, DEBT_FILE), "utf8")) as DebtFile;
+    // Our own state, but never trusted to be sane: anything unreadable is no debt, not a failed switch.
+    const text = readRegularFileOptional(join(dir, DEBT_FILE), { maxBytes: MAX_BYTES.database, what: "restart debt" });
+    if (text === undefined) return [];
+    data = JSON.parse(text.toString("utf8")) as DebtFile;
   } catch {
     return [];
   }
@@ -54,7 +59,7 @@ export function loadDebt(dir: string, bootId = currentBootId()): DebtEntry[] {
 
 /** Writes the debt atomically (an empty debt still writes, so "nothing owed" is on record). */
 export function saveDebt(dir: string, entries: DebtEntry[], bootId = currentBootId()): void {
-  const data: DebtFile = { version: 1, bootId, entries: [...entries].sort((a, b) => (a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : 0)) };
+  const data: DebtFile = { version: 1, bootId, entries: sortBytewise([...entries], (e) => e.unit) };
   writeFileAtomic(join(dir, DEBT_FILE), JSON.stringify(data, null, 2) + "\n", { mode: 0o644 });
 }
 

@@ -10,6 +10,7 @@ import type { JobType } from "../../systemd/job-result.ts";
 import { runJob } from "../../systemd/jobs.ts";
 import { listUsers, userProperties } from "../../systemd/login1.ts";
 import { SystemdManager } from "../../systemd/manager.ts";
+import { sortBytewise } from "../../text/bytewise.ts";
 
 const JOB_VERBS: Record<string, JobType> = {
   start: "start", stop: "stop", restart: "restart", reload: "reload",
@@ -46,7 +47,7 @@ export async function run(args: string[]): Promise<number> {
 async function dispatch(m: SystemdManager, sub: string, rest: string[], all: boolean): Promise<number> {
   if (sub === "list-units") {
     const units = await m.listUnitsByPatterns(all ? [] : ["active", "activating", "deactivating", "reloading", "failed"], rest);
-    units.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    sortBytewise(units, (u) => u.name);
     const w = Math.max(4, ...units.map((u) => u.name.length));
     out(`${"UNIT".padEnd(w)} LOAD       ACTIVE       SUB          DESCRIPTION`);
     for (const u of units) {

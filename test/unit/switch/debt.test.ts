@@ -1,6 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { DEBT_FILE, loadDebt, pruneDebt, saveDebt, updateDebt, type DebtEntry } from "../../../src/switch/debt.ts";
 import { formatStatus } from "../../../src/switch/status.ts";
@@ -49,6 +50,15 @@ test("status lines", () => {
     "an interrupted switch left work to do (the next switch resumes it):",
     "  start-list: b.service, c.service",
   ]);
+});
+
+test("a FIFO or a directory where the debt file should be reads as no debt, at once", () => {
+  const d = tempDir("debt-");
+  assert.is(spawnSync("mkfifo", [join(d, DEBT_FILE)]).status, 0);
+  assert.equal(loadDebt(d, "boot"), []);
+  const e = tempDir("debt-");
+  mkdirSync(join(e, DEBT_FILE));
+  assert.equal(loadDebt(e, "boot"), []);
 });
 
 test.run();
