@@ -2,8 +2,8 @@
  * The init interface version: a generation whose stage-2 init is incompatible with the running
  * one cannot be activated live, only booted. Files compared byte for byte, as ng does.
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { readRegularFile, readRegularFileOptional } from "../fs/read.ts";
 import { EXIT, SwitchExit } from "./exit.ts";
 
 /** ng's warning, three lines and a blank one, on stderr. */
@@ -14,16 +14,21 @@ export const INCOMPATIBLE_INIT_LINES = [
   "",
 ];
 
+/** The file holds a short word ("systemd"); anything bigger is not one. */
+const MAX_VERSION_BYTES = 4096;
+
 /**
  * Compares `current` (`/run/current-system/init-interface-version`, empty if missing) with the new
  * toplevel's file (which must exist). Throws SwitchExit 100 on a mismatch.
  */
 export function checkInitInterfaceVersion(toplevel: string, current = "/run/current-system/init-interface-version"): void {
+  const limits = { maxBytes: MAX_VERSION_BYTES, what: "init-interface-version" };
   let cur = "";
-  try { cur = readFileSync(current, "utf8"); } catch { /* a missing file reads as empty */ }
+  // A missing (or unreadable: a FIFO, a huge file) current file reads as empty, as ng's missing one.
+  try { cur = readRegularFileOptional(current, limits)?.toString("utf8") ?? ""; } catch { /* as empty */ }
   let next: string;
   try {
-    next = readFileSync(join(toplevel, "init-interface-version"), "utf8");
+    next = readRegularFile(join(toplevel, "init-interface-version"), limits).toString("utf8");
   } catch (e) {
     throw new SwitchExit(EXIT.error, ["Error: File init-interface-version should exist", "", "Caused by:", `    ${(e as Error).message}`]);
   }
