@@ -17,38 +17,49 @@ export class SignatureError extends Error {
   override name = "SignatureError";
 }
 
+/** The spec's nesting caps: 32 arrays and 32 structs (dict entries count as structs) in one signature. */
+export const MAX_ARRAY_DEPTH = 32;
+export const MAX_STRUCT_DEPTH = 32;
+
 /** Parses a signature into its complete types; throws SignatureError when it is malformed. */
 export function parseSignature(signature: string): DBusType[] {
-  if (signature.length > 255) throw new SignatureError(`signature longer than 255 characters: ${signature.slice(0, 40)}...`);
+  // Error texts quote at most 40 characters: the signature may come from a hostile peer.
+  const shown = () => JSON.stringify(signature.length > 40 ? `${signature.slice(0, 40)}...` : signature);
+  if (signature.length > 255) throw new SignatureError(`signature longer than 255 characters: ${shown()}`);
   let pos = 0;
-  const one = (depth: number): DBusType => {
-    if (depth > 64) throw new SignatureError(`signature nests too deep: ${signature}`);
+  const one = (arrays: number, structs: number): DBusType => {
     const c = signature[pos++];
-    if (c === undefined) throw new SignatureError(`signature ends inside a type: '${signature}'`);
+    if (c === undefined) throw new SignatureError(`signature ends inside a type: ${shown()}`);
     if (BASIC.includes(c) || c === "v") return { code: c, children: [] };
-    if (c === "a") return { code: c, children: [one(depth + 1)] };
+    if (c === "a") {
+      if (arrays >= MAX_ARRAY_DEPTH) throw new SignatureError(`signature nests more than ${MAX_ARRAY_DEPTH} arrays: ${shown()}`);
+      return { code: c, children: [one(arrays + 1, structs)] };
+    }
+    if (c === "(" || c === "{") {
+      if (structs >= MAX_STRUCT_DEPTH) throw new SignatureError(`signature nests more than ${MAX_STRUCT_DEPTH} structs: ${shown()}`);
+    }
     if (c === "(") {
       const children: DBusType[] = [];
       while (signature[pos] !== ")") {
-        if (pos >= signature.length) throw new SignatureError(`unclosed '(' in signature '${signature}'`);
-        children.push(one(depth + 1));
+        if (pos >= signature.length) throw new SignatureError(`unclosed '(' in signature ${shown()}`);
+        children.push(one(arrays, structs + 1));
       }
       pos++;
-      if (children.length === 0) throw new SignatureError(`empty struct in signature '${signature}'`);
+      if (children.length === 0) throw new SignatureError(`empty struct in signature ${shown()}`);
       return { code: c, children };
     }
     if (c === "{") {
-      if (signature[pos - 2] !== "a") throw new SignatureError(`dict entry outside an array in signature '${signature}'`);
-      const key = one(depth + 1);
-      if (!BASIC.includes(key.code)) throw new SignatureError(`dict key is not a basic type in signature '${signature}'`);
-      const value = one(depth + 1);
-      if (signature[pos++] !== "}") throw new SignatureError(`dict entry needs exactly two types in signature '${signature}'`);
+      if (signature[pos - 2] !== "a") throw new SignatureError(`dict entry outside an array in signature ${shown()}`);
+      const key = one(arrays, structs + 1);
+      if (!BASIC.includes(key.code)) throw new SignatureError(`dict key is not a basic type in signature ${shown()}`);
+      const value = one(arrays, structs + 1);
+      if (signature[pos++] !== "}") throw new SignatureError(`dict entry needs exactly two types in signature ${shown()}`);
       return { code: c, children: [key, value] };
     }
-    throw new SignatureError(`unknown type code '${c}' in signature '${signature}'`);
+    throw new SignatureError(`unknown type code ${JSON.stringify(c)} in signature ${shown()}`);
   };
   const types: DBusType[] = [];
-  while (pos < signature.length) types.push(one(0));
+  while (pos < signature.length) types.push(one(0, 0));
   return types;
 }
 

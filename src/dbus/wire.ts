@@ -3,10 +3,11 @@
  * alignment rules. Pure; the message layer (message.ts) frames these bodies.
  *
  * Value mapping: `y n q i u h d` are numbers, `x t` bigints (numbers accepted when writing), `b`
- * booleans, `s o g` strings, `ay` a Uint8Array, other arrays JS arrays, dicts (`a{..}`) plain
- * objects keyed by the key's string form, structs arrays, and `v` a Variant.
+ * booleans, `s o g` strings, `ay` a Uint8Array, other arrays JS arrays, dicts (`a{..}`)
+ * null-prototype objects keyed by the key's string form (plain objects and Maps when writing),
+ * structs arrays, and `v` a Variant.
  */
-import { alignmentOf, parsedSignature, parseSignature, signatureOf, type DBusType } from "./signature.ts";
+import { alignmentOf, MAX_ARRAY_DEPTH, MAX_STRUCT_DEPTH, parsedSignature, parseSignature, SignatureError, signatureOf, type DBusType } from "./signature.ts";
 
 /** A value with its own signature: the `v` type. */
 export class Variant<T = unknown> {
@@ -160,11 +161,41 @@ export class Writer {
   }
 }
 
-/** Reads values from a message's bytes; `base` is the message's first byte, for alignment. */
+/** The spec's cap on nesting of arrays, structs and variants together (sd-bus counts variants too). */
+export const MAX_TOTAL_DEPTH = 64;
+
+/**
+ * How many values one message may decode into. The spec allows a 64 MiB array of 4-byte variants
+ * (16 M objects, GBs of heap); the largest reply stagehand reads is ListUnits, 11 values per unit,
+ * so a million values is ample for any real system and caps a hostile message's cost.
+ */
+export const MAX_VALUES_PER_MESSAGE = 1_000_000;
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const OBJECT_PATH = /^\/$|^(\/[A-Za-z0-9_]+)+$/;
+
+/** Whether a string is a valid object path (`/`, or `/`-separated non-empty `[A-Za-z0-9_]` elements). */
+export function isObjectPath(s: string): boolean {
+  return OBJECT_PATH.test(s);
+}
+
+/**
+ * Reads values from a message's bytes; `base` is the message's first byte, for alignment.
+ *
+ * Everything a peer sends is checked before it is trusted or allocated for: lengths against the
+ * bytes present and the spec's caps, padding (zero), booleans (0 or 1), strings (UTF-8 without
+ * nul), object paths and signatures (their grammar), nesting (32 arrays, 32 structs, 64 in all
+ * with variants), and the count of values (MAX_VALUES_PER_MESSAGE). Any breach is a WireError.
+ * Dicts decode to null-prototype objects, so no key (`__proto__`) can reach a prototype.
+ */
 export class Reader {
   #pos: number;
+  #arrays = 0;
+  #structs = 0;
+  #depth = 0;
+  #values = 0;
 
-  constructor(readonly buf: Buffer, start: number, readonly littleEndian: boolean, readonly base = 0) {
+  constructor(readonly buf: Buffer, start: number, readonly littleEndian: boolean, readonly base = 0, readonly maxValues = MAX_VALUES_PER_MESSAGE) {
     this.#pos = start;
   }
 
@@ -176,10 +207,13 @@ export class Reader {
     if (this.#pos + n > this.buf.length) throw new WireError(`message truncated: needs ${n} byte(s) at offset ${this.#pos - this.base}`);
   }
 
+  /** Skips padding up to a multiple of `n`; the spec requires padding bytes to be zero. */
   align(n: number): void {
     const rel = this.#pos - this.base;
-    this.#pos += (n - (rel % n)) % n;
-    if (this.#pos > this.buf.length) throw new WireError("message truncated in padding");
+    const end = this.#pos + ((n - (rel % n)) % n);
+    if (end > this.buf.length) throw new WireError("message truncated in padding");
+    for (let i = this.#pos; i < end; i++) if (this.buf[i] !== 0) throw new WireError(`non-zero padding at offset ${i - this.base}`);
+    this.#pos = end;
   }
 
   u8(): number {
@@ -200,23 +234,64 @@ export class Reader {
     return parsedSignature(signature).map((t) => this.value(t));
   }
 
+  /** Reads the values of a signature received from the peer (a header field or a variant's). */
+  readWireSignature(signature: string): unknown[] {
+    return this.#types(signature).map((t) => this.value(t));
+  }
+
+  #types(signature: string): DBusType[] {
+    try {
+      return parsedSignature(signature);
+    } catch (e) {
+      if (e instanceof SignatureError) throw new WireError(e.message);
+      throw e;
+    }
+  }
+
   #string(len: number): string {
     this.#need(len + 1);
     const s = this.#pos;
     this.#pos += len + 1;
     if (this.buf[s + len] !== 0) throw new WireError("string not terminated by a nul byte");
     // Unit names, paths and states are ASCII: latin1 decoding is cheaper and equal for them.
-    for (let i = s; i < s + len; i++) if (this.buf[i]! >= 0x80) return this.buf.toString("utf8", s, s + len);
-    return this.buf.toString("latin1", s, s + len);
+    let ascii = true;
+    for (let i = s; i < s + len; i++) {
+      const c = this.buf[i]!;
+      if (c === 0) throw new WireError(`string contains a nul byte at offset ${i - this.base}`);
+      if (c >= 0x80) ascii = false;
+    }
+    if (ascii) return this.buf.toString("latin1", s, s + len);
+    try {
+      return utf8.decode(this.buf.subarray(s, s + len));
+    } catch {
+      throw new WireError(`string at offset ${s - this.base} is not valid UTF-8`);
+    }
+  }
+
+  #enter(kind: "array" | "struct" | "variant"): void {
+    if (kind === "array" && ++this.#arrays > MAX_ARRAY_DEPTH) throw new WireError(`more than ${MAX_ARRAY_DEPTH} nested arrays`);
+    if (kind === "struct" && ++this.#structs > MAX_STRUCT_DEPTH) throw new WireError(`more than ${MAX_STRUCT_DEPTH} nested structs`);
+    if (++this.#depth > MAX_TOTAL_DEPTH) throw new WireError(`containers nested more than ${MAX_TOTAL_DEPTH} deep`);
+  }
+
+  #leave(kind: "array" | "struct" | "variant"): void {
+    if (kind === "array") this.#arrays--;
+    else if (kind === "struct") this.#structs--;
+    this.#depth--;
   }
 
   /** Reads one value of type `t`. */
   value(t: DBusType): unknown {
+    if (++this.#values > this.maxValues) throw new WireError(`message holds more than ${this.maxValues} values`);
     const b = this.buf;
     const le = this.littleEndian;
     switch (t.code) {
       case "y": return this.u8();
-      case "b": return this.u32() !== 0;
+      case "b": {
+        const v = this.u32();
+        if (v > 1) throw new WireError(`boolean ${v} is neither 0 nor 1`);
+        return v === 1;
+      }
       case "n": { this.align(2); this.#need(2); const v = le ? b.readInt16LE(this.#pos) : b.readInt16BE(this.#pos); this.#pos += 2; return v; }
       case "q": { this.align(2); this.#need(2); const v = le ? b.readUInt16LE(this.#pos) : b.readUInt16BE(this.#pos); this.#pos += 2; return v; }
       case "i": { this.align(4); this.#need(4); const v = le ? b.readInt32LE(this.#pos) : b.readInt32BE(this.#pos); this.#pos += 4; return v; }
@@ -224,19 +299,39 @@ export class Reader {
       case "x": { this.align(8); this.#need(8); const v = le ? b.readBigInt64LE(this.#pos) : b.readBigInt64BE(this.#pos); this.#pos += 8; return v; }
       case "t": { this.align(8); this.#need(8); const v = le ? b.readBigUInt64LE(this.#pos) : b.readBigUInt64BE(this.#pos); this.#pos += 8; return v; }
       case "d": { this.align(8); this.#need(8); const v = le ? b.readDoubleLE(this.#pos) : b.readDoubleBE(this.#pos); this.#pos += 8; return v; }
-      case "s": case "o": return this.#string(this.u32());
-      case "g": return this.#string(this.u8());
+      case "s": return this.#string(this.u32());
+      case "o": {
+        const path = this.#string(this.u32());
+        if (!OBJECT_PATH.test(path)) throw new WireError(`invalid object path ${JSON.stringify(path.slice(0, 80))}`);
+        return path;
+      }
+      case "g": {
+        const sig = this.#string(this.u8());
+        this.#types(sig);
+        return sig;
+      }
       case "v": {
         const sig = this.#string(this.u8());
-        const [inner, ...rest] = parsedSignature(sig);
-        if (!inner || rest.length > 0) throw new WireError(`variant signature '${sig}' is not one complete type`);
-        return new Variant(sig, this.value(inner));
+        const types = this.#types(sig);
+        if (types.length !== 1) throw new WireError(`variant signature ${JSON.stringify(sig)} is not one complete type`);
+        this.#enter("variant");
+        const v = new Variant(sig, this.value(types[0]!));
+        this.#leave("variant");
+        return v;
       }
       case "(": {
         this.align(8);
-        return t.children.map((c) => this.value(c));
+        this.#enter("struct");
+        const out = t.children.map((c) => this.value(c));
+        this.#leave("struct");
+        return out;
       }
-      case "a": return this.#array(t.children[0]!);
+      case "a": {
+        this.#enter("array");
+        const out = this.#array(t.children[0]!);
+        this.#leave("array");
+        return out;
+      }
     }
     throw new WireError(`cannot read type '${t.code}'`);
   }
@@ -253,12 +348,16 @@ export class Reader {
       return bytes;
     }
     if (elem.code === "{") {
-      const out: Record<string, unknown> = {};
+      // Wire data never becomes a key of an object with a prototype.
+      const out: Record<string, unknown> = Object.create(null);
+      this.#enter("struct");
       while (this.#pos < end) {
         this.align(8);
+        this.#values++;
         const k = this.value(elem.children[0]!);
         out[String(k)] = this.value(elem.children[1]!);
       }
+      this.#leave("struct");
       if (this.#pos !== end) throw new WireError("dict entries overrun the array's length");
       return out;
     }
