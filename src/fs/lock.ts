@@ -7,13 +7,8 @@ export interface Lock {
   release(): void;
 }
 
-/**
- * Takes `flock(LOCK_EX|LOCK_NB)` on `path` (created 0600 if missing).
- * Returns undefined when another process holds it: callers must not wait, as
- * switch-to-configuration refuses to queue behind a running switch.
- */
-export function tryLockExclusive(path: string): Lock | undefined {
-  const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+/** The lock held on `fd`, or undefined (fd closed) when another process holds it. */
+function take(path: string, fd: number): Lock | undefined {
   if (!flock(fd, LOCK_EX | LOCK_NB)) {
     closeSync(fd);
     return undefined;
@@ -25,4 +20,21 @@ export function tryLockExclusive(path: string): Lock | undefined {
       closeSync(fd);
     },
   };
+}
+
+/**
+ * Takes `flock(LOCK_EX|LOCK_NB)` on the directory `dir` itself (no lock file is created in it),
+ * e.g. the root's /etc for the steps that write there. Undefined when another process holds it.
+ */
+export function tryLockDirectory(dir: string): Lock | undefined {
+  return take(dir, openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY));
+}
+
+/**
+ * Takes `flock(LOCK_EX|LOCK_NB)` on `path` (created 0600 if missing).
+ * Returns undefined when another process holds it: callers must not wait, as
+ * switch-to-configuration refuses to queue behind a running switch.
+ */
+export function tryLockExclusive(path: string): Lock | undefined {
+  return take(path, openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600));
 }
