@@ -19,6 +19,7 @@ type Libc = {
   send(fd: number, buf: unknown, len: number, flags: number): number | bigint;
   close(fd: number): number;
   __errno_location(): unknown;
+  fcntl(fd: number, cmd: number, arg: unknown): number;
 };
 
 let libc: Libc | undefined;
@@ -37,6 +38,7 @@ function load(): Libc {
     send: { args: [T.i32, T.ptr, T.u64, T.i32], returns: T.i64 },
     close: { args: [T.i32], returns: T.i32 },
     __errno_location: { args: [], returns: T.ptr },
+    fcntl: { args: [T.i32, T.i32, T.ptr], returns: T.i32 },
   });
   libc = lib.symbols as unknown as Libc;
   return libc;
@@ -69,6 +71,23 @@ export function flock(fd: number, op: number): boolean {
 /** syncfs(2) on the file system holding `fd`: returns true on success. */
 export function syncfs(fd: number): boolean {
   return load().syncfs(fd) === 0;
+}
+
+/** fcntl(2)'s F_OFD_SETLK, and struct flock's F_WRLCK. */
+const F_OFD_SETLK = 37;
+const F_WRLCK = 1;
+
+/**
+ * A write lock on the whole file `fd` by fcntl(F_OFD_SETLK), without waiting: returns true when
+ * taken. Unlike flock(2), such a record lock conflicts with the POSIX locks other programs take
+ * with fcntl/lockf (glibc's lckpwdf on /etc/.pwd.lock); it is released when `fd` is closed.
+ */
+export function ofdWriteLock(fd: number): boolean {
+  const { ptr } = ffi();
+  // struct flock: l_type, l_whence (shorts), l_start, l_len (0: to the end), l_pid (0 for OFD).
+  const fl = new DataView(new ArrayBuffer(32));
+  fl.setInt16(0, F_WRLCK, true);
+  return load().fcntl(fd, F_OFD_SETLK, ptr(fl.buffer)) === 0;
 }
 
 /** openat2(2)'s RESOLVE_IN_ROOT: resolve as if the directory were the root (absolute links, `..`). */

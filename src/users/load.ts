@@ -1,32 +1,53 @@
-/** Reads what the planner needs from a root: the databases, the state files, hashed-password files. */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+/**
+ * Reads what the planner needs from a root: the databases, the state files, hashed-password files.
+ * Every path is resolved inside the root (src/fs/root.ts), so a symlinked `/etc`, `/var/lib/nixos`
+ * or password file under `--root DIR` never leads out of DIR; every file is read only if it is a
+ * regular file within a size cap (src/fs/read.ts), so a FIFO or a device never blocks or floods a run.
+ */
+import { InputFileError, MAX_BYTES, readRegularFileOptional } from "../fs/read.ts";
+import { resolveInRoot } from "../fs/root.ts";
 import { FILES, type CurrentFiles, type FileKey } from "./plan.ts";
 import type { UsersSpec } from "./spec.ts";
 
-/** A file's text, or null when it does not exist. */
-export function readOptional(path: string): string | null {
+/**
+ * The host path of the in-root path `abs`, resolved inside `root` (the last component followed
+ * when `followLast`). A link loop is an InputFileError naming `what`.
+ */
+export function inRoot(root: string, abs: string, followLast: boolean, what: string): string {
   try {
-    return readFileSync(path, "utf8");
+    return resolveInRoot(root, abs, followLast);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputFileError(abs, what, "unreadable", `cannot be resolved inside ${root} (${code ?? (e as Error).message})`);
   }
+}
+
+/** Reads the in-root file `abs` (links followed inside the root), or null when it does not exist. */
+function readInRoot(root: string, abs: string, maxBytes: number, what: string): string | null {
+  const path = inRoot(root, abs, true, what);
+  // noFollow: the path is resolved already; a link swapped in meanwhile is refused, not followed.
+  const content = readRegularFileOptional(path, { maxBytes, what, noFollow: true });
+  return content === undefined ? null : content.toString("utf8");
 }
 
 /** The current databases and state under `root`. */
 export function readDatabases(root: string): Record<FileKey, string | null> {
   const files = {} as Record<FileKey, string | null>;
-  for (const k of Object.keys(FILES) as FileKey[]) files[k] = readOptional(join(root, FILES[k]));
+  for (const k of Object.keys(FILES) as FileKey[]) files[k] = readInRoot(root, `/${FILES[k]}`, MAX_BYTES.database, `/${FILES[k]}`);
   return files;
 }
 
-/** Everything the planner reads for `spec` under `root` (password file paths are inside the root). */
+/**
+ * Everything the planner reads for `spec` under `root`. A password file that is missing is
+ * reported by the planner (a warning, as before); one that is not a regular file, too large or
+ * unreadable refuses the run with an error naming the user and the field.
+ */
 export function readCurrent(root: string, spec: UsersSpec): CurrentFiles {
   const passwordFiles = new Map<string, string | null>();
   for (const u of spec.users) {
     if (u.hashedPasswordFile !== null && !passwordFiles.has(u.hashedPasswordFile)) {
-      passwordFiles.set(u.hashedPasswordFile, readOptional(join(root, u.hashedPasswordFile)));
+      const what = `hashedPasswordFile of user ‘${u.name}’`;
+      passwordFiles.set(u.hashedPasswordFile, readInRoot(root, u.hashedPasswordFile, MAX_BYTES.passwordFile, what));
     }
   }
   return { files: readDatabases(root), passwordFiles };

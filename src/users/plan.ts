@@ -44,6 +44,9 @@ export interface CurrentFiles {
 
 /** A home directory to ensure. */
 export interface HomeDir {
+  /** The user it belongs to (for messages). */
+  user: string;
+  /** Absolute, in normal form, not `/` (checked by the spec). */
   path: string;
   uid: number;
   gid: number;
@@ -186,7 +189,7 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
       if (u.initialPassword !== null) hashed = hash(u.initialPassword);
       else if (u.initialHashedPassword !== null) hashed = u.initialHashedPassword;
     }
-    if (u.createHome) homes.push({ path: u.home, uid, gid: Number(gid), mode: parseInt(u.homeMode, 8) });
+    if (u.createHome) homes.push({ user: u.name, path: u.home, uid, gid: Number(gid), mode: parseInt(u.homeMode, 8) });
     if (u.hashedPasswordFile !== null) {
       const content = cur.passwordFiles.get(u.hashedPasswordFile);
       if (content === null || content === undefined) messages.push(`warning: password file ‘${u.hashedPasswordFile}’ does not exist`);

@@ -2,7 +2,8 @@
  * The users/groups spec NixOS's users-groups.nix writes (`users-groups.json`), loaded and validated.
  * Every error names the file, the line and the JSON path, and is raised before anything is written.
  */
-import { readFileSync } from "node:fs";
+import { badInRootPath } from "../fs/root.ts";
+import { InputFileError, MAX_BYTES, readRegularFile } from "../fs/read.ts";
 import { JsonSyntaxError, parseJsonLazily } from "./json.ts";
 
 /** A declared subordinate ID range. */
@@ -66,12 +67,16 @@ const FORBIDDEN_IN_FIELD = /[:\n\r\0]/;
 const OCTAL_MODE_RE = /^[0-7]{1,4}$/;
 const NUMERIC_RE = /^[0-9]+$/;
 
-/** Loads and validates a spec file. */
+/**
+ * Loads and validates a spec file: a regular file of at most MAX_BYTES.usersSpec (a FIFO or a
+ * device where the spec should be is refused, never read).
+ */
 export function loadSpec(path: string): UsersSpec {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readRegularFile(path, { maxBytes: MAX_BYTES.usersSpec, what: "the users spec" }).toString("utf8");
   } catch (e) {
+    if (e instanceof InputFileError) throw new SpecError(e.message);
     throw new SpecError(`${path}: cannot read the users spec: ${(e as Error).message}`);
   }
   return parseSpec(path, text);
@@ -178,15 +183,31 @@ export function parseSpec(file: string, text: string): UsersSpec {
     if (!OCTAL_MODE_RE.test(homeMode)) bad(`${p}.homeMode`, `${JSON.stringify(homeMode)} is not an octal mode`);
     const group = o.group === undefined || o.group === null ? "" : field(o.group, p, "group");
     if (NUMERIC_RE.test(group) && Number(group) > MAX_ID) bad(`${p}.group`, `GID ${group} is out of range (0 to ${MAX_ID})`);
-    const hashedPasswordFile = optString(o.hashedPasswordFile, p, "hashedPasswordFile") ?? optString(o.passwordFile, p, "passwordFile");
+    const uName = name(o.name, p, "name", "user");
+    const fileKey = o.hashedPasswordFile !== undefined && o.hashedPasswordFile !== null ? "hashedPasswordFile" : "passwordFile";
+    const hashedPasswordFile = optString(o[fileKey], p, fileKey);
+    // Paths inside the root that stagehand reads or changes: absolute and in normal form, so a
+    // `..` cannot name something else than it says (they are resolved inside the root anyway).
+    if (hashedPasswordFile !== null) {
+      const why = badInRootPath(hashedPasswordFile);
+      if (why) bad(`${p}.${fileKey}`, `${fileKey} of user ‘${uName}’ ${why}`);
+    }
+    const createHome = bool(o.createHome, p, "createHome", false);
+    const home = o.home === undefined || o.home === null ? "/var/empty" : field(o.home, p, "home");
+    // Only a home stagehand creates and chowns must be a real directory path: otherwise `home` is
+    // just a field of /etc/passwd, as for the Perl script.
+    if (createHome) {
+      const why = badInRootPath(home);
+      if (why) bad(`${p}.home`, `home of user ‘${uName}’ (createHome) ${why}`);
+    }
     users.push({
-      name: name(o.name, p, "name", "user"),
+      name: uName,
       uid: id(o.uid, p, "uid"),
       group,
       description: o.description === undefined || o.description === null ? "" : field(o.description, p, "description"),
-      home: o.home === undefined || o.home === null ? "/var/empty" : field(o.home, p, "home"),
+      home,
       homeMode,
-      createHome: bool(o.createHome, p, "createHome", false),
+      createHome,
       isSystemUser: bool(o.isSystemUser, p, "isSystemUser", false),
       shell: optField(o.shell, p, "shell"),
       password: optString(o.password, p, "password"),

@@ -1,14 +1,16 @@
 /**
  * The builtin step `users` (NixOS: system.activationScripts.users). Option `spec` is the path of
- * the users-groups.json NixOS writes. Plan: load, validate, plan (pure); apply: write and print.
+ * the users-groups.json NixOS writes. Plan: load, validate, plan (pure); apply: lock, sweep what a
+ * killed run left, write and print.
  */
 import { resolve } from "node:path";
 import type { BuiltinStep, StepContext, StepPlan } from "../graph/step.ts";
 import { readCurrent } from "./load.ts";
+import { lockUserDatabases } from "./lock.ts";
 import { planUsers, type UsersPlanData } from "./plan.ts";
 import { hashPassword } from "./sha512crypt.ts";
 import { loadSpec, SpecError } from "./spec.ts";
-import { ensureHomes, invalidateNscd, writeDatabases } from "./write.ts";
+import { ensureHomes, invalidateNscd, sweepUsersTemps, writeDatabases } from "./write.ts";
 
 /** Loads the spec and the root's files and plans the run. */
 export function planUsersStep(root: string, specPath: string, dry: boolean): StepPlan<UsersPlanData> {
@@ -17,13 +19,25 @@ export function planUsersStep(root: string, specPath: string, dry: boolean): Ste
   return { lines: data.messages, data };
 }
 
-/** Writes the planned files, then homes and nscd; messages go to stderr as the Perl script's did. */
+/**
+ * Under the databases' lock (/etc/.pwd.lock, as passwd and useradd take it): removes our temporary
+ * files a killed run left, writes the planned files (refusing if they changed since planning),
+ * then homes; then nscd. Messages go to stderr as the Perl script's did. Returns 1 when a home
+ * could not be made (the databases are written by then).
+ */
 export function applyUsersPlan(root: string, plan: StepPlan<UsersPlanData>, stderr: (l: string) => void, env: Record<string, string | undefined>): number {
   for (const l of plan.lines) stderr(l);
-  writeDatabases(root, plan.data);
-  ensureHomes(root, plan.data);
+  const lock = lockUserDatabases(root);
+  let homesOk: boolean;
+  try {
+    sweepUsersTemps(root);
+    writeDatabases(root, plan.data);
+    homesOk = ensureHomes(root, plan.data, stderr);
+  } finally {
+    lock.release();
+  }
   invalidateNscd(root, plan.data, env);
-  return 0;
+  return homesOk ? 0 : 1;
 }
 
 export const usersStep: BuiltinStep<UsersPlanData> = {

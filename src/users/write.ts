@@ -1,60 +1,181 @@
 /**
  * Applies a plan: each changed file replaced atomically (temp file, fsync, rename), an existing
- * file's mode and owner kept, nothing written when nothing changed; then home directories and nscd.
+ * file's mode and owner kept (except /etc/shadow: always 0640 root:shadow), nothing written when
+ * nothing changed; then home directories and nscd. Every path is resolved inside the root.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, statSync } from "node:fs";
-import { delimiter, dirname, join } from "node:path";
+import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync } from "node:fs";
+import { basename, delimiter, dirname, join } from "node:path";
 import { writeFileAtomic } from "../fs/atomic.ts";
+import { resolveInRoot } from "../fs/root.ts";
+import { sweepTemps } from "../fs/staged.ts";
 import { parseGroup } from "./group.ts";
-import { readDatabases } from "./load.ts";
-import { FILES, type UsersPlanData } from "./plan.ts";
+import { inRoot, readDatabases } from "./load.ts";
+import { FILES, type FileKey, type UsersPlanData } from "./plan.ts";
 
 /** The files changed under our feet between planning and applying. */
 export class ConcurrentChangeError extends Error {
   override name = "ConcurrentChangeError";
 }
 
-/** Replaces the changed files under `root`, in the plan's write order. */
+/** A directory that cannot be made inside the root (a file in the way, …). */
+export class UsersWriteError extends Error {
+  override name = "UsersWriteError";
+}
+
+/** The in-root directories the users step writes its files into (`/etc`, `/var/lib/nixos`). */
+export function managedDirs(): Map<string, Set<string>> {
+  const dirs = new Map<string, Set<string>>();
+  for (const k of Object.keys(FILES) as FileKey[]) {
+    const dir = `/${dirname(FILES[k])}`;
+    if (!dirs.has(dir)) dirs.set(dir, new Set());
+    dirs.get(dir)!.add(basename(FILES[k]));
+  }
+  return dirs;
+}
+
+/**
+ * `mkdir -p` of the in-root directory `abs`, each component resolved inside `root` (a symlinked
+ * `/etc` or `/home` under `--root DIR` leads into DIR, never out). Returns its host path.
+ */
+export function mkdirInRoot(root: string, abs: string, mode = 0o755): string {
+  let prefix = "";
+  for (const part of abs.split("/")) {
+    if (part === "") continue;
+    prefix += `/${part}`;
+    const host = inRoot(root, prefix, true, prefix);
+    try {
+      mkdirSync(host, { mode });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new UsersWriteError(`cannot create ${prefix} inside ${root}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      if (!lstatSync(host).isDirectory()) throw new UsersWriteError(`${prefix} inside ${root} is not a directory`);
+    }
+  }
+  return resolveInRoot(root, abs, true);
+}
+
+/**
+ * Removes the temporary files an earlier, killed run left beside the users step's files (only
+ * theirs: /etc is shared with the etc step). Returns the in-root paths removed.
+ */
+export function sweepUsersTemps(root: string): string[] {
+  const removed: string[] = [];
+  for (const [dir, names] of managedDirs()) {
+    const host = inRoot(root, dir, true, dir);
+    for (const n of sweepTemps(host, names)) removed.push(`${dir}/${n}`);
+  }
+  return removed;
+}
+
+/** What /etc/shadow must be, on every run: root-owned, group `shadow` (0 without one), 0640. */
+export function shadowOwnership(plan: UsersPlanData): { mode: number; uid: number; gid: number } {
+  const gid = parseGroup(plan.next.group).find((g) => g.name === "shadow")?.gid;
+  return { mode: 0o640, uid: 0, gid: gid === undefined || gid < 0 ? 0 : gid };
+}
+
+const asRoot = () => process.geteuid?.() === 0;
+
+/** Replaces the changed files under `root`, in the plan's write order; enforces shadow's mode. */
 export function writeDatabases(root: string, plan: UsersPlanData): void {
   const now = readDatabases(root);
-  for (const k of Object.keys(FILES) as (keyof typeof FILES)[]) {
+  for (const k of Object.keys(FILES) as FileKey[]) {
     if (now[k] !== plan.current[k]) throw new ConcurrentChangeError(`/${FILES[k]} changed since the users plan was made; nothing written`);
   }
+  const hostDirs = new Map<string, string>();
+  const hostPath = (k: FileKey) => {
+    const dir = `/${dirname(FILES[k])}`;
+    let host = hostDirs.get(dir);
+    if (host === undefined) hostDirs.set(dir, (host = mkdirInRoot(root, dir)));
+    return join(host, basename(FILES[k]));
+  };
+  const shadow = shadowOwnership(plan);
   for (const k of plan.changed) {
-    const path = join(root, FILES[k]);
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    const path = hostPath(k);
     let mode = 0o644;
     let uid: number | undefined = 0;
     let gid: number | undefined = 0;
-    try {
-      const st = statSync(path);
-      mode = st.mode & 0o7777;
-      uid = st.uid;
-      gid = st.gid;
-    } catch {
-      if (k === "shadow") {
-        // NixOS: 0640 root:shadow, readable by the shadow group (unix_chkpwd, etc.).
-        mode = 0o640;
-        gid = parseGroup(plan.next.group).find((g) => g.name === "shadow")?.gid ?? 0;
-      }
+    if (k === "shadow") ({ mode, uid, gid } = shadow);
+    else {
+      try {
+        const st = lstatSync(path);
+        if (st.isFile()) {
+          mode = st.mode & 0o7777;
+          uid = st.uid;
+          gid = st.gid;
+        }
+      } catch { /* new file: 0644 root:root */ }
     }
-    if (process.geteuid?.() !== 0) uid = gid = undefined;
+    if (!asRoot()) uid = gid = undefined;
+    // The temporary file is created with `mode` (0640 for shadow) and owned before it is filled
+    // and renamed: never world-readable, not even while being written.
     writeFileAtomic(path, plan.next[k], { mode, uid, gid });
+  }
+  if (!plan.changed.includes("shadow") && plan.current.shadow !== null) enforceMode(hostPath("shadow"), shadow);
+}
+
+/**
+ * Gives the existing file at `path` (not followed if a link) the owner and mode wanted, as
+ * update-users-groups.pl did for /etc/shadow on every run: owner first, then mode, so no step
+ * grants more than the file already allowed or will allow.
+ */
+function enforceMode(path: string, want: { mode: number; uid: number; gid: number }): void {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return; // gone or a link: the next write replaces it
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return;
+    if (asRoot() && (st.uid !== want.uid || st.gid !== want.gid)) fchownSync(fd, want.uid, want.gid);
+    if ((st.mode & 0o7777) !== want.mode) fchmodSync(fd, want.mode);
+  } finally {
+    closeSync(fd);
   }
 }
 
-/** Creates each home that is missing, then gives it the declared owner and mode. */
-export function ensureHomes(root: string, plan: UsersPlanData): void {
+/**
+ * Creates each home that is missing (parents included, all inside the root), then gives it the
+ * declared owner and mode. An existing home that is a symlink or not a directory is left alone
+ * with a warning: chown/chmod would act on whatever it points to. Returns false when a home
+ * could not be made.
+ */
+export function ensureHomes(root: string, plan: UsersPlanData, warn: (l: string) => void): boolean {
+  let ok = true;
   for (const h of plan.homes) {
-    const path = join(root, h.path);
-    if (!existsSync(path)) {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-      mkdirSync(path, { mode: h.mode });
+    let path: string;
+    try {
+      path = join(mkdirInRoot(root, dirname(h.path)), basename(h.path));
+      try {
+        mkdirSync(path, { mode: h.mode });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      }
+    } catch (e) {
+      warn(`warning: cannot create home directory ‘${h.path}’ of user ‘${h.user}’: ${(e as Error).message}`);
+      ok = false;
+      continue;
     }
-    const st = statSync(path);
-    if (st.uid !== h.uid || st.gid !== h.gid) chownSync(path, h.uid, h.gid);
-    if ((st.mode & 0o7777) !== h.mode) chmodSync(path, h.mode);
+    let fd: number;
+    try {
+      // O_NOFOLLOW: a symlink at the home itself is refused (ELOOP), not followed.
+      fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const what = code === "ELOOP" ? "it is a symbolic link" : code === "ENOTDIR" ? "it is not a directory" : `it cannot be opened (${code})`;
+      warn(`warning: not changing the owner or mode of home directory ‘${h.path}’ of user ‘${h.user}’: ${what}`);
+      continue;
+    }
+    try {
+      const st = fstatSync(fd);
+      if (st.uid !== h.uid || st.gid !== h.gid) fchownSync(fd, h.uid, h.gid);
+      // After the owner: chown clears setuid/setgid bits.
+      if ((st.mode & 0o7777) !== h.mode || st.uid !== h.uid || st.gid !== h.gid) fchmodSync(fd, h.mode);
+    } finally {
+      closeSync(fd);
+    }
   }
+  return ok;
 }
 
 /** Tells a running nscd to forget cached passwd/group entries (only for the real root). */

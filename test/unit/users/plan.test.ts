@@ -25,7 +25,7 @@ test("new users and groups: allocation, passwd/group/shadow lines, maps and list
   assert.is(plan.next.gidMap, '{"root":0,"svc":999,"users":100}');
   assert.is(plan.next.declarativeUsers, "alice root svc");
   assert.is(plan.next.declarativeGroups, "root svc users");
-  assert.equal(plan.homes, [{ path: "/home/alice", uid: 1000, gid: 100, mode: 0o750 }]);
+  assert.equal(plan.homes, [{ user: "alice", path: "/home/alice", uid: 1000, gid: 100, mode: 0o750 }]);
 });
 
 test("mutable: non-declarative users, groups and members kept; shadow hashes never overwritten", () => {
