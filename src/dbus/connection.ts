@@ -8,7 +8,7 @@
  * and speed on the hot path (thousands of pipelined property reads and signals during a reload),
  * which is why outgoing messages are written in one batch per tick.
  */
-import { encodeMessage, MessageFlag, MessageFramer, MessageType, type Message } from "./message.ts";
+import { encodeMessage, MalformedMessageError, MessageFlag, MessageFramer, MessageType, type Message } from "./message.ts";
 import { openBus } from "./transport.ts";
 import { Variant } from "./wire.ts";
 import type { Socket } from "node:net";
@@ -26,6 +26,14 @@ export class DBusCallError extends Error {
   constructor(readonly dbusName: string, message: string) {
     super(message);
   }
+}
+
+/**
+ * The peer sent a message that breaks the D-Bus protocol (see wire.ts for what is checked). A
+ * malformed reply fails the call it answers with this; the connection goes on.
+ */
+export class DBusProtocolError extends Error {
+  override name = "DBusProtocolError";
 }
 
 /** A call or connection attempt got no answer in time. */
@@ -93,13 +101,15 @@ export function matchRule(spec: MatchSpec): string {
   return parts.join(",");
 }
 
-function matches(spec: MatchSpec, m: Message): boolean {
+/** The bus driver's name: the sender of its replies and signals, which no peer can take. */
+const BUS_DRIVER = "org.freedesktop.DBus";
+const BUS_PATH = "/org/freedesktop/DBus";
+
+function matchesContent(spec: MatchSpec, m: Message): boolean {
   if (spec.path !== undefined && m.path !== spec.path) return false;
   if (spec.interface !== undefined && m.interface !== spec.interface) return false;
   if (spec.member !== undefined && m.member !== spec.member) return false;
   if (spec.arg0 !== undefined && m.body?.[0] !== spec.arg0) return false;
-  // A well-known sender name arrives as the owner's unique name: the bus-side rule filters on it.
-  if (spec.sender !== undefined && spec.sender.startsWith(":") && m.sender !== spec.sender) return false;
   return true;
 }
 
@@ -111,12 +121,31 @@ export function unwrapVariant(v: unknown): unknown {
 
 interface PendingCall {
   what: string;
+  /** Where the call went: its reply counts only from there (or an error from the bus driver). */
+  destination: string;
+  /** Runs as the reply is dispatched, before any later message: for state that must be in order. */
+  onReply?: (m: Message) => void;
   resolve(body: unknown[]): void;
   reject(e: Error): void;
   timer: ReturnType<typeof setTimeout>;
 }
 
-/** One connection to a bus. */
+/** What is known of a well-known name's owner; `owner` undefined while it has none. */
+interface NameWatch {
+  owner: string | undefined;
+  /** Settles once GetNameOwner has answered. */
+  ready: Promise<void>;
+}
+
+/**
+ * One connection to a bus.
+ *
+ * The bus daemon stamps every message with its sender's unique name, which no peer can forge, but
+ * any peer may send a signal to our unique name (unicast signals bypass match rules). So trust is
+ * by sender: a signal matched on a well-known sender (`org.freedesktop.systemd1`) is taken only
+ * from the unique name that currently owns it (GetNameOwner, then NameOwnerChanged from the bus
+ * driver), and a reply only from the peer its call went to.
+ */
 export class BusConnection {
   #socket: Socket;
   #framer = new MessageFramer();
@@ -124,6 +153,8 @@ export class BusConnection {
   #pending = new Map<number, PendingCall>();
   #outgoing: Buffer[] = [];
   #handlers = new Set<{ spec: MatchSpec; fn: (m: SignalMessage) => void }>();
+  /** Owners of the well-known names we call or take signals from (a handful: systemd1, login1). */
+  #names = new Map<string, NameWatch>();
   #disconnectHandlers: ((e: DBusDisconnectedError) => void)[] = [];
   #closed = false;
   #closeReason: DBusDisconnectedError | undefined;
@@ -175,12 +206,44 @@ export class BusConnection {
   #receive(chunk: Buffer): void {
     let messages: Message[];
     try {
-      messages = this.#framer.push(chunk);
+      messages = this.#framer.push(chunk, (e) => this.#malformed(e));
     } catch (e) {
-      this.#drop(new DBusDisconnectedError(`D-Bus connection to ${this.address}: malformed message: ${(e as Error).message}`));
+      // The framing itself is broken: nothing after this point can be read.
+      const reason = new DBusDisconnectedError(`D-Bus connection to ${this.address}: malformed message: ${(e as Error).message}`, { cause: e });
+      this.#drop(reason);
       return;
     }
-    for (const m of messages) this.#dispatch(m);
+    for (const m of messages) {
+      if (this.#closed) return;
+      this.#dispatch(m);
+    }
+  }
+
+  /** A framed but malformed message is dropped; if it is a reply we await, that call fails. */
+  #malformed(e: MalformedMessageError): void {
+    const h = e.header;
+    if (!h || (h.type !== MessageType.METHOD_RETURN && h.type !== MessageType.ERROR)) return;
+    const p = h.replySerial === undefined ? undefined : this.#pending.get(h.replySerial);
+    if (!p || !this.#fromCallee(p, h)) return;
+    this.#pending.delete(h.replySerial!);
+    clearTimeout(p.timer);
+    p.reject(new DBusProtocolError(`${p.what}: malformed reply: ${e.message}`, { cause: e }));
+  }
+
+  /** Whether a reply comes from where its call went. */
+  #fromCallee(p: PendingCall, m: Message): boolean {
+    if (m.sender === BUS_DRIVER) return p.destination === BUS_DRIVER || m.type === MessageType.ERROR;
+    if (m.sender === undefined) return false;
+    if (p.destination.startsWith(":")) return m.sender === p.destination;
+    return m.sender === this.#names.get(p.destination)?.owner;
+  }
+
+  /** Whether a signal's sender is the one a match names (the current owner, for a well-known name). */
+  #fromSender(spec: MatchSpec, m: Message): boolean {
+    if (spec.sender === undefined) return true;
+    if (spec.sender.startsWith(":") || spec.sender === BUS_DRIVER) return m.sender === spec.sender;
+    const owner = this.#names.get(spec.sender)?.owner;
+    return owner !== undefined && m.sender === owner;
   }
 
   #dispatch(m: Message): void {
@@ -188,9 +251,11 @@ export class BusConnection {
       case MessageType.METHOD_RETURN:
       case MessageType.ERROR: {
         const p = m.replySerial === undefined ? undefined : this.#pending.get(m.replySerial);
-        if (!p) return; // timed out meanwhile
+        if (!p) return; // timed out meanwhile, or never ours
+        if (!this.#fromCallee(p, m)) return; // not from the peer the call went to: not its reply
         this.#pending.delete(m.replySerial!);
         clearTimeout(p.timer);
+        p.onReply?.(m);
         if (m.type === MessageType.METHOD_RETURN) p.resolve(m.body ?? []);
         else {
           const text = typeof m.body?.[0] === "string" ? m.body[0] : m.errorName;
@@ -199,13 +264,46 @@ export class BusConnection {
         return;
       }
       case MessageType.SIGNAL: {
+        if (m.sender === BUS_DRIVER && m.member === "NameOwnerChanged" && m.interface === BUS_DRIVER && m.path === BUS_PATH) this.#ownerChanged(m.body ?? []);
         const sig: SignalMessage = { sender: m.sender ?? "", path: m.path ?? "", interface: m.interface ?? "", member: m.member ?? "", body: m.body ?? [] };
-        for (const h of [...this.#handlers]) if (matches(h.spec, m)) h.fn(sig);
+        for (const h of [...this.#handlers]) if (matchesContent(h.spec, m) && this.#fromSender(h.spec, m)) h.fn(sig);
         return;
       }
       case MessageType.METHOD_CALL:
         this.#answer(m);
     }
+  }
+
+  #ownerChanged([name, , newOwner]: unknown[]): void {
+    const w = typeof name === "string" ? this.#names.get(name) : undefined;
+    if (w) w.owner = typeof newOwner === "string" && newOwner !== "" ? newOwner : undefined;
+  }
+
+  /**
+   * Starts following the owner of a well-known name: a match for NameOwnerChanged, then
+   * GetNameOwner, both queued ahead of whatever is sent next. Their replies are applied as they
+   * are dispatched, in stream order with the signals, so a later call's reply from the owner is
+   * always judged by an up-to-date owner.
+   */
+  #watch(name: string): NameWatch {
+    let w = this.#names.get(name);
+    if (w) return w;
+    const rule = matchRule({ sender: BUS_DRIVER, path: BUS_PATH, interface: BUS_DRIVER, member: "NameOwnerChanged", arg0: name });
+    const added = this.#callRaw(BUS_DRIVER, BUS_PATH, BUS_DRIVER, "AddMatch", "s", [rule], {});
+    const entry: NameWatch = { owner: undefined, ready: Promise.resolve() };
+    const owner = this.#callRaw(BUS_DRIVER, BUS_PATH, BUS_DRIVER, "GetNameOwner", "s", [name], {}, (m) => {
+      entry.owner = m.type === MessageType.METHOD_RETURN && typeof m.body?.[0] === "string" ? m.body[0] : undefined;
+    });
+    // Never rejects (nothing may go unhandled): without the match, the owner is still read, and a
+    // stale owner only ever makes us drop messages, never accept them.
+    entry.ready = Promise.all([added.catch(() => undefined), owner.catch(() => undefined)]).then(() => {});
+    this.#names.set(name, entry);
+    return entry;
+  }
+
+  /** The unique name that owns a well-known name, as far as this connection knows (after a call or subscribe). */
+  nameOwner(name: string): string | undefined {
+    return this.#names.get(name)?.owner;
   }
 
   /** Calls to us: a bus peer may ping; everything else is unknown here. */
@@ -238,13 +336,13 @@ export class BusConnection {
     });
   }
 
-  #expect(serial: number, what: string, timeoutMs: number): Promise<unknown[]> {
+  #expect(serial: number, what: string, timeoutMs: number, destination = BUS_DRIVER, onReply?: (m: Message) => void): Promise<unknown[]> {
     return new Promise<unknown[]>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(serial);
         reject(new DBusTimeoutError(`${what}: no reply after ${timeoutMs} ms`));
       }, timeoutMs);
-      this.#pending.set(serial, { what, resolve, reject, timer });
+      this.#pending.set(serial, { what, destination, onReply, resolve, reject, timer });
     });
   }
 
@@ -262,8 +360,17 @@ export class BusConnection {
     this.#socket.destroy();
   }
 
-  /** Calls a method; resolves to the reply body. */
+  /**
+   * Calls a method; resolves to the reply body. The reply is taken only from the peer the call
+   * went to: for a well-known destination, its owner (followed from the first call on).
+   */
   call(destination: string, path: string, iface: string, member: string, signature = "", body: unknown[] = [], opts: CallOptions = {}): Promise<unknown[]> {
+    if (this.#closed) return Promise.reject(this.#closeReason ?? new DBusDisconnectedError(`D-Bus connection to ${this.address} closed`));
+    if (destination !== BUS_DRIVER && !destination.startsWith(":")) this.#watch(destination);
+    return this.#callRaw(destination, path, iface, member, signature, body, opts);
+  }
+
+  #callRaw(destination: string, path: string, iface: string, member: string, signature: string, body: unknown[], opts: CallOptions, onReply?: (m: Message) => void): Promise<unknown[]> {
     if (this.#closed) return Promise.reject(this.#closeReason ?? new DBusDisconnectedError(`D-Bus connection to ${this.address} closed`));
     const serial = this.#nextSerial();
     let bytes: Buffer;
@@ -275,7 +382,7 @@ export class BusConnection {
     } catch (e) {
       return Promise.reject(e);
     }
-    const reply = this.#expect(serial, `${iface}.${member} on ${destination} ${path}`, opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS);
+    const reply = this.#expect(serial, `${iface}.${member} on ${destination} ${path}`, opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, destination, onReply);
     this.#send(bytes);
     return reply;
   }
@@ -289,21 +396,24 @@ export class BusConnection {
   /** Reads all properties of an interface, Variants unwrapped. */
   async getAllProperties(destination: string, path: string, iface: string, opts?: CallOptions): Promise<Record<string, unknown>> {
     const [dict] = await this.call(destination, path, "org.freedesktop.DBus.Properties", "GetAll", "s", [iface], opts);
-    const out: Record<string, unknown> = {};
+    const out: Record<string, unknown> = Object.create(null); // property names are wire data
     for (const [k, v] of Object.entries((dict ?? {}) as Record<string, unknown>)) out[k] = unwrapVariant(v);
     return out;
   }
 
   /**
    * Receives signals matching `spec`. The handler is installed before the bus-side match rule,
-   * so no signal sent after this resolves can be missed.
+   * so no signal sent after this resolves can be missed. A well-known `sender` is followed to its
+   * current owner, and signals from anyone else (unicast ones included) are not delivered.
    */
   async subscribe(spec: MatchSpec, fn: (m: SignalMessage) => void): Promise<Subscription> {
     const entry = { spec, fn };
     this.#handlers.add(entry);
     const rule = matchRule(spec);
     try {
+      const watch = spec.sender !== undefined && spec.sender !== BUS_DRIVER && !spec.sender.startsWith(":") ? this.#watch(spec.sender) : undefined;
       await this.call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s", [rule]);
+      await watch?.ready;
     } catch (e) {
       this.#handlers.delete(entry);
       throw e;

@@ -2,10 +2,15 @@
  * A client of systemd's org.freedesktop.systemd1.Manager over the system bus: list units, enqueue
  * jobs, daemon-reload and daemon-reexec, read unit state. Jobs are awaited with JobWaiter
  * (jobs.ts), which relies on this client subscribing to the Manager's signals at connect time.
+ *
+ * Signals count only when they come from the unique name that currently owns
+ * org.freedesktop.systemd1 (the connection follows the owner; see connection.ts), and job results
+ * only for jobs enqueued through this object (JobTracker).
  */
 import { BusConnection, connectSystemBus, DBusCallError, DBusDisconnectedError, DBusTimeoutError, systemBusAddress } from "../dbus/connection.ts";
 import type { Subscription } from "../dbus/connection.ts";
 import { JOB_METHOD } from "./job-result.ts";
+import { JobTracker, type JobOutcome } from "./jobs.ts";
 import type { JobMode, JobType } from "./job-result.ts";
 import { isServiceUnit, parseUnitList, unitPropertiesFrom } from "./units.ts";
 import type { UnitListEntry, UnitProperties } from "./units.ts";
@@ -37,6 +42,7 @@ export class SystemdManager {
   #signals: Subscription | undefined;
   #handlers = new Map<string, Set<(body: unknown[]) => void>>();
   #disconnectHandlers = new Set<(e: Error) => void>();
+  #jobs = new JobTracker();
   #reexecuting = false;
   readonly #opts: Required<Omit<ManagerOptions, "bus">>;
 
@@ -76,9 +82,16 @@ export class SystemdManager {
     const bus = this.#bus;
     bus.onDisconnect((e) => {
       if (bus !== this.#bus || this.#reexecuting) return;
+      this.#jobs.fail(new DBusDisconnectedError(`lost the connection to systemd while waiting for jobs: ${e.message}`));
       for (const h of [...this.#disconnectHandlers]) h(e);
     });
+    // The connection delivers only signals from systemd's current unique name (a unicast signal
+    // from any other peer is dropped there).
     this.#signals = await bus.subscribe({ sender: SYSTEMD_BUS_NAME, path: SYSTEMD_PATH, interface: MANAGER_IFACE }, (m) => {
+      if (m.member === "JobRemoved") {
+        const [id, job, unit, result] = m.body;
+        this.#jobs.removed({ id: Number(id), job: String(job), unit: String(unit), result: String(result) });
+      }
       for (const h of [...(this.#handlers.get(m.member) ?? [])]) h(m.body);
     });
     try {
@@ -132,7 +145,12 @@ export class SystemdManager {
 
   /** Enqueues a job of `type` for `unit`; resolves to the job's object path (await it with JobWaiter). */
   async enqueue(type: JobType, unit: string, mode: JobMode = "replace"): Promise<string> {
-    return String((await this.#call(JOB_METHOD[type], "ss", [unit, mode]))[0]);
+    return this.#jobs.creating(async () => String((await this.#call(JOB_METHOD[type], "ss", [unit, mode]))[0]));
+  }
+
+  /** The result of a job enqueued through this manager (ForeignJobError for any other path). */
+  jobResult(jobPath: string): Promise<JobOutcome> {
+    return this.#jobs.result(jobPath);
   }
 
   /** StartUnit; resolves to the job path. */
