@@ -2,21 +2,25 @@
  * Gathers a planner input from two generations on disk, for `stagehand plan OLD NEW`: their
  * unit directories, fstabs, and the systemd re-exec inputs. Only reads.
  */
-import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { MAX_BYTES, readRegularFileOptional } from "../fs/read.ts";
 import { diskUnitDirectory, UnitDirectoryError, type UnitDirectory } from "../units/dir.ts";
 import type { ActiveUnit, PlanInput } from "./plan.ts";
 
-/** A generation's unit directory; missing is an error naming it. */
+/** A generation's unit directory; missing, looping or not a directory is an error naming it and saying which. */
 export function generationUnitDirectory(toplevel: string): UnitDirectory {
   const dir = join(toplevel, "etc/systemd/system");
-  let ok = false;
+  let st;
   try {
-    ok = statSync(dir).isDirectory();
-  } catch {
-    ok = false;
+    st = statSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") throw new UnitDirectoryError(dir, "no etc/systemd/system in this generation");
+    if (code === "ELOOP") throw new UnitDirectoryError(dir, "symlink loop (ELOOP): the unit directory cannot be resolved");
+    throw new UnitDirectoryError(dir, `cannot use the unit directory: ${code ?? (e as Error).message}`);
   }
-  if (!ok) throw new UnitDirectoryError(dir, "no etc/systemd/system in this generation");
+  if (!st.isDirectory()) throw new UnitDirectoryError(dir, "not a directory");
   return diskUnitDirectory(dir);
 }
 
@@ -29,8 +33,10 @@ export function canonicalOrUnknown(p: string): string {
   }
 }
 
-function readOptional(p: string): string | undefined {
-  return existsSync(p) ? readFileSync(p, "utf8") : undefined;
+/** A generation's etc/fstab: a bounded read of a regular file; missing is undefined. */
+export function readFstab(p: string): string | undefined {
+  const bytes = readRegularFileOptional(p, { maxBytes: MAX_BYTES.fstab, what: "fstab" });
+  return bytes === undefined ? undefined : bytes.toString("utf8");
 }
 
 /**
@@ -78,8 +84,8 @@ export function loadGenerationsInput(oldTop: string, newTop: string, active?: Re
     old,
     new: next,
     active: active ?? assumeAllActive(old),
-    oldFstab: readOptional(join(oldTop, "etc/fstab")),
-    newFstab: readOptional(join(newTop, "etc/fstab")),
+    oldFstab: readFstab(join(oldTop, "etc/fstab")),
+    newFstab: readFstab(join(newTop, "etc/fstab")),
     systemd: {
       currentPid1: canonicalOrUnknown(join(oldTop, "systemd/lib/systemd/systemd")),
       newPid1: canonicalOrUnknown(join(newTop, "systemd/lib/systemd/systemd")),

@@ -4,8 +4,9 @@
  * through this interface so the planner stays pure: tests and `stagehand plan` can hand it an
  * in-memory tree, the switch hands it the disk.
  */
-import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync, type Dirent } from "node:fs";
+import { readdirSync, readlinkSync, realpathSync, statSync, type Dirent } from "node:fs";
 import { join } from "node:path";
+import { InputFileError, MAX_BYTES, readRegularFile } from "../fs/read.ts";
 import { byteCompare } from "../text/bytewise.ts";
 import { emptyUnitInfo, parseUnitText, type UnitInfo } from "./parse.ts";
 
@@ -17,8 +18,10 @@ export interface DropIn {
   /** Full path, for messages. */
   path: string;
   state: UnitFileState;
-  /** File contents ("" when masked or missing, i.e. a dangling symlink). */
+  /** File contents for display ("" when masked or missing, i.e. a dangling symlink). */
   text: string;
+  /** File contents for parsing: its bytes from disk (systemd checks UTF-8 per line); `text` when absent. */
+  content?: string | Uint8Array;
 }
 
 /** Read-only view of one unit directory. Names are file names relative to `path`. */
@@ -29,8 +32,10 @@ export interface UnitDirectory {
   exists(name: string): boolean;
   /** present / masked / missing, following symlinks. */
   fileState(name: string): UnitFileState;
-  /** The text of a unit file ("" when masked), or undefined when missing. */
+  /** The text of a unit file ("" when masked), or undefined when missing; for display. */
   read(name: string): string | undefined;
+  /** Like `read`, but what the parser takes: the file's bytes on disk; `read` is used when absent. */
+  content?(name: string): string | Uint8Array | undefined;
   /** `NAME.d/*.conf` in byte order of their names (glob order). */
   dropins(name: string): DropIn[];
   /** Names of the unit files directly in the directory (not drop-ins or `.wants` folders), sorted. */
@@ -121,26 +126,37 @@ export function diskUnitDirectory(path: string): UnitDirectory {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") s = "missing";
-      else if (code === "ELOOP") throw new UnitDirectoryError(join(path, name), "symlink loop");
+      else if (code === "ELOOP") throw new UnitDirectoryError(join(path, name), "symlink loop (ELOOP)");
       else throw new UnitDirectoryError(join(path, name), (e as Error).message);
     }
     states.set(name, s);
     return s;
   };
   // A switch plans twice (see PlanInput.touched): texts and drop-in lists are read once.
-  const texts = new Map<string, string>();
+  const contents = new Map<string, Uint8Array>();
   const dropinLists = new Map<string, DropIn[]>();
-  const readText = (name: string): string => {
-    const known = texts.get(name);
+  /**
+   * A unit file's bytes: only a regular file, of bounded size (a FIFO would block the switch, a
+   * device be read without end); otherwise an InputFileError naming it (by the path as given).
+   */
+  const readBytes = (name: string): Uint8Array => {
+    const known = contents.get(name);
     if (known !== undefined) return known;
+    const what = name.includes("/") ? "unit drop-in" : "unit file";
+    let bytes: Uint8Array;
     try {
-      const text = readFileSync(at(name), "utf8");
-      texts.set(name, text);
-      return text;
+      bytes = readRegularFile(at(name), { maxBytes: MAX_BYTES.unitFile, what });
     } catch (e) {
-      throw new UnitDirectoryError(join(path, name), `cannot read unit file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      if (e instanceof InputFileError && io !== path) {
+        // Name the file by the path as given, not by the resolved store path.
+        throw new InputFileError(join(path, name), e.what, e.problem, e.message.slice(`${e.what}: ${e.path}: `.length));
+      }
+      throw e;
     }
+    contents.set(name, bytes);
+    return bytes;
   };
+  const readText = (name: string): string => Buffer.from(readBytes(name)).toString("utf8");
   const identities = new Map<string, string | undefined>();
   const identity = (name: string): string | undefined => {
     if (identities.has(name)) return identities.get(name);
@@ -162,15 +178,23 @@ export function diskUnitDirectory(path: string): UnitDirectory {
     let entries: string[];
     try {
       entries = readdirSync(at(`${name}.d`));
-    } catch {
-      return [];
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // No drop-in folder (or a file by that name): no drop-ins. A loop or an unreadable folder
+      // would hide drop-ins systemd may read: say so.
+      if (code === "ENOENT" || code === "ENOTDIR") return [];
+      throw new UnitDirectoryError(join(path, `${name}.d`), code === "ELOOP" ? "symlink loop (ELOOP)" : `cannot list drop-in folder: ${code ?? (e as Error).message}`);
     }
     return entries.filter((e) => e.endsWith(".conf")).sort(byteCompare).map((e) => {
       const rel = `${name}.d/${e}`;
       const state = fileState(rel);
       // Read on first use: an unchanged drop-in (same identity in both generations) is never read.
-      let text: string | undefined;
-      return { path: join(path, rel), state, get text() { return text ??= state === "present" ? readText(rel) : ""; } };
+      return {
+        path: join(path, rel),
+        state,
+        get text() { return state === "present" ? readText(rel) : ""; },
+        get content() { return state === "present" ? readBytes(rel) : ""; },
+      };
     });
   };
   return {
@@ -185,12 +209,18 @@ export function diskUnitDirectory(path: string): UnitDirectory {
       if (s === "missing") return undefined;
       return s === "masked" ? "" : readText(name);
     },
+    content: (name) => {
+      const s = fileState(name);
+      if (s === "missing") return undefined;
+      return s === "masked" ? "" : readBytes(name);
+    },
     names: () => {
       let entries: string[];
       try {
         entries = readdirSync(io);
       } catch (e) {
-        throw new UnitDirectoryError(path, `cannot list unit directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new UnitDirectoryError(path, code === "ELOOP" ? "symlink loop (ELOOP): cannot list unit directory" : `cannot list unit directory: ${code ?? (e as Error).message}`);
       }
       const top = listing("");
       const isDir = (e: string) => {
@@ -245,12 +275,13 @@ export function memoryUnitDirectory(path: string, files: Record<string, string |
     exists: (name) => has(name),
     fileState,
     read: (name) => (has(name) ? (files[name] ?? "") : undefined),
+    content: (name) => (has(name) ? (files[name] ?? "") : undefined),
     names: () => Object.keys(files).filter((k) => !k.includes("/")).sort(byteCompare),
     dropins: (name) =>
       dropinNames(name)
         .slice()
         .sort(byteCompare)
-        .map((k) => ({ path: join(path, k), state: fileState(k), text: files[k] ?? "" })),
+        .map((k) => ({ path: join(path, k), state: fileState(k), text: files[k] ?? "", content: files[k] ?? "" })),
   };
 }
 
@@ -264,13 +295,13 @@ export function loadUnit(dir: UnitDirectory, unitFile: string, baseUnitFile: str
   const known = dir.parsed?.get(key);
   if (known) return known;
   const info = emptyUnitInfo();
-  const text = dir.read(baseUnitFile);
-  if (text === undefined) throw new UnitDirectoryError(join(dir.path, baseUnitFile), "unit file not found");
-  parseUnitText(info, text, join(dir.path, baseUnitFile));
+  const content = dir.content ? dir.content(baseUnitFile) : dir.read(baseUnitFile);
+  if (content === undefined) throw new UnitDirectoryError(join(dir.path, baseUnitFile), "unit file not found");
+  parseUnitText(info, content, join(dir.path, baseUnitFile));
   const merge = (d: DropIn) => {
     // ng opens every drop-in the glob finds: a dangling one is an error, not a silent skip.
     if (d.state === "missing") throw new UnitDirectoryError(d.path, "dangling drop-in symlink");
-    parseUnitText(info, d.text, d.path);
+    parseUnitText(info, d.content ?? d.text, d.path);
   };
   dir.dropins(baseUnitFile).forEach(merge);
   if (unitFile !== baseUnitFile) dir.dropins(unitFile).forEach(merge);

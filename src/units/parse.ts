@@ -1,15 +1,27 @@
 /**
- * systemd unit file syntax, read the way switch-to-configuration-ng reads it: sections of
- * `Key=Value` assignments, repeated keys accumulate, an empty assignment clears what came before,
- * `#`/`;` start comment lines, a trailing backslash continues a value on the next line (comment
- * lines inside a continuation are skipped, as systemd does), and backslashes are otherwise kept
- * literally (unit names such as `mnt-my\x2ddata.mount` must survive, NixOS #315602).
+ * systemd unit file syntax, read line for line as systemd's own config parser reads it (it runs the
+ * unit, so its reading is the one that counts), kept as switch-to-configuration-ng keeps it:
+ * sections of `Key=Value` assignments, repeated keys accumulate, an empty assignment clears what
+ * came before, and every section but `[Install]` is kept (ng compares `X-` sections too).
+ *
+ * The lexing is systemd's (conf-parser.c, read_line): a line ends at LF, at CR, at CR LF or LF CR,
+ * and at NUL; a line of LONG_LINE_MAX bytes or more fails the file; lines whose first non-blank is
+ * `#` or `;` are comments, also inside a continuation; a trailing unescaped backslash continues the
+ * line (the backslash becomes a space); one UTF-8 byte order mark is dropped; keys and values are
+ * stripped of space, tab, CR and LF only. A line without `=`, with an empty key, or before any
+ * section is ignored (systemd warns and goes on); an unterminated section header, a header with
+ * control characters, quotes or backslashes, and a line that is not UTF-8 fail the file, as they
+ * make systemd refuse to load the unit. Backslashes are otherwise literal (`mnt-my\x2ddata.mount`
+ * must survive, NixOS #315602) and quotes are kept: both belong to each setting, not the syntax.
  */
 
 /** Section name -> key -> values in order (ng's `UnitInfo`). `[Install]` is never kept. */
 export type UnitInfo = Record<string, Record<string, string[]>>;
 
-/** A unit file that cannot be read as systemd syntax; names the file and the line. */
+/** systemd's LONG_LINE_MAX (1 MiB): a line, or a continued line, this long or longer fails the file. */
+export const LONG_LINE_MAX = 1 << 20;
+
+/** A unit file that systemd would refuse to load; names the file and the line, never quotes it. */
 export class UnitParseError extends Error {
   override name = "UnitParseError";
   constructor(readonly path: string, readonly line: number, why: string) {
@@ -17,72 +29,165 @@ export class UnitParseError extends Error {
   }
 }
 
-/** A line continues on the next one when it ends in an odd number of backslashes (a doubled backslash is a literal one). */
-function continues(line: string): boolean {
-  let n = 0;
-  for (let i = line.length - 1; i >= 0 && line[i] === "\\"; i--) n++;
-  return n % 2 === 1;
-}
-
 /** A fresh, empty UnitInfo (no prototype, so any section or key name is safe). */
 export function emptyUnitInfo(): UnitInfo {
   return Object.create(null) as UnitInfo;
 }
 
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+/** The characters systemd's `strstrip` and `skip_leading_chars(WHITESPACE)` remove. */
+const WHITESPACE = " \t\n\r";
+const EOL_TEN = 1;
+const EOL_THIRTEEN = 2;
+const EOL_ZERO = 4;
+
+function eolKind(c: number): number {
+  return c === 10 ? EOL_TEN : c === 13 ? EOL_THIRTEEN : c === 0 ? EOL_ZERO : 0;
+}
+
+/** systemd's strstrip: WHITESPACE only (not the Unicode spaces String#trim also removes). */
+function strstrip(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && WHITESPACE.includes(s[a]!)) a++;
+  while (b > a && WHITESPACE.includes(s[b - 1]!)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+/** string_is_safe: no control characters, quotes or backslashes (for section names). */
+function isSafeSectionName(n: string): boolean {
+  for (let i = 0; i < n.length; i++) {
+    const c = n.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f || c === 0x22 || c === 0x27 || c === 0x5c) return false;
+  }
+  return true;
+}
+
+/** The file's characters: its UTF-8 text when it is valid, else one char per byte (`binary`). */
+interface Source {
+  text: string;
+  /** True: `text` is decoded UTF-8. False: one char per byte; each logical line is checked and decoded. */
+  decoded: boolean;
+}
+
+function sourceOf(content: string | Uint8Array): Source {
+  if (typeof content === "string") return { text: content, decoded: true };
+  try {
+    return { text: utf8.decode(content), decoded: true };
+  } catch {
+    return { text: Buffer.from(content.buffer, content.byteOffset, content.byteLength).toString("latin1"), decoded: false };
+  }
+}
+
+/** Length in bytes of a piece of `src` (UTF-8 length for decoded text, else one byte a char). */
+function byteLength(src: Source, s: string): number {
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: only long strings need counting.
+  if (!src.decoded || s.length * 3 < LONG_LINE_MAX) return s.length;
+  return Buffer.byteLength(s, "utf8");
+}
+
 /**
  * Merges one file (a unit or one of its drop-ins) into `info`. Later files extend earlier ones;
- * an empty value resets the key, so drop-ins can replace `ExecStart=` and the like.
+ * an empty value resets the key, so drop-ins can replace `ExecStart=` and the like. `content` is
+ * the file's bytes (or, from an in-memory directory, its text). Throws UnitParseError where
+ * systemd would refuse the file.
  */
-export function parseUnitText(info: UnitInfo, text: string, path: string): void {
-  const lines = text.split("\n");
+export function parseUnitText(info: UnitInfo, content: string | Uint8Array, path: string): void {
+  const src = sourceOf(content);
+  const text = src.text;
+  const n = text.length;
+  const bom = src.decoded ? "\ufeff" : "\xef\xbb\xbf";
   let section: string | undefined;
-  let pending: { start: number; text: string } | undefined;
+  let bomSeen = false;
+  let continuation: string | undefined;
+  let lineNo = 0;
+  const eolRe = /[\n\r\0]/g;
 
-  const assign = (raw: string, lineNo: number) => {
-    const eq = raw.indexOf("=");
-    if (eq < 0) throw new UnitParseError(path, lineNo, `expected "Key=Value", found ${JSON.stringify(raw.trim())}`);
-    const key = raw.slice(0, eq).trim();
-    const value = raw.slice(eq + 1).trim();
-    if (key === "") throw new UnitParseError(path, lineNo, "assignment without a key");
-    // Assignments before any section header are ignored (ng keeps only named sections).
-    if (section === undefined || section === "Install") return;
+  /** systemd's parse_line for one logical line. */
+  const parseLine = (raw: string): void => {
+    let l = strstrip(raw);
+    if (l === "") return;
+    if (!src.decoded) {
+      // systemd checks each logical line it parses: one that is not UTF-8 fails the file.
+      let decoded: string;
+      try {
+        decoded = utf8.decode(Buffer.from(l, "latin1"));
+      } catch {
+        throw new UnitParseError(path, lineNo, "line is not valid UTF-8");
+      }
+      l = decoded;
+    }
+    if (l[0] === "[") {
+      if (l[l.length - 1] !== "]" || l.length < 2) throw new UnitParseError(path, lineNo, "invalid section header (no closing \"]\")");
+      const name = l.slice(1, -1);
+      if (!isSafeSectionName(name)) throw new UnitParseError(path, lineNo, "bad characters in section header");
+      section = name;
+      if (section !== "Install") info[section] ??= Object.create(null) as Record<string, string[]>;
+      return;
+    }
+    // Outside of any section, without "=", or without a key: systemd warns and ignores the line.
+    if (section === undefined) return;
+    const eq = l.indexOf("=");
+    if (eq <= 0) return;
+    if (section === "Install") return;
+    const key = strstrip(l.slice(0, eq));
+    const value = strstrip(l.slice(eq + 1));
     const sec = (info[section] ??= Object.create(null) as Record<string, string[]>);
     const values = (sec[key] ??= []);
     if (value === "") values.length = 0;
     else values.push(value);
   };
 
-  for (let i = 0; i < lines.length; i++) {
-    let line = lines[i]!;
-    if (line.endsWith("\r")) line = line.slice(0, -1);
-    const trimmed = line.trim();
-    const lineNo = i + 1;
-    if (pending) {
-      // A comment line inside a continued value is dropped; the value goes on.
-      if (trimmed.startsWith("#") || trimmed.startsWith(";")) continue;
-      if (continues(line)) {
-        pending.text += line.slice(0, -1) + " ";
-        continue;
+  let pos = 0;
+  while (pos < n) {
+    // read_line: up to the next LF, CR or NUL; then the line end, which is one of each of LF and
+    // CR in either order, or a NUL (possibly after them), but never two of a kind.
+    eolRe.lastIndex = pos;
+    const m = eolRe.exec(text);
+    const end = m ? m.index : n;
+    let line = text.slice(pos, end);
+    lineNo++;
+    if (byteLength(src, line) >= LONG_LINE_MAX) throw new UnitParseError(path, lineNo, `line too long (systemd refuses lines of ${LONG_LINE_MAX} bytes or more)`);
+    pos = end;
+    let seen = 0;
+    while (pos < n && !(seen & EOL_ZERO)) {
+      const kind = eolKind(text.charCodeAt(pos));
+      if (kind === 0 || (seen & kind) !== 0) break;
+      seen |= kind;
+      pos++;
+    }
+
+    let i = 0;
+    while (i < line.length && WHITESPACE.includes(line[i]!)) i++;
+    if (i < line.length && (line[i] === "#" || line[i] === ";")) continue;
+    if (!bomSeen && line.startsWith(bom)) {
+      line = line.slice(bom.length);
+      bomSeen = true;
+    }
+
+    let p: string;
+    if (continuation !== undefined) {
+      if (byteLength(src, continuation) + byteLength(src, line) > LONG_LINE_MAX) {
+        throw new UnitParseError(path, lineNo, `continued line too long (systemd refuses more than ${LONG_LINE_MAX} bytes)`);
       }
-      pending.text += line;
-      assign(pending.text, pending.start);
-      pending = undefined;
+      p = continuation + line;
+    } else {
+      p = line;
+    }
+    // An odd run of trailing backslashes continues the line; the last one becomes a space.
+    let k = 0;
+    for (let j = p.length - 1; j >= 0 && p[j] === "\\"; j--) k++;
+    if (k % 2 === 1) {
+      continuation = p.slice(0, -1) + " ";
       continue;
     }
-    if (trimmed === "" || trimmed.startsWith("#") || trimmed.startsWith(";")) continue;
-    if (trimmed.startsWith("[")) {
-      if (!trimmed.endsWith("]") || trimmed.length < 3) throw new UnitParseError(path, lineNo, `malformed section header ${JSON.stringify(trimmed)}`);
-      section = trimmed.slice(1, -1);
-      if (section !== "Install") info[section] ??= Object.create(null) as Record<string, string[]>;
-      continue;
-    }
-    if (continues(line)) {
-      pending = { start: lineNo, text: line.slice(0, -1) + " " };
-      continue;
-    }
-    assign(line, lineNo);
+    continuation = undefined;
+    parseLine(p);
   }
-  if (pending) assign(pending.text, pending.start);
+  if (continuation !== undefined) {
+    lineNo++;
+    parseLine(continuation);
+  }
 }
 
 /**

@@ -85,11 +85,12 @@ test("stagehand plan OLD NEW: dry-activate lines, --json, --active, assumptions"
 });
 
 test("stagehand plan: bad input is exit 1 naming the path", () => {
-  const o = generation({ "test.service": "[Service]\nExecStart=/a\nbroken line\n" });
+  const o = generation({ "test.service": "[Service]\nExecStart=/a\n[Broken\n" });
   const n = generation(newFiles);
   const r = cli("plan", o, n);
   assert.is(r.status, 1);
-  assert.match(r.stderr, /test\.service:3: expected "Key=Value"/);
+  assert.match(r.stderr, /test\.service:3: invalid section header/);
+  assert.not.match(r.stderr, /Broken/, "the refused line is not printed");
   const missing = cli("plan", "/nonexistent-generation", n);
   assert.is(missing.status, 1);
   assert.match(missing.stderr, /\/nonexistent-generation\/etc\/systemd\/system: no etc\/systemd\/system/);

@@ -1,11 +1,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { emptyUnitInfo, parseSystemdBool, parseUnitText, UnitParseError } from "../../../src/units/parse.ts";
+import { emptyUnitInfo, LONG_LINE_MAX, parseSystemdBool, parseUnitText, UnitParseError } from "../../../src/units/parse.ts";
 import { diskUnitDirectory, loadUnit, memoryUnitDirectory, templateOf, baseNameOf, UnitDirectoryError } from "../../../src/units/dir.ts";
 import { generation } from "../switch/helpers.ts";
 
-const parse = (text: string) => { const i = emptyUnitInfo(); parseUnitText(i, text, "/x.service"); return i; };
+const parse = (text: string | Uint8Array) => { const i = emptyUnitInfo(); parseUnitText(i, text, "/x.service"); return i; };
 
 test("sections, repeated keys, comments and [Install] dropped", () => {
   const i = parse("# head\n[Unit]\nDescription=a\n; c\n[Service]\nExecStart=/a\nExecStart=/b\n[Install]\nWantedBy=multi-user.target\n");
@@ -37,13 +37,70 @@ test("backslashes stay literal (escaped\\x2ddash)", () => {
   assert.equal(i.Unit!.Requires, ["escaped\\x2ddash.service mnt-my\\x2ddata.mount"]);
 });
 
-test("malformed lines are errors naming file and line", () => {
-  try { parse("[Unit]\nDescription=a\nnonsense here\n"); assert.unreachable(); } catch (e) {
-    assert.instance(e, UnitParseError);
-    assert.is((e as UnitParseError).line, 3);
-    assert.match((e as Error).message, /^\/x\.service:3: /);
-  }
-  assert.throws(() => parse("[Unit\nA=b\n"), /x\.service:1: malformed section/);
+test("lines systemd refuses fail the file, naming file and line, never quoting it", () => {
+  const refused = (text: string | Uint8Array, line: number, why: RegExp) => {
+    try { parse(text); assert.unreachable(); } catch (e) {
+      assert.instance(e, UnitParseError);
+      assert.is((e as UnitParseError).line, line);
+      assert.match((e as Error).message, new RegExp(`^/x\\.service:${line}: `));
+      assert.match((e as Error).message, why);
+      assert.not.match((e as Error).message, /SECRET/);
+    }
+  };
+  refused("[Unit]\nDescription=a\n[UnitSECRET\n", 3, /invalid section header/);
+  refused("[Unit\nA=b\n", 1, /invalid section header/);
+  refused("[\n", 1, /invalid section header/);
+  refused("[Un\"it]\nA=SECRET\n", 1, /bad characters in section header/);
+  refused("[Un\\it]\n", 1, /bad characters in section header/);
+  refused("[Un\tit]\n", 1, /bad characters in section header/);
+  refused(Buffer.from("[Unit]\nDescription=SECRET\xff\n", "latin1"), 2, /not valid UTF-8/);
+});
+
+test("what systemd only warns about is ignored: no '=', empty key, before any section", () => {
+  const i = parse("Early=1\n[Unit]\nDescription=a\nnonsense here\n=value\n  = v2\nAfter=b\n");
+  assert.equal(JSON.parse(JSON.stringify(i)), { Unit: { Description: ["a"], After: ["b"] } });
+  // an empty section name is a section systemd ignores; kept like any other
+  assert.equal(JSON.parse(JSON.stringify(parse("[]\nA=1\n"))), { "": { A: ["1"] } });
+});
+
+test("a lone CR, CR LF, LF CR and a NUL end a line (issue 14: a hidden ExecStart)", () => {
+  const hidden = parse("[Unit]\nDescription=x\r[Service]\rExecStart=/bin/evil\n");
+  assert.equal(JSON.parse(JSON.stringify(hidden)), { Unit: { Description: ["x"] }, Service: { ExecStart: ["/bin/evil"] } });
+  const nul = parse("[Unit]\nDescription=x\0[Service]\0ExecStart=/bin/evil\n");
+  assert.equal(JSON.parse(JSON.stringify(nul)), { Unit: { Description: ["x"] }, Service: { ExecStart: ["/bin/evil"] } });
+  assert.equal(parse("[Unit]\r\nA=1\r\nB=2\n\rC=3").Unit, Object.assign(Object.create(null), { A: ["1"], B: ["2"], C: ["3"] }));
+  // LF LF is two line ends (an empty line ends a continuation); LF CR is one (it does not)
+  assert.equal(parse("[S]\nA=x\\\n\ny=1\n").S!.A, ["x"]);
+  assert.equal(parse("[S]\nA=x\\\n\ry=1\n").S!.A, ["x y=1"]);
+  // CR NUL is one line end, NUL CR two: line numbers tell
+  try { parse("[S]\r\0[bad\n"); assert.unreachable(); } catch (e) { assert.is((e as UnitParseError).line, 2); }
+  try { parse("[S]\0\r[bad\n"); assert.unreachable(); } catch (e) { assert.is((e as UnitParseError).line, 3); }
+});
+
+test("only space, tab, CR and LF are stripped; one byte order mark is dropped", () => {
+  const i = parse("\ufeff[Unit]\nDescription=\u00a0x\f\n\tAfter= y \t\n");
+  assert.equal(i.Unit!.Description, ["\u00a0x\f"]);
+  assert.equal(i.Unit!.After, ["y"]);
+  const bytes = parse(Buffer.from("\xef\xbb\xbf[Unit]\nA=\xc3\xa9\n", "latin1"));
+  assert.equal(bytes.Unit!.A, ["\u00e9"]);
+});
+
+test("invalid UTF-8 inside a comment is no error; distinct bytes stay distinct", () => {
+  const i = parse(Buffer.from("# \xff\xfe\n[Unit]\nA=1\n", "latin1"));
+  assert.equal(i.Unit!.A, ["1"]);
+});
+
+test("a line of LONG_LINE_MAX bytes or more fails the file; one byte less is read", () => {
+  const ok = "A=" + "x".repeat(LONG_LINE_MAX - 3);
+  assert.is(parse(`[S]\n${ok}\n`).S!.A![0]!.length, LONG_LINE_MAX - 3);
+  assert.throws(() => parse(`[S]\n${ok}x\n`), (e: Error) => e instanceof UnitParseError && e.line === 2 && /line too long/.test(e.message));
+  // counted in bytes: 2-byte characters
+  assert.throws(() => parse(`[S]\nA=${"\u00e9".repeat(LONG_LINE_MAX / 2)}\n`), /line too long/);
+  // also a comment line
+  assert.throws(() => parse(`#${"x".repeat(LONG_LINE_MAX)}\n`), /:1: line too long/);
+  // a continued line is capped as a whole
+  const half = "x".repeat(LONG_LINE_MAX / 2);
+  assert.throws(() => parse(`[S]\nA=${half}\\\n${half}\\\n${half}\n`), /:3: continued line too long/);
 });
 
 test("parseSystemdBool: last value, 1/yes/true/on, default", () => {
