@@ -1,4 +1,5 @@
 /** /etc/group: one `name:password:gid:member,member` line per group. */
+import { joinWithVerbatim, splitDatabase, type DatabaseFile } from "./verbatim.ts";
 
 /** A line of /etc/group. */
 export interface GroupEntry {
@@ -8,25 +9,24 @@ export interface GroupEntry {
   members: string[];
 }
 
-/** Parses /etc/group text; empty lines are dropped, a later line with the same name wins. */
-export function parseGroup(text: string): GroupEntry[] {
-  const byName = new Map<string, GroupEntry>();
-  for (const line of text.split("\n")) {
-    if (line === "") continue;
-    const f = line.split(":");
-    const gid = parseInt(f[2]!, 10);
+/**
+ * Parses /etc/group text: the group records (a later line with the same name wins) and the lines
+ * that are not records (NIS compat, comments, a non-numeric GID), kept verbatim; empty lines dropped.
+ */
+export function parseGroupFile(text: string): DatabaseFile<GroupEntry> {
+  return splitDatabase(text, 2, (f) => {
     const members = f.slice(3).join(":");
-    byName.set(f[0]!, {
-      name: f[0]!, password: f[1] ?? "", gid: Number.isNaN(gid) ? -1 : gid,
-      members: members === "" ? [] : members.split(","),
-    });
-  }
-  return [...byName.values()];
+    return { name: f[0]!, password: f[1] ?? "", gid: Number(f[2]), members: members === "" ? [] : members.split(",") };
+  });
 }
 
-/** Serializes entries in the given order. */
-export function serializeGroup(entries: readonly GroupEntry[]): string {
-  let out = "";
-  for (const g of entries) out += `${g.name}:${g.password}:${g.gid}:${g.members.join(",")}\n`;
-  return out;
+/** The group records of /etc/group text. */
+export function parseGroup(text: string): GroupEntry[] {
+  return parseGroupFile(text).entries;
+}
+
+/** Serializes entries in the given order, with the old file's verbatim lines in their places. */
+export function serializeGroup(entries: readonly GroupEntry[], old?: DatabaseFile<GroupEntry>): string {
+  const lines = entries.map((g) => ({ name: g.name, text: `${g.name}:${g.password}:${g.gid}:${g.members.join(",")}` }));
+  return joinWithVerbatim(lines, old ?? { verbatim: [], names: [] });
 }

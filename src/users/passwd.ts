@@ -1,6 +1,7 @@
 /** /etc/passwd: one `name:password:uid:gid:gecos:home:shell` line per user. */
+import { joinWithVerbatim, splitDatabase, type DatabaseFile } from "./verbatim.ts";
 
-/** A line of /etc/passwd. `uid`/`gid` are kept as text when not numeric, so nothing is lost. */
+/** A line of /etc/passwd. `gid` is kept as text when not numeric, so nothing is lost. */
 export interface PasswdEntry {
   name: string;
   /** Almost always `x` (the hash lives in /etc/shadow). */
@@ -12,24 +13,24 @@ export interface PasswdEntry {
   shell: string;
 }
 
-/** Parses /etc/passwd text; empty lines are dropped, a later line with the same name wins. */
-export function parsePasswd(text: string): PasswdEntry[] {
-  const byName = new Map<string, PasswdEntry>();
-  for (const line of text.split("\n")) {
-    if (line === "") continue;
-    const f = line.split(":");
-    const uid = parseInt(f[2]!, 10);
-    byName.set(f[0]!, {
-      name: f[0]!, password: f[1] ?? "", uid: Number.isNaN(uid) ? -1 : uid, gid: f[3] ?? "",
-      description: f[4] ?? "", home: f[5] ?? "", shell: f.slice(6).join(":"),
-    });
-  }
-  return [...byName.values()];
+/**
+ * Parses /etc/passwd text: the user records (a later line with the same name wins) and the lines
+ * that are not records (NIS compat, comments, a non-numeric UID), kept verbatim; empty lines dropped.
+ */
+export function parsePasswdFile(text: string): DatabaseFile<PasswdEntry> {
+  return splitDatabase(text, 2, (f) => ({
+    name: f[0]!, password: f[1] ?? "", uid: Number(f[2]), gid: f[3] ?? "",
+    description: f[4] ?? "", home: f[5] ?? "", shell: f.slice(6).join(":"),
+  }));
 }
 
-/** Serializes entries in the given order. */
-export function serializePasswd(entries: readonly PasswdEntry[]): string {
-  let out = "";
-  for (const u of entries) out += `${u.name}:${u.password}:${u.uid}:${u.gid}:${u.description}:${u.home}:${u.shell}\n`;
-  return out;
+/** The user records of /etc/passwd text. */
+export function parsePasswd(text: string): PasswdEntry[] {
+  return parsePasswdFile(text).entries;
+}
+
+/** Serializes entries in the given order, with the old file's verbatim lines in their places. */
+export function serializePasswd(entries: readonly PasswdEntry[], old?: DatabaseFile<PasswdEntry>): string {
+  const lines = entries.map((u) => ({ name: u.name, text: `${u.name}:${u.password}:${u.uid}:${u.gid}:${u.description}:${u.home}:${u.shell}` }));
+  return joinWithVerbatim(lines, old ?? { verbatim: [], names: [] });
 }

@@ -3,8 +3,8 @@
  * and the messages update-users-groups.pl prints. It touches nothing; `write.ts` applies the result.
  */
 import { IdAllocator, NORMAL_RANGE, SubIdAllocator, SYSTEM_RANGE } from "./allocate.ts";
-import { parseGroup, serializeGroup, type GroupEntry } from "./group.ts";
-import { parsePasswd, serializePasswd, type PasswdEntry } from "./passwd.ts";
+import { parseGroupFile, serializeGroup, type GroupEntry } from "./group.ts";
+import { parsePasswdFile, serializePasswd, type PasswdEntry } from "./passwd.ts";
 import { parseShadow, serializeShadow, type ShadowEntry } from "./shadow.ts";
 import { expiresToDays, type UsersSpec } from "./spec.ts";
 import { verifySha512Crypt } from "./sha512crypt.ts";
@@ -74,7 +74,19 @@ export interface PlanOptions {
 
 const NOLOGIN = "/run/current-system/sw/bin/nologin";
 
-/** Plans a run. Throws only on allocation exhaustion or broken state files (before any write). */
+/**
+ * A declared user or group that would share its ID with another one already in the databases
+ * (update-users-groups.pl accepted it silently; userborn refuses to create it). Raised while
+ * planning, so nothing is written.
+ */
+export class IdConflictError extends Error {
+  override name = "IdConflictError";
+}
+
+/**
+ * Plans a run. Throws only on allocation exhaustion, broken state files or a declared ID that is
+ * already another user's or group's (IdConflictError), always before any write.
+ */
 export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions): UsersPlanData {
   const f = cur.files;
   const messages: string[] = [];
@@ -85,8 +97,10 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
   const subMap = parseIdMap(`/${FILES.autoSubUidMap}`, f.autoSubUidMap);
   const declUsers = parseNameList(f.declarativeUsers);
   const declGroups = parseNameList(f.declarativeGroups);
-  const groupsCur = parseGroup(f.group ?? "");
-  const usersCur = parsePasswd(f.passwd ?? "");
+  const groupFile = parseGroupFile(f.group ?? "");
+  const passwdFile = parsePasswdFile(f.passwd ?? "");
+  const groupsCur = groupFile.entries;
+  const usersCur = passwdFile.entries;
   const shadowCur = parseShadow(f.shadow ?? "");
   const groupsCurByName = byName(groupsCur);
   const usersCurByName = byName(usersCur);
@@ -96,10 +110,12 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
   const usedGids = new Set<number>();
   for (const g of spec.groups) if (g.gid !== null) usedGids.add(g.gid);
   for (const g of groupsCur) usedGids.add(g.gid);
+  for (const v of groupFile.verbatim) if (v.id !== undefined) usedGids.add(v.id);
   const gids = new IdAllocator(usedGids, new Set(gidMap.values()));
   const usedUids = new Set<number>();
   for (const u of spec.users) if (u.uid !== null) usedUids.add(u.uid);
   for (const u of usersCur) usedUids.add(u.uid);
+  for (const v of passwdFile.verbatim) if (v.id !== undefined) usedUids.add(v.id);
   const uids = new IdAllocator(usedUids, new Set(uidMap.values()));
 
   // --- groups ---
@@ -137,6 +153,7 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
     if (!spec.mutableUsers || declGroups.has(g.name)) say("removing group", "would remove group", `‘${g.name}’`);
     else groupsOut.set(g.name, g);
   }
+  refuseSharedIds("group", "GID", "/etc/group", spec.groups, groupsCur, groupsOut, (g) => g.gid);
   const groupLines = sortById([...groupsOut.values()], (g) => g.gid);
 
   // --- users ---
@@ -221,6 +238,7 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
     if (!spec.mutableUsers || declUsers.has(u.name)) say("removing user", "would remove user", `‘${u.name}’`);
     else usersOut.set(u.name, u);
   }
+  refuseSharedIds("user", "UID", "/etc/passwd", spec.users, usersCur, usersOut, (u) => u.uid);
   const userLines = sortById([...usersOut.values()], (u) => u.uid);
 
   // --- shadow: existing lines keep their place and fields; new users are appended in passwd order ---
@@ -273,8 +291,8 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
   }
 
   const next: Record<FileKey, string> = {
-    group: serializeGroup(groupLines),
-    passwd: serializePasswd(userLines),
+    group: serializeGroup(groupLines, groupFile),
+    passwd: serializePasswd(userLines, passwdFile),
     shadow: serializeShadow(shadowOut),
     subuid: serializeSubId(subUids),
     subgid: serializeSubId(subGids),
@@ -290,6 +308,32 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
   }
   const changed = WRITE_ORDER.filter((k) => next[k] !== f[k]);
   return { next, current: { ...f }, changed, homes, messages };
+}
+
+/**
+ * Refuses a declared entry that is new in this run and got a fixed ID some other entry of the
+ * result already has: two users with one UID own each other's files. Entries that already share
+ * an ID in the current file are left as they are (not introduced by this run).
+ */
+function refuseSharedIds<T extends { name: string }>(
+  kind: string, idName: string, file: string, declared: readonly { name: string }[], current: readonly T[], out: Map<string, T>, id: (x: T) => number,
+): void {
+  const existing = new Set(current.map((x) => x.name));
+  const fresh = declared.filter((d) => !existing.has(d.name));
+  if (fresh.length === 0) return;
+  const byId = new Map<number, string[]>();
+  for (const x of out.values()) {
+    const list = byId.get(id(x));
+    if (list) list.push(x.name);
+    else byId.set(id(x), [x.name]);
+  }
+  for (const d of fresh) {
+    const n = id(out.get(d.name)!);
+    const other = byId.get(n)!.find((name) => name !== d.name);
+    if (other === undefined) continue;
+    const how = declared.some((x) => x.name === other) ? "also declared" : `already in ${file}, not declared`;
+    throw new IdConflictError(`${kind} ‘${d.name}’ is declared with ${idName} ${n}, which ${kind} ‘${other}’ (${how}) has: two ${kind}s with one ${idName} would share every file; nothing changed`);
+  }
 }
 
 function sameMap(a: string, b: string): boolean {

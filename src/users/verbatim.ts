@@ -1,0 +1,85 @@
+/**
+ * Lines of /etc/passwd and /etc/group that are not records stagehand manages — NIS compat lines
+ * (`+`, `-`, `+@netgroup`), comments, a line whose ID is not a number — are kept exactly as they
+ * were, in their place: each stays after the record line it followed (or at the top), since NIS
+ * compat lines mean something only where they stand (a trailing `+::::::` must stay last).
+ */
+
+/** A line kept verbatim. */
+export interface VerbatimLine {
+  /** The line, without its newline. */
+  text: string;
+  /** Index in the file's record names of the record line it followed; -1 at the top. */
+  after: number;
+  /** A number the ID field starts with (`12abc` -> 12): never allocated to anyone else. */
+  id?: number;
+}
+
+/** A database file: its records, in file order, and the lines kept verbatim. */
+export interface DatabaseFile<T> {
+  entries: T[];
+  verbatim: VerbatimLine[];
+  /** The names of the record lines in file order (the anchors of `verbatim`). */
+  names: string[];
+}
+
+/** Whether a line with this name and ID field is a record: a plain name and a decimal ID. */
+export function isRecord(name: string, id: string | undefined): boolean {
+  return name !== "" && !/^[+\-#]/.test(name) && id !== undefined && /^[0-9]{1,10}$/.test(id) && Number(id) <= 4294967295;
+}
+
+/**
+ * Splits database text into records (parsed by `parse`, a later line with the same name winning)
+ * and verbatim lines; empty lines are dropped. `idField` is the index of the ID field.
+ */
+export function splitDatabase<T extends { name: string }>(text: string, idField: number, parse: (f: string[]) => T): DatabaseFile<T> {
+  const byName = new Map<string, T>();
+  const verbatim: VerbatimLine[] = [];
+  const names: string[] = [];
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const f = line.split(":");
+    if (!isRecord(f[0]!, f[idField])) {
+      const lead = /^[0-9]{1,10}/.exec(f[idField] ?? "");
+      verbatim.push({ text: line, after: names.length - 1, ...(lead ? { id: Number(lead[0]) } : {}) });
+      continue;
+    }
+    names.push(f[0]!);
+    byName.set(f[0]!, parse(f));
+  }
+  return { entries: [...byName.values()], verbatim, names };
+}
+
+/**
+ * Serializes `lines` (record lines with their names, in output order), putting each verbatim
+ * line after the nearest record it followed in the old file that is still there (at the top when
+ * none is).
+ */
+export function joinWithVerbatim(lines: readonly { name: string; text: string }[], old: { verbatim: readonly VerbatimLine[]; names: readonly string[] }): string {
+  if (old.verbatim.length === 0) {
+    let out = "";
+    for (const l of lines) out += `${l.text}\n`;
+    return out;
+  }
+  const present = new Set(lines.map((l) => l.name));
+  const byAnchor = new Map<string | null, string[]>();
+  for (const v of old.verbatim) {
+    let i = v.after;
+    while (i >= 0 && !present.has(old.names[i]!)) i--;
+    const anchor = i >= 0 ? old.names[i]! : null;
+    const list = byAnchor.get(anchor);
+    if (list) list.push(v.text);
+    else byAnchor.set(anchor, [v.text]);
+  }
+  let out = "";
+  for (const t of byAnchor.get(null) ?? []) out += `${t}\n`;
+  for (const l of lines) {
+    out += `${l.text}\n`;
+    const after = byAnchor.get(l.name);
+    if (after) {
+      for (const t of after) out += `${t}\n`;
+      byAnchor.delete(l.name); // a name repeated in `lines` gets them once
+    }
+  }
+  return out;
+}
