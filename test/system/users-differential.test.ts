@@ -49,6 +49,12 @@ const asNixosImmutable = (u: Json): Json => ({
 
 let perlRoot: RootCopy;
 let oursRoot: RootCopy;
+/**
+ * The first system GID allocated (counting down from 999): the base system's own groups differ by
+ * suite (trixie's dbus creates messagebus at 997 via sysusers, bookworm's at 101), so the GIDs
+ * below are relative to it: 997 on bookworm, 996 on trixie.
+ */
+let G = 0;
 
 function runPerl(specJson: Json, dry: boolean) {
   writeFileSync(join(perlRoot.dir, "spec.json"), JSON.stringify(specJson));
@@ -140,6 +146,8 @@ test.before(() => {
   perlRoot = overlayRoot("users-diff-perl-");
   oursRoot = overlayRoot("users-diff-ours-");
   copyFileSync(PERL_SCRIPT, join(perlRoot.dir, "uug.pl"));
+  const used = new Set(readFileSync(join(oursRoot.dir, "etc/group"), "utf8").split("\n").map((l) => Number(l.split(":")[2])));
+  for (G = 999; used.has(G); G--);
 });
 test.after(() => {
   perlRoot?.dispose();
@@ -158,7 +166,7 @@ test("1. add users and groups (mutable)", () => {
     "warning: no declarative or previous shell for ‘bob’, setting shell to nologin",
   ]);
   compare();
-  assert.match(read(oursRoot.dir)["etc/passwd"]!, /^alice:x:1000:996:Alice:\/home\/alice:\/bin\/bash$/m);
+  assert.match(read(oursRoot.dir)["etc/passwd"]!, new RegExp(`^alice:x:1000:${G - 1}:Alice:/home/alice:/bin/bash$`, "m"));
   const hashOf = (name: string) => read(oursRoot.dir)["etc/shadow"]!.split("\n").find((l) => l.startsWith(`${name}:`))!.split(":")[1]!;
   cryptVerifiesInRootfs(hashOf("alice"), "pw1");
   cryptVerifiesInRootfs(hashOf("svc"), "svcpw");
@@ -176,17 +184,17 @@ test("3. re-add: revived IDs; fixed: a new group allocated first does not steal 
   const { perl, ours } = step(spec);
   const a = read(perlRoot.dir);
   const b = read(oursRoot.dir);
-  // update-users-groups.pl marks the skipped, recorded GID 997 as used while allocating aaa, so svc
+  // update-users-groups.pl marks the skipped, recorded GID G (997 on bookworm) as used while allocating aaa, so svc
   // cannot get its old GID back; we revive it.
-  assert.match(a["etc/group"]!, /^svc:x:994:$/m);
-  assert.match(b["etc/group"]!, /^svc:x:997:$/m);
-  assert.match(b["etc/group"]!, /^aaa:x:995:$/m);
-  assert.ok(ours.includes("reviving group 'svc' with GID 997"));
+  assert.match(a["etc/group"]!, new RegExp(`^svc:x:${G - 3}:$`, "m"));
+  assert.match(b["etc/group"]!, new RegExp(`^svc:x:${G}:$`, "m"));
+  assert.match(b["etc/group"]!, new RegExp(`^aaa:x:${G - 2}:$`, "m"));
+  assert.ok(ours.includes(`reviving group 'svc' with GID ${G}`));
   assert.not.ok(perl.some((l) => l.startsWith("reviving group")));
   assert.equal(ours.filter((l) => !l.includes("group 'svc'")).sort(), perl.sort());
   assert.ok(ours.includes("reviving user 'svc' with UID 999") && ours.includes("reviving user 'bob' with UID 1001"));
   compare(["etc/group", "etc/passwd", "var/lib/nixos/gid-map", ...SUBID_FILES]);
-  assert.is(b["etc/passwd"]!.replace(/^(svc:x:999:)997:/m, "$1994:"), a["etc/passwd"]);
+  assert.is(b["etc/passwd"]!.replace(new RegExp(`^(svc:x:999:)${G}:`, "m"), `$1${G - 3}:`), a["etc/passwd"]);
   // Fixed: alice keeps her range and carol gets the next aligned block. Perl gets this right only when
   // its hash order visits alice before carol; otherwise carol's search marks 100000 used and alice moves.
   assert.equal(sorted(b["etc/subuid"]), ["alice:100000:65536", "carol:165536:65536", "svc:50000:1000"]);
@@ -210,7 +218,7 @@ test("4. change: UID/GID changes refused, shells and descriptions changed, mutab
   assert.ok(ours.includes("warning: not applying UID change of user ‘alice’ (1000 -> 2000) in /etc/passwd"));
   assert.ok(ours.includes("warning: not applying GID change of group ‘wheel’ (500 -> 501) in /etc/group"));
   assert.match(b["etc/group"]!, /^wheel:x:500:alice,eve$/m);
-  assert.match(b["etc/passwd"]!, /^alice:x:1000:996:Alice Liddell:\/home\/alice:\/bin\/sh$/m);
+  assert.match(b["etc/passwd"]!, new RegExp(`^alice:x:1000:${G - 1}:Alice Liddell:/home/alice:/bin/sh$`, "m"));
   // Fixed: `group = "100"` is a GID; the Perl script only recognised one digit.
   assert.match(a["etc/passwd"]!, /^frank:x:1004:65534:/m);
   assert.match(b["etc/passwd"]!, /^frank:x:1004:100:/m);
