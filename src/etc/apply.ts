@@ -8,21 +8,29 @@
  * (one syncfs per file system when many, see src/fs/staged.ts), and renamed into place before the
  * obsolete files go; the directories changed are made durable once at the end. A run that changes
  * nothing writes and syncs nothing.
+ *
+ * Every path is resolved inside the root (src/fs/root.ts), /etc itself included. A run holds a
+ * lock on the root's /etc and first sweeps what a killed run left (temporary names of
+ * src/fs/staged.ts) from the directories it manages. Where a directory cannot be renamed (a
+ * lower-layer directory of overlayfs gives EXDEV), one holding only links into /etc/static is
+ * emptied and removed in place, as setup-etc.pl does, instead of being swapped atomically.
  */
 import {
-  closeSync, constants, lchownSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync,
+  closeSync, constants, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmdirSync, rmSync,
   symlinkSync, unlinkSync, chmodSync,
 } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../fs/atomic.ts";
-import { type StagedFile, stageFile, syncDirs, syncStaged, tempSuffix } from "../fs/staged.ts";
+import { tryLockDirectory } from "../fs/lock.ts";
+import { MAX_BYTES, readRegularFileOptional } from "../fs/read.ts";
+import { type StagedFile, stageFile, sweepTemps, syncDirs, syncStaged, tempPathFor } from "../fs/staged.ts";
 import { exchangePaths } from "./exchange.ts";
 import { CLEAN, formatClean } from "./clean.ts";
-import { idTables, resolveOwner } from "./owners.ts";
+import { idTables, ownerInRange, resolveOwner } from "./owners.ts";
 import { STATIC } from "./paths.ts";
-import { hostPath, resolveInRoot, withResolveCache } from "../fs/root.ts";
+import { resolveInRoot, withResolveCache } from "../fs/root.ts";
 import { type EtcOp, type EtcPlan, opMessage } from "./plan.ts";
-import { etcHostPath } from "./state.ts";
+import { etcDirHostPath, etcHostPath, intoStatic } from "./state.ts";
 
 /** Where messages go (setup-etc.pl prints all of them on stderr). */
 export interface ApplyOutput {
@@ -30,8 +38,6 @@ export interface ApplyOutput {
   /** Called after each operation (progress; tests check invariants between operations). */
   afterOp?(op: EtcOp): void;
 }
-
-const tmpName = (path: string, tag: string) => join(dirname(path), `.${basename(path)}.stagehand-${tag}-${tempSuffix()}`);
 
 /**
  * Makes `path` a symlink to `target`: created in place when the name is free (symlink(2) never
@@ -44,7 +50,7 @@ export function atomicSymlink(target: string, path: string): void {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
   }
-  const tmp = tmpName(path, "link");
+  const tmp = tempPathFor(path, "link");
   symlinkSync(target, tmp);
   try {
     renameSync(tmp, path);
@@ -66,34 +72,103 @@ function at(root: string, name: string, etc?: string): string {
  * (renameat2 RENAME_EXCHANGE), so the name is never missing; the old directory is removed after.
  */
 function replaceAtomically(path: string, make: (tmp: string) => void): void {
-  const tmp = tmpName(path, "new");
+  const tmp = tempPathFor(path, "new");
   make(tmp);
   swapOver(tmp, path);
 }
 
-/** Puts the node at `tmp` in place of the directory at `path` (see replaceAtomically). */
+/**
+ * Puts the node at `tmp` in place of the directory at `path` (see replaceAtomically); the planner
+ * found that directory holding only links into /etc/static. Without RENAME_EXCHANGE the old
+ * directory is moved aside for a moment; where it cannot be renamed at all (overlayfs: EXDEV for a
+ * directory of a lower layer) it is emptied and removed in place, then the new node renamed in.
+ */
 function swapOver(tmp: string, path: string): void {
   if (exchangePaths(tmp, path)) {
     rmSync(tmp, { recursive: true, force: true });
     return;
   }
-  // No RENAME_EXCHANGE on this file system: the old node is moved aside for a moment.
-  const aside = tmpName(path, "old");
-  renameSync(path, aside);
+  const aside = tempPathFor(path, "old");
+  try {
+    renameSync(path, aside);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EXDEV") throw e;
+    // The name is missing from here until the rename below (setup-etc.pl's rmtree, then symlink).
+    if (!onlyStaticLinks(path)) throw new Error("it holds files other than links into /etc/static now; kept");
+    removeStaticTree(path);
+    renameSync(tmp, path);
+    return;
+  }
   renameSync(tmp, path);
   rmSync(aside, { recursive: true, force: true });
 }
 
-/** Applies `plan` to `root`; returns 0, or 1 when an entry was refused or an operation failed. */
+/** Whether the directory `dir` holds only links into /etc/static and directories of such (checked again before removing). */
+function onlyStaticLinks(dir: string): boolean {
+  for (const d of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, d.name);
+    const st = lstatSync(p);
+    if (st.isSymbolicLink()) { if (!intoStatic(readlinkSync(p))) return false; }
+    else if (!st.isDirectory() || !onlyStaticLinks(p)) return false;
+  }
+  return true;
+}
+
+/**
+ * Removes a directory that holds only links into /etc/static: links are unlinked and directories
+ * rmdir'ed, so anything else that appeared meanwhile stops the removal (ENOTEMPTY) instead of
+ * being deleted.
+ */
+function removeStaticTree(path: string): void {
+  for (const d of readdirSync(path, { withFileTypes: true })) {
+    const p = join(path, d.name);
+    if (lstatSync(p).isDirectory()) removeStaticTree(p);
+    else if (d.isSymbolicLink() || lstatSync(p).isSymbolicLink()) unlinkSync(p);
+  }
+  rmdirSync(path);
+}
+
+/**
+ * Applies `plan` to `root`; returns 0, or 1 when an entry was refused or an operation failed (the
+ * other entries are still set up), when /etc/static could not be pointed at the new tree (then
+ * nothing else is done), or when another run holds the lock on /etc.
+ */
 export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number {
-  let status = 0;
-  const etc = hostPath(root, "/etc");
+  // /etc itself resolved inside the root (`DIR/etc` may be a link), once: it is never replaced here.
+  const etc = resolveInRoot(root, "/etc");
   /** Directories whose entries changed, made durable at the end. */
   const touched = new Set<string>();
   const madeEtc = mkdirSync(etc, { recursive: true, mode: 0o755 });
   if (madeEtc !== undefined) touched.add(dirname(madeEtc));
-  // /etc itself is never replaced here: resolved once, not for every entry.
-  const etcResolved = resolveInRoot(root, "/etc");
+  const lock = tryLockDirectory(etc);
+  if (!lock) {
+    out.stderr("error: another process is setting up /etc (it holds the lock on /etc); nothing done");
+    return 1;
+  }
+  try {
+    sweepManagedDirs(root, etc, plan.dirs);
+    return applyLocked(root, etc, plan, out, touched);
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * Removes the temporary files a killed run left in the directories this run manages (under the
+ * lock, so none is another run's). A directory that is a link into /etc/static is the store's, not
+ * ours, and is skipped; one that is another link is swept where it leads, inside the root.
+ */
+function sweepManagedDirs(root: string, etc: string, dirs: readonly string[]): void {
+  for (const dir of dirs) {
+    let host: string | undefined;
+    try { host = dir === "" ? etc : etcDirHostPath(root, dir, false, etc); } catch { continue; }
+    if (host !== undefined) sweepTemps(host);
+  }
+}
+
+function applyLocked(root: string, etc: string, plan: EtcPlan, out: ApplyOutput, touched: Set<string>): number {
+  let status = 0;
+  const etcResolved = etc;
   /** Names whose directory is to be swapped in place of something else: name -> [where it is built, its final place]. */
   const pendingDirs = new Map<string, { tmp: string; final: string }>();
   /** Names where a directory of static links is to be replaced by a link or a copy. */
@@ -148,7 +223,9 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
 
   const cleanOp = plan.ops.find((o) => o.op === "clean") as Extract<EtcOp, { op: "clean" }> | undefined;
   const cleanPath = join(etc, CLEAN);
-  const oldClean = (() => { try { return readFileSync(cleanPath, "utf8"); } catch { return ""; } })();
+  const oldClean = (() => {
+    try { return readRegularFileOptional(cleanPath, { maxBytes: MAX_BYTES.database, what: `/etc/${CLEAN}`, noFollow: true })?.toString("utf8") ?? ""; } catch { return ""; }
+  })();
   if (cleanOp?.changed) {
     // Record the new copies before writing any, so a crash leaves none untracked.
     const union = formatClean([...oldClean.split("\n").filter((l) => l !== ""), ...cleanOp.names]);
@@ -165,15 +242,22 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
     try {
       switch (op.op) {
         case "static":
-          atomicSymlink(op.target, join(etc, STATIC));
+          try {
+            atomicSymlink(op.target, join(etc, STATIC));
+          } catch (e) {
+            // Every link made now would lead into the old tree or nowhere: stop, as setup-etc.pl dies.
+            fail(`cannot point /etc/${STATIC} at ${op.target}; nothing else done`, e);
+            return 1;
+          }
           touched.add(etc);
           break;
         case "remove-link": {
-          const p = join(etc, op.name);
+          // Found by the walk of /etc through real directories; resolved again, inside the root.
+          const p = resolveInRoot(root, `/etc/${op.name}`, false);
           if (op.insideReplacedDir || !lstatSync(p).isSymbolicLink()) break;
           if (op.toDirectory) {
             // The link stays (it leads into the new tree meanwhile) until its directory is complete.
-            const tmp = tmpName(p, "dir");
+            const tmp = tempPathFor(p, "dir");
             mkdirSync(tmp, { mode: 0o755 });
             pendingDirs.set(op.name, { tmp, final: p });
           } else {
@@ -259,7 +343,10 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
  */
 function settleOwners(root: string, copies: Extract<EtcOp, { op: "copy" }>[], out: ApplyOutput): number {
   if (copies.length === 0) return 0;
-  const read = (f: string) => { try { return readFileSync(hostPath(root, f), "utf8"); } catch { return ""; } };
+  // The root's passwd and group, resolved inside it; unreadable or refused: the planned owners stay.
+  const read = (f: string) => {
+    try { return readRegularFileOptional(resolveInRoot(root, f), { maxBytes: MAX_BYTES.database, what: f, noFollow: true })?.toString("utf8") ?? ""; } catch { return ""; }
+  };
   const ids = idTables(read("/etc/passwd"), read("/etc/group"));
   let status = 0;
   // Only owners and modes change from here on, never a link or a directory: resolution may be memoised.
@@ -269,8 +356,9 @@ function settleOwners(root: string, copies: Extract<EtcOp, { op: "copy" }>[], ou
         const p = at(root, c.name);
         const st = lstatSync(p);
         if (!st.isFile()) continue;
-        const uid = resolveOwner(c.user, ids.users) ?? c.uid;
-        const gid = resolveOwner(c.group, ids.groups) ?? c.gid;
+        const inRange = (id: number | undefined) => (id !== undefined && ownerInRange(id) ? id : undefined);
+        const uid = inRange(resolveOwner(c.user, ids.users)) ?? c.uid;
+        const gid = inRange(resolveOwner(c.group, ids.groups)) ?? c.gid;
         if (st.uid !== uid || st.gid !== gid) lchownSync(p, uid, gid);
         // chown clears setuid/setgid bits, so the mode is set after it.
         if ((st.mode & 0o7777) !== c.mode || st.uid !== uid || st.gid !== gid) chmodSync(p, c.mode);

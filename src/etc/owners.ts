@@ -26,9 +26,13 @@ export function idTables(passwd: string, group: string): IdTables {
   return { users: parseIdFile(passwd), groups: parseIdFile(group) };
 }
 
+/** The largest owner id chown(2) can set: uid_t is 32 bits and (uid_t)-1 means "leave unchanged". */
+export const MAX_OWNER_ID = 0xfffffffe;
+
 /**
  * Resolves an owner spec: `+N` is the number N; otherwise a name looked up in `table`; a bare
  * number that names nobody is taken as a number (as chown(1) does). Undefined when unknown.
+ * The number may be out of range (see ownerInRange): planning refuses it, naming the entry.
  */
 export function resolveOwner(spec: string, table: Map<string, number>): number | undefined {
   const plus = /^\+(\d+)$/.exec(spec);
@@ -37,4 +41,17 @@ export function resolveOwner(spec: string, table: Map<string, number>): number |
   if (named !== undefined) return named;
   if (/^\d+$/.test(spec)) return Number(spec);
   return undefined;
+}
+
+/** Whether `id` is an owner chown(2) can set (0 to 4294967294). */
+export function ownerInRange(id: number): boolean {
+  return Number.isSafeInteger(id) && id >= 0 && id <= MAX_OWNER_ID;
+}
+
+/**
+ * An owner spec as it may appear in a message: a plausible user or group name or `+N` as it is,
+ * anything else only described, so that a sidecar's content is never printed unless it is one.
+ */
+export function shownSpec(spec: string): string {
+  return /^(?:\+?\d{1,20}|[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?)$/.test(spec) ? `‘${spec}’` : "(not a user or group name, nor +N)";
 }

@@ -4,7 +4,7 @@
  * prints for it (if any) and the line dry-activate shows.
  */
 import { formatClean } from "./clean.ts";
-import { resolveOwner } from "./owners.ts";
+import { ownerInRange, resolveOwner, shownSpec } from "./owners.ts";
 import { parentName, STATIC } from "./paths.ts";
 import { type EtcState, intoStatic } from "./state.ts";
 import type { EtcTree } from "./tree.ts";
@@ -48,6 +48,12 @@ export interface PlanOptions {
 export interface EtcPlan {
   tree: string;
   ops: EtcOp[];
+  /**
+   * The directories this run manages (relative to /etc, "" for /etc itself): those holding an
+   * entry of the new tree, a link into /etc/static or a copy listed in `.clean`. Temporary files
+   * a killed run left there are swept before anything else is done.
+   */
+  dirs: string[];
 }
 
 const q = (name: string) => `‘/etc/${name}’`;
@@ -95,6 +101,11 @@ export function copyDiff(op: Extract<EtcOp, { op: "copy" }>): string[] {
 /** Plans setting up /etc for `tree` given `state`. Pure. */
 export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcPlan {
   const ops: EtcOp[] = [];
+  if (state.staticInTheWay !== undefined) {
+    // Every link would lead into that directory, not into the new tree: refused before any is made.
+    const message = `error: /etc/${STATIC} is ${state.staticInTheWay}, not a symlink: not setting up /etc`;
+    return { tree: tree.path, ops: [{ op: "error", name: STATIC, message }], dirs: [] };
+  }
   if (state.staticTarget !== tree.path) ops.push({ op: "static", target: tree.path });
 
   for (const r of state.cleanRefused) {
@@ -163,8 +174,13 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     if (e.kind === "copy") {
       const uid = resolveOwner(e.user, state.ids.users);
       const gid = resolveOwner(e.group, state.ids.groups);
-      if (uid === undefined || gid === undefined) {
-        const what = uid === undefined ? `unknown user ‘${e.user}’ in ${e.name}.uid` : `unknown group ‘${e.group}’ in ${e.name}.gid`;
+      const what = uid === undefined ? `unknown user ${shownSpec(e.user)} in ${e.name}.uid`
+        : gid === undefined ? `unknown group ${shownSpec(e.group)} in ${e.name}.gid`
+        // (uid_t)-1 would leave the owner as it is, larger ones fail at chown: refused here, not at apply.
+        : !ownerInRange(uid) ? `user ${shownSpec(e.user)} in ${e.name}.uid is out of range (0 to 4294967294)`
+        : !ownerInRange(gid) ? `group ${shownSpec(e.group)} in ${e.name}.gid is out of range (0 to 4294967294)`
+        : undefined;
+      if (uid === undefined || gid === undefined || what !== undefined) {
         ops.push({ op: "error", name: e.name, message: `error: not setting up ${q(e.name)}: ${what}` });
         if (oldClean.has(e.name)) copied.push(e.name);
         continue;
@@ -212,7 +228,11 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   const cleanText = formatClean(copied);
   ops.push({ op: "clean", names: [...new Set(copied)], changed: cleanText !== state.cleanText });
   if (!state.hasTag) ops.push({ op: "tag" });
-  return { tree: tree.path, ops };
+  const dirs = new Set<string>([""]);
+  for (const e of tree.entries) if (e.kind !== "file") dirs.add(parentName(e.name));
+  for (const l of state.staticLinks) dirs.add(parentName(l.name));
+  for (const name of state.clean) dirs.add(parentName(name));
+  return { tree: tree.path, ops, dirs: [...dirs] };
 }
 
 /** The lines dry-activate prints for a plan (nothing for a no-op). */

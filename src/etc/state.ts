@@ -2,12 +2,14 @@
  * Loading what /etc looks like now, for the planner: the links into /etc/static, what sits at
  * each name the new tree declares, `.clean`, and the owner tables. Reads only; the result is data.
  */
-import { type Dirent, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { type Dirent, lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { CLEAN, parseClean } from "./clean.ts";
 import { type IdTables, idTables } from "./owners.ts";
 import { parentName, STATIC } from "./paths.ts";
-import { hostPath, isSymlinkAt, knownSymlinkAt, linkTargetAt, memoised, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
+import { isSymlinkAt, knownSymlinkAt, linkTargetAt, memoised, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
 import { sortBytewise } from "../text/bytewise.ts";
+import { InputFileError, MAX_BYTES, readRegularFileOptional } from "../fs/read.ts";
+import { isTempName } from "../fs/staged.ts";
 import { type EtcEntry, type EtcTree } from "./tree.ts";
 
 /** What is at `/etc/NAME`. `none` also covers a name under a link into /etc/static (cleanup removes it). */
@@ -43,6 +45,8 @@ export interface StaticLink {
 export interface EtcState {
   /** Where /etc/static points now, if it is a link. */
   staticTarget?: string;
+  /** What /etc/static is when it is there but not a symlink ("a directory", …): nothing may be linked to it. */
+  staticInTheWay?: string;
   staticLinks: StaticLink[];
   nodes: Map<string, NodeState>;
   /** Names in `/etc/.clean`, and refused lines. */
@@ -59,8 +63,14 @@ export function intoStatic(target: string): boolean {
   return target === `/etc/${STATIC}` || target.startsWith(`/etc/${STATIC}/`);
 }
 
-function readOr(path: string, fallback: string): string {
-  try { return readFileSync(path, "utf8"); } catch { return fallback; }
+/**
+ * The text of a database-like file of the root (passwd, group, .clean), "" when missing. Read
+ * only if it is a regular file of bounded size (a FIFO or /dev/zero there must not hang the boot);
+ * `path` is resolved inside the root by the caller. Throws InputFileError for anything else.
+ */
+function readText(path: string, what: string): string {
+  // Resolved already: a symlink found at the path now appeared meanwhile, and is refused.
+  return readRegularFileOptional(path, { maxBytes: MAX_BYTES.database, what, noFollow: true })?.toString("utf8") ?? "";
 }
 
 /**
@@ -75,7 +85,10 @@ function onlyStatic(host: string): boolean {
   const known = onlyStaticMemo?.get(host);
   if (known !== undefined) return known;
   const answer = (() => {
-    for (const d of readdirSync(host, { withFileTypes: true })) {
+    let listed: Dirent[];
+    // Unreadable: not known to hold only static links, so it is kept (with setup-etc.pl's warning).
+    try { listed = readdirSync(host, { withFileTypes: true }); } catch { return false; }
+    for (const d of listed) {
       const here = `${host}/${d.name}`;
       if (isSymlink(d, here)) { if (!intoStatic(linkTargetAt(here))) return false; }
       else if (!isDirectory(d, here) || !onlyStatic(here)) return false;
@@ -100,7 +113,7 @@ export function etcHostPath(root: string, name: string, staticParents = false, e
  * resolved, when the caller knows it). Memoised while planning, as all the entries of a directory
  * share the answer; live while applying.
  */
-function etcDirHostPath(root: string, dir: string, staticParents: boolean, etc?: string): string | undefined {
+export function etcDirHostPath(root: string, dir: string, staticParents: boolean, etc?: string): string | undefined {
   if (dir === "") return etc ?? resolveInRoot(root, "/etc");
   return memoised(`etc-dir\0${staticParents}\0${root}\0${dir}`, () => {
     const above = etcDirHostPath(root, parentName(dir), staticParents, etc);
@@ -146,20 +159,36 @@ function observe(root: string, e: EtcEntry): NodeState {
   }
   const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   if (st.isDirectory()) return { ...base, type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host) }) };
-  if (st.isFile()) return { ...base, type: "file", content: e.kind === "copy" ? readFileSync(host) : undefined };
+  if (st.isFile()) return { ...base, type: "file", content: e.kind === "copy" ? oldContent(host, e.name) : undefined };
   return { ...base, type: "other" };
 }
 
-/** Finds links into /etc/static under /etc, never looking under /etc/nixos. */
+/**
+ * The content of a regular file a copy is to replace (for the comparison and --diff), or undefined
+ * when it cannot be read within the copy's own size cap: it is then simply replaced.
+ */
+function oldContent(host: string, name: string): Buffer | undefined {
+  try {
+    return readRegularFileOptional(host, { maxBytes: MAX_BYTES.etcCopy, what: `/etc/${name}`, noFollow: true });
+  } catch (e) {
+    if (e instanceof InputFileError) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Finds links into /etc/static under /etc (resolved inside the root), never looking under
+ * /etc/nixos. Temporary names of an earlier, killed run are skipped: applying sweeps them.
+ */
 function findStaticLinks(root: string, tree: EtcTree): StaticLink[] {
   const found: StaticLink[] = [];
-  const etc = hostPath(root, "/etc");
+  const etc = resolveInRoot(root, "/etc");
   const walk = (rel: string) => {
     let listed: Dirent[];
     try { listed = readdirSync(rel === "" ? etc : `${etc}/${rel}`, { withFileTypes: true }); } catch { return; }
     for (const d of sortBytewise(listed, (e) => e.name)) {
       const name = rel === "" ? d.name : `${rel}/${d.name}`;
-      if (name === "nixos") continue;
+      if (name === "nixos" || isTempName(d.name)) continue;
       // The listing's file types spare an lstat per node; link targets were mostly read by observe.
       if (isSymlink(d, `${etc}/${name}`)) {
         const target = linkTargetAt(`${etc}/${name}`);
@@ -186,7 +215,7 @@ function declaredText(root: string, tree: EtcTree, name: string): string | undef
   const e = tree.byName.get(name);
   if (!e) return undefined;
   if (e.kind === "copy") return e.content.toString("utf8");
-  if (e.kind === "link" || e.kind === "direct") return readOr(resolveInRoot(root, `${tree.path}/${name}`), "");
+  if (e.kind === "link" || e.kind === "direct") return readText(resolveInRoot(root, `${tree.path}/${name}`), `the etc entry ${name}`);
   return undefined;
 }
 
@@ -209,16 +238,24 @@ function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
     if (e.kind === "file") continue;
     nodes.set(e.name, observe(root, e));
   }
-  const cleanText = readOr(hostPath(root, `/etc/${CLEAN}`), "");
+  const etc = resolveInRoot(root, "/etc");
+  const cleanText = readText(resolveInRoot(root, `/etc/${CLEAN}`), `/etc/${CLEAN}`);
   const { names, refused } = parseClean(cleanText);
   let staticTarget: string | undefined;
-  try { staticTarget = readlinkSync(hostPath(root, `/etc/${STATIC}`)); } catch { /* none yet */ }
+  let staticInTheWay: string | undefined;
+  try {
+    const st = lstatSync(`${etc}/${STATIC}`);
+    if (st.isSymbolicLink()) staticTarget = readlinkSync(`${etc}/${STATIC}`);
+    else staticInTheWay = st.isDirectory() ? "a directory" : st.isFile() ? "a regular file" : "not a symlink";
+  } catch { /* none yet */ }
   let hasTag = false;
-  try { lstatSync(hostPath(root, "/etc/NIXOS")); hasTag = true; } catch { /* missing */ }
-  const passwd = declaredText(root, tree, "passwd") ?? readOr(hostPath(root, "/etc/passwd"), "");
-  const group = declaredText(root, tree, "group") ?? readOr(hostPath(root, "/etc/group"), "");
+  try { lstatSync(`${etc}/NIXOS`); hasTag = true; } catch { /* missing */ }
+  // Owner names are the target root's: its passwd and group, resolved inside it (a link to
+  // /etc/static/passwd is the root's too), never the host's.
+  const passwd = declaredText(root, tree, "passwd") ?? readText(resolveInRoot(root, "/etc/passwd"), "/etc/passwd");
+  const group = declaredText(root, tree, "group") ?? readText(resolveInRoot(root, "/etc/group"), "/etc/group");
   return {
-    staticTarget, staticLinks, nodes, clean: names, cleanRefused: refused,
+    staticTarget, ...(staticInTheWay ? { staticInTheWay } : {}), staticLinks, nodes, clean: names, cleanRefused: refused,
     cleanText, hasTag, ids: idTables(passwd, group),
   };
 }

@@ -3,10 +3,11 @@
  * source, directories group them, and an entry `X` that is copied rather than linked has sidecar
  * files `X.mode` (an octal mode or `direct-symlink`), `X.uid` and `X.gid` (a name or `+N`).
  */
-import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { sortBytewise } from "../text/bytewise.ts";
 import { badEntryName } from "./paths.ts";
 import { canonicalInRoot, hostPath, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
+import { InputFileError, MAX_BYTES, readRegularFile, readRegularFileOptional } from "../fs/read.ts";
 
 /** How an entry of the etc tree is to appear in /etc. */
 export type EtcEntry =
@@ -32,14 +33,15 @@ export interface EtcTree {
   byName: Map<string, EtcEntry>;
 }
 
-/** Reads a sidecar without its one trailing newline, or undefined when absent. */
-function readSidecar(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8").replace(/\n$/, "");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw e;
-  }
+/**
+ * Reads a sidecar without its one trailing newline, or undefined when absent. `path` is the
+ * sidecar's host path with its parents resolved inside the root; the sidecar itself must be a
+ * regular file of at most MAX_BYTES.sidecar: a symlink is refused, not followed (etc.nix always
+ * writes sidecars as files, and a link could lead to any file of the root), and so are a FIFO, a
+ * device or a directory, which would block the run, never end or abort it. Throws InputFileError.
+ */
+function readSidecar(path: string, what: string): string | undefined {
+  return readRegularFileOptional(path, { maxBytes: MAX_BYTES.sidecar, what, noFollow: true })?.toString("utf8").replace(/\n$/, "");
 }
 
 /** Whether a mode sidecar's text is an octal mode NixOS would accept. */
@@ -47,35 +49,51 @@ export function parseMode(text: string): number | undefined {
   return /^[0-7]{1,4}$/.test(text) ? parseInt(text, 8) : undefined;
 }
 
-/** Reads one entry (a symlink of the tree) with its sidecars. */
+/** Reads one entry (a symlink of the tree) with its sidecars; a sidecar that cannot be read makes it invalid. */
 function readLinkEntry(root: string, treePath: string, name: string, siblings?: ReadonlySet<string>): EtcEntry {
-  const host = hostPath(root, `${treePath}/${name}`);
+  try {
+    return readLinkEntryOrThrow(root, treePath, name, siblings);
+  } catch (e) {
+    if (e instanceof InputFileError) return { name, kind: "invalid", reason: e.message };
+    throw e;
+  }
+}
+
+function readLinkEntryOrThrow(root: string, treePath: string, name: string, siblings?: ReadonlySet<string>): EtcEntry {
+  // The entry's parents resolved inside the root (the walk only enters real directories, so this
+  // is the walked path; resolving keeps it confined even if the tree changed meanwhile).
+  const host = resolveInRoot(root, `${treePath}/${name}`, false);
   // A sidecar missing from the directory listing needs no failing open.
   const base = name.slice(name.lastIndexOf("/") + 1);
-  const sidecar = (path: string, suffix: string) => (siblings && !siblings.has(base + suffix) ? undefined : readSidecar(path));
-  const modeText = sidecar(`${host}.mode`, ".mode");
+  const sidecar = (suffix: string) =>
+    (siblings && !siblings.has(base + suffix) ? undefined : readSidecar(`${host}${suffix}`, `${suffix} of the etc entry ${name}`));
+  const modeText = sidecar(".mode");
   if (modeText === undefined) return { name, kind: "link" };
   if (modeText === "direct-symlink") return { name, kind: "direct", source: readlinkSync(host) };
   const mode = parseMode(modeText);
-  if (mode === undefined) {
-    return { name, kind: "invalid", reason: `${name}.mode is neither 'direct-symlink' nor an octal mode: '${modeText}'` };
-  }
+  // The sidecar's text is not quoted: a refused input is never printed.
+  if (mode === undefined) return { name, kind: "invalid", reason: `${name}.mode is neither 'direct-symlink' nor an octal mode` };
   const source = resolveInRoot(root, `${treePath}/${name}`);
   let content: Buffer;
   try {
-    if (!statSync(source).isFile()) return { name, kind: "invalid", reason: `cannot copy ${name}: its source is not a regular file` };
-    content = readFileSync(source);
+    content = readRegularFile(source, { maxBytes: MAX_BYTES.etcCopy, what: `the source of the etc entry ${name}`, noFollow: true });
   } catch (e) {
-    return { name, kind: "invalid", reason: `cannot read the source of ${name}: ${(e as Error).message}` };
+    if (e instanceof InputFileError && e.problem === "not-regular") return { name, kind: "invalid", reason: `cannot copy ${name}: its source is not a regular file` };
+    return { name, kind: "invalid", reason: e instanceof InputFileError ? e.message : `cannot read the source of ${name}: ${(e as Error).message}` };
   }
   // etc.nix always writes both; a hand-built tree without them gets root, as etc.nix's default.
-  const user = sidecar(`${host}.uid`, ".uid") ?? "+0";
-  const group = sidecar(`${host}.gid`, ".gid") ?? "+0";
+  const user = sidecar(".uid") ?? "+0";
+  const group = sidecar(".gid") ?? "+0";
   return { name, kind: "copy", mode, user, group, content };
 }
 
+/** The suffix of a sidecar's name. */
+const SIDECAR = /\.(?:mode|uid|gid)$/;
+
 /** Reads the etc tree at `etcPath` (a path inside `root`, symlinks allowed). */
 export function readEtcTree(root: string, etcPath: string): EtcTree {
+  // `path` has no symlink left in it, and the walk enters real directories only, so the plain
+  // joins below never cross a link (entries are read through resolveInRoot all the same).
   const path = canonicalInRoot(root, etcPath);
   const top = hostPath(root, path);
   if (!statSync(top).isDirectory()) throw new Error(`${etcPath} is not a directory`);
@@ -83,6 +101,7 @@ export function readEtcTree(root: string, etcPath: string): EtcTree {
   const walk = (rel: string) => {
     const listed = sortBytewise(readdirSync(hostPath(root, rel === "" ? path : `${path}/${rel}`), { withFileTypes: true }), (d) => d.name);
     const siblings = new Set(listed.map((d) => d.name));
+    const links = new Set(listed.filter((d) => d.isSymbolicLink()).map((d) => d.name));
     for (const d of listed) {
       const name = rel === "" ? d.name : `${rel}/${d.name}`;
       const bad = badEntryName(name);
@@ -93,6 +112,11 @@ export function readEtcTree(root: string, etcPath: string): EtcTree {
       if (st.isSymbolicLink()) {
         noteSymlinkAt(here, true);
         entries.push(readLinkEntry(root, path, name, siblings));
+      } else if (st.isDirectory() && SIDECAR.test(d.name) && links.has(d.name.replace(SIDECAR, ""))) {
+        // A directory where an entry's sidecar should be: that entry is refused (readLinkEntry);
+        // the directory itself is not set up as part of /etc.
+        noteSymlinkAt(here, false);
+        entries.push({ name, kind: "file" });
       } else if (st.isDirectory()) {
         noteSymlinkAt(here, false);
         entries.push({ name, kind: "directory" });

@@ -93,7 +93,7 @@ test("refusals: unknown owners, bad modes, a file in the way, bad .clean lines �
   const errors = plan.ops.filter((o) => o.op === "error").map((o) => (o as { message: string }).message);
   assert.equal(errors, [
     "error: ignoring line ‘../../outside’ of /etc/.clean: name escapes /etc",
-    "error: not setting up ‘/etc/badmode’: badmode.mode is neither 'direct-symlink' nor an octal mode: 'rw-r--r--'",
+    "error: not setting up ‘/etc/badmode’: badmode.mode is neither 'direct-symlink' nor an octal mode",
     "error: not setting up ‘/etc/blocker/x’: ‘/etc/blocker’ is in the way and is not a directory",
     "error: not setting up ‘/etc/nogroup’: unknown group ‘ghosts’ in nogroup.gid",
     "error: not setting up ‘/etc/nouser’: unknown user ‘ghost’ in nouser.uid",

@@ -46,7 +46,7 @@ test("a .mode that is neither direct-symlink nor octal, and copies of directorie
     dir: { dir: { a: "a" }, mode: "0644" },
   });
   const tree = readEtcTree(root, etc);
-  assert.match((tree.byName.get("weird") as { reason: string }).reason, /weird\.mode is neither 'direct-symlink' nor an octal mode: 'u\+rw'/);
+  assert.match((tree.byName.get("weird") as { reason: string }).reason, /weird\.mode is neither 'direct-symlink' nor an octal mode$/);
   assert.match((tree.byName.get("big") as { reason: string }).reason, /octal/);
   assert.match((tree.byName.get("dir") as { reason: string }).reason, /not a regular file/);
 });

@@ -1,0 +1,125 @@
+/**
+ * `etc --root DIR` reads and writes nothing outside DIR (issue 13 §1): `DIR/etc` itself, and any
+ * directory under it, may be a symlink (absolute or relative); each is followed inside DIR, as
+ * openat2(RESOLVE_IN_ROOT) would, and owner names come from DIR's passwd and group.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "../tmp.ts";
+import { buildEtcTree, makeUserRoot, snapshot } from "./fixtures.ts";
+import { setup } from "./helpers.ts";
+import { applyEtc } from "../../../src/etc/apply.ts";
+import { planEtcSetup } from "../../../src/etc/step.ts";
+
+/** A root whose `etc` is a symlink to `target` (as the root sees it), with a "host" directory beside it. */
+function rootWithEtcLink(target: (host: string) => string) {
+  const root = makeUserRoot("etc-conf-");
+  const host = tempDir("etc-conf-host-");
+  mkdirSync(join(host, "etc"));
+  writeFileSync(join(host, "etc/passwd"), "root:x:0:0::/root:/bin/sh\netcsvc:x:1:1::/:/bin/false\n");
+  writeFileSync(join(host, "etc/group"), "root:x:0:\netcsvc:x:1:\n");
+  writeFileSync(join(host, "etc/obsolete"), "host file\n");
+  symlinkSync("/etc/static/obsolete", join(host, "etc/linked"));
+  // The root's real /etc lives at DIR/real/etc (DIR's passwd and group moved there).
+  mkdirSync(join(root, "real"));
+  const rootEtc = join(root, "real/etc");
+  renameSync(join(root, "etc"), rootEtc);
+  symlinkSync(target(host), join(root, "etc"));
+  return { root, host, rootEtc };
+}
+
+const ENTRIES = {
+  hosts: { text: "h\n" },
+  linked: { text: "l\n" },
+  "ssh/sshd_config": { text: "Port 22\n" },
+  conf: { text: "c\n", mode: "0640", user: "etcsvc", group: "etcsvc" },
+};
+
+for (const [label, target] of [
+  ["an absolute symlink naming a host path", (host: string) => join(host, "etc")],
+  ["an absolute symlink inside the root", () => "/real/etc"],
+  ["a relative symlink", () => "real/etc"],
+] as const) {
+  test(`DIR/etc as ${label}: /etc is set up inside DIR, the host path is untouched, owners are DIR's`, () => {
+    const { root, host, rootEtc } = rootWithEtcLink(target);
+    const hostBefore = snapshot(host);
+    const r = setup(root, ENTRIES);
+    assert.equal(snapshot(host), hostBefore, "nothing written or removed on the host");
+    // A link naming a host path means DIR/<that path> (made by the run); else DIR/real/etc.
+    const toHost = target(host).startsWith(host);
+    const etc = toHost ? join(root, host, "etc") : rootEtc;
+    if (toHost) {
+      // DIR/<host>/etc has no passwd: etcsvc is unknown there (the host's passwd is not asked).
+      assert.equal(r.messages, ["error: not setting up ‘/etc/conf’: unknown user ‘etcsvc’ in conf.uid"]);
+      assert.is(r.status, 1);
+    } else {
+      assert.is(r.status, 0, r.messages.join("\n"));
+      assert.is(readFileSync(join(etc, ".clean"), "utf8"), "conf\n");
+    }
+    assert.is(readlinkSync(join(etc, "static")), r.plan.tree);
+    assert.is(readlinkSync(join(etc, "hosts")), "/etc/static/hosts");
+    assert.ok(existsSync(join(etc, "NIXOS")));
+    if (!toHost) {
+      // DIR's passwd says etcsvc is 4242:4343; the host's says 1:1.
+      const st = statSync(join(etc, "conf"));
+      assert.is(`${st.uid}:${st.gid}`, "4242:4343");
+    }
+  });
+}
+
+test("DIR/etc an absolute symlink to a host path: no obsolete link is removed there, owner names are not the host's", () => {
+  const { root, host } = rootWithEtcLink((h) => join(h, "etc"));
+  // Resolved inside DIR, the link names DIR/<host>/etc: give it DIR's own users there.
+  mkdirSync(join(root, host, "etc"), { recursive: true });
+  writeFileSync(join(root, host, "etc/passwd"), "etcsvc:x:777:777::/:/bin/false\n");
+  writeFileSync(join(root, host, "etc/group"), "etcsvc:x:778:\n");
+  symlinkSync("/etc/static/gone", join(root, host, "etc/gone"));
+  const r = setup(root, { conf: { text: "c\n", mode: "0600", user: "etcsvc", group: "etcsvc" } });
+  assert.is(r.status, 0, r.messages.join("\n"));
+  assert.ok(lstatSync(join(host, "etc/linked")).isSymbolicLink(), "the host's link into /etc/static stays");
+  assert.not.ok(existsSync(join(host, "etc/static")));
+  assert.not.ok(existsSync(join(host, "etc/NIXOS")));
+  assert.not.ok(existsSync(join(root, host, "etc/gone")), "DIR's obsolete link is removed");
+  const st = statSync(join(root, host, "etc/conf"));
+  assert.is(`${st.uid}:${st.gid}`, "777:778", "owners from DIR's passwd and group");
+});
+
+test("a directory under DIR/etc that is an absolute symlink: its entries are written inside DIR", () => {
+  const root = makeUserRoot("etc-conf-");
+  const host = tempDir("etc-conf-host-");
+  mkdirSync(join(host, "ssh"));
+  mkdirSync(join(root, host, "ssh"), { recursive: true });
+  symlinkSync(join(host, "ssh"), join(root, "etc/ssh"));
+  const r = setup(root, { "ssh/sshd_config": { text: "Port 22\n", mode: "0600" }, "ssh/moduli": { text: "m\n" } });
+  assert.is(r.status, 0, r.messages.join("\n"));
+  assert.equal(readdirSync(join(host, "ssh")), [], "the host directory is untouched");
+  assert.is(readFileSync(join(root, host, "ssh/sshd_config"), "utf8"), "Port 22\n");
+  assert.is(readlinkSync(join(root, host, "ssh/moduli")), "/etc/static/ssh/moduli");
+  // The next generation drops both: the obsolete link and copy go from inside DIR only.
+  writeFileSync(join(host, "ssh/moduli"), "host\n");
+  writeFileSync(join(host, "ssh/sshd_config"), "host\n");
+  const next = setup(root, { hosts: { text: "h\n" } });
+  assert.is(next.status, 0, next.messages.join("\n"));
+  assert.equal(readdirSync(join(host, "ssh")).sort(), ["moduli", "sshd_config"]);
+  assert.not.ok(existsSync(join(root, host, "ssh/moduli")));
+  assert.not.ok(existsSync(join(root, host, "ssh/sshd_config")));
+});
+
+test("the etc tree's path and its store links are resolved inside DIR", () => {
+  const root = makeUserRoot("etc-conf-");
+  const etc = buildEtcTree(root, { hosts: { text: "h\n" }, copy: { text: "inside\n", mode: "0644" } });
+  // A store link pointing at an absolute path: inside DIR, not the host's file of that name.
+  const host = tempDir("etc-conf-host-");
+  writeFileSync(join(host, "secret"), "host secret\n");
+  mkdirSync(join(root, host), { recursive: true });
+  writeFileSync(join(root, host, "secret"), "root's own\n");
+  unlinkSync(join(root, etc, "copy"));
+  symlinkSync(join(host, "secret"), join(root, etc, "copy"));
+  const { data } = planEtcSetup(root, etc, {}, false);
+  assert.is(applyEtc(root, data, { stderr: () => {} }), 0);
+  assert.is(readFileSync(join(root, "etc/copy"), "utf8"), "root's own\n");
+});
+
+test.run();
