@@ -20,8 +20,10 @@ test.after(async () => {
 });
 
 function dbusGen(name: string, restartTrigger?: string): GenerationSpec {
+  // "+": trixie's dbus.service runs as User=messagebus (bookworm's as root), which may not write
+  // /run; the probe runs privileged on both.
   let unit = upstreamUnit(c, "dbus.service")
-    .replace("[Service]\n", "[Service]\nX-ReloadIfChanged=true\nExecReload=/bin/sh -c 'echo reload >> /run/dbus-reloads'\n");
+    .replace("[Service]\n", "[Service]\nX-ReloadIfChanged=true\nExecReload=+/bin/sh -c 'echo reload >> /run/dbus-reloads'\n");
   if (restartTrigger) unit = unit.replace("[Unit]\n", `[Unit]\nX-Restart-Triggers=${restartTrigger}\n`);
   return { name, units: { "dbus.service": unit } };
 }
