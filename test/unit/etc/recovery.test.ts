@@ -1,0 +1,98 @@
+/**
+ * What a killed run leaves is cleaned by the next (issue 13 §3), under a lock so that a concurrent
+ * run's temporary files are never swept; /etc/static that is not a link is refused before any link
+ * is made (§4).
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { applyEtc } from "../../../src/etc/apply.ts";
+import { planEtcSetup } from "../../../src/etc/step.ts";
+import { tryLockDirectory } from "../../../src/fs/lock.ts";
+import { tempPathFor } from "../../../src/fs/staged.ts";
+import { buildEtcTree, makeUserRoot, snapshot } from "./fixtures.ts";
+import { setup } from "./helpers.ts";
+
+const ENTRIES = { hosts: { text: "h\n" }, "ssh/sshd_config": { text: "p\n", mode: "0600" }, "profile.d/a.sh": { text: "a\n" } };
+
+test("temporary files of a killed run are swept from every directory the run manages, and only there", () => {
+  const root = makeUserRoot("etc-sweep-");
+  setup(root, ENTRIES);
+  const etc = join(root, "etc");
+  // What a run killed at various moments leaves: a staged copy, a link, a directory being built, one moved aside.
+  const copy = tempPathFor(join(etc, "ssh/sshd_config"));
+  writeFileSync(copy, "half", { mode: 0o600 });
+  symlinkSync("/etc/static/hosts", tempPathFor(join(etc, "hosts"), "link"));
+  const dir = tempPathFor(join(etc, "profile.d"), "dir");
+  mkdirSync(dir);
+  symlinkSync("/etc/static/profile.d/a.sh", join(dir, "a.sh"));
+  mkdirSync(tempPathFor(join(etc, "gone"), "old"));
+  writeFileSync(tempPathFor(join(etc, ".clean")), "x\n");
+  // Not ours, or not a directory this run manages: kept.
+  mkdirSync(join(etc, "unmanaged"));
+  const foreign = tempPathFor(join(etc, "unmanaged/file"));
+  writeFileSync(foreign, "");
+  writeFileSync(join(etc, ".hosts.stagehand-notours"), "");
+  writeFileSync(join(etc, ".hidden"), "");
+
+  const r = setup(root, ENTRIES);
+  assert.is(r.status, 0, r.messages.join("\n"));
+  assert.equal(r.messages, [], "a temporary link into /etc/static is not an obsolete link");
+  const left = Object.keys(snapshot(etc)).filter((n) => n.includes(".stagehand-"));
+  assert.equal(left.sort(), [".hosts.stagehand-notours", foreign.slice(etc.length + 1)]);
+  assert.ok(existsSync(join(etc, ".hidden")));
+});
+
+test("a run while another holds the lock on /etc does nothing (and sweeps nothing)", () => {
+  const root = makeUserRoot("etc-sweep-");
+  const etc = buildEtcTree(root, ENTRIES);
+  const { data } = planEtcSetup(root, etc, {}, false);
+  const inFlight = tempPathFor(join(root, "etc/hosts"), "link");
+  symlinkSync("/etc/static/hosts", inFlight);
+  // flock(2) locks conflict between open file descriptions, even within one process.
+  const lock = tryLockDirectory(join(root, "etc"));
+  assert.ok(lock);
+  const messages: string[] = [];
+  try {
+    assert.is(applyEtc(root, data, { stderr: (l) => messages.push(l) }), 1);
+  } finally {
+    lock!.release();
+  }
+  assert.equal(messages, ["error: another process is setting up /etc (it holds the lock on /etc); nothing done"]);
+  assert.ok(lstatSync(inFlight).isSymbolicLink(), "the other run's temporary link is not swept");
+  assert.not.ok(existsSync(join(root, "etc/static")));
+  assert.is(applyEtc(root, data, { stderr: () => {} }), 0, "free again once released");
+});
+
+test("/etc/static that is a real directory is refused before any link is made", () => {
+  for (const make of [(p: string) => mkdirSync(p), (p: string) => writeFileSync(p, "")]) {
+    const root = makeUserRoot("etc-static-");
+    make(join(root, "etc/static"));
+    symlinkSync("/etc/static/old", join(root, "etc/old"));
+    const before = snapshot(join(root, "etc"));
+    const r = setup(root, { hosts: { text: "h\n" }, conf: { text: "c\n", mode: "0644" } });
+    assert.is(r.status, 1);
+    assert.match(r.messages.join("\n"), /^error: \/etc\/static is a (directory|regular file), not a symlink: not setting up \/etc$/);
+    assert.equal(r.lines, [r.messages[0]], "--dry shows the same refusal, and nothing else");
+    assert.equal(snapshot(join(root, "etc")), before, "nothing created, removed or changed");
+  }
+});
+
+test("a failure to point /etc/static at the new tree stops the run before any link", () => {
+  const root = makeUserRoot("etc-static-");
+  const first = setup(root, { hosts: { text: "h\n" } });
+  assert.is(first.status, 0);
+  const etc = buildEtcTree(root, { hosts: { text: "h2\n" }, added: { text: "a\n" } });
+  const { data } = planEtcSetup(root, etc, {}, false);
+  // Between planning and applying, /etc/static became a non-empty directory (rename over it fails).
+  rmSync(join(root, "etc/static"));
+  mkdirSync(join(root, "etc/static/x"), { recursive: true });
+  const messages: string[] = [];
+  assert.is(applyEtc(root, data, { stderr: (l) => messages.push(l) }), 1);
+  assert.match(messages.join("\n"), /^error: cannot point \/etc\/static at .*; nothing else done: /);
+  assert.not.ok(existsSync(join(root, "etc/added")));
+  assert.equal(readdirSync(join(root, "etc")).filter((n) => n.includes(".stagehand-")), [], "its temporary link removed");
+});
+
+test.run();
