@@ -4,9 +4,18 @@
  * interrupted switch (kill -9, a lost SSH session, a crash) is continued by the next one.
  * Unit names are compared as literal strings, never as patterns (`mnt-my\x2ddata.mount`).
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, rmSync, writeSync, constants } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, rmSync, writeSync, constants } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../fs/atomic.ts";
+import { readRegularFileOptional } from "../fs/read.ts";
+
+/** The largest list file read (bytes): hundreds of thousands of unit names. */
+const MAX_LIST_BYTES = 16 << 20;
+
+/** A list file's text; undefined when missing. Only a regular file of bounded size is read. */
+function readListText(path: string): string | undefined {
+  return readRegularFileOptional(path, { maxBytes: MAX_LIST_BYTES, what: "switch list file" })?.toString("utf8");
+}
 
 /** Where the system switch keeps its lists, lock and restart debt. */
 export const SYSTEM_RUN_DIR = "/run/nixos";
@@ -26,13 +35,8 @@ export type ListName = keyof typeof LIST_NAMES;
 
 /** Reads a list file: its non-empty lines in order, duplicates dropped; a missing file is empty. */
 export function readList(path: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw e;
-  }
+  const text = readListText(path);
+  if (text === undefined) return [];
   return [...new Set(text.split("\n").filter((l) => l !== ""))];
 }
 
@@ -52,8 +56,9 @@ export function appendToList(path: string, units: readonly string[]): void {
 
 /** Removes every line equal to `unit` (literal comparison), atomically. */
 export function removeFromList(path: string, unit: string): void {
-  if (!existsSync(path)) return;
-  const kept = readFileSync(path, "utf8").split("\n").filter((l) => l !== "" && l !== unit);
+  const text = readListText(path);
+  if (text === undefined) return;
+  const kept = text.split("\n").filter((l) => l !== "" && l !== unit);
   writeFileAtomic(path, kept.map((l) => l + "\n").join(""), { mode: 0o644 });
 }
 

@@ -9,8 +9,9 @@
 import { automountUnitName, mountUnitName } from "../fstab/escape.ts";
 import { parseFstab } from "../fstab/fstab.ts";
 import { compareUnits } from "../units/compare.ts";
-import { baseNameOf, loadUnit, sameUnitFiles, templateOf, type UnitDirectory } from "../units/dir.ts";
-import { parseSystemdBool, type UnitInfo } from "../units/parse.ts";
+import { baseNameOf, loadUnit, sameUnitFiles, templateOf, UnitDirectoryError, type UnitDirectory } from "../units/dir.ts";
+import { InputFileError } from "../fs/read.ts";
+import { parseSystemdBool, UnitParseError, type UnitInfo } from "../units/parse.ts";
 import { byteCompare } from "../text/bytewise.ts";
 
 /** A unit systemd reports loaded and not inactive (ng's get_active_units). */
@@ -343,6 +344,11 @@ export function listsToPersist(plan: UnitPlan): { start: string[]; restart: stri
   return { start: sortUnits(Object.keys(plan.start)), restart: sortUnits(Object.keys(plan.restart)), reload: sortUnits(Object.keys(plan.reload)) };
 }
 
+/** An error about one unit's files (missing, refused, unparsable), as opposed to a bug. */
+function isUnitInputError(e: unknown): boolean {
+  return e instanceof UnitDirectoryError || e instanceof UnitParseError || e instanceof InputFileError;
+}
+
 /** Input of `applyActivationRequests`. */
 export interface ActivationRequests {
   /** Lines of /run/nixos/activation-restart-list (dry: dry-activation-restart-list). */
@@ -374,7 +380,15 @@ export function applyActivationRequests(plan: UnitPlan, req: ActivationRequests)
       add(p.start, unit, `${why} (restart), not active: started`);
       continue;
     }
-    handleModifiedUnit(p, { new: req.new, active: req.active }, unit, r, `${why} (restart)`, undefined);
+    try {
+      handleModifiedUnit(p, { new: req.new, active: req.active }, unit, r, `${why} (restart)`, undefined);
+    } catch (e) {
+      // Its new definition cannot be read (no file in the new generation, or one systemd would
+      // refuse too). ng aborts here, before the request list is removed, so the next activation
+      // adds to the same list and every later switch aborts the same way. Restart it, as asked.
+      if (!isUnitInputError(e)) throw e;
+      add(p.restart, unit, `${why} (restart); its new unit file cannot be read (${(e as Error).message})`);
+    }
   }
   for (const unit of req.reload) {
     if (unit === "") continue;

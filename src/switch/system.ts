@@ -3,8 +3,8 @@
  * lock, pre-switch check (`check` stops), boot loader (`switch`, `boot`), syncfs, (`boot` stops),
  * init interface version, then plan and either print it (`dry-activate`) or carry it out.
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { InputFileError } from "../fs/read.ts";
 import { SystemdManager } from "../systemd/manager.ts";
 import { diskUnitDirectory } from "../units/dir.ts";
 import { runActivation } from "./activation.ts";
@@ -19,7 +19,7 @@ import { SwitchLists, SYSTEM_RUN_DIR } from "./lists.ts";
 import { acquireSwitchLock, ensureRunDir } from "./lock.ts";
 import type { SwitchLog } from "./log.ts";
 import { DEPRECATED_ACTIVATION_LISTS, executePlan, persistLists } from "./phases.ts";
-import { canonicalOrUnknown, generationUnitDirectory } from "./plan-load.ts";
+import { canonicalOrUnknown, generationUnitDirectory, readFstab } from "./plan-load.ts";
 import { applyActivationRequests, listsToPersist, newAndFailedUnits, type PlanInput, planSwitch, reloadsAfterDaemonReload, sortUnits, type UnitPlan } from "./plan.ts";
 import { dryActivateAfter, dryActivateBefore, type PrintOptions } from "./print.ts";
 import { runChild } from "./run-command.ts";
@@ -44,8 +44,18 @@ export interface SystemSwitchOptions {
   env?: Record<string, string | undefined>;
 }
 
-function readOptional(p: string): string | undefined {
-  try { return readFileSync(p, "utf8"); } catch { return undefined; }
+/**
+ * The running /etc/fstab. One that cannot be read as a regular file is taken as empty, with a
+ * warning: refusing it would stop every switch before the activation that puts /etc right again.
+ */
+function readRunningFstab(log: SwitchLog): string | undefined {
+  try {
+    return readFstab("/etc/fstab");
+  } catch (e) {
+    if (!(e instanceof InputFileError)) throw e;
+    log.warn(`warning: ${e.message}; taken as empty`);
+    return undefined;
+  }
 }
 
 /** Runs a system switch; resolves to the exit status (SwitchExit for early exits). */
@@ -85,8 +95,8 @@ export async function runSystemSwitch(o: SystemSwitchOptions): Promise<number> {
       const input: Omit<PlanInput, "active"> = {
         old: oldDir,
         new: newDir,
-        oldFstab: readOptional("/etc/fstab"),
-        newFstab: readOptional(join(env.toplevel, "etc/fstab")),
+        oldFstab: readRunningFstab(log),
+        newFstab: readFstab(join(env.toplevel, "etc/fstab")),
         lists: { start: lists.read("start"), restart: lists.read("restart"), reload: lists.read("reload") },
         displayAllUnits: env.displayAllUnits,
         systemd: {

@@ -9,6 +9,10 @@ import { toNumber } from "../systemd/units.ts";
 import type { ActiveUnitState, JobReport, JobVerb, SwitchSystemd } from "./executor-types.ts";
 
 const UNIT_IFACE = "org.freedesktop.systemd1.Unit";
+/** GetUnit's answers for a unit systemd has not loaded, or cannot, by that name. */
+const NOT_LOADED = new Set(["org.freedesktop.systemd1.NoSuchUnit", "org.freedesktop.DBus.Error.InvalidArgs", "org.freedesktop.systemd1.LoadFailed"]);
+/** A property read on an object that went away. */
+const GONE = new Set(["org.freedesktop.DBus.Error.UnknownObject", "org.freedesktop.DBus.Error.UnknownMethod", "org.freedesktop.DBus.Error.UnknownInterface", "org.freedesktop.systemd1.NoSuchUnit"]);
 /** FragmentPath reads in flight at once (below dbus-daemon's default per-connection reply limit). */
 const FRAGMENT_WINDOW = 64;
 
@@ -68,8 +72,23 @@ export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT
     withFragmentPaths,
 
     async isActive(unit: string): Promise<boolean> {
-      const path = await m.getUnit(unit);
-      const state = String(await propertyOf<string>(path, "ActiveState"));
+      let path: string;
+      try {
+        path = await m.getUnit(unit);
+      } catch (e) {
+        // Not loaded (e.g. a noauto mount after daemon-reload), or a name systemd refuses: not
+        // active. ng aborts here, and as the unit stays on the reload list, so does every later switch.
+        if (e instanceof DBusCallError && NOT_LOADED.has(e.dbusName)) return false;
+        throw e;
+      }
+      let state: string;
+      try {
+        state = String(await propertyOf<string>(path, "ActiveState"));
+      } catch (e) {
+        // Unloaded between the two calls: its object is gone.
+        if (e instanceof DBusCallError && GONE.has(e.dbusName)) return false;
+        throw e;
+      }
       return state === "active" || state === "activating";
     },
 

@@ -2,6 +2,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { InputFileError } from "../../../src/fs/read.ts";
 import { appendToList, readList, removeFromList, SwitchLists } from "../../../src/switch/lists.ts";
 import { tempDir } from "../tmp.ts";
 
@@ -57,6 +59,14 @@ test("a real SwitchLists records, unrecords and removes", () => {
   l.remove("start");
   assert.not.ok(l.exists("start"));
   l.remove("start"); // removing twice is fine
+});
+
+test("a list file that is not a regular file is refused by name, not read (a FIFO would block)", () => {
+  const d = tmp();
+  const p = join(d, "reload-list");
+  assert.is(spawnSync("mkfifo", [p]).status, 0);
+  assert.throws(() => readList(p), (e: Error) => e instanceof InputFileError && e.path === p && /is a FIFO/.test(e.message));
+  assert.throws(() => removeFromList(p, "a.service"), (e: Error) => e instanceof InputFileError);
 });
 
 test.run();

@@ -9,7 +9,8 @@ import type { ActiveUnitState, JobReport, JobVerb, SwitchSystemd } from "../../.
 import { SwitchLists } from "../../../src/switch/lists.ts";
 import { memoryLog } from "../../../src/switch/log.ts";
 import { executePlan, persistLists } from "../../../src/switch/phases.ts";
-import { emptyPlan, listsToPersist, newAndFailedUnits, sortUnits, type UnitPlan } from "../../../src/switch/plan.ts";
+import { emptyPlan, listsToPersist, newAndFailedUnits, planSwitch, reloadsAfterDaemonReload, sortUnits, type UnitPlan } from "../../../src/switch/plan.ts";
+import { memoryUnitDirectory } from "../../../src/units/dir.ts";
 import { emptySummary } from "../../../src/switch/summary.ts";
 import type { ActivationOutcome } from "../../../src/switch/activation.ts";
 import { tempDir } from "../tmp.ts";
@@ -244,6 +245,34 @@ test("swaps removed from fstab are turned off first", async () => {
   const r = await run(p);
   assert.is(r.lines[0], "stopping swap device: /swapfile");
   assert.is(r.events[0], "swapoff /swapfile");
+});
+
+test("a noauto mount on the reload list that systemd has not loaded is dropped, and later switches are not wedged (issue 14)", async () => {
+  // isActive answers false for a unit systemd has not loaded (the adapter maps NoSuchUnit to
+  // false); the real planner then drops the fstab mount, and it leaves reload-list.
+  const dir = tempDir("stc-phases-");
+  const units = memoryUnitDirectory("/n", {});
+  const fstab = (opts: string) => `/dev/sdz1 /data ext4 noauto,${opts} 0 0\n`;
+  const first = planSwitch({ old: units, new: units, active: {}, oldFstab: fstab("a"), newFstab: fstab("b") });
+  assert.equal(Object.keys(first.reload), ["data.mount"]);
+  for (let i = 0; i < 4; i++) {
+    const lists = new SwitchLists(dir, false);
+    const p = i === 0 ? first : planSwitch({ old: units, new: units, active: {}, oldFstab: fstab("b"), newFstab: fstab("b"), lists: { reload: lists.read("reload") } });
+    persistLists(lists, listsToPersist(p));
+    const log = memoryLog();
+    const events: string[] = [];
+    const status = await executePlan({
+      plan: p,
+      planner: { applyActivationRequests: (x) => x, reloadsAfterDaemonReload: (x, isActive) => reloadsAfterDaemonReload(x, isActive, units), newAndFailedUnits, sortUnits },
+      systemd: fakeSystemd(events, { inactive: ["data.mount"] }),
+      lists, log, before: {}, toplevel: "/top", summary: emptySummary("test", "/top"),
+      activate: async () => "ok", swapoff: () => undefined, switchUsers: async () => 0, showStatus: async () => {},
+    });
+    assert.is(status, 0, `switch ${i + 1}: ${log.lines.join("\n")}`);
+    assert.not.ok(events.some((e) => e.includes("data.mount")), `switch ${i + 1}: no job for data.mount`);
+    assert.equal(lists.read("reload"), [], `switch ${i + 1}: reload-list no longer holds it`);
+    assert.equal(lists.read("start"), []);
+  }
 });
 
 test.run();

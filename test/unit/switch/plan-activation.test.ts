@@ -106,9 +106,14 @@ test("newAndFailedUnits: failed, auto-restart with a failed last run, new units 
   assert.equal(r.newUnits, ["A.service", "b.service", "ok-ar.service"]);
 });
 
-test("a missing new unit file requested by the activation script is an error naming it", () => {
-  const dir = memoryUnitDirectory("/n", {});
-  assert.throws(() => applyActivationRequests(emptyPlan(), { restart: ["gone.service"], reload: [], active: activeUnits("gone.service"), old: dir, new: dir, dry: false }), /\/n\/gone\.service/);
+test("an active unit the activation script asks to restart whose new file cannot be read is restarted, not an abort (issue 14)", () => {
+  // ng aborts before removing activation-restart-list; the next activation appends to it and every
+  // later switch aborts the same way.
+  const dir = memoryUnitDirectory("/n", { "broken.service": "[Service\n" });
+  const p = applyActivationRequests(emptyPlan(), { restart: ["gone.service", "broken.service"], reload: [], active: activeUnits("gone.service", "broken.service"), old: dir, new: dir, dry: false });
+  assert.equal(Object.keys(p.restart).sort(), ["broken.service", "gone.service"]);
+  assert.match(p.restart["gone.service"]!, /its new unit file cannot be read \(\/n\/gone\.service: unit file not found\)/);
+  assert.match(p.restart["broken.service"]!, /\/n\/broken\.service:1: invalid section header/);
   void TRUE;
 });
 
