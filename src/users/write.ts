@@ -158,11 +158,13 @@ export function ensureHomes(root: string, plan: UsersPlanData, warn: (l: string)
     }
     let fd: number;
     try {
-      // O_NOFOLLOW: a symlink at the home itself is refused (ELOOP), not followed.
+      // O_NOFOLLOW: a symlink at the home itself is refused, not followed (lstat only names it).
       fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      const what = code === "ELOOP" ? "it is a symbolic link" : code === "ENOTDIR" ? "it is not a directory" : `it cannot be opened (${code})`;
+      let link = code === "ELOOP";
+      try { link ||= lstatSync(path).isSymbolicLink(); } catch { /* gone */ }
+      const what = link ? "it is a symbolic link" : code === "ENOTDIR" ? "it is not a directory" : `it cannot be opened (${code})`;
       warn(`warning: not changing the owner or mode of home directory ‘${h.path}’ of user ‘${h.user}’: ${what}`);
       continue;
     }

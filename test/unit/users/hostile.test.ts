@@ -1,0 +1,324 @@
+/**
+ * Hostile roots and inputs for `users --root DIR` (issue 13): nothing outside DIR is read or
+ * written, only regular files of bounded size are read, a killed run's temporaries are swept,
+ * /etc/shadow's mode is enforced, and the databases' lock is the one passwd(1) takes. Each case
+ * failed on the code before.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { run as cli } from "../../../src/cli/commands/users.ts";
+import { applyUsersPlan, planUsersStep } from "../../../src/users/step.ts";
+import { DatabaseLockedError, lockUserDatabases } from "../../../src/users/lock.ts";
+import { IdConflictError } from "../../../src/users/plan.ts";
+import { tempDir } from "../tmp.ts";
+
+/** A scratch directory holding `root/` (the --root) and `host/` (stands for the host outside it). */
+function scratch() {
+  const top = tempDir("users-hostile-");
+  const root = join(top, "root");
+  const host = join(top, "host");
+  mkdirSync(join(root, "etc"), { recursive: true });
+  mkdirSync(host);
+  writeFileSync(join(root, "etc/passwd"), "root:x:0:0::/root:/bin/sh\n");
+  writeFileSync(join(root, "etc/group"), "root:x:0:\nshadow:x:42:\nusers:x:100:\n");
+  return { top, root, host };
+}
+const rootUser = { name: "root", uid: 0, group: "root", home: "/root", shell: "/bin/sh" };
+const groups = [{ name: "root", gid: 0 }, { name: "shadow", gid: 42 }, { name: "users", gid: 100 }];
+function specFile(dir: string, users: unknown[], extra: Record<string, unknown> = {}): string {
+  const p = join(dir, `spec-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(p, JSON.stringify({ mutableUsers: true, groups, users: [rootUser, ...users], ...extra }));
+  return p;
+}
+/** Every file and directory under `dir` with its mode, owner and content (what "unchanged" means). */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      const st = statSync(p, { throwIfNoEntry: false });
+      out[p] = st ? `${st.mode.toString(8)}:${st.uid}:${st.gid}` : "dangling";
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out[p] += `:${readFileSync(p, "utf8")}`;
+    }
+  };
+  walk(dir);
+  return out;
+}
+/** Plans and applies as the CLI does, collecting stderr; returns the exit status or the error. */
+function apply(root: string, spec: string): { status: number; lines: string[] } {
+  const lines: string[] = [];
+  const plan = planUsersStep(root, spec, false);
+  return { status: applyUsersPlan(root, plan, (l) => lines.push(l), {}), lines };
+}
+/** The error planning throws. */
+function planError(root: string, spec: string, dry = false): Error {
+  try {
+    planUsersStep(root, spec, dry);
+  } catch (e) {
+    return e as Error;
+  }
+  return assert.unreachable("planning was expected to fail") as never;
+}
+const alice = (extra: Record<string, unknown> = {}) => ({ name: "alice", group: "users", shell: "/bin/sh", ...extra });
+
+// --- §1: confinement -----------------------------------------------------------------------------
+
+test("home `/../../x` (createHome) is refused naming the user and field; nothing is created anywhere", async () => {
+  const { top, root } = scratch();
+  const before = snapshot(top);
+  const spec = specFile(top, [alice({ home: "/../escaped", createHome: true })]);
+  assert.match(planError(root, spec).message, /users\[1\]\.home: home of user ‘alice’ \(createHome\) is not in normal form/);
+  assert.is(await cli(["--root", root, spec]), 1);
+  assert.not.ok(existsSync(join(top, "escaped")));
+  delete (before as Record<string, string>)[spec];
+  const after = snapshot(top);
+  delete after[spec];
+  assert.equal(after, before);
+});
+
+test("home \"\" and \"/\" with createHome are refused: DIR itself is never chowned to a user", async () => {
+  for (const home of ["", "/", "relative/home", "/home//alice", "/home/alice/"]) {
+    const { top, root } = scratch();
+    const mode = statSync(root).mode;
+    assert.is(await cli(["--root", root, specFile(top, [alice({ home, createHome: true })])]), 1, JSON.stringify(home));
+    assert.is(statSync(root).mode, mode);
+    assert.is(statSync(root).uid, 0);
+    assert.not.ok(existsSync(join(root, "var/lib/nixos")), "nothing written");
+  }
+});
+
+test("a `home` that only stands in /etc/passwd (no createHome) is not checked, as before", () => {
+  const { top, root } = scratch();
+  assert.is(apply(root, specFile(top, [alice({ home: "" })])).status, 0);
+  assert.match(readFileSync(join(root, "etc/passwd"), "utf8"), /^alice:x:1000:100:::\/bin\/sh$/m);
+});
+
+test("an absolute DIR/home symlink leads inside DIR, never to the host path it names", () => {
+  const { top, root, host } = scratch();
+  symlinkSync(host, join(root, "home")); // DIR/home -> /…/host (absolute)
+  mkdirSync(join(root, host), { recursive: true }); // what that path means inside DIR
+  const r = apply(root, specFile(top, [alice({ home: "/home/alice", createHome: true })]));
+  assert.is(r.status, 0, r.lines.join("\n"));
+  assert.not.ok(existsSync(join(host, "alice")), "nothing made on the host");
+  const made = statSync(join(root, host, "alice"));
+  assert.ok(made.isDirectory());
+  assert.is(made.uid, 1000);
+});
+
+test("an absolute DIR/home symlink whose target is missing inside DIR: a warning, exit 1, the host untouched", () => {
+  const { top, root, host } = scratch();
+  symlinkSync(host, join(root, "home"));
+  const r = apply(root, specFile(top, [alice({ home: "/home/alice", createHome: true })]));
+  assert.is(r.status, 1);
+  assert.ok(r.lines.some((l) => /cannot create home directory ‘\/home\/alice’ of user ‘alice’/.test(l)), r.lines.join("\n"));
+  assert.equal(readdirSync(host), []);
+});
+
+test("an existing home that is a symlink (absolute or relative) is left alone with a warning: no chown/chmod through it", () => {
+  for (const target of ["abs", "../../host/victim"]) {
+    const { top, root, host } = scratch();
+    const victim = join(host, "victim");
+    mkdirSync(victim, { mode: 0o755 });
+    chmodSync(victim, 0o755);
+    mkdirSync(join(root, "home"));
+    symlinkSync(target === "abs" ? victim : target, join(root, "home/alice"));
+    const r = apply(root, specFile(top, [alice({ home: "/home/alice", createHome: true, homeMode: "700" })]));
+    assert.is(r.status, 0);
+    assert.ok(r.lines.includes("warning: not changing the owner or mode of home directory ‘/home/alice’ of user ‘alice’: it is a symbolic link"), r.lines.join("\n"));
+    const st = statSync(victim);
+    assert.is(st.mode & 0o7777, 0o755, target);
+    assert.is(st.uid, 0, target);
+  }
+});
+
+test("hashedPasswordFile `/../../x` is refused naming the user and field; nothing changes", async () => {
+  const { top, root, host } = scratch();
+  writeFileSync(join(host, "secret"), "$6$HOST$secret\n");
+  const before = snapshot(root);
+  const spec = specFile(top, [alice({ hashedPasswordFile: "/../../host/secret" })]);
+  assert.match(planError(root, spec).message, /users\[1\]\.hashedPasswordFile: hashedPasswordFile of user ‘alice’ is not in normal form/);
+  assert.is(await cli(["--root", root, spec]), 1);
+  assert.equal(snapshot(root), before);
+  const old = specFile(top, [alice({ passwordFile: "relative" })]);
+  assert.match(planError(root, old).message, /users\[1\]\.passwordFile: passwordFile of user ‘alice’ is not an absolute path/);
+});
+
+test("a hashedPasswordFile reached through an absolute symlink is read inside DIR, never from the host", () => {
+  const { top, root, host } = scratch();
+  writeFileSync(join(host, "secret"), "$6$HOST$secret\n");
+  mkdirSync(join(root, "run"));
+  symlinkSync(join(host, "secret"), join(root, "run/pw"));
+  const r = apply(root, specFile(top, [alice({ hashedPasswordFile: "/run/pw" })]));
+  assert.is(r.status, 0);
+  assert.ok(r.lines.includes("warning: password file ‘/run/pw’ does not exist"), r.lines.join("\n"));
+  assert.not.match(readFileSync(join(root, "etc/shadow"), "utf8"), /HOST/);
+  // The same link with its target present inside DIR is followed there.
+  mkdirSync(join(root, host), { recursive: true });
+  writeFileSync(join(root, host, "secret"), "$6$INSIDE$secret\n");
+  assert.is(apply(root, specFile(top, [alice({ hashedPasswordFile: "/run/pw" })], { mutableUsers: false })).status, 0);
+  assert.match(readFileSync(join(root, "etc/shadow"), "utf8"), /^alice:\$6\$INSIDE\$secret:/m);
+});
+
+test("an absolute DIR/etc symlink: passwd and shadow are read and written inside DIR, the host's /etc untouched", () => {
+  const { top, root, host } = scratch();
+  const hostEtc = join(host, "etc");
+  mkdirSync(hostEtc);
+  writeFileSync(join(hostEtc, "passwd"), "root:x:0:0::/root:/bin/sh\nhostonly:x:1234:100::/:/bin/sh\n");
+  const hostBefore = snapshot(host);
+  // DIR/etc -> /…/host/etc; inside DIR that names DIR/…/host/etc, which holds DIR's databases.
+  const inside = join(root, hostEtc);
+  mkdirSync(join(inside, ".."), { recursive: true });
+  Bun.spawnSync(["mv", join(root, "etc"), inside]);
+  symlinkSync(hostEtc, join(root, "etc"));
+  const r = apply(root, specFile(top, [alice()]));
+  assert.is(r.status, 0, r.lines.join("\n"));
+  assert.equal(snapshot(host), hostBefore);
+  const passwd = readFileSync(join(inside, "passwd"), "utf8");
+  assert.match(passwd, /^alice:/m);
+  assert.not.match(passwd, /hostonly/);
+  assert.ok(existsSync(join(inside, "shadow")));
+  assert.ok(existsSync(join(inside, ".pwd.lock")));
+});
+
+// --- §2: only regular files of bounded size --------------------------------------------------------
+
+test("a FIFO as hashedPasswordFile is refused without blocking, also with --dry, naming user and field", async () => {
+  const { top, root } = scratch();
+  mkdirSync(join(root, "run"));
+  assert.is(spawnSync("mkfifo", [join(root, "run/pw")]).status, 0);
+  const spec = specFile(top, [alice({ hashedPasswordFile: "/run/pw" })]);
+  const e = planError(root, spec, true);
+  assert.match(e.message, /^hashedPasswordFile of user ‘alice’: .*\/run\/pw: is a FIFO, not a regular file$/);
+  assert.is(await cli(["--root", root, "--dry", spec]), 1);
+  assert.is(await cli(["--root", root, spec]), 1);
+  assert.not.ok(existsSync(join(root, "etc/shadow")), "nothing written");
+});
+
+test("a character device (/dev/zero inside DIR) and a directory as hashedPasswordFile are refused, naming user and field", () => {
+  const { top, root } = scratch();
+  mkdirSync(join(root, "dev"));
+  assert.is(spawnSync("mknod", [join(root, "dev/zero"), "c", "1", "5"]).status, 0);
+  mkdirSync(join(root, "run/dir"), { recursive: true });
+  assert.match(planError(root, specFile(top, [alice({ hashedPasswordFile: "/dev/zero" })])).message,
+    /^hashedPasswordFile of user ‘alice’: .*\/dev\/zero: is a character device, not a regular file$/);
+  assert.match(planError(root, specFile(top, [alice({ hashedPasswordFile: "/run/dir" })])).message,
+    /^hashedPasswordFile of user ‘alice’: .*\/run\/dir: is a directory, not a regular file$/);
+  // Too large for one hash: refused, its content never quoted.
+  writeFileSync(join(root, "run/big"), "SECRETCONTENT".repeat(2000));
+  const big = planError(root, specFile(top, [alice({ hashedPasswordFile: "/run/big" })])).message;
+  assert.match(big, /^hashedPasswordFile of user ‘alice’: .*\/run\/big: is 26000 bytes, more than the 16384 accepted$/);
+});
+
+test("the users spec must be a regular file of bounded size: a FIFO does not block, a huge file is not read", () => {
+  const { top, root } = scratch();
+  const fifo = join(top, "spec.fifo");
+  assert.is(spawnSync("mkfifo", [fifo]).status, 0);
+  assert.match(planError(root, fifo, true).message, /^the users spec: .*spec\.fifo: is a FIFO, not a regular file$/);
+  const huge = join(top, "huge.json");
+  writeFileSync(huge, "");
+  truncateSync(huge, 65 << 20);
+  assert.match(planError(root, huge, true).message, /^the users spec: .*huge\.json: is \d+ bytes, more than the \d+ accepted$/);
+});
+
+test("a database that is a FIFO, or a link to a device, is refused naming it; nothing written", async () => {
+  const { top, root } = scratch();
+  assert.is(spawnSync("mkfifo", [join(root, "etc/shadow")]).status, 0);
+  assert.match(planError(root, specFile(top, [alice()]), true).message, /^\/etc\/shadow: .*\/etc\/shadow: is a FIFO, not a regular file$/);
+  const s2 = scratch();
+  mkdirSync(join(s2.root, "dev"));
+  assert.is(spawnSync("mknod", [join(s2.root, "dev/zero"), "c", "1", "5"]).status, 0);
+  mkdirSync(join(s2.root, "var/lib/nixos"), { recursive: true });
+  symlinkSync("/dev/zero", join(s2.root, "var/lib/nixos/uid-map"));
+  assert.match(planError(s2.root, specFile(s2.top, [alice()])).message, /^\/var\/lib\/nixos\/uid-map: .*: is a character device, not a regular file$/);
+  assert.is(await cli(["--root", s2.root, specFile(s2.top, [alice()])]), 1);
+  assert.not.ok(existsSync(join(s2.root, "etc/shadow")));
+});
+
+// --- §3: temporaries, shadow's mode, the lock ------------------------------------------------------
+
+test("a run sweeps the temporaries a killed run left beside the users files, and only those", () => {
+  const { top, root } = scratch();
+  mkdirSync(join(root, "var/lib/nixos"), { recursive: true });
+  const ours = [
+    "etc/.shadow.stagehand-0123456789ab1", "etc/.passwd.stagehand-0123456789abz", "var/lib/nixos/.uid-map.stagehand-0123456789ab2",
+  ];
+  const others = ["etc/.hosts.stagehand-0123456789ab3", "etc/.shadow.bak", "var/lib/nixos/.shadow.stagehand-x"];
+  for (const f of [...ours, ...others]) writeFileSync(join(root, f), "$6$leftover$hash\n", { mode: 0o644 });
+  // A no-op run sweeps too.
+  const spec = specFile(top, [alice()]);
+  assert.is(apply(root, spec).status, 0);
+  for (const f of ours) writeFileSync(join(root, f), "$6$leftover$hash\n");
+  assert.is(apply(root, spec).status, 0);
+  for (const f of ours) assert.not.ok(existsSync(join(root, f)), f);
+  for (const f of others) assert.ok(existsSync(join(root, f)), f);
+});
+
+test("an existing world-readable /etc/shadow is made 0640 root:shadow on every run, also when its content stays", () => {
+  const { top, root } = scratch();
+  const spec = specFile(top, [alice()]);
+  assert.is(apply(root, spec).status, 0);
+  const shadow = join(root, "etc/shadow");
+  const content = readFileSync(shadow, "utf8");
+  chmodSync(shadow, 0o644);
+  spawnSync("chown", ["0:0", shadow]);
+  assert.is(apply(root, spec).status, 0);
+  assert.is(readFileSync(shadow, "utf8"), content);
+  const st = statSync(shadow);
+  assert.is(st.mode & 0o7777, 0o640);
+  assert.is(st.gid, 42);
+  // Rewritten content gets the same, not the old file's mode.
+  chmodSync(shadow, 0o666);
+  assert.is(apply(root, specFile(top, [alice({ hashedPassword: "$6$new$hash" })])).status, 0);
+  assert.is(statSync(shadow).mode & 0o7777, 0o640);
+});
+
+test("the databases' lock is /etc/.pwd.lock as lckpwdf takes it: a holder (passwd, useradd) makes us wait, then fail", async () => {
+  const { root } = scratch();
+  // A POSIX record lock, as glibc's lckpwdf takes it, held by another process.
+  const holder = spawn("python3", ["-c", `import fcntl,os,sys,time
+fd=os.open(sys.argv[1], os.O_WRONLY|os.O_CREAT, 0o600)
+fcntl.lockf(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.read()`, join(root, "etc/.pwd.lock")], { stdio: ["pipe", "pipe", "inherit"] });
+  await new Promise<void>((resolve) => holder.stdout!.once("data", () => resolve()));
+  try {
+    assert.throws(() => lockUserDatabases(root, 100), (e: Error) => e instanceof DatabaseLockedError && /\.pwd\.lock .* is held by another program/.test(e.message));
+  } finally {
+    holder.stdin!.end();
+    await new Promise((resolve) => holder.on("exit", resolve));
+  }
+  const lock = lockUserDatabases(root, 100);
+  lock.release();
+  assert.is(statSync(join(root, "etc/.pwd.lock")).mode & 0o777, 0o600);
+});
+
+// --- §5 ------------------------------------------------------------------------------------------
+
+test("NIS compat lines, comments and odd fields of passwd/group are kept verbatim, in place", () => {
+  const { top, root } = scratch();
+  writeFileSync(join(root, "etc/passwd"), "# local users\nroot:x:0:0::/root:/bin/sh\nodd:x:12abc:0::/:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n+::::::\n");
+  writeFileSync(join(root, "etc/group"), "root:x:0:\nshadow:x:42:\nusers:x:100:\n# a comment\n+:::\n");
+  assert.is(apply(root, specFile(top, [alice()])).status, 0);
+  assert.is(readFileSync(join(root, "etc/passwd"), "utf8"),
+    "# local users\nroot:x:0:0::/root:/bin/sh\nodd:x:12abc:0::/:/bin/sh\nalice:x:1000:100::/var/empty:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n+::::::\n");
+  assert.is(readFileSync(join(root, "etc/group"), "utf8"), "root:x:0:\nshadow:x:42:\nusers:x:100:\n# a comment\n+:::\n");
+});
+
+test("a declared UID or GID that an imperative user or group already has is refused while planning", () => {
+  const { top, root } = scratch();
+  writeFileSync(join(root, "etc/passwd"), "root:x:0:0::/root:/bin/sh\ncarol:x:1500:100::/home/carol:/bin/sh\n");
+  writeFileSync(join(root, "etc/group"), "root:x:0:\nshadow:x:42:\nusers:x:100:\nlocal:x:600:\n");
+  const before = snapshot(root);
+  const e = planError(root, specFile(top, [alice({ uid: 1500 })]));
+  assert.instance(e, IdConflictError);
+  assert.is(e.message, "user ‘alice’ is declared with UID 1500, which user ‘carol’ (already in /etc/passwd, not declared) has: two users with one UID would share every file; nothing changed");
+  const g = planError(root, specFile(top, [], { groups: [...groups, { name: "team", gid: 600 }] }));
+  assert.match(g.message, /^group ‘team’ is declared with GID 600, which group ‘local’ \(already in \/etc\/group, not declared\) has/);
+  assert.equal(snapshot(root), before);
+});
+
+test.run();
