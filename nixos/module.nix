@@ -8,7 +8,14 @@
 #     (and Perl) leave the system closure;
 #   - $toplevel/activate and $toplevel/dry-activate run `stagehand activate` over that graph;
 #   - with the systemd initrd, /etc is set up in /sysroot before switch-root by stagehand run from
-#     the mounted system closure (chrooted), so the initrd does not carry the binary.
+#     the generation initrd-find-nixos-closure.service found (chrooted), so the initrd does not
+#     carry the binary.
+#
+# stagehand gives a Perl-free system NixOS's default semantics (a symlink /etc, mutable users). The
+# perlless profile asks for the etc overlay and userborn with mkDefault; with stagehand enabled both
+# default to off instead (see docs/nixos.md). Turned on explicitly, stagehand gives way: with the
+# overlay it leaves NixOS's `etc` snippet (which remounts the overlay) and the initrd alone, with
+# userborn or systemd-sysusers it leaves users and groups to them.
 {
   config,
   lib,
@@ -21,6 +28,13 @@
 let
   cfg = config.system.stagehand;
   stagehand = lib.getExe' cfg.package "stagehand";
+
+  # Whether stagehand's builtin steps replace NixOS's `etc` and `users` snippets: not when /etc is
+  # the overlay, nor when userborn or systemd-sysusers own the user database (NixOS then leaves the
+  # `users` snippet empty).
+  userborn = config.services ? userborn && config.services.userborn.enable;
+  managesEtc = !config.system.etc.overlay.enable;
+  managesUsers = !config.systemd.sysusers.enable && !userborn;
 
   # The users and groups as users-groups.nix hands them to update-users-groups.pl: the users
   # builtin reads the same JSON. That module keeps it in a `let`, so it is rebuilt here, field for field.
@@ -55,8 +69,8 @@ let
   );
 
   stagehandSteps = import ./lib/stagehand-steps.nix {
-    etc = "${config.system.build.etc}/etc";
-    usersSpec = "${usersSpec}";
+    etc = if managesEtc then "${config.system.build.etc}/etc" else null;
+    usersSpec = if managesUsers then "${usersSpec}" else null;
   };
 
   # What every NixOS snippet runs with: the interpreter, PATH and helper library of
@@ -138,29 +152,23 @@ let
     ''
     + lib.optionalString activatable (activationCommands "$out");
 
-  # The initrd side: the generation to boot is the kernel's init= (as initrd-nixos-activation reads
-  # it); stagehand runs from that generation inside /sysroot, with /proc and /dev mounted in the
-  # service's private mount namespace (the bun runtime reads /proc/self/exe).
+  # The initrd side: the generation to boot is the one initrd-find-nixos-closure.service found (from
+  # init=, or however a netboot or ISO image overrides that service) and linked at /nixos-closure,
+  # already resolved inside /sysroot, as initrd-nixos-activation.service reads it. stagehand runs
+  # from that generation inside /sysroot, with /proc and /dev mounted in the service's private
+  # mount namespace (the bun runtime reads /proc/self/exe).
   initrdEtcScript = ''
     set -euo pipefail
     export PATH="/bin:${config.boot.initrd.systemd.package.util-linux}/bin"
-    closure=
-    for o in $(< /proc/cmdline); do
-      case "$o" in
-        init=*) closure="''${o#init=}" ;;
-      esac
-    done
-    if [ -z "$closure" ]; then
-      echo "no init= on the kernel command line; /etc is left to the activation" >&2
-      exit 0
-    fi
-    closure="$(chroot /sysroot ${pkgs.coreutils}/bin/realpath "$closure")"
-    closure="$(dirname "$closure")"
-    if ! chroot /sysroot ${pkgs.coreutils}/bin/test -x "$closure/stagehand"; then
+    closure="$(readlink /nixos-closure)"
+    # The generation's links point into the store by absolute paths: read them, do not follow them
+    # from the initrd's root.
+    binary="$(readlink "/sysroot$closure/stagehand" || true)"
+    if [ -z "$binary" ] || [ ! -x "/sysroot$binary" ]; then
       echo "$closure is not a generation with stagehand; /etc is left to its activation" >&2
       exit 0
     fi
-    etc="$(chroot /sysroot ${pkgs.coreutils}/bin/readlink -f "$closure/etc")"
+    etc="$(readlink "/sysroot$closure/etc")"
     mkdir -p /sysroot/proc /sysroot/dev
     mount -t proc proc /sysroot/proc
     mount --rbind /dev /sysroot/dev
@@ -183,8 +191,8 @@ in
 
     initrdEtc = lib.mkOption {
       type = lib.types.bool;
-      default = config.boot.initrd.systemd.enable;
-      defaultText = lib.literalExpression "config.boot.initrd.systemd.enable";
+      default = config.boot.initrd.systemd.enable && managesEtc;
+      defaultText = lib.literalExpression "config.boot.initrd.systemd.enable && !config.system.etc.overlay.enable";
       description = ''
         Whether the systemd initrd sets up /etc in /sysroot with `stagehand etc` before switch-root,
         running stagehand from the system closure (chrooted into /sysroot), so /etc is complete
@@ -211,71 +219,80 @@ in
     };
   };
 
-  config = lib.mkIf cfg.enable {
-    assertions = [
+  config = lib.mkIf cfg.enable (
+    lib.mkMerge [
       {
-        assertion = !config.system.etc.overlay.enable;
-        message = ''
-          system.stagehand.enable cannot be combined with system.etc.overlay.enable: stagehand's etc
-          step builds /etc as a symlink tree, while the overlay mounts /etc from an image. Disable one.'';
-      }
-      {
-        assertion = !config.systemd.sysusers.enable;
-        message = ''
-          system.stagehand.enable cannot be combined with systemd.sysusers.enable: both own
-          /etc/passwd, /etc/group and /etc/shadow (stagehand's users step replaces
-          update-users-groups.pl). Disable one.'';
-      }
-      {
-        assertion = !(config.services ? userborn && config.services.userborn.enable);
-        message = ''
-          system.stagehand.enable cannot be combined with services.userborn.enable: both own
-          /etc/passwd, /etc/group and /etc/shadow (stagehand's users step replaces
-          update-users-groups.pl). Disable one.'';
-      }
-      {
-        assertion = config.system.activationScripts ? users && config.system.activationScripts ? etc;
-        message = "system.stagehand.enable needs NixOS's `users` and `etc` activation snippets, which it replaces.";
-      }
-    ];
+        assertions = [
+          {
+            assertion =
+              (managesUsers -> config.system.activationScripts ? users)
+              && (managesEtc -> config.system.activationScripts ? etc);
+            message = "system.stagehand.enable needs NixOS's `users` and `etc` activation snippets, which it replaces.";
+          }
+          {
+            assertion = cfg.initrdEtc -> managesEtc;
+            message = ''
+              system.stagehand.initrdEtc cannot be combined with system.etc.overlay.enable: the initrd
+              mounts the overlay as /etc, there is no symlink tree for stagehand to set up.'';
+          }
+        ];
 
-    # Ordered before the other builder commands (the closure checks among them), after the
-    # systemBuilderCommands that wrote NixOS's own scripts.
-    system.extraSystemBuilderCmds = lib.mkBefore builderCommands;
+        # After NixOS's own commands (which write `activate`, `dry-activate` and ng's wrapper, all at
+        # the default order), which these replace. `systemBuilderCommands` itself, not
+        # `extraSystemBuilderCmds`: on nixpkgs master that name is an alias that drops mkAfter and
+        # warns; on 25.11 both exist and `extraSystemBuilderCmds` (the closure checks) runs later.
+        system.systemBuilderCommands = lib.mkAfter builderCommands;
 
-    # For `system.activatable = false`: the same scripts, outside the toplevel.
-    system.build.separateActivationScript = lib.mkForce (
-      pkgs.runCommand "separate-activation-script" { toplevel = config.system.build.toplevel; } ''
-        mkdir $out
-        ${activationCommands "$toplevel"}
-      ''
-    );
+        # For `system.activatable = false`: the same scripts, outside the toplevel.
+        system.build.separateActivationScript = lib.mkForce (
+          pkgs.runCommand "separate-activation-script" { toplevel = config.system.build.toplevel; } ''
+            mkdir $out
+            ${activationCommands "$toplevel"}
+          ''
+        );
 
-    boot.initrd.systemd.services.stagehand-etc =
-      lib.mkIf (cfg.initrdEtc && config.boot.initrd.enable && config.boot.initrd.systemd.enable)
-        {
-          description = "Set up /etc in /sysroot with stagehand";
-          wantedBy = [ "initrd.target" ];
-          before = [
-            "initrd.target"
-            "initrd-nixos-activation.service"
-            "initrd-switch-root.target"
-          ];
-          after = [ "initrd-fs.target" ];
-          unitConfig = {
-            DefaultDependencies = false;
-            AssertPathExists = "/etc/initrd-release";
-            RequiresMountsFor = [
-              "/sysroot/nix/store"
-              "/sysroot/etc"
-            ];
-          };
-          serviceConfig = {
-            Type = "oneshot";
-            # The /proc and /dev mounts for the chroot stay in the service's namespace.
-            PrivateMounts = true;
-          };
-          script = initrdEtcScript;
-        };
-  };
+        # NixOS's default semantics, which stagehand gives a system without Perl: a symlink /etc and
+        # update-users-groups.pl's users. Stronger than the perlless profile's mkDefault, weaker than
+        # a definition in the configuration (with which stagehand gives way, see managesEtc).
+        system.etc.overlay.enable = lib.mkOverride 900 false;
+
+        boot.initrd.systemd.services.stagehand-etc =
+          lib.mkIf (cfg.initrdEtc && managesEtc && config.boot.initrd.enable && config.boot.initrd.systemd.enable)
+            {
+              description = "Set up /etc in /sysroot with stagehand";
+              wantedBy = [ "initrd.target" ];
+              before = [
+                "initrd.target"
+                "initrd-nixos-activation.service"
+                "initrd-switch-root.target"
+              ];
+              # nixpkgs' service that decides which generation boots; without its /nixos-closure
+              # (the service disabled, or not a NixOS generation) there is nothing to set up.
+              after = [
+                "initrd-fs.target"
+                "initrd-find-nixos-closure.service"
+              ];
+              unitConfig = {
+                DefaultDependencies = false;
+                AssertPathExists = "/etc/initrd-release";
+                ConditionPathIsSymbolicLink = "/nixos-closure";
+                RequiresMountsFor = [
+                  "/sysroot/nix/store"
+                  "/sysroot/etc"
+                ];
+              };
+              serviceConfig = {
+                Type = "oneshot";
+                # The /proc and /dev mounts for the chroot stay in the service's namespace.
+                PrivateMounts = true;
+              };
+              script = initrdEtcScript;
+            };
+      }
+      # userborn exists from nixpkgs 24.11 on.
+      (lib.optionalAttrs (options ? services.userborn.enable) {
+        services.userborn.enable = lib.mkOverride 900 false;
+      })
+    ]
+  );
 }

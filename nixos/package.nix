@@ -17,6 +17,11 @@
   # Run test/unit in checkPhase.
   doCheck ? true,
 }:
+# The build script passes `--compile-jit-policy`, which bun accepts from 1.4.3 on; 1.4.2 takes the
+# flag without a word and ignores it, so an older bun would build a binary that silently lacks it.
+assert lib.assertMsg (lib.versionAtLeast bun.version "1.4.3") ''
+  stagehand needs bun >= 1.4.3 to build (package.json's build script uses --compile-jit-policy,
+  which bun ${bun.version} ignores); pass a newer one: callPackage ./package.nix { bun = ...; }'';
 let
   packageJson = lib.importJSON (src + "/package.json");
   lock = lib.importJSON (src + "/package-lock.json");
