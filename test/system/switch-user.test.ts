@@ -21,7 +21,9 @@ test.before(async () => {
   c.writeFile("/usr/lib/systemd/user/dbus.service", "[Unit]\nDescription=D-Bus User Message Bus\nRequires=dbus.socket\n[Service]\nExecStart=/usr/bin/dbus-daemon --session --address=systemd: --nofork --nopidfile --systemd-activation --syslog-only\n");
   c.must("mkdir -p /usr/lib/systemd/user/sockets.target.wants && ln -sf ../dbus.socket /usr/lib/systemd/user/sockets.target.wants/dbus.socket");
   c.must("rm -f /etc/xdg/systemd/user");
-  c.must("useradd -m alice && loginctl enable-linger alice");
+  // In a transient unit: commands of the harness run from outside the container's cgroup tree, and
+  // logind 257 refuses such a caller (SetUserLinger: EUNATCH); 252 did not look.
+  c.must("useradd -m alice && systemd-run --wait --pipe --quiet loginctl enable-linger alice");
   uid = c.must("id -u alice").trim();
   for (let i = 0; i < 200 && c.sh(`test -S /run/user/${uid}/bus && systemctl is-active user@${uid}.service`).status !== 0; i++) await new Promise((r) => setTimeout(r, 100));
   c.must(`systemctl is-active user@${uid}.service`);
