@@ -1,6 +1,6 @@
 # With the systemd initrd, stagehand-etc.service sets up /etc in /sysroot before switch-root,
-# running stagehand from the mounted system closure: the initrd carries a unit and a short
-# script, not the ~104 MiB binary.
+# running stagehand from the generation initrd-find-nixos-closure.service found (/nixos-closure):
+# the initrd carries a unit and a short script, not the ~104 MiB binary.
 { lib, pkgs, ... }:
 {
   name = "stagehand-initrd-etc";
@@ -31,6 +31,12 @@
           machine.fail("journalctl -b -o cat -u stagehand-etc.service | grep -i 'failed'")
           # It ran in the initrd: ordered before the NixOS activation there.
           machine.succeed("journalctl -b -o short-monotonic | grep -q 'Set up /etc in /sysroot with stagehand'")
+
+      with subtest("it set up the generation initrd-find-nixos-closure found, after that service"):
+          journal = machine.succeed("journalctl -b -o cat").splitlines()
+          found = next(i for i, l in enumerate(journal) if l.startswith("Finished") and "Find NixOS closure" in l)
+          started = next(i for i, l in enumerate(journal) if l.startswith("Starting") and "Set up /etc in /sysroot with stagehand" in l)
+          assert found < started, "stagehand-etc.service started before initrd-find-nixos-closure.service finished"
 
       with subtest("/etc is the generation's"):
           machine.succeed("test \"$(readlink -f /etc/static)\" = \"$(readlink -f /run/current-system/etc)\"")

@@ -22,7 +22,8 @@ in
       boot.loader.grub.enable = false;
 
       specialisation = rec {
-        brokenInitInterface.configuration.system.extraSystemBuilderCmds = ''
+        # Not extraSystemBuilderCmds: on nixpkgs master that is a renamed alias, which warns.
+        brokenInitInterface.configuration.system.systemBuilderCommands = ''
           echo "systemd 0" > $out/init-interface-version
         '';
 
