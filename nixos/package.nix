@@ -116,11 +116,12 @@ stdenvNoCC.mkDerivation {
   inherit doCheck;
   # The unit tests only (test/system needs root and systemd-nspawn). The NixOS tests in
   # test/unit/nixos evaluate Nix; the dummy store lets nix-instantiate run inside the sandbox.
+  # real-eval.test.ts is left to CI: it debootstraps Debian's Nix and needs root.
   checkPhase = ''
     runHook preCheck
     export NIX_REMOTE=dummy://
     export NIX_STATE_DIR=$TMPDIR/nix-state NIX_CONF_DIR=$TMPDIR
-    bun test/run.ts test/unit
+    bun test/run.ts $(find test/unit -name '*.test.ts' ! -name real-eval.test.ts | sort)
     runHook postCheck
   '';
 
