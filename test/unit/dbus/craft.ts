@@ -116,13 +116,14 @@ export class FakeBus {
     this.#client!.write(bytes);
   }
 
-  /** Resolves once the client sent a message matching `pred` (a call to answer). */
+  /** Resolves once the client sent a message matching `pred` (a call to answer); a guard ends the wait after 20 s. */
   async waitFor(pred: (m: Message) => boolean): Promise<Message> {
-    for (;;) {
+    for (let i = 0; i < 4000; i++) {
       const m = this.received.find(pred);
       if (m) return m;
       await new Promise((r) => setTimeout(r, 5));
     }
+    throw new Error("the client never sent the expected message");
   }
 
   close(): void {
