@@ -6,7 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { overlayRoot, type RootCopy } from "../harness/rootfs.ts";
 import { sha512Crypt, verifySha512Crypt } from "../../src/users/sha512crypt.ts";
@@ -237,7 +237,7 @@ test("4. change: UID/GID changes refused, shells and descriptions changed, mutab
   resync();
 });
 
-test("5. mutableUsers off: undeclared users go, hashes set from the spec; owner of an existing shadow kept", () => {
+test("5. mutableUsers off: undeclared users go, hashes set from the spec; shadow's group falls back to 0 with the shadow group gone", () => {
   const spec = { mutableUsers: false, groups: [group("root", 0), group("wheel", 500, ["alice"]), group("aaa"), group("svc"), group("alice"), group("users", 100)], users: [{ ...root, hashedPassword: rootHash }, alice2, svc, bob, carol, dave].map(asNixosImmutable) };
   plain.alice = "pw2";
   const { perl, ours } = step(spec);
@@ -245,9 +245,10 @@ test("5. mutableUsers off: undeclared users go, hashes set from the spec; owner 
   assert.ok(ours.includes("removing user ‘eve’") && ours.includes("removing group ‘shadow’"));
   compare();
   assert.match(read(oursRoot.dir)["etc/shadow"]!, /^dave:!:/m);
-  // The shadow group is gone: Perl chowns to root:<undef> = 0; we keep the existing owner.
+  // The shadow group is gone: Perl chowns to root:<undef> = 0, and so do we (a GID no group has
+  // any more must not keep read access to the hashes: a group made later could get it).
   assert.is(statSync(join(perlRoot.dir, "etc/shadow")).gid, 0);
-  assert.is(statSync(join(oursRoot.dir, "etc/shadow")).gid, 42);
+  assert.is(statSync(join(oursRoot.dir, "etc/shadow")).gid, 0);
   assert.is(statSync(join(oursRoot.dir, "etc/shadow")).mode & 0o7777, 0o640);
 });
 
@@ -260,6 +261,21 @@ test("6. mutableUsers on again, then a no-op run writes nothing", () => {
   const before = FILES.map(inode);
   runOurs(spec, false);
   assert.equal(FILES.map(inode), before, "no file replaced");
+});
+
+test("7. a world-readable /etc/shadow is reset to 0640 on every run, as by the Perl script (ours without rewriting it)", () => {
+  const spec = { mutableUsers: true, groups: [group("root", 0), group("wheel", 500, ["alice"]), group("svc"), group("alice"), group("users", 100), group("shadow", 42)], users: [{ ...root, hashedPassword: rootHash }, alice2, svc, bob] };
+  step(spec);
+  compare();
+  const shadow = (dir: string) => join(dir, "etc/shadow");
+  for (const d of [perlRoot.dir, oursRoot.dir]) chmodSync(shadow(d), 0o644);
+  const ino = statSync(shadow(oursRoot.dir)).ino;
+  runPerl(spec, false);
+  runOurs(spec, false);
+  const mode = (d: string) => { const st = statSync(shadow(d)); return [st.mode & 0o7777, st.uid, st.gid]; };
+  assert.equal(mode(oursRoot.dir), mode(perlRoot.dir));
+  assert.equal(mode(oursRoot.dir), [0o640, 0, 42]);
+  assert.is(statSync(shadow(oursRoot.dir)).ino, ino, "same content: mode fixed in place");
 });
 
 test.run();
