@@ -46,6 +46,7 @@ const CONFIGS = {
   // The profile with its choices made in the configuration itself: stagehand gives way.
   overlayUserborn: `{ modulesPath, ... }: { imports = [ ${PERLLESS} ]; system.etc.overlay.enable = true; services.userborn.enable = true; }`,
   // Snippets of other modules and third parties, which NixOS 2026 warns about (deprecated).
+  sysusers: "{ systemd.sysusers.enable = true; }",
   noLocales: "{ i18n.glibcLocales = null; }",
   notActivatable: "{ system.activatable = false; }",
   initrdEtcOff: "{ boot.initrd.systemd.enable = true; system.stagehand.initrdEtc = false; }",
@@ -262,6 +263,14 @@ test("overlayUserborn: with the overlay and userborn chosen in the configuration
   assert.is(e.graph.steps.users!.text, "");
   assert.not.ok("users-homes" in e.graph.steps);
   assert.match(e.builder!, "makeWrapper ", "switch-to-configuration is still stagehand");
+});
+
+test("sysusers: with systemd-sysusers chosen, stagehand leaves users to it and keeps its etc step", () => {
+  const e = evaluate("sysusers");
+  assert.equal([e.failedAssertions, e.warnings], [[], []]);
+  assert.equal(e.graph.steps.users, { kind: "shell", text: "", after: [], supportsDryActivation: false });
+  assert.not.ok("users-homes" in e.graph.steps);
+  assert.is(e.graph.steps.etc!.builtin, "etc");
 });
 
 test("initrdEtc forced on with the etc overlay fails an assertion naming both", () => {
