@@ -4,13 +4,19 @@
  * identical overlay copies of the cached rootfs, through a sequence of etc generations. Trees
  * (type, link target, mode, owner, content) and messages must be identical except the two
  * documented Perl bugs, whose differences are asserted explicitly.
+ *
+ * The roots are overlayfs mounts (the root of the etc tree, /etc, is the merged directory): the
+ * cached rootfs and a layer of our own below (etc-helpers.ts), so generations replace directories
+ * of a lower layer, which overlayfs cannot rename (Debian's empty /etc/profile.d, one of links into
+ * /etc/static, one with a user's file).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { overlayRoot, type RootCopy } from "../harness/rootfs.ts";
+import type { RootCopy } from "../harness/rootfs.ts";
+import { overlayWithLower } from "./etc-helpers.ts";
 import { buildEtcTree, type FixtureEntry, snapshot } from "../unit/etc/fixtures.ts";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -35,6 +41,9 @@ const gen1: Record<string, FixtureEntry> = {
   "todirect": { text: "copy then direct\n", mode: "0644" },
   "becomesdir": { dir: { x: "x\n" } },
   "unitdir": { dir: { "a.service": "[Unit]\n" } },
+  // The lower layer's links into /etc/static, declared: the directory holds only static links.
+  "lower-static/a": { text: "a\n" },
+  "lower-static/sub/b": { text: "b\n" },
 };
 
 const gen2: Record<string, FixtureEntry> = {
@@ -49,6 +58,12 @@ const gen2: Record<string, FixtureEntry> = {
   todirect: { text: "copy then direct\n", mode: "direct-symlink" },      // copy -> direct
   "becomesdir/x": { text: "x\n" },                                       // link to a dir -> directory of links
   "new/nested/file": { text: "new\n", mode: "0600", user: "+0", group: "+0" },
+  // Lower-layer directories (overlayfs: EXDEV on rename): removed in place, or kept with warnings.
+  "profile.d": { dir: { "a.sh": "a\n" } },                               // Debian's empty directory -> link
+  "lower-static": { dir: { a: "a\n", sub: "b\n" } },                     // only links into /etc/static -> link
+  "lower-empty": { text: "now a copy\n", mode: "0600" },                 // empty -> copy
+  "lower-user": { dir: { mine: "declared\n" } },                         // a user's file: kept (refused)
+  "lower-file": { text: "declared\n", mode: "0644" },                    // a lower file -> copy
 };
 
 const gen3: Record<string, FixtureEntry> = Object.fromEntries(Object.entries({
@@ -142,9 +157,9 @@ function generation(label: string, entries: Record<string, FixtureEntry>, before
 }
 
 test.before(() => {
-  perl = overlayRoot("etc-diff-perl-");
-  chrooted = overlayRoot("etc-diff-chroot-");
-  prefixed = overlayRoot("etc-diff-root-");
+  perl = overlayWithLower("etc-diff-perl-");
+  chrooted = overlayWithLower("etc-diff-chroot-");
+  prefixed = overlayWithLower("etc-diff-root-");
   copyFileSync(PERL_SCRIPT, join(perl.dir, "setup-etc.pl"));
   copyFileSync(BIN, join(chrooted.dir, "stagehand"));
   // A compiled Bun binary reads its own code through /proc/self/exe. (dispose() unmounts it: umount -R.)
