@@ -393,11 +393,12 @@ export class BusConnection {
     return unwrapVariant(v) as T;
   }
 
-  /** Reads all properties of an interface, Variants unwrapped. */
+  /** Reads all properties of an interface, Variants unwrapped, as an object without a prototype. */
   async getAllProperties(destination: string, path: string, iface: string, opts?: CallOptions): Promise<Record<string, unknown>> {
     const [dict] = await this.call(destination, path, "org.freedesktop.DBus.Properties", "GetAll", "s", [iface], opts);
-    const out: Record<string, unknown> = Object.create(null); // property names are wire data
-    for (const [k, v] of Object.entries((dict ?? {}) as Record<string, unknown>)) out[k] = unwrapVariant(v);
+    // Property names are wire data: they go into an object without a prototype.
+    const out: Record<string, unknown> = Object.create(null);
+    if (dict instanceof Map) for (const [k, v] of dict) out[String(k)] = unwrapVariant(v);
     return out;
   }
 

@@ -3,9 +3,8 @@
  * alignment rules. Pure; the message layer (message.ts) frames these bodies.
  *
  * Value mapping: `y n q i u h d` are numbers, `x t` bigints (numbers accepted when writing), `b`
- * booleans, `s o g` strings, `ay` a Uint8Array, other arrays JS arrays, dicts (`a{..}`)
- * null-prototype objects keyed by the key's string form (plain objects and Maps when writing),
- * structs arrays, and `v` a Variant.
+ * booleans, `s o g` strings, `ay` a Uint8Array, other arrays JS arrays, dicts (`a{..}`) Maps
+ * in wire order (plain objects are accepted when writing), structs arrays, and `v` a Variant.
  */
 import { alignmentOf, MAX_ARRAY_DEPTH, MAX_STRUCT_DEPTH, parsedSignature, parseSignature, SignatureError, signatureOf, type DBusType } from "./signature.ts";
 
@@ -186,7 +185,7 @@ export function isObjectPath(s: string): boolean {
  * bytes present and the spec's caps, padding (zero), booleans (0 or 1), strings (UTF-8 without
  * nul), object paths and signatures (their grammar), nesting (32 arrays, 32 structs, 64 in all
  * with variants), and the count of values (MAX_VALUES_PER_MESSAGE). Any breach is a WireError.
- * Dicts decode to null-prototype objects, so no key (`__proto__`) can reach a prototype.
+ * Dicts decode to Maps, so no key (`__proto__`) can reach a prototype.
  */
 export class Reader {
   #pos: number;
@@ -348,14 +347,15 @@ export class Reader {
       return bytes;
     }
     if (elem.code === "{") {
-      // Wire data never becomes a key of an object with a prototype.
-      const out: Record<string, unknown> = Object.create(null);
+      // A Map: wire data never becomes an object key (no `__proto__` games), and the keys keep
+      // their type and their order on the wire.
+      const out = new Map<unknown, unknown>();
       this.#enter("struct");
       while (this.#pos < end) {
         this.align(8);
         this.#values++;
         const k = this.value(elem.children[0]!);
-        out[String(k)] = this.value(elem.children[1]!);
+        out.set(k, this.value(elem.children[1]!));
       }
       this.#leave("struct");
       if (this.#pos !== end) throw new WireError("dict entries overrun the array's length");

@@ -88,11 +88,30 @@ test("a message over 128 MiB is refused from its header", () => {
 
 test("a dict key __proto__ is an ordinary key, never a prototype", () => {
   const entries = new Map<string, Variant>([["__proto__", new Variant("s", "evil")], ["Id", new Variant("s", "x")]]);
-  const dict = decodeMessage(craft(SIGNAL, signalFields("a{sv}"), [entries])).body![0] as Record<string, unknown>;
-  assert.is(Object.getPrototypeOf(dict), null);
-  assert.ok(Object.hasOwn(dict, "__proto__"));
-  assert.equal(dict["__proto__"], new Variant("s", "evil"));
-  assert.equal(dict.Id, new Variant("s", "x"));
+  const dict = decodeMessage(craft(SIGNAL, signalFields("a{sv}"), [entries])).body![0] as Map<string, unknown>;
+  assert.instance(dict, Map);
+  assert.equal([...dict.keys()], ["__proto__", "Id"]);
+  assert.equal(dict.get("__proto__"), new Variant("s", "evil"));
+  assert.is(Object.getPrototypeOf(dict), Map.prototype);
+});
+
+test("getAllProperties keeps a __proto__ property as data", async () => {
+  const bus = new FakeBus();
+  try {
+    const conn = await connectBus(bus.address);
+    await bus.connected();
+    const all = conn.getAllProperties("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus");
+    const m = await bus.waitFor((m) => m.member === "GetAll");
+    const props = new Map<string, Variant>([["__proto__", new Variant("s", "evil")], ["Id", new Variant("s", "x")]]);
+    bus.send(craft(MessageType.METHOD_RETURN, [[5, "u", m.serial], [7, "s", "org.freedesktop.DBus"], [8, "g", "a{sv}"]], [props], 3));
+    const got = await all;
+    assert.is(Object.getPrototypeOf(got), null);
+    assert.is(got["__proto__"], "evil");
+    assert.is(got.Id, "x");
+    conn.close();
+  } finally {
+    bus.close();
+  }
 });
 
 test("header fields of the wrong type are refused", () => {
