@@ -1,8 +1,9 @@
 /**
  * Lines of /etc/passwd and /etc/group that are not records stagehand manages — NIS compat lines
  * (`+`, `-`, `+@netgroup`), comments, a line whose ID is not a number — are kept exactly as they
- * were, in their place: each stays after the record line it followed (or at the top), since NIS
- * compat lines mean something only where they stand (a trailing `+::::::` must stay last).
+ * were, in their place: those before the first record stay at the top, those after the last one
+ * at the end (a trailing `+::::::` stays last, after new users too), and the others after the
+ * record line they followed, since NIS compat lines mean something only where they stand.
  */
 
 /** A line kept verbatim. */
@@ -51,9 +52,9 @@ export function splitDatabase<T extends { name: string }>(text: string, idField:
 }
 
 /**
- * Serializes `lines` (record lines with their names, in output order), putting each verbatim
- * line after the nearest record it followed in the old file that is still there (at the top when
- * none is).
+ * Serializes `lines` (record lines with their names, in output order) with the old file's
+ * verbatim lines: those that followed the old file's last record at the end, the others after the
+ * nearest record they followed that is still there (at the top when none is).
  */
 export function joinWithVerbatim(lines: readonly { name: string; text: string }[], old: { verbatim: readonly VerbatimLine[]; names: readonly string[] }): string {
   if (old.verbatim.length === 0) {
@@ -63,7 +64,12 @@ export function joinWithVerbatim(lines: readonly { name: string; text: string }[
   }
   const present = new Set(lines.map((l) => l.name));
   const byAnchor = new Map<string | null, string[]>();
+  const trailing: string[] = [];
   for (const v of old.verbatim) {
+    if (v.after >= 0 && v.after === old.names.length - 1) {
+      trailing.push(v.text);
+      continue;
+    }
     let i = v.after;
     while (i >= 0 && !present.has(old.names[i]!)) i--;
     const anchor = i >= 0 ? old.names[i]! : null;
@@ -81,5 +87,6 @@ export function joinWithVerbatim(lines: readonly { name: string; text: string }[
       byAnchor.delete(l.name); // a name repeated in `lines` gets them once
     }
   }
+  for (const t of trailing) out += `${t}\n`;
   return out;
 }

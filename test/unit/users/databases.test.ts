@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { parsePasswd, serializePasswd } from "../../../src/users/passwd.ts";
+import { parsePasswd, parsePasswdFile, serializePasswd } from "../../../src/users/passwd.ts";
 import { parseGroup, serializeGroup } from "../../../src/users/group.ts";
 import { parseShadow, serializeShadow } from "../../../src/users/shadow.ts";
 import { parseSubId, serializeSubId } from "../../../src/users/subid.ts";
@@ -41,6 +41,25 @@ test("state: canonical JSON maps (Perl's to_json canonical), space-separated sor
   assert.equal([...parseNameList("b a  c")], ["b", "a", "c"]);
   assert.is(serializeNameList(["b", "a", "B"]), "B a b");
   assert.throws(() => parseIdMap("/var/lib/nixos/uid-map", "{oops"), (e: Error) => e instanceof StateError && /uid-map: invalid JSON/.test(e.message));
+});
+
+test("lines that are not records are kept verbatim: at the top, after the record they followed (or the nearest one still there), at the end", () => {
+  const text = "#top\nroot:x:0:0::/root:/bin/sh\n-bad\ngone:x:5:0::/:/bin/sh\n+@nis::::::\nodd:x:7x:0::/:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n+::::::\n";
+  const f = parsePasswdFile(text);
+  assert.equal(f.entries.map((e) => e.name), ["root", "gone", "nobody"]);
+  assert.equal(f.verbatim.map((v) => v.text), ["#top", "-bad", "+@nis::::::", "odd:x:7x:0::/:/bin/sh", "+::::::"]);
+  assert.is(f.verbatim[3]!.id, 7, "a leading number of an odd ID is kept from allocation");
+  assert.is(serializePasswd(f.entries, f), text, "unchanged records: the file as it was");
+  // `gone` removed: the lines after it follow `root`; a new record sorted in between stays a record line.
+  const kept = f.entries.filter((e) => e.name !== "gone");
+  kept.splice(1, 0, { ...kept[0]!, name: "new", uid: 1000 });
+  assert.is(serializePasswd(kept, f),
+    "#top\nroot:x:0:0::/root:/bin/sh\n-bad\n+@nis::::::\nodd:x:7x:0::/:/bin/sh\nnew:x:1000:0::/root:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n+::::::\n");
+  // Lines after the last record stay last, after records sorted past the old last one too.
+  assert.ok(serializePasswd([...kept, { ...kept[0]!, name: "zed", uid: 70000 }], f)
+    .endsWith("\nnobody:x:65534:65534::/:/bin/sh\nzed:x:70000:0::/root:/bin/sh\n+::::::\n"));
+  // No record left at all: verbatim lines at the top.
+  assert.is(serializePasswd([], f), "#top\n-bad\n+@nis::::::\nodd:x:7x:0::/:/bin/sh\n+::::::\n");
 });
 
 test.run();

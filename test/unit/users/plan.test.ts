@@ -163,4 +163,18 @@ test("output order is deterministic: by ID, then name (two imperative users shar
   assert.equal(plan.next.passwd.split("\n").map((l) => l.split(":")[0]), ["a", "z", "c", ""]);
 });
 
+test("an ID that a non-record line starts with is never allocated; the line stays in place (issue 13)", () => {
+  const passwd = "root:x:0:0::/root:/bin/sh\nodd:x:1000x:0::/:/bin/sh\n+::::::\n";
+  const { plan } = run(spec([user("root", { uid: 0, group: "root" }), user("alice")], [group("root", 0), group("users", 100)], true), files({ passwd }));
+  // Both lines followed the last record: they stay after every record, new ones included.
+  assert.is(plan.next.passwd, "root:x:0:0::/var/empty:/bin/sh\nalice:x:1001:100::/var/empty:/bin/sh\nodd:x:1000x:0::/:/bin/sh\n+::::::\n");
+  assert.not.ok(plan.messages.some((m) => m.includes("odd")), "not a user: never removed");
+});
+
+test("a new declared user with the fixed UID of another declared, existing user is refused too", () => {
+  const cur = files({ passwd: "alice:x:1000:100::/:/bin/sh\n" });
+  assert.throws(() => run(spec([user("alice"), user("bob", { uid: 1000 })], [group("users", 100)]), cur),
+    (e: Error) => e.name === "IdConflictError" && /user ‘bob’ is declared with UID 1000, which user ‘alice’ \(also declared\) has/.test(e.message));
+});
+
 test.run();

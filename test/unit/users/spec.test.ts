@@ -79,4 +79,17 @@ test("expiresToDays: days since the epoch, real dates only", () => {
   assert.is(expiresToDays("2024-1-3"), null);
 });
 
+test("createHome needs an absolute home in normal form that is not /; hashedPasswordFile too (issue 13)", () => {
+  const u = (x: Record<string, unknown>) => JSON.stringify({ users: [{ name: "al", ...x }] });
+  for (const home of ["", "/", "rel", "/a/../b", "/a//b", "/a/./b", "/a/"]) {
+    fails(u({ createHome: true, home }), /^\/s\.json: line 1: users\[0\]\.home: home of user ‘al’ \(createHome\) (is|contains)/);
+  }
+  assert.is(parseSpec("/s.json", u({ home: "" })).users[0]!.home, "", "without createHome, home is only a passwd field");
+  for (const f of ["", "/", "x", "/../etc/shadow", "/run//pw"]) {
+    fails(u({ hashedPasswordFile: f }), /^\/s\.json: line 1: users\[0\]\.hashedPasswordFile: hashedPasswordFile of user ‘al’ (is|contains)/);
+  }
+  fails(u({ passwordFile: "/a/../b" }), /users\[0\]\.passwordFile: passwordFile of user ‘al’ is not in normal form/);
+  assert.is(parseSpec("/s.json", u({ hashedPasswordFile: "/run/secrets/al" })).users[0]!.hashedPasswordFile, "/run/secrets/al");
+});
+
 test.run();
