@@ -137,7 +137,8 @@ export function decodeMessage(buf: Buffer): Message {
   let header: Message | undefined;
   try {
     if (buf.length < 16) throw new WireError(`message of ${buf.length} bytes, shorter than a header`);
-    if (messageLength(buf) !== buf.length) throw new WireError(`message of ${buf.length} bytes, its header says ${messageLength(buf)}`);
+    const framed = messageLength(buf);
+    if (framed !== buf.length) throw new WireError(`message of ${buf.length} bytes, its header says ${framed}`);
     const le = buf[0] === 0x6c;
     const r = new Reader(buf, 12, le);
     const m: Message = { type: buf[1]!, flags: buf[2]!, serial: le ? buf.readUInt32LE(8) : buf.readUInt32BE(8) };
