@@ -245,6 +245,10 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
   const shadowOut: ShadowEntry[] = [];
   const seen = new Set<string>();
   for (const s of shadowCur) {
+    if (s.verbatim !== undefined) {
+      shadowOut.push(s); // NIS compat or a comment: kept as it was, in its place
+      continue;
+    }
     if (!usersOut.has(s.name) || seen.has(s.name)) continue;
     seen.add(s.name);
     const line = { ...s };

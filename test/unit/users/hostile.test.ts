@@ -298,7 +298,7 @@ sys.stdin.read()`, join(root, "etc/.pwd.lock")], { stdio: ["pipe", "pipe", "inhe
 
 // --- §5 ------------------------------------------------------------------------------------------
 
-test("NIS compat lines, comments and odd fields of passwd/group are kept verbatim, in place", () => {
+test("NIS compat lines, comments and odd fields of passwd/group (and shadow) are kept verbatim, in place", () => {
   const { top, root } = scratch();
   writeFileSync(join(root, "etc/passwd"), "# local users\nroot:x:0:0::/root:/bin/sh\nodd:x:12abc:0::/:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n+::::::\n");
   writeFileSync(join(root, "etc/group"), "root:x:0:\nshadow:x:42:\nusers:x:100:\n# a comment\n+:::\n");
@@ -306,6 +306,10 @@ test("NIS compat lines, comments and odd fields of passwd/group are kept verbati
   assert.is(readFileSync(join(root, "etc/passwd"), "utf8"),
     "# local users\nroot:x:0:0::/root:/bin/sh\nodd:x:12abc:0::/:/bin/sh\nalice:x:1000:100::/var/empty:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n+::::::\n");
   assert.is(readFileSync(join(root, "etc/group"), "utf8"), "root:x:0:\nshadow:x:42:\nusers:x:100:\n# a comment\n+:::\n");
+  // /etc/shadow's NIS and comment lines too (the Perl script dropped them with the users it removed).
+  writeFileSync(join(root, "etc/shadow"), "# hashes\nroot:!:1::::::\n+::::::::\n");
+  assert.is(apply(root, specFile(top, [alice()])).status, 0);
+  assert.is(readFileSync(join(root, "etc/shadow"), "utf8"), "# hashes\nroot:!:1::::::\n+::::::::\nalice:!:1::::::\nnobody:!:1::::::\n");
 });
 
 test("a declared UID or GID that an imperative user or group already has is refused while planning", () => {
