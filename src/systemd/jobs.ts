@@ -72,6 +72,12 @@ export class JobTracker {
 
   /** Feeds a JobRemoved signal (already known to come from systemd). */
   removed(o: JobOutcome): void {
+    // Held while any creating call is in flight, ours or not yet: systemd may answer that call
+    // with this very job (a request merged into a job already queued).
+    if (this.#inFlight > 0) {
+      if (this.#early.size >= EARLY_RESULTS_MAX) this.#early.delete(this.#early.keys().next().value!);
+      this.#early.set(o.job, o);
+    }
     const own = this.#own.get(o.job);
     if (own) {
       if (own.waiting.length > 0) {
@@ -81,11 +87,7 @@ export class JobTracker {
         own.outcome = o;
         this.#claimable();
       }
-      return;
     }
-    if (this.#inFlight === 0) return; // not ours, and no call that could make it ours
-    if (this.#early.size >= EARLY_RESULTS_MAX) this.#early.delete(this.#early.keys().next().value!);
-    this.#early.set(o.job, o);
   }
 
   /** Keeps the results nobody claimed bounded: the oldest go first. */

@@ -110,6 +110,20 @@ test("results nobody claims are bounded", async () => {
   assert.is((await jobs.result(path(UNCLAIMED_RESULTS_MAX + 10))).result, "done");
 });
 
+test("a request merged into our job that finishes meanwhile still gets the result", async () => {
+  const jobs = new JobTracker();
+  await jobs.creating(async () => path(11));
+  const first = jobs.result(path(11));
+  const call = pendingCall();
+  const second = jobs.creating(call.enqueue);
+  jobs.removed(outcome(11, "m.service", "done")); // the job ends while systemd's answer (the same job) is on its way
+  call.answer(path(11));
+  await second;
+  assert.is((await first).result, "done");
+  assert.is((await jobs.result(path(11))).result, "done");
+  assert.equal(jobs.size, { own: 0, early: 0 });
+});
+
 test("a creating call that fails adopts nothing", async () => {
   const jobs = new JobTracker();
   await jobs.creating(async () => { throw new Error("NoSuchUnit"); }).catch(() => {});
