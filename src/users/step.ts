@@ -10,7 +10,7 @@ import { lockUserDatabases } from "./lock.ts";
 import { planUsers, type UsersPlanData } from "./plan.ts";
 import { hashPassword } from "./sha512crypt.ts";
 import { loadSpec, SpecError } from "./spec.ts";
-import { ensureHomes, invalidateNscd, sweepUsersTemps, writeDatabases } from "./write.ts";
+import { ensureHomes, hasUsersTemps, invalidateNscd, sweepUsersTemps, writeDatabases } from "./write.ts";
 
 /** Loads the spec and the root's files and plans the run. */
 export function planUsersStep(root: string, specPath: string, dry: boolean): StepPlan<UsersPlanData> {
@@ -22,19 +22,21 @@ export function planUsersStep(root: string, specPath: string, dry: boolean): Ste
 /**
  * Under the databases' lock (/etc/.pwd.lock, as passwd and useradd take it): removes our temporary
  * files a killed run left, writes the planned files (refusing if they changed since planning),
- * then homes; then nscd. Messages go to stderr as the Perl script's did. Returns 1 when a home
- * could not be made (the databases are written by then).
+ * then homes; then nscd. A run with no file to write and nothing to sweep takes no lock (a no-op
+ * activation pays nothing for it); it still enforces shadow's mode and the homes. Messages go to
+ * stderr as the Perl script's did. Returns 1 when a home could not be made (the databases are
+ * written by then).
  */
 export function applyUsersPlan(root: string, plan: StepPlan<UsersPlanData>, stderr: (l: string) => void, env: Record<string, string | undefined>): number {
   for (const l of plan.lines) stderr(l);
-  const lock = lockUserDatabases(root);
+  const lock = plan.data.changed.length > 0 || hasUsersTemps(root) ? lockUserDatabases(root) : undefined;
   let homesOk: boolean;
   try {
-    sweepUsersTemps(root);
+    if (lock) sweepUsersTemps(root);
     writeDatabases(root, plan.data);
     homesOk = ensureHomes(root, plan.data, stderr);
   } finally {
-    lock.release();
+    lock?.release();
   }
   invalidateNscd(root, plan.data, env);
   return homesOk ? 0 : 1;

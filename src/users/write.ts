@@ -3,11 +3,11 @@
  * file's mode and owner kept (except /etc/shadow: always 0640 root:shadow), nothing written when
  * nothing changed; then home directories and nscd. Every path is resolved inside the root.
  */
-import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync } from "node:fs";
 import { basename, delimiter, dirname, join } from "node:path";
 import { writeFileAtomic } from "../fs/atomic.ts";
 import { resolveInRoot } from "../fs/root.ts";
-import { sweepTemps } from "../fs/staged.ts";
+import { isTempName, sweepTemps } from "../fs/staged.ts";
 import { parseGroup } from "./group.ts";
 import { inRoot, readDatabases } from "./load.ts";
 import { FILES, type FileKey, type UsersPlanData } from "./plan.ts";
@@ -64,6 +64,19 @@ export function sweepUsersTemps(root: string): string[] {
     for (const n of sweepTemps(host, names)) removed.push(`${dir}/${n}`);
   }
   return removed;
+}
+
+/**
+ * Whether a killed run left a temporary file beside the users step's files (what sweepUsersTemps
+ * would remove), found without taking the lock.
+ */
+export function hasUsersTemps(root: string): boolean {
+  for (const [dir, names] of managedDirs()) {
+    let entries: string[];
+    try { entries = readdirSync(inRoot(root, dir, true, dir)); } catch { continue; }
+    for (const e of entries) if (isTempName(e) && names.has(e.slice(1, e.lastIndexOf(".stagehand-")))) return true;
+  }
+  return false;
 }
 
 /** What /etc/shadow must be, on every run: root-owned, group `shadow` (0 without one), 0640. */
