@@ -17,6 +17,9 @@ export interface LocatedJson {
   lines: Map<string, number>;
 }
 
+/** How deep arrays and objects may nest (a users spec needs 4 levels). */
+export const MAX_DEPTH = 256;
+
 /** Parses `text` as JSON, recording the line of each value. */
 export function parseLocatedJson(text: string): LocatedJson {
   const lines = new Map<string, number>();
@@ -51,7 +54,9 @@ export function parseLocatedJson(text: string): LocatedJson {
       return fail("invalid escape in string");
     }
   };
-  const val = (path: string): unknown => {
+  const val = (path: string, depth: number): unknown => {
+    // A hostile document nested deeper would overflow the stack (an untyped RangeError).
+    if (depth > MAX_DEPTH) throw new JsonSyntaxError(`nested deeper than ${MAX_DEPTH} levels`, line);
     ws();
     lines.set(path, line);
     const c = text[pos];
@@ -68,7 +73,7 @@ export function parseLocatedJson(text: string): LocatedJson {
         if (text[pos] !== ":") fail("expected ':'");
         pos++;
         if (Object.hasOwn(o, k)) throw new JsonSyntaxError(`duplicate key ${JSON.stringify(k)}`, line);
-        o[k] = val(path === "" ? k : `${path}.${k}`);
+        o[k] = val(path === "" ? k : `${path}.${k}`, depth + 1);
         ws();
         if (text[pos] === ",") { pos++; continue; }
         if (text[pos] === "}") { pos++; return o; }
@@ -81,7 +86,7 @@ export function parseLocatedJson(text: string): LocatedJson {
       ws();
       if (text[pos] === "]") { pos++; return a; }
       for (;;) {
-        a.push(val(`${path}[${a.length}]`));
+        a.push(val(`${path}[${a.length}]`, depth + 1));
         ws();
         if (text[pos] === ",") { pos++; continue; }
         if (text[pos] === "]") { pos++; return a; }
@@ -94,7 +99,7 @@ export function parseLocatedJson(text: string): LocatedJson {
     pos += m[0].length;
     return JSON.parse(m[0]);
   };
-  const value = val("");
+  const value = val("", 0);
   ws();
   if (pos < text.length) fail("trailing data after the document");
   return { value, lines };

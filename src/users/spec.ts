@@ -89,12 +89,20 @@ export function parseSpec(file: string, text: string): UsersSpec {
     doc = parseJsonLazily(text);
   } catch (e) {
     if (e instanceof JsonSyntaxError) throw new SpecError(`${file}: line ${e.line}: invalid JSON: ${e.message}`);
+    // The native parser's own depth limit (before ours is reached): still a bad spec, not a crash.
+    if (e instanceof RangeError) throw new SpecError(`${file}: invalid JSON: nested too deeply`);
     throw e;
   }
   const where = (path: string): string => {
+    let lines: Map<string, number>;
+    try {
+      lines = doc.lines();
+    } catch {
+      return `${file}: ${path || "(top level)"}`; // parsed natively, but too deep for the located reader
+    }
     // The nearest recorded ancestor gives the line when a key is missing.
     for (let p = path; ; p = p.replace(/(\.[^.[\]]*|\[\d+\])$/, "")) {
-      const l = doc.lines().get(p);
+      const l = lines.get(p);
       if (l !== undefined) return `${file}: line ${l}: ${path || "(top level)"}`;
       if (p === "") return `${file}: ${path}`;
     }

@@ -92,4 +92,12 @@ test("createHome needs an absolute home in normal form that is not /; hashedPass
   assert.is(parseSpec("/s.json", u({ hashedPasswordFile: "/run/secrets/al" })).users[0]!.hashedPasswordFile, "/run/secrets/al");
 });
 
+test("a spec nested too deeply is a SpecError, not a stack overflow", () => {
+  for (const n of [300, 100_000]) {
+    fails("[".repeat(n) + "]".repeat(n), /^\/s\.json: (\(top level\): expected an object|invalid JSON: nested too deeply)$/);
+    fails('{"users":' + "[".repeat(n), /^\/s\.json: line 1: invalid JSON: nested deeper than 256 levels$/);
+    fails('{"users":' + "[".repeat(n) + "]".repeat(n) + "}", /^\/s\.json: (users\[0\]: expected an object|invalid JSON: nested too deeply)$/);
+  }
+});
+
 test.run();
