@@ -137,6 +137,9 @@ const KEY_TOKEN = /"(?:[^"\\]|\\.)*"\s*:/g;
  * message asks for `lines()`.
  */
 export function parseJsonLazily(text: string): LazyLocatedJson {
+  // The native parser nests without limit: 64 MiB of `[` would take seconds and gigabytes. Below
+  // SCAN_FROM bytes that costs at most tens of MiB, so only larger texts pay for a depth scan.
+  if (text.length > SCAN_FROM && tooDeep(text)) parseLocatedJson(text); // throws the located depth error
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -156,6 +159,27 @@ export function parseJsonLazily(text: string): LazyLocatedJson {
   }
   let lines: Map<string, number> | undefined;
   return { value, lines: () => (lines ??= parseLocatedJson(text).lines) };
+}
+
+/** From which size (characters) parseJsonLazily scans a text's nesting before parsing it. */
+const SCAN_FROM = 1 << 20;
+
+/** Whether arrays and objects in `text` nest deeper than MAX_DEPTH (brackets inside strings skipped). */
+function tooDeep(text: string): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_DEPTH) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }
 
 /** Whether `text` is exactly `JSON.stringify(value)`, give or take one final newline. */

@@ -92,6 +92,12 @@ test("createHome needs an absolute home in normal form that is not /; hashedPass
   assert.is(parseSpec("/s.json", u({ hashedPasswordFile: "/run/secrets/al" })).users[0]!.hashedPasswordFile, "/run/secrets/al");
 });
 
+test("a large spec nested too deeply is refused before the native parser builds it (8M levels: gigabytes before)", () => {
+  const n = 8_000_000;
+  fails("[".repeat(n) + "]".repeat(n), /^\/s\.json: line 1: invalid JSON: nested deeper than 256 levels$/);
+  fails('{"users":[{"name":"a","x":' + "[1,".repeat(n / 2) + "]".repeat(n / 2) + "}]}", /^\/s\.json: line 1: invalid JSON: nested deeper than 256 levels$/);
+});
+
 test("a spec nested too deeply is a SpecError, not a stack overflow", () => {
   for (const n of [300, 100_000]) {
     fails("[".repeat(n) + "]".repeat(n), /^\/s\.json: (\(top level\): expected an object|invalid JSON: nested too deeply)$/);
