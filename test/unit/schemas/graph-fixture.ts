@@ -1,0 +1,64 @@
+/** A small activation graph on disk with one step of each outcome, for the plan --graph and activate schema tests. */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "../tmp.ts";
+
+/** A users spec as NixOS's users-groups.nix writes it (every key, nulls included). */
+export const NIXOS_USERS_SPEC = {
+  mutableUsers: false,
+  users: [
+    {
+      name: "alice", uid: 1000, group: "users", description: "Alice", home: "/home/alice", homeMode: "700",
+      createHome: true, isSystemUser: false, password: null, hashedPasswordFile: null,
+      hashedPassword: "$6$salt$0123456789abcdef", autoSubUidGidRange: false,
+      subUidRanges: [{ startUid: 100000, count: 65536 }], subGidRanges: [{ startGid: 100000, count: 65536 }],
+      initialPassword: null, initialHashedPassword: null, expires: "2030-01-31", shell: "/run/current-system/sw/bin/bash",
+    },
+    {
+      name: "svc", uid: null, group: "svc", description: "", home: "/var/empty", homeMode: "700", createHome: false,
+      isSystemUser: true, password: null, hashedPasswordFile: null, hashedPassword: null, autoSubUidGidRange: false,
+      subUidRanges: [], subGidRanges: [], initialPassword: null, initialHashedPassword: null, expires: null, shell: null,
+    },
+  ],
+  groups: [
+    { name: "users", gid: 100, members: ["alice"] },
+    { name: "svc", gid: null, members: [] },
+    { name: "wheel", gid: 1, members: ["alice"] },
+  ],
+};
+
+/** A generation directory (users-groups.json inside) and a graph file with ok, failing, dry-less and builtin steps. */
+export function graphFixture(opts: { badSpec?: boolean } = {}): { system: string; graph: string; root: string } {
+  const dir = tempDir("schema-graph-");
+  const system = join(dir, "system");
+  const root = join(dir, "root");
+  mkdirSync(system);
+  mkdirSync(root);
+  writeFileSync(join(system, "users-groups.json"), opts.badSpec ? JSON.stringify({ users: [{ name: "Bad:Name" }] }) : JSON.stringify(NIXOS_USERS_SPEC));
+  const graph = join(dir, "activation-graph.toml");
+  writeFileSync(graph, `
+[steps.greet]
+kind = "shell"
+supportsDryActivation = true
+text = "echo hello from a snippet"
+
+[steps.fails]
+kind = "shell"
+after = ["greet"]
+supportsDryActivation = true
+text = "false"
+
+[steps.nodry]
+kind = "shell"
+before = ["users"]
+supportsDryActivation = false
+text = "true"
+
+[steps.users]
+builtin = "users"
+after = ["greet"]
+supportsDryActivation = true
+options = { spec = "\${systemConfig}/users-groups.json" }
+`);
+  return { system, graph, root };
+}
