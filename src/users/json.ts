@@ -137,9 +137,7 @@ const KEY_TOKEN = /"(?:[^"\\]|\\.)*"\s*:/g;
  * message asks for `lines()`.
  */
 export function parseJsonLazily(text: string): LazyLocatedJson {
-  // The native parser nests without limit: 64 MiB of `[` would take seconds and gigabytes. Below
-  // SCAN_FROM bytes that costs at most tens of MiB, so only larger texts pay for a depth scan.
-  if (text.length > SCAN_FROM && tooDeep(text)) parseLocatedJson(text); // throws the located depth error
+  if (nestsTooDeeply(text)) parseLocatedJson(text); // throws the located depth error
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -161,11 +159,16 @@ export function parseJsonLazily(text: string): LazyLocatedJson {
   return { value, lines: () => (lines ??= parseLocatedJson(text).lines) };
 }
 
-/** From which size (characters) parseJsonLazily scans a text's nesting before parsing it. */
+/** From which size (characters) a text's nesting is scanned before JSON.parse builds it. */
 const SCAN_FROM = 1 << 20;
 
-/** Whether arrays and objects in `text` nest deeper than MAX_DEPTH (brackets inside strings skipped). */
-function tooDeep(text: string): boolean {
+/**
+ * Whether arrays and objects in `text` nest deeper than MAX_DEPTH (brackets inside strings
+ * skipped), checked only for texts over SCAN_FROM: JSON.parse nests without limit, and 64 MiB of
+ * `[` would take seconds and gigabytes, while a smaller text costs tens of MiB at most.
+ */
+export function nestsTooDeeply(text: string): boolean {
+  if (text.length <= SCAN_FROM) return false;
   let depth = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);

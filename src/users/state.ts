@@ -5,6 +5,7 @@
  * - `declarative-users`, `declarative-groups`: names separated by one space, sorted, no newline;
  * - `auto-subuid-map`: JSON object name -> first subordinate ID, then a newline.
  */
+import { nestsTooDeeply } from "./json.ts";
 
 /** The state directory, relative to the root. */
 export const STATE_DIR = "var/lib/nixos";
@@ -27,6 +28,7 @@ export class StateError extends Error {
 export function parseIdMap(file: string, text: string | null): Map<string, number> {
   const map = new Map<string, number>();
   if (text === null || text.trim() === "") return map;
+  if (nestsTooDeeply(text)) throw new StateError(`${file}: nested too deeply for an ID map`);
   let v: unknown;
   try {
     v = JSON.parse(text);
