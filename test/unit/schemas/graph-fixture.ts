@@ -36,7 +36,11 @@ export function graphFixture(opts: { badSpec?: boolean } = {}): { system: string
   mkdirSync(root);
   writeFileSync(join(system, "users-groups.json"), opts.badSpec ? JSON.stringify({ users: [{ name: "Bad:Name" }] }) : JSON.stringify(NIXOS_USERS_SPEC));
   const graph = join(dir, "activation-graph.toml");
+  // bash wherever it is (a Nix build sandbox has no /bin/bash).
   writeFileSync(graph, `
+[shell]
+interpreter = ${JSON.stringify(Bun.which("bash") ?? "/bin/bash")}
+
 [steps.greet]
 kind = "shell"
 supportsDryActivation = true
