@@ -179,8 +179,12 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
     }
     const existing = usersCurByName.get(u.name);
     const oldHash = shadowByName.get(u.name)?.hash;
-    /** Hashes a plain password, keeping the current hash when it already matches (stable files). */
-    const hash = (pw: string) => (oldHash !== undefined && verifySha512Crypt(pw, oldHash) ? oldHash : opts.hashPassword(pw));
+    /**
+     * Hashes a plain password, keeping the current hash when it already matches (stable files).
+     * A current hash with more than VERIFY_ROUNDS_MAX rounds is not tried (up to 999,999,999
+     * rounds would take an hour at boot): the password is hashed anew instead.
+     */
+    const hash = (pw: string) => (oldHash !== undefined && cheapToVerify(oldHash) && verifySha512Crypt(pw, oldHash) ? oldHash : opts.hashPassword(pw));
     let uid: number;
     let hashed = u.hashedPassword ?? undefined;
     if (existing) {
@@ -338,6 +342,15 @@ function refuseSharedIds<T extends { name: string }>(
     const how = declared.some((x) => x.name === other) ? "also declared" : `already in ${file}, not declared`;
     throw new IdConflictError(`${kind} ‘${d.name}’ is declared with ${idName} ${n}, which ${kind} ‘${other}’ (${how}) has: two ${kind}s with one ${idName} would share every file; nothing changed`);
   }
+}
+
+/** The most SHA-512-crypt rounds a current hash may ask for to be verified (4x the default: ~0.1 s). */
+const VERIFY_ROUNDS_MAX = 20_000;
+
+/** Whether verifying against `hash` costs at most VERIFY_ROUNDS_MAX rounds. */
+function cheapToVerify(hash: string): boolean {
+  const m = /^\$6\$rounds=(\d{1,10})\$/.exec(hash);
+  return m === null || Number(m[1]) <= VERIFY_ROUNDS_MAX;
 }
 
 function sameMap(a: string, b: string): boolean {

@@ -177,4 +177,13 @@ test("a new declared user with the fixed UID of another declared, existing user 
     (e: Error) => e.name === "IdConflictError" && /user ‘bob’ is declared with UID 1000, which user ‘alice’ \(also declared\) has/.test(e.message));
 });
 
+test("a current hash asking for a huge number of rounds is not verified (an hour at boot): the password is hashed anew", () => {
+  let hashed = 0;
+  const s = spec([user("alice", { password: "pw" })], [group("users", 100)]);
+  const cur = files({ passwd: "alice:x:1000:100::/var/empty:/bin/sh\n", shadow: "alice:$6$rounds=999999999$salt$abc:1::::::\n" });
+  const plan = planUsers(s, cur, { dry: false, hashPassword: (pw) => (hashed++, fakeHash(pw)) });
+  assert.is(hashed, 1);
+  assert.match(plan.next.shadow, /^alice:HASH\(pw\):/);
+});
+
 test.run();
