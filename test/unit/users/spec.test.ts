@@ -99,11 +99,13 @@ test("a large spec nested too deeply is refused before the native parser builds 
 });
 
 test("a spec nested too deeply is a SpecError, not a stack overflow", () => {
-  for (const n of [300, 100_000]) {
-    fails("[".repeat(n) + "]".repeat(n), /^\/s\.json: (\(top level\): expected an object|invalid JSON: nested too deeply)$/);
+  for (const n of [300, 5000]) {
+    fails("[".repeat(n) + "]".repeat(n), /^\/s\.json: \(top level\): expected an object$/);
     fails('{"users":' + "[".repeat(n), /^\/s\.json: line 1: invalid JSON: nested deeper than 256 levels$/);
-    fails('{"users":' + "[".repeat(n) + "]".repeat(n) + "}", /^\/s\.json: (users\[0\]: expected an object|invalid JSON: nested too deeply)$/);
+    fails('{"users":' + "[".repeat(n) + "]".repeat(n) + "}", /^\/s\.json: users\[0\]: expected an object$/);
   }
+  // Deep enough for the native parser's own limit (a RangeError, slow to unwind: one case).
+  fails("[".repeat(100_000) + "]".repeat(100_000), /^\/s\.json: invalid JSON: nested too deeply$/);
 });
 
 test.run();
