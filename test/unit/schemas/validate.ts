@@ -78,9 +78,10 @@ export function ensureBinary(): string {
 
 export interface BinaryRun { status: number; stdout: string; stderr: string }
 
-/** Runs dist/stagehand with `args`; `env` is added to the environment. */
-export function stagehand(args: string[], env: Record<string, string> = {}, opts: { uid?: number; gid?: number } = {}): BinaryRun {
-  const r = spawnSync(ensureBinary(), args, { encoding: "utf8", env: { ...process.env, ...env }, timeout: 60_000, ...opts });
+/** Runs dist/stagehand with `args`; `env` is added to the environment (or is all of it, with `onlyEnv`). */
+export function stagehand(args: string[], env: Record<string, string> = {}, opts: { uid?: number; gid?: number; onlyEnv?: boolean } = {}): BinaryRun {
+  const { onlyEnv, ...ids } = opts;
+  const r = spawnSync(ensureBinary(), args, { encoding: "utf8", env: onlyEnv ? env : { ...process.env, ...env }, timeout: 60_000, ...ids });
   if (r.error) throw r.error;
   return { status: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
 }
