@@ -6,7 +6,6 @@
 import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync } from "node:fs";
 import { basename, delimiter, dirname, join } from "node:path";
 import { writeFileAtomic } from "../fs/atomic.ts";
-import { resolveInRoot } from "../fs/root.ts";
 import { isTempName, sweepTemps } from "../fs/staged.ts";
 import { parseGroup } from "./group.ts";
 import { inRoot, readDatabases } from "./load.ts";
@@ -38,6 +37,10 @@ export function managedDirs(): Map<string, Set<string>> {
  * `/etc` or `/home` under `--root DIR` leads into DIR, never out). Returns its host path.
  */
 export function mkdirInRoot(root: string, abs: string, mode = 0o755): string {
+  const full = inRoot(root, abs, true, abs);
+  try {
+    if (lstatSync(full).isDirectory()) return full; // the usual case: there already
+  } catch { /* missing: made below */ }
   let prefix = "";
   for (const part of abs.split("/")) {
     if (part === "") continue;
@@ -50,7 +53,7 @@ export function mkdirInRoot(root: string, abs: string, mode = 0o755): string {
       if (!lstatSync(host).isDirectory()) throw new UsersWriteError(`${prefix} inside ${root} is not a directory`);
     }
   }
-  return resolveInRoot(root, abs, true);
+  return inRoot(root, abs, true, abs);
 }
 
 /**
@@ -186,6 +189,10 @@ export function ensureHomes(root: string, plan: UsersPlanData, warn: (l: string)
       if (st.uid !== h.uid || st.gid !== h.gid) fchownSync(fd, h.uid, h.gid);
       // After the owner: chown clears setuid/setgid bits.
       if ((st.mode & 0o7777) !== h.mode || st.uid !== h.uid || st.gid !== h.gid) fchmodSync(fd, h.mode);
+    } catch (e) {
+      // One home that cannot be changed (a read-only mount, EPERM) does not stop the others.
+      warn(`warning: cannot set the owner or mode of home directory ‘${h.path}’ of user ‘${h.user}’: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      ok = false;
     } finally {
       closeSync(fd);
     }
