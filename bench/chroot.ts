@@ -7,7 +7,7 @@
 import { copyFileSync, mkdirSync, statSync } from "node:fs";
 import { execFileSync, spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
-import { overlayRoot, type RootCopy } from "../test/harness/rootfs.ts";
+import { overlayRoot, type RootCopy, type Suite } from "../test/harness/rootfs.ts";
 import { hyperfine, peakRssKiB } from "./binary.ts";
 
 export const ROOT = join(import.meta.dir, "..");
@@ -19,6 +19,8 @@ export interface ComparisonRow {
   perlMs: number; perlSd: number;
   oursMs: number; oursSd: number;
   perlRssKiB: number; oursRssKiB: number;
+  /** A third program on the same scenario (the C floor of the etc step, or userborn), when measured. */
+  third?: { ms: number; sd: number; rssKiB: number };
 }
 
 /**
@@ -34,10 +36,12 @@ export type EtcFs = "disk" | "tmpfs";
  * file costs a copy-up and a whiteout dance (about 0.7 ms per symlink here), a cost no real /etc pays
  * and that would hide both tools' own work.
  */
-export function comparisonRoots(prefix: string, perlScript: string, scriptName: string, etcFs: EtcFs = "disk"): { perl: RootCopy; ours: RootCopy; dispose(): void } {
-  const perl = overlayRoot(`${prefix}-perl-`);
-  const ours = overlayRoot(`${prefix}-ours-`);
-  for (const r of [perl, ours]) {
+export function comparisonRoots(prefix: string, perlScript: string, scriptName: string, etcFs: EtcFs = "disk", thirdBinary?: string, suite: Suite = "bookworm"): { perl: RootCopy; ours: RootCopy; third?: RootCopy; dispose(): void } {
+  const perl = overlayRoot(`${prefix}-perl-`, suite);
+  const ours = overlayRoot(`${prefix}-ours-`, suite);
+  // A third program (a static binary, or one built for `suite`) gets its own root, copied in as /third.
+  const third = thirdBinary === undefined ? undefined : overlayRoot(`${prefix}-third-`, suite);
+  for (const r of [perl, ours, ...(third ? [third] : [])]) {
     const etc = join(dirname(r.dir), "plain-etc");
     mkdirSync(etc);
     if (etcFs === "tmpfs") execFileSync("mount", ["-t", "tmpfs", "-o", "mode=0755", "tmpfs", etc]);
@@ -47,9 +51,10 @@ export function comparisonRoots(prefix: string, perlScript: string, scriptName: 
   }
   copyFileSync(perlScript, join(perl.dir, scriptName));
   copyFileSync(BINARY, join(ours.dir, "stagehand"));
+  if (third) copyFileSync(thirdBinary!, join(third.dir, "third"));
   // A compiled Bun binary reads its own code through /proc/self/exe.
   execFileSync("mount", ["-t", "proc", "proc", join(ours.dir, "proc")]);
-  return { perl, ours, dispose() { perl.dispose(); ours.dispose(); } };
+  return { perl, ours, third, dispose() { perl.dispose(); ours.dispose(); third?.dispose(); } };
 }
 
 /** A shell command line quoting each word, for hyperfine's command and --prepare strings. */
@@ -81,26 +86,52 @@ export function must(argv: string[]): string {
 }
 
 /** Times both commands (hyperfine, one after the other) and measures their peak RSS after `prepare`. */
-export function compare(scenario: string, perl: string[], ours: string[], opts: { prepPerl?: string; prepOurs?: string; runs?: number }): ComparisonRow {
+export function compare(scenario: string, perl: string[], ours: string[], opts: { prepPerl?: string; prepOurs?: string; runs?: number; third?: string[]; prepThird?: string }): ComparisonRow {
   const runs = opts.runs ?? 10;
   const p = hyperfine(shellLine(perl), runs, opts.prepPerl);
   const o = hyperfine(shellLine(ours), runs, opts.prepOurs);
+  const t = opts.third ? hyperfine(shellLine(opts.third), runs, opts.prepThird) : undefined;
   if (opts.prepPerl) must(["sh", "-c", opts.prepPerl]);
   const perlRssKiB = peakRssKiB(perl);
   if (opts.prepOurs) must(["sh", "-c", opts.prepOurs]);
   const oursRssKiB = peakRssKiB(ours);
-  return { scenario, perlMs: p.meanMs, perlSd: p.stddevMs, oursMs: o.meanMs, oursSd: o.stddevMs, perlRssKiB, oursRssKiB };
+  let third: ComparisonRow["third"];
+  if (opts.third && t) {
+    if (opts.prepThird) must(["sh", "-c", opts.prepThird]);
+    third = { ms: t.meanMs, sd: t.stddevMs, rssKiB: peakRssKiB(opts.third) };
+  }
+  return { scenario, perlMs: p.meanMs, perlSd: p.stddevMs, oursMs: o.meanMs, oursSd: o.stddevMs, perlRssKiB, oursRssKiB, third };
 }
 
 /** The Markdown table for comparison rows. */
-export function comparisonTable(title: string, intro: string, perlName: string, rows: ComparisonRow[]): string[] {
+/**
+ * The Markdown table for comparison rows; `third` names the third program's column and how its ratio
+ * reads ("floor": stagehand ÷ it, how far above the floor; otherwise it ÷ stagehand, like Perl's).
+ */
+export function comparisonTable(title: string, intro: string, perlName: string, rows: ComparisonRow[], third?: { name: string; kind: "floor" | "peer" }): string[] {
   const mib = (k: number) => (k / 1024).toFixed(1);
+  const ms = (m: number, sd: number) => `${m.toFixed(1)} ± ${sd.toFixed(1)}`;
+  if (!third) {
+    return [
+      title, "", intro, "",
+      `| scenario | ${perlName} (ms) | stagehand (ms) | speed-up | peak RSS perl / stagehand (MiB) |`,
+      "| --- | ---: | ---: | ---: | ---: |",
+      ...rows.map((r) => `| ${r.scenario} | ${ms(r.perlMs, r.perlSd)} | ${ms(r.oursMs, r.oursSd)} | ` +
+        `${(r.perlMs / r.oursMs).toFixed(1)}× | ${mib(r.perlRssKiB)} / ${mib(r.oursRssKiB)} |`),
+      "",
+    ];
+  }
+  const ratioHead = third.kind === "floor" ? `stagehand ÷ ${third.name}` : `${third.name} ÷ stagehand`;
   return [
     title, "", intro, "",
-    `| scenario | ${perlName} (ms) | stagehand (ms) | speed-up | peak RSS perl / stagehand (MiB) |`,
-    "| --- | ---: | ---: | ---: | ---: |",
-    ...rows.map((r) => `| ${r.scenario} | ${r.perlMs.toFixed(1)} ± ${r.perlSd.toFixed(1)} | ${r.oursMs.toFixed(1)} ± ${r.oursSd.toFixed(1)} | ` +
-      `${(r.perlMs / r.oursMs).toFixed(1)}× | ${mib(r.perlRssKiB)} / ${mib(r.oursRssKiB)} |`),
+    `| scenario | ${perlName} (ms) | ${third.name} (ms) | stagehand (ms) | ${perlName} ÷ stagehand | ${ratioHead} | peak RSS perl / ${third.name} / stagehand (MiB) |`,
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...rows.map((r) => {
+      const t = r.third;
+      const ratio = !t ? "" : third.kind === "floor" ? `${(r.oursMs / t.ms).toFixed(2)}×` : `${(t.ms / r.oursMs).toFixed(2)}×`;
+      return `| ${r.scenario} | ${ms(r.perlMs, r.perlSd)} | ${t ? ms(t.ms, t.sd) : "–"} | ${ms(r.oursMs, r.oursSd)} | ` +
+        `${(r.perlMs / r.oursMs).toFixed(1)}× | ${ratio} | ${mib(r.perlRssKiB)} / ${t ? mib(t.rssKiB) : "–"} / ${mib(r.oursRssKiB)} |`;
+    }),
     "",
   ];
 }

@@ -4,7 +4,11 @@
  * Debian /etc, a no-op rerun, and a switch where 10% of the entries change. Each tool runs in a chroot
  * on its own overlay copy of the cached rootfs (setup-etc.pl writes the real /etc).
  */
-import { buildEtcTree, type FixtureEntry } from "../test/unit/etc/fixtures.ts";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildEtcTree, snapshot, type FixtureEntry } from "../test/unit/etc/fixtures.ts";
 import { compare, comparisonRoots, comparisonTable, must, saveState, type ComparisonRow, type EtcFs } from "./chroot.ts";
 
 const PERL_SCRIPT = "/work/shared/reference/nixos/modules/system/etc/setup-etc.pl";
@@ -30,40 +34,116 @@ export function etcEntries(n: number, variant = 0): Record<string, FixtureEntry>
   return entries;
 }
 
+/** Compiles bench/floor/etc-floor.c (static, so it runs in any root); returns the binary's path. */
+export function buildFloor(dir: string): string {
+  const out = join(dir, "etc-floor");
+  execFileSync("gcc", ["-O2", "-static", "-o", out, join(import.meta.dir, "floor/etc-floor.c")], { stdio: "inherit" });
+  return out;
+}
+
+/** System calls of one run (`strace -f -c`): the total and the counts by name. */
+export function syscallCounts(argv: string[], prepare?: string): { total: number; byName: Map<string, number> } {
+  if (prepare) must(["sh", "-c", prepare]);
+  const dir = mkdtempSync(join(tmpdir(), "bench-strace-"));
+  try {
+    const out = join(dir, "c.txt");
+    spawnSync("strace", ["-f", "-c", "-U", "name,calls", "-o", out, ...argv], { stdio: "ignore" });
+    const byName = new Map<string, number>();
+    for (const line of readFileSync(out, "utf8").split("\n")) {
+      const m = /^\s*([a-z_0-9]+)\s+(\d+)\s*$/.exec(line);
+      if (m && m[1] !== "total") byName.set(m[1]!, Number(m[2]));
+    }
+    return { total: [...byName.values()].reduce((a, b) => a + b, 0), byName };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Per scenario: system calls of the floor and of stagehand, and the calls stagehand makes most beyond the floor's. */
+export interface SyscallRow { scenario: string; floor: number; ours: number; extra: string }
+
+function syscallRow(scenario: string, floor: ReturnType<typeof syscallCounts>, ours: ReturnType<typeof syscallCounts>): SyscallRow {
+  const extra = [...ours.byName].map(([k, v]) => [k, v - (floor.byName.get(k) ?? 0)] as const)
+    .filter(([, d]) => d > 0).sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, d]) => `${k} +${d}`).join(", ");
+  return { scenario, floor: floor.total, ours: ours.total, extra };
+}
+
 /** Runs the etc comparison; returns its Markdown section. */
 export function benchEtc(n = 2000, runs = 10, filesystems: EtcFs[] = ["disk", "tmpfs"]): string[] {
-  const rows = filesystems.flatMap((fs) => etcRows(n, runs, fs));
-  return comparisonTable("## setup-etc: `stagehand etc` vs setup-etc.pl",
+  const dir = mkdtempSync(join(tmpdir(), "bench-floor-"));
+  const floor = buildFloor(dir);
+  const sys: SyscallRow[] = [];
+  const notes: string[] = [];
+  let rows: ComparisonRow[];
+  try {
+    rows = filesystems.flatMap((fs) => etcRows(n, runs, fs, floor, sys, notes));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return [...comparisonTable("## setup-etc: `stagehand etc` vs setup-etc.pl and the floor",
     `${n} entries (60% links, 20% copies with modes and numeric owners, 10% direct symlinks, 10% directory sources; ` +
     "nested up to 4 levels). Each tool runs by `chroot` in its own overlay copy of a Debian rootfs, whose /etc is a plain " +
     "directory on the host's disk (ext4) or on a tmpfs (storage cost taken out: the tools' own work); hyperfine, " +
     `${runs} runs after 3 warm-ups, mean ± σ; first-run and change rows restore /etc before each run (\`--prepare\`, not timed). ` +
     "setup-etc.pl's no-op rerun removes and re-creates every link (a bug stagehand does not reproduce); stagehand " +
     "makes each file it writes durable before renaming it into place and each changed directory after (crash safety: " +
-    "fsync of each, or one syncfs per file system from 16 on), setup-etc.pl syncs nothing; a no-op writes and syncs nothing.",
-    "setup-etc.pl", rows);
+    "fsync of each, or one syncfs per file system from 16 on), setup-etc.pl syncs nothing; a no-op writes and syncs nothing. " +
+    "**The floor** (`bench/floor/etc-floor.c`, static C, run by chroot the same way) makes the same /etc with the fewest " +
+    "system calls: one listing per directory of the tree and of /etc, a `readlink` per link, open+fstat+read per copy, " +
+    "writes only where something differs, the same durability (fsync or one syncfs, changed directories fsync'd); no " +
+    "lock, no validation, no confinement, no reporting. Its result is compared with stagehand's after each first run " +
+    "and change (a difference is noted below the table).",
+    "setup-etc.pl", rows, { name: "floor (C)", kind: "floor" }),
+    "System calls of one run (`strace -f -c`; stagehand's include the runtime's start, about 150 calls for `--version`):",
+    "",
+    "| scenario | floor | stagehand | most of the difference |",
+    "| --- | ---: | ---: | --- |",
+    ...sys.map((r) => `| ${r.scenario} | ${r.floor} | ${r.ours} | ${r.extra} |`),
+    "",
+    ...(notes.length ? [...notes, ""] : []),
+  ];
 }
 
-function etcRows(n: number, runs: number, fs: EtcFs): ComparisonRow[] {
-  const roots = comparisonRoots("bench-etc", PERL_SCRIPT, "setup-etc.pl", fs);
+function etcRows(n: number, runs: number, fs: EtcFs, floorBinary: string, sys: SyscallRow[], notes: string[]): ComparisonRow[] {
+  const roots = comparisonRoots("bench-etc", PERL_SCRIPT, "setup-etc.pl", fs, floorBinary);
+  const third = roots.third!;
   try {
     const genA = etcEntries(n);
     const genB = etcEntries(n, 1);
-    const [pA, oA] = [roots.perl, roots.ours].map((r) => buildEtcTree(r.dir, genA));
-    const [pB, oB] = [roots.perl, roots.ours].map((r) => buildEtcTree(r.dir, genB));
+    const [pA, oA, fA] = [roots.perl, roots.ours, third].map((r) => buildEtcTree(r.dir, genA));
+    const [pB, oB, fB] = [roots.perl, roots.ours, third].map((r) => buildEtcTree(r.dir, genB));
     const perl = (etc: string) => ["chroot", roots.perl.dir, "perl", "/setup-etc.pl", etc!];
     const ours = (etc: string) => ["chroot", roots.ours.dir, "/stagehand", "etc", etc!];
+    const floor = (etc: string) => ["chroot", third.dir, "/third", etc!];
     const rows: ComparisonRow[] = [];
+    /** The floor must make the /etc stagehand makes (else its time means nothing): compared, noted if not. */
+    const sameResult = (what: string) => {
+      const skip = (name: string) => name === ".clean" || name.startsWith(".bench") || name.endsWith(".floor-tmp");
+      const a = snapshot(join(roots.ours.dir, "etc"), skip);
+      const b = snapshot(join(third.dir, "etc"), skip);
+      const diff = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => a[k] !== b[k]);
+      if (diff.length) notes.push(`${fs}, ${what}: the floor's /etc differs from stagehand's at ${diff.length} paths (e.g. ${diff.slice(0, 3).map((d) => `\`${d}\`: ${a[d] ?? "absent"} vs ${b[d] ?? "absent"}`).join("; ")}).`);
+    };
     // Debian's /etc as debootstrap left it: the first-run starting point.
     const freshPerl = saveState(roots.perl.dir, ["etc"], ".bench-fresh");
     const freshOurs = saveState(roots.ours.dir, ["etc"], ".bench-fresh");
-    rows.push(compare(`${fs}: first run, ${n} entries`, perl(pA!), ours(oA!), { prepPerl: freshPerl, prepOurs: freshOurs, runs }));
+    const freshFloor = saveState(third.dir, ["etc"], ".bench-fresh");
+    rows.push(compare(`${fs}: first run, ${n} entries`, perl(pA!), ours(oA!), { prepPerl: freshPerl, prepOurs: freshOurs, runs, third: floor(fA!), prepThird: freshFloor }));
+    sys.push(syscallRow(`${fs}: first run`, syscallCounts(floor(fA!), freshFloor), syscallCounts(ours(oA!), freshOurs)));
     must(["sh", "-c", freshPerl]); must(perl(pA!));
     must(["sh", "-c", freshOurs]); must(ours(oA!));
-    rows.push(compare(`${fs}: no-op rerun`, perl(pA!), ours(oA!), { runs }));
+    must(["sh", "-c", freshFloor]); must(floor(fA!));
+    sameResult("first run");
+    rows.push(compare(`${fs}: no-op rerun`, perl(pA!), ours(oA!), { runs, third: floor(fA!) }));
+    sys.push(syscallRow(`${fs}: no-op`, syscallCounts(floor(fA!)), syscallCounts(ours(oA!))));
     const afterPerl = saveState(roots.perl.dir, ["etc"], ".bench-after-a");
     const afterOurs = saveState(roots.ours.dir, ["etc"], ".bench-after-a");
-    rows.push(compare(`${fs}: 10% of entries changed, added or removed`, perl(pB!), ours(oB!), { prepPerl: afterPerl, prepOurs: afterOurs, runs }));
+    const afterFloor = saveState(third.dir, ["etc"], ".bench-after-a");
+    rows.push(compare(`${fs}: 10% of entries changed, added or removed`, perl(pB!), ours(oB!), { prepPerl: afterPerl, prepOurs: afterOurs, runs, third: floor(fB!), prepThird: afterFloor }));
+    sys.push(syscallRow(`${fs}: 10% changed`, syscallCounts(floor(fB!), afterFloor), syscallCounts(ours(oB!), afterOurs)));
+    must(["sh", "-c", afterOurs]); must(ours(oB!));
+    must(["sh", "-c", afterFloor]); must(floor(fB!));
+    sameResult("10% changed");
     return rows;
   } finally {
     roots.dispose();

@@ -1,22 +1,25 @@
 /**
- * switch-to-configuration in the real-systemd container: stagehand against the Perl
- * switch-to-configuration.pl on generations of N units (services running `sleep`, a quarter with
- * drop-ins; sockets; timers; targets; template instances), `dry-activate`, a no-op `switch`, and a
- * `switch` where 10% of the units change (restart, reload, stop, start), each run of the latter
- * starting from the base generation again (hyperfine --prepare, not timed).
- * Both tools get a generation with the same units (only the switch program differs), are run with
- * hyperfine through nsenter, and, in extra runs, their time waiting on systemd is measured (the Perl
- * script's systemctl calls through a timing wrapper; stagehand's `--json` phases), so that the
- * engine's share (wall time less waiting) can be compared. Peak RSS comes from
- * GNU time on the host around nsenter: ru_maxrss of the largest process in the run's tree (the tool
- * itself; its helpers, systemctl and the activate script, are smaller).
+ * switch-to-configuration in a real-systemd container (Debian trixie, systemd 257): stagehand against
+ * NixOS's Rust switch-to-configuration-ng (what NixOS runs today) and the Perl
+ * switch-to-configuration.pl (what it ran until 2025) on generations of N units (services running
+ * `sleep`, a quarter with drop-ins; sockets; timers; targets; template instances): `dry-activate`, a
+ * no-op `switch`, and a `switch` where 10% of the units change (restart, reload, stop, start), each run
+ * of the latter starting from the base generation again (an untimed switch back).
+ * All three get a generation with the same units (only the switch program differs) and are run in
+ * turn, round after round, through nsenter, so each ratio comes from one stretch of time. Their time
+ * waiting on systemd is measured so that the engine's share (wall time less waiting) can be compared:
+ * stagehand's `--json` phases, ng's poll time under strace, the Perl script's systemctl calls through a
+ * timing wrapper. Peak RSS comes from GNU time on the host around nsenter: ru_maxrss of the largest
+ * process in the run's tree (the tool itself; its helpers, systemctl and the activate script, are
+ * smaller).
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Container } from "../test/harness/container.ts";
 import { buildGeneration, prepareBooted, type UnitEntry } from "../test/harness/generation.ts";
-import { hyperfine } from "./binary.ts";
+import { installNg, ngWrapper } from "../test/harness/ng.ts";
 import { shellLine } from "./chroot.ts";
 
 /** N units a container can run cheaply, and the targets that pull them in. */
@@ -128,43 +131,96 @@ function addTimedPerl(root: string, toplevel: string, systemd: string): void {
   writeFileSync(join(root, toplevel, "bin/switch-to-configuration-timed"), script, { mode: 0o555 });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** The median (the mean of the middle two for an even count). */
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+};
+const mean = (xs: number[]) => xs.reduce((t, x) => t + x, 0) / xs.length;
+const stddev = (xs: number[]) => {
+  if (xs.length < 2) return 0;
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((t, x) => t + (x - m) ** 2, 0) / (xs.length - 1));
+};
 
-/**
- * The engine's share of a switch, median of `count` runs, each run's own wall time less its own time
- * waiting on systemd (systemd's reload time varies by seconds between runs at thousands of units, so
- * only a difference taken within one run means anything): for stagehand the wait phases of its
- * `--json` summary (also returned, for the by-phase row); for the Perl script the systemctl calls its
- * timed copy logged, the wrapper's own time included. `prepare` (untimed) runs before each.
- */
-function engineShare(c: Container, tool: "perl" | "ours", top: string, count: number, prepare?: string): { engineMs: number; waitsMs: number; phases: Record<string, number> } {
-  const engine: number[] = [];
-  const waits: number[] = [];
-  const phaseSamples: Record<string, number[]> = {};
-  for (let i = 0; i < count; i++) {
-    if (prepare) execFileSync("sh", ["-c", prepare]);
-    if (tool === "perl") c.must("rm -f /run/bench-waits");
-    const t0 = performance.now();
-    const r = tool === "ours"
-      ? c.exec([join(top, "bin/switch-to-configuration"), "switch", "--json"], { timeoutMs: 600_000 })
-      : c.exec([join(top, "bin/switch-to-configuration-timed"), "switch"], { timeoutMs: 600_000 });
-    const wall = performance.now() - t0;
-    let waited: number;
-    if (tool === "ours") {
-      const summary = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { phases: { phase: string; durationMs: number }[] };
-      waited = summary.phases.filter((p) => WAIT_PHASES.has(p.phase)).reduce((t, p) => t + p.durationMs, 0);
-      for (const p of summary.phases) (phaseSamples[p.phase] ??= []).push(p.durationMs);
-    } else {
-      const lines = c.must("cat /run/bench-waits 2>/dev/null || true").trim().split("\n").filter((l) => l !== "");
-      waited = lines.reduce((t, l) => t + Number(l.split(" ")[1]) / 1000, 0);
-    }
-    engine.push(wall - waited);
-    waits.push(waited);
-  }
-  return { engineMs: median(engine), waitsMs: median(waits), phases: Object.fromEntries(Object.entries(phaseSamples).map(([k, v]) => [k, median(v)])) };
+/** The three switch programs, in table order. */
+export type Tool = "perl" | "ng" | "ours";
+const TOOLS: Tool[] = ["perl", "ng", "ours"];
+
+/** What one strace of a switch says about the switch program's own process. */
+export interface StraceWaits {
+  /** From the program's execve to its exit (strace's timestamps): its own wall time, wrappers excluded. */
+  lifeMs: number;
+  /**
+   * Time its main thread spent blocked in poll/ppoll/epoll_wait (waiting for systemd's replies and
+   * signals), less any part of it while one of its child processes ran (activate, the pre-switch
+   * check and the bootloader installer are the engine's, as in the other measurements).
+   */
+  waitMs: number;
+  /** The part of waitMs in polls with a 250 ms timeout: ng's settle loop after the jobs (0 for stagehand). */
+  settleMs: number;
 }
 
-/** One size: boots a container on generation A, then times both tools switching to A's twins. */
+/**
+ * Reads `strace -f -ttt -T -e trace=execve,poll,ppoll,epoll_wait,epoll_pwait,epoll_pwait2` output of
+ * one switch and measures the process that executed `binary`. ng talks to systemd through libdbus,
+ * whose blocking calls (method replies, `process()` for job and reload signals, the settle loop) all
+ * wait in poll on the bus socket, and waits for its children in wait4 (not traced); stagehand waits for
+ * everything in its event loop's epoll, children included, so the time a child was alive is taken
+ * out of its waits. One definition for both programs.
+ */
+export function waitsFromStrace(text: string, binary: string): StraceWaits {
+  let main: string | undefined;
+  let t0 = 0;
+  let t1 = 0;
+  const waits: { start: number; dur: number; settle: boolean }[] = [];
+  const childStart = new Map<string, number>();
+  const children: [number, number][] = [];
+  const pending = new Map<string, { start: number; settle: boolean }>();
+  const isSettle = (args: string) => /, 250$/.test(args) || /tv_sec=0, tv_nsec=250000000\}/.test(args);
+  const WAIT = "(?:poll|ppoll|epoll_wait|epoll_pwait|epoll_pwait2)";
+  for (const line of text.split("\n")) {
+    const m = /^(\d+) +(\d+\.\d+) (.*)$/.exec(line);
+    if (!m) continue;
+    const p = m[1]!;
+    const ts = Number(m[2]);
+    const rest = m[3]!;
+    if (main === undefined) {
+      if (rest.startsWith(`execve("${binary}"`)) { main = p; t0 = ts; }
+      continue;
+    }
+    if (p !== main) {
+      if (rest.startsWith("execve(") && !childStart.has(p)) childStart.set(p, ts);
+      else if (rest.startsWith("+++ ") && childStart.has(p)) { children.push([childStart.get(p)!, ts]); childStart.delete(p); }
+      continue;
+    }
+    if (rest.startsWith("+++ ")) { t1 = ts; break; }
+    const full = new RegExp(`^${WAIT}\\((.*)\\) += .*<(\\d+\\.\\d+)>$`).exec(rest);
+    if (full) { waits.push({ start: ts, dur: Number(full[2]), settle: isSettle(full[1]!) }); continue; }
+    const unfinished = new RegExp(`^${WAIT}\\((.*) <unfinished \\.\\.\\.>$`).exec(rest);
+    if (unfinished) { pending.set(p, { start: ts, settle: isSettle(unfinished[1]!) }); continue; }
+    const resumed = new RegExp(`^<\\.\\.\\. ${WAIT} resumed>.*<(\\d+\\.\\d+)>$`).exec(rest);
+    if (resumed && pending.has(p)) { waits.push({ ...pending.get(p)!, dur: Number(resumed[1]) }); pending.delete(p); }
+  }
+  if (main === undefined || t1 === 0) throw new Error(`strace: no complete run of ${binary} found`);
+  // A child still running at the end counts as running until then.
+  for (const start of childStart.values()) children.push([start, t1]);
+  const overlap = (a: number, b: number) => children.reduce((t, [c, d]) => t + Math.max(0, Math.min(b, d) - Math.max(a, c)), 0);
+  let waitS = 0;
+  let settleS = 0;
+  for (const w of waits) {
+    const own = Math.max(0, w.dur - overlap(w.start, w.start + w.dur));
+    waitS += own;
+    if (w.settle) settleS += own;
+  }
+  return { lifeMs: (t1 - t0) * 1000, waitMs: waitS * 1000, settleMs: settleS * 1000 };
+}
+
+/** One tool's samples of a timed row. */
+interface Timed { wall: number[]; rssKiB: number[]; statuses: Set<number>; ourEngine: number[]; ourWaits: number[]; phases: Record<string, number[]> }
+
+/** One size: boots a trixie container on generation A, then times the three tools switching to A's twins. */
 async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
   const { units, wantedBy } = containerUnits(n);
   const changed = plan.change ? changedUnits(n) : undefined;
@@ -173,7 +229,7 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
   let oursChanged = "";
   let perlChanged = "";
   const c = await Container.boot({
-    name: "bench-switch", bootTimeoutMs: 600_000,
+    name: "bench-switch", bootTimeoutMs: 600_000, suite: "trixie",
     prepare: (root) => {
       const a = buildGeneration(root, { name: "bench-a", units, wantedBy });
       ours = buildGeneration(root, { name: "bench-b-stagehand", units, wantedBy }).toplevel;
@@ -188,61 +244,140 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
       prepareBooted(root, a);
     },
   });
+  const traceDir = mkdtempSync(join(tmpdir(), "bench-strace-"));
   try {
     c.installStagehand();
+    const ngBinary = installNg(c);
+    // ng runs from the stagehand twin's own wrapper (same environment, only the binary differs).
+    const ngOf = new Map([[ours, ngWrapper(c.root, ours)], ...(changed ? [[oursChanged, ngWrapper(c.root, oursChanged)] as [string, string]] : [])]);
     const inside = (argv: string[]) => ["nsenter", "-t", String(c.leaderPid), "-a", "--", "env", "-i",
       "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", ...argv];
     const active = c.must("systemctl list-units --no-legend --state=active 'bench-*' | wc -l").trim();
-    const switchOf = (top: string, action: string) => [join(top, "bin/switch-to-configuration"), action];
+    /** The command line of one tool; `tops` are [perl's generation, stagehand's generation]. */
+    const argvOf = (tool: Tool, tops: [string, string], action: string): string[] =>
+      tool === "perl" ? [join(tops[0], "bin/switch-to-configuration"), action]
+        : tool === "ng" ? [ngOf.get(tops[1])!, action]
+          : [join(tops[1], "bin/switch-to-configuration"), action, "--json"];
     // Back to the base generation (stagehand's twin of A), untimed; its status is not the measurement.
-    const toBase = shellLine(["sh", "-c", `${shellLine(inside(switchOf(ours, "switch")))} >/dev/null 2>&1; true`]);
+    const toBase = shellLine(["sh", "-c", `${shellLine(inside([join(ours, "bin/switch-to-configuration"), "switch"]))} >/dev/null 2>&1; true`]);
     const mib = (k: number) => (k / 1024).toFixed(1);
-    const runsNote = plan.runs === 5 && plan.warmup === 3 ? "" : `; ${plan.runs} runs, ${plan.warmup} warm-up`;
+    const runsNote = plan.runs === 5 && plan.warmup === 1 ? "" : `; ${plan.runs} runs, ${plan.warmup} warm-up`;
     const label = `${n} (${active} bench units active)`;
-    // Failures are timed too (a run of either tool may exit non-zero, e.g. 4 when a unit failed); the
-    // statuses of one more run of each (under GNU time, for the peak RSS) are shown beside the times.
-    const once = (argv: string[], prepare?: string) => {
-      if (prepare) execFileSync("sh", ["-c", prepare]);
-      const r = spawnSync("/usr/bin/time", ["-f", "%M", ...inside(argv)], { encoding: "utf8", stdio: ["ignore", "ignore", "pipe"] });
-      const lines = r.stderr.trim().split("\n");
-      return { status: r.status === 0 ? "" : ` (exit ${r.status})`, rssKiB: Number(lines.at(-1)) };
+
+    /**
+     * A timed row: the three tools in turn, `warmup + runs` rounds (so a noisy minute hits all three
+     * alike), each run under GNU time on the host (peak RSS) through nsenter. Failures are timed too
+     * (either tool may exit 4 when a unit failed); non-zero statuses are shown beside the times.
+     * stagehand runs with `--json` (one more line of output), whose phases give its waits per run.
+     */
+    const timed = (tops: [string, string], action: string, prepare?: string): Record<Tool, Timed> => {
+      const out = Object.fromEntries(TOOLS.map((t) => [t, { wall: [], rssKiB: [], statuses: new Set(), ourEngine: [], ourWaits: [], phases: {} }])) as unknown as Record<Tool, Timed>;
+      for (let i = 0; i < plan.warmup + plan.runs; i++) {
+        for (const tool of TOOLS) {
+          if (prepare) execFileSync("sh", ["-c", prepare]);
+          const t0 = performance.now();
+          const r = spawnSync("/usr/bin/time", ["-f", "%M", ...inside(argvOf(tool, tops, action))], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+          const wall = performance.now() - t0;
+          if (i < plan.warmup) continue;
+          const s = out[tool];
+          s.wall.push(wall);
+          s.rssKiB.push(Number(r.stderr.trim().split("\n").at(-1)));
+          if (r.status !== 0) s.statuses.add(r.status ?? -1);
+          if (tool === "ours") {
+            const summary = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { phases: { phase: string; durationMs: number }[] };
+            const waited = summary.phases.filter((p) => WAIT_PHASES.has(p.phase)).reduce((t, p) => t + p.durationMs, 0);
+            s.ourWaits.push(waited);
+            s.ourEngine.push(wall - waited);
+            for (const p of summary.phases) (s.phases[p.phase] ??= []).push(p.durationMs);
+          }
+        }
+      }
+      return out;
     };
-    const row = (what: string, cmd: (top: string) => string[], tops: [string, string], prepare?: string) => {
-      const p = hyperfine(shellLine(inside(cmd(tops[0]))), plan.runs, prepare, true, plan.warmup);
-      const o = hyperfine(shellLine(inside(cmd(tops[1]))), plan.runs, prepare, true, plan.warmup);
-      const pOnce = once(cmd(tops[0]), prepare);
-      const oOnce = once(cmd(tops[1]), prepare);
-      return `| ${label} | ${what}${runsNote} | ${p.meanMs.toFixed(0)} ± ${p.stddevMs.toFixed(0)}${pOnce.status} | ` +
-        `${o.meanMs.toFixed(0)} ± ${o.stddevMs.toFixed(0)}${oOnce.status} | ${(p.meanMs / o.meanMs).toFixed(1)}× | ${mib(pOnce.rssKiB)} / ${mib(oOnce.rssKiB)} |`;
+    const cell = (s: Timed) => `${mean(s.wall).toFixed(0)} ± ${stddev(s.wall).toFixed(0)}${s.statuses.size ? ` (exit ${[...s.statuses].join(", ")})` : ""}`;
+    const timedRow = (what: string, t: Record<Tool, Timed>) => {
+      const [p, g, o] = [mean(t.perl.wall), mean(t.ng.wall), mean(t.ours.wall)];
+      return `| ${label} | ${what}${runsNote} | ${cell(t.perl)} | ${cell(t.ng)} | ${cell(t.ours)} | ${(g / o).toFixed(2)}× | ${(p / o).toFixed(1)}× | ` +
+        `${mib(Math.max(...t.perl.rssKiB))} / ${mib(Math.max(...t.ng.rssKiB))} / ${mib(Math.max(...t.ours.rssKiB))} |`;
     };
-    /** The engine's share of a switch (its own runs), and stagehand's phases. */
-    const engineRows = (what: string, tops: [string, string], prepare?: string) => {
-      const p = engineShare(c, "perl", tops[0], plan.waitSamples, prepare);
-      const o = engineShare(c, "ours", tops[1], plan.waitSamples, prepare);
+
+    /** One run of `tool` under strace on the host (only its waits and execve stop it), measured. */
+    const straced = (tool: "ng" | "ours", tops: [string, string], i: number): StraceWaits => {
+      const trace = join(traceDir, `${tool}-${i}.strace`);
+      spawnSync("strace", ["-f", "--seccomp-bpf", "-q", "-ttt", "-T", "-e", "trace=execve,poll,ppoll,epoll_wait,epoll_pwait,epoll_pwait2", "-o", trace,
+        ...inside(argvOf(tool, tops, "switch"))], { stdio: "ignore", timeout: 900_000 });
+      try {
+        return waitsFromStrace(readFileSync(trace, "utf8"), tool === "ng" ? ngBinary : "/usr/local/bin/stagehand");
+      } finally {
+        rmSync(trace, { force: true });
+      }
+    };
+
+    /**
+     * The engine's share of a switch, in runs of its own (`waitSamples` each, median; three programs in
+     * turn): ng and stagehand under strace on the host, measured alike (waitsFromStrace: the program's
+     * own lifetime less its main thread's time blocked waiting, children's lifetimes taken out);
+     * switch-to-configuration.pl's timed copy (its waiting systemctl calls logged by a wrapper, wall
+     * time around nsenter). stagehand's share by its own `--json` phases (timed runs) is shown too.
+     */
+    const engineRows = (what: string, tops: [string, string], t: Record<Tool, Timed>, prepare?: string) => {
+      const perlEngine: number[] = [], perlWaits: number[] = [];
+      const ng: StraceWaits[] = [], ourS: StraceWaits[] = [];
+      for (let i = 0; i < plan.waitSamples; i++) {
+        if (prepare) execFileSync("sh", ["-c", prepare]);
+        c.must("rm -f /run/bench-waits");
+        const t0 = performance.now();
+        c.exec([join(tops[0], "bin/switch-to-configuration-timed"), "switch"], { timeoutMs: 900_000 });
+        const wall = performance.now() - t0;
+        const lines = c.must("cat /run/bench-waits 2>/dev/null || true").trim().split("\n").filter((l) => l !== "");
+        const waited = lines.reduce((s, l) => s + Number(l.split(" ")[1]) / 1000, 0);
+        perlEngine.push(wall - waited); perlWaits.push(waited);
+        if (prepare) execFileSync("sh", ["-c", prepare]);
+        ng.push(straced("ng", tops, i));
+        if (prepare) execFileSync("sh", ["-c", prepare]);
+        ourS.push(straced("ours", tops, i));
+      }
+      const share = (xs: StraceWaits[]) => median(xs.map((x) => x.lifeMs - x.waitMs));
+      const [p, g, o] = [median(perlEngine), share(ng), share(ourS)];
+      const oPhases = Object.entries(t.ours.phases).map(([k, v]) => `${k} ${median(v).toFixed(0)}`).join(", ");
+      const k = plan.waitSamples;
       return [
-        `| ${n} | ${what}: **engine's share** (wall − waiting on systemd; waits ${p.waitsMs.toFixed(0)} / ${o.waitsMs.toFixed(0)} ms; median of ${plan.waitSamples}) | ` +
-          `${p.engineMs.toFixed(0)} | ${o.engineMs.toFixed(0)} | **${(p.engineMs / o.engineMs).toFixed(1)}×** | |`,
-        `| ${n} | ${what}: stagehand by phase (\`--json\`, median of ${plan.waitSamples}) | | ${Object.entries(o.phases).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")} | | |`,
+        `| ${n} | ${what}: **engine's share** (wall − waiting on systemd; waits ${median(perlWaits).toFixed(0)} / ${median(ng.map((x) => x.waitMs)).toFixed(0)} / ` +
+          `${median(ourS.map((x) => x.waitMs)).toFixed(0)} ms; median of ${k}) | ${p.toFixed(0)} | ${g.toFixed(0)} | ${o.toFixed(0)} | **${(g / o).toFixed(1)}×** | **${(p / o).toFixed(1)}×** | |`,
+        `| ${n} | ${what}: where the waiting went (ms, medians) | | lifetime ${median(ng.map((x) => x.lifeMs)).toFixed(0)}; settle loop (250 ms polls) ${median(ng.map((x) => x.settleMs)).toFixed(0)} | ` +
+          `lifetime ${median(ourS.map((x) => x.lifeMs)).toFixed(0)}; \`--json\` phases: ${oPhases}; engine's share by these phases ${median(t.ours.ourEngine).toFixed(0)} | | | |`,
       ];
     };
+
     const rows: string[] = [];
-    rows.push(row("dry-activate", (top) => switchOf(top, "dry-activate"), [perl, ours]));
-    rows.push(row("no-op switch", (top) => switchOf(top, "switch"), [perl, ours]), ...engineRows("no-op switch", [perl, ours]));
+    const base: [string, string] = [perl, ours];
+    rows.push(timedRow("dry-activate", timed(base, "dry-activate")));
+    const noop = timed(base, "switch");
+    rows.push(timedRow("no-op switch", noop), ...engineRows("no-op switch", base, noop));
     if (changed) {
       const k = changed.counts;
       const what = `switch, 10% changed (${k.restart} restart, ${k.reload} reload, ${k.stop} stop, ${k.start} start)`;
-      rows.push(row(what, (top) => switchOf(top, "switch"), [perlChanged, oursChanged], toBase), ...engineRows("10% changed", [perlChanged, oursChanged], toBase));
+      const tops: [string, string] = [perlChanged, oursChanged];
+      const t = timed(tops, "switch", toBase);
+      rows.push(timedRow(what, t), ...engineRows("10% changed", tops, t, toBase));
       execFileSync("sh", ["-c", toBase]);
     }
     return rows;
   } finally {
+    rmSync(traceDir, { recursive: true, force: true });
     await c.halt();
   }
 }
 
-/** The default plan per size: the full treatment up to 1,000 units, fewer runs above. */
+/**
+ * The default plan per size: 5 timed rounds after 1 warm-up up to 1,000 units; at 5,000 units, where
+ * one switch takes half a minute and the 10% row pays a switch back before each run, 2 rounds and no
+ * warm-up (the dry-activate row before warms the caches). `STAGEHAND_BENCH_WAITS` overrides the
+ * number of engine-share runs.
+ */
 export function defaultPlan(n: number, runs = 5): SizePlan {
-  return n > 1000 ? { runs: Math.min(runs, 2), warmup: 1, change: true, waitSamples: 2 } : { runs, warmup: n > 100 ? 1 : 3, change: true, waitSamples: 3 };
+  const waits = process.env.STAGEHAND_BENCH_WAITS ? Number(process.env.STAGEHAND_BENCH_WAITS) : undefined;
+  return n > 1000 ? { runs: Math.min(runs, 2), warmup: 0, change: true, waitSamples: waits ?? 2 } : { runs, warmup: 1, change: true, waitSamples: waits ?? 3 };
 }
 
 /** Runs the switch comparison; returns its Markdown section. */
@@ -250,25 +385,30 @@ export async function benchSwitch(sizes = [100, 1000, 5000], runs = 5): Promise<
   const rows: string[] = [];
   for (const n of sizes) rows.push(...(await measureSize(n, defaultPlan(n, runs))));
   return [
-    "## switch-to-configuration: stagehand vs switch-to-configuration.pl (container, real systemd)",
+    "## switch-to-configuration: stagehand vs switch-to-configuration-ng and switch-to-configuration.pl (container, systemd 257)",
     "",
     "Generations of N units (services running `sleep infinity`, a sixth with drop-ins; sockets; timers with oneshots; " +
-      "targets; template instances) booted in systemd-nspawn. `dry-activate` and `switch` to a generation with the same " +
-      "units (a no-op), then a `switch` to one where 10% of the units change (a quarter each: new ExecStart, a reload " +
-      "with X-ReloadIfChanged, removed, added), every run of it starting from the base generation (hyperfine " +
-      "`--prepare` switches back, untimed). hyperfine through nsenter, mean ± σ (ms) of " +
-      `${runs} runs after 3 warm-ups at 100 units, 1 warm-up at 1,000; at 5,000 units fewer runs (noted in the row). ` +
-      "**Engine's share**: in extra runs (3, or 2 at 5,000 units; median), each run's wall time less that run's time " +
-      "waiting on systemd (systemd's reload time varies by seconds between runs at thousands of units): for switch-to-configuration.pl the `systemctl` calls that wait (daemon-reload, " +
-      "reset-failed, stop, reload, restart, start; a copy of the script calls a timing wrapper), for stagehand the " +
-      "waiting phases of its `--json` summary (daemon-reload, jobs, and the 250 ms settle that ng, and so stagehand, " +
-      "waits for systemd's signals to stop before reporting failed units; the Perl script has no such wait). Both " +
-      "shares include the generation's activate script. The by-phase row shows stagehand's phases (ms). Peak RSS: GNU " +
-      "time (`%M`) on the host around nsenter, one extra run: the largest process of the run (the tool; systemctl " +
-      "and activate are smaller).",
+      "targets; template instances) booted in systemd-nspawn on Debian trixie (systemd 257, as NixOS 25.05). `dry-activate` " +
+      "and `switch` to a generation with the same units (a no-op), then a `switch` to one where 10% of the units change " +
+      "(a quarter each: new ExecStart, a reload with X-ReloadIfChanged, removed, added), every run of it starting from " +
+      "the base generation (an untimed switch back). The three programs run in turn, round after round, through nsenter " +
+      `(mean ± σ in ms of ${runs} rounds after 1 warm-up; fewer at 5,000 units, noted in the row), so each ratio comes ` +
+      "from one stretch of time. ng is NixOS's Rust switch-to-configuration-ng built from its sources " +
+      "(`test/harness/ng.ts`), run from the same wrapper as stagehand (same environment, only the binary differs). " +
+      "**Engine's share**: each run's wall time less that run's time waiting on systemd (systemd's reload time varies " +
+      "by seconds between runs at thousands of units): for stagehand the waiting phases of its `--json` summary of the " +
+      "timed runs (daemon-reload, jobs, the settle after them); for ng, in extra runs under `strace -f --seccomp-bpf " +
+      "-T -e poll,ppoll,execve` on the host, the time ng's process spent blocked in poll (libdbus waits there for every " +
+      "reply and signal: daemon-reload, jobs, its 250 ms settle loop), against ng's own lifetime from strace's " +
+      "timestamps (nsenter and the wrapper left out, in ng's favour; a method call's reply time counts as waiting for " +
+      "ng but as engine for stagehand, also in ng's favour); for switch-to-configuration.pl, in extra runs, the " +
+      "`systemctl` calls that wait (daemon-reload, reset-failed, stop, reload, restart, start; a copy of the script calls " +
+      "a timing wrapper). All shares include the generation's activate script. ratios: ng ÷ stagehand and Perl ÷ " +
+      "stagehand. Peak RSS: GNU time (`%M`) on the host around nsenter, the largest of the timed runs: the largest " +
+      "process of the run (the tool; systemctl and activate are smaller).",
     "",
-    "| units | what | switch-to-configuration.pl (ms) | stagehand (ms) | speed-up | peak RSS perl / stagehand (MiB) |",
-    "| --- | --- | ---: | ---: | ---: | ---: |",
+    "| units | what | switch-to-configuration.pl (ms) | switch-to-configuration-ng (ms) | stagehand (ms) | ng ÷ stagehand | Perl ÷ stagehand | peak RSS perl / ng / stagehand (MiB) |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows,
     "",
   ];

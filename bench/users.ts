@@ -4,7 +4,7 @@
  * first run on a Debian root and a no-op rerun. Each tool runs in a chroot on its own overlay copy of
  * the cached rootfs.
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sha512Crypt } from "../src/users/sha512crypt.ts";
 import { compare, comparisonRoots, comparisonTable, must, saveState, type ComparisonRow } from "./chroot.ts";
@@ -12,7 +12,7 @@ import { compare, comparisonRoots, comparisonTable, must, saveState, type Compar
 const PERL_SCRIPT = "/work/shared/reference/nixos/modules/config/update-users-groups.pl";
 
 /** The users-groups.json users-groups.nix would write for N users and G groups. */
-export function usersSpec(nUsers: number, nGroups: number): object {
+export function usersSpec(nUsers: number, nGroups: number): { mutableUsers: boolean; users: object[]; groups: object[] } {
   const hash = sha512Crypt("benchpw", "$6$benchsalt$");
   const groups = Array.from({ length: nGroups }, (_, g) => ({
     name: `grp${g}`, gid: g % 3 === 0 ? 20000 + g : null,
@@ -31,32 +31,69 @@ export function usersSpec(nUsers: number, nGroups: number): object {
   return { mutableUsers: true, users, groups };
 }
 
+/**
+ * userborn (nikstur/userborn, Rust; NixOS's `services.userborn`), when built on this machine: its path
+ * from STAGEHAND_USERBORN, else where bench/README.md's recipe leaves it. Not part of the repository.
+ */
+export function userbornBinary(): string | undefined {
+  const p = process.env.STAGEHAND_USERBORN ?? "/var/tmp/userborn/target/release/userborn";
+  return existsSync(p) ? p : undefined;
+}
+
+/**
+ * The same users and groups as userborn's config (its schema of commit 2079143: camelCase users with
+ * isNormalUser, groups with is_normal_group). userborn has no created homes or sub-ID ranges in that
+ * version: those parts of the spec have no counterpart, so userborn does less work than the other two.
+ */
+export function userbornConfig(spec: ReturnType<typeof usersSpec>): object {
+  const s = spec as { users: Record<string, unknown>[]; groups: Record<string, unknown>[] };
+  return {
+    users: s.users.map((u) => ({
+      name: u.name, uid: u.uid ?? undefined, group: u.group, description: u.description, home: u.home, shell: u.shell,
+      isNormalUser: !u.isSystemUser, hashedPassword: u.hashedPassword ?? undefined,
+    })),
+    groups: s.groups.map((g) => ({ name: g.name, gid: g.gid ?? undefined, members: g.members, is_normal_group: false })),
+  };
+}
+
 const STATE = ["etc/passwd", "etc/group", "etc/shadow", "etc/subuid", "etc/subgid", "var/lib/nixos", "home"];
 
 /** Runs the users comparison; returns its Markdown section. */
 export function benchUsers(nUsers = 500, nGroups = 300, runs = 10): string[] {
-  const roots = comparisonRoots("bench-users", PERL_SCRIPT, "uug.pl");
+  const userborn = userbornBinary();
+  // userborn is built against Debian trixie's glibc: with it, all three roots are trixie's.
+  const roots = comparisonRoots("bench-users", PERL_SCRIPT, "uug.pl", "disk", userborn, userborn ? "trixie" : "bookworm");
   try {
-    const spec = JSON.stringify(usersSpec(nUsers, nGroups));
-    for (const r of [roots.perl, roots.ours]) {
+    const specObj = usersSpec(nUsers, nGroups);
+    const spec = JSON.stringify(specObj);
+    const all = [roots.perl, roots.ours, ...(roots.third ? [roots.third] : [])];
+    for (const r of all) {
       writeFileSync(join(r.dir, "spec.json"), spec);
       // Files the first run may create must exist to be saved and restored (empty, as on a fresh system).
       must(["sh", "-c", `cd ${r.dir} && touch etc/subuid etc/subgid && mkdir -p var/lib/nixos home`]);
     }
+    if (roots.third) writeFileSync(join(roots.third.dir, "userborn.json"), JSON.stringify(userbornConfig(specObj)));
     const perl = ["chroot", roots.perl.dir, "perl", "/uug.pl", "/spec.json"];
     const ours = ["chroot", roots.ours.dir, "/stagehand", "users", "/spec.json"];
+    const ub = roots.third ? ["chroot", roots.third.dir, "/third", "/userborn.json", "/etc"] : undefined;
     const rows: ComparisonRow[] = [];
     const freshPerl = saveState(roots.perl.dir, STATE, ".bench-fresh");
     const freshOurs = saveState(roots.ours.dir, STATE, ".bench-fresh");
-    rows.push(compare(`first run, ${nUsers} users, ${nGroups} groups`, perl, ours, { prepPerl: freshPerl, prepOurs: freshOurs, runs }));
+    const freshUb = roots.third ? saveState(roots.third.dir, STATE, ".bench-fresh") : undefined;
+    rows.push(compare(`first run, ${nUsers} users, ${nGroups} groups`, perl, ours, { prepPerl: freshPerl, prepOurs: freshOurs, runs, third: ub, prepThird: freshUb }));
     must(["sh", "-c", freshPerl]); must(perl);
     must(["sh", "-c", freshOurs]); must(ours);
-    rows.push(compare("no-op rerun", perl, ours, { runs }));
-    return comparisonTable("## users and groups: `stagehand users` vs update-users-groups.pl",
-      `${nUsers} users (a quarter system users; hashed passwords; ${Math.floor(nUsers / 10)} fixed UIDs; every fifth normal user ` +
+    if (ub) { must(["sh", "-c", freshUb!]); must(ub); }
+    rows.push(compare("no-op rerun", perl, ours, { runs, third: ub }));
+    const intro = `${nUsers} users (a quarter system users; hashed passwords; ${Math.floor(nUsers / 10)} fixed UIDs; every fifth normal user ` +
       `with a created home; half the normal users with automatic sub-ID ranges) and ${nGroups} groups (a third with fixed GIDs, ` +
-      "0-4 members). Same method as setup-etc (chroot, overlay copies, hyperfine, state restored before each first run).",
-      "update-users-groups.pl", rows);
+      "0-4 members). Same method as setup-etc (chroot, overlay copies, hyperfine, state restored before each first run)." +
+      (ub ? " **userborn** (nikstur/userborn at commit 2079143, Rust, built here from Debian's packaged crates as " +
+        "bench/README.md describes; NixOS's `services.userborn`) gets the same users and groups in its own config format; " +
+        "that version creates no homes, allocates no sub-ID ranges, keeps no ID maps in /var/lib/nixos and syncs nothing, " +
+        "so it does less than the other two. With userborn all three roots are Debian trixie's (it needs glibc 2.39)." : "");
+    return comparisonTable("## users and groups: `stagehand users` vs update-users-groups.pl" + (ub ? " and userborn" : ""),
+      intro, "update-users-groups.pl", rows, ub ? { name: "userborn", kind: "peer" } : undefined);
   } finally {
     roots.dispose();
   }
