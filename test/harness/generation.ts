@@ -22,6 +22,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Container } from "./container.ts";
+import { systemdVersion } from "./rootfs.ts";
 
 /** Where the reference Perl switch-to-configuration lives on the host. */
 export const PERL_SWITCH = "/work/shared/reference/nixos/modules/system/activation/switch-to-configuration.pl";
@@ -116,11 +117,9 @@ function storeFile(root: string, name: string, content: string, file?: string): 
   return path;
 }
 
-/** The container's systemd as a store path (lib and bin point into /usr). */
+/** The container's systemd as a store path (lib and bin point into /usr), named after its version (252, 257). */
 export function systemdPackage(root: string): string {
-  const libdir = join(root, "usr/lib/x86_64-linux-gnu/systemd");
-  const shared = existsSync(libdir) ? readdirSync(libdir).find((f) => /^libsystemd-shared-\d+/.test(f)) : undefined;
-  const version = /(\d+)/.exec(shared ?? "")?.[1] ?? "unknown";
+  const version = String(systemdVersion(root) ?? "unknown");
   const path = `/nix/store/${hash("systemd", version)}-systemd-${version}`;
   if (!existsSync(join(root, path))) {
     for (const d of ["lib", "bin", "share"]) link(root, `${path}/${d}`, `/usr/${d}`);

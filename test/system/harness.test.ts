@@ -8,6 +8,7 @@ import { existsSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { Container } from "../harness/container.ts";
 import { buildGeneration, prepareBooted } from "../harness/generation.ts";
+import { defaultSuite, SUITE_SYSTEMD, systemdVersion } from "../harness/rootfs.ts";
 import type { Generation } from "../harness/generation.ts";
 
 let c: Container;
@@ -37,6 +38,24 @@ test("commands run inside with a clean environment plus the given one, as a user
   assert.is(c.exec(["sh", "-c", "exit 7"]).status, 7);
   assert.throws(() => c.must("echo oops >&2; exit 3"), /exited 3[\s\S]*oops/);
   assert.match(c.must(["stagehand", "--version"]), /^stagehand \d/);
+});
+
+test("the container runs its suite's Debian and systemd (bookworm 252, trixie 257), without Debian's tmp.conf", () => {
+  assert.is(c.suite, defaultSuite());
+  assert.is(c.must(". /etc/os-release; echo $VERSION_CODENAME").trim(), c.suite);
+  assert.is(c.systemdVersion, SUITE_SYSTEMD[c.suite]);
+  assert.match(c.must(["systemctl", "--version"]), new RegExp(`^systemd ${c.systemdVersion} `));
+  assert.is(systemdVersion(root), c.systemdVersion);
+  assert.match(genA.systemd, new RegExp(`-systemd-${c.systemdVersion}$`));
+  // Debian's tmpfiles /tmp rule (bookworm "D", trixie "q ... 10d") would empty /tmp under a test.
+  assert.is(c.exec(["test", "-e", "/usr/lib/tmpfiles.d/tmp.conf"]).status, 1);
+});
+
+test("commands run outside the container's cgroup tree; systemd-run puts one inside", () => {
+  // Some services check their caller's cgroup (logind 257 refuses SetUserLinger with EUNATCH):
+  // such calls go through `systemd-run --wait --pipe`.
+  assert.match(c.must(["cat", "/proc/self/cgroup"]), /^0::\/\.\.(\/|$)/m);
+  assert.match(c.must(["systemd-run", "--wait", "--pipe", "--quiet", "cat", "/proc/self/cgroup"]), /^0::\/system\.slice\/run-[^/\n]+\.service$/m);
 });
 
 test("a generation has NixOS's layout", () => {
