@@ -2,6 +2,9 @@
  * A booted container for system tests: systemd as PID 1 with a real D-Bus system bus, in
  * systemd-nspawn over a private overlay copy of the cached Debian rootfs.
  *
+ * The Debian release (bookworm: systemd 252, trixie: 257) is `BootOptions.suite`, by default env
+ * STAGEHAND_SUITE (test/run.ts runs every system test once per suite).
+ *
  * Commands run inside with nsenter (all namespaces of the container's PID 1). Files can be
  * written through `root`, the host path of the container's `/`. Every container is halted and its
  * overlay removed by `halt()`, and, should a test forget or crash, when the process exits.
@@ -227,7 +230,11 @@ export class Container {
     }
   }
 
-  /** Runs a command inside (as root unless `opts.user`), with a clean environment plus `opts.env`. */
+  /**
+   * Runs a command inside (as root unless `opts.user`), with a clean environment plus `opts.env`.
+   * It joins the container's namespaces but not its cgroups: services that look at their caller's
+   * cgroup (logind 257) refuse it; run such commands under `systemd-run --wait --pipe`.
+   */
   exec(argv: string[], opts: ExecOptions = {}): ExecResult {
     const env = { PATH: DEFAULT_PATH, HOME: "/root", LANG: "C.UTF-8", TERM: "dumb", ...opts.env };
     const envArgs = ["env", "-i", ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
