@@ -162,8 +162,21 @@ function sweepManagedDirs(root: string, etc: string, dirs: readonly string[]): v
   for (const dir of dirs) {
     let host: string | undefined;
     try { host = dir === "" ? etc : etcDirHostPath(root, dir, false, etc); } catch { continue; }
-    if (host !== undefined) sweepTemps(host);
+    if (host !== undefined) sweepTemps(host, dir === "" ? notUsersFile : undefined);
   }
+}
+
+/** The users step's files in /etc (passwd, shadow, …), known once a temporary is found in /etc. */
+let usersFiles: ReadonlySet<string> | undefined;
+
+/**
+ * Whether a temporary in /etc itself is ours to sweep: not one of the users step's files, which
+ * that step sweeps under its own lock (a concurrent `stagehand users` may be writing it now).
+ * Loaded lazily: a run that finds no temporary never loads the users modules.
+ */
+function notUsersFile(target: string): boolean {
+  usersFiles ??= (require("../users/write.ts") as typeof import("../users/write.ts")).managedDirs().get("/etc") ?? new Set();
+  return !usersFiles.has(target);
 }
 
 function applyLocked(root: string, etc: string, plan: EtcPlan, out: ApplyOutput, touched: Set<string>): number {

@@ -57,18 +57,19 @@ export function isTempName(name: string): boolean {
 /**
  * Removes what an earlier run killed mid-way left in `dir`: every entry named by tempPathFor
  * (files, links, and directories with their content). Runs at the start of a run, in exactly the
- * directories that run manages, under that run's lock; with `targets` (base names), only the
- * temporaries of those files. Returns the names removed; a missing `dir` has none. A symlink is
- * removed as a link, never followed.
+ * directories that run manages, under that run's lock; with `targets` (base names, or a test of
+ * a base name), only the temporaries of those files. Returns the names removed; a missing `dir`
+ * has none. A symlink is removed as a link, never followed.
  */
-export function sweepTemps(dir: string, targets?: ReadonlySet<string>): string[] {
+export function sweepTemps(dir: string, targets?: ReadonlySet<string> | ((target: string) => boolean)): string[] {
+  const wanted = typeof targets === "function" ? targets : targets && ((t: string) => targets.has(t));
   let names: string[];
   try { names = readdirSync(dir); } catch { return []; }
   const removed: string[] = [];
   for (const name of names) {
     if (!isTempName(name)) continue;
     // Only the temporaries of these targets, where another step manages the rest of `dir`.
-    if (targets && !targets.has(name.slice(1, name.lastIndexOf(".stagehand-")))) continue;
+    if (wanted && !wanted(name.slice(1, name.lastIndexOf(".stagehand-")))) continue;
     const path = join(dir, name);
     try {
       if (lstatSync(path).isDirectory()) rmSync(path, { recursive: true, force: true });

@@ -44,6 +44,20 @@ test("temporary files of a killed run are swept from every directory the run man
   assert.ok(existsSync(join(etc, ".hidden")));
 });
 
+test("in /etc itself, the users step's temporaries are left to it (it sweeps them under its own lock)", () => {
+  const root = makeUserRoot("etc-sweep-");
+  setup(root, ENTRIES);
+  const etc = join(root, "etc");
+  const shadow = tempPathFor(join(etc, "shadow"));
+  const passwd = tempPathFor(join(etc, "passwd"));
+  const hosts = tempPathFor(join(etc, "hosts"), "link");
+  for (const p of [shadow, passwd]) writeFileSync(p, "", { mode: 0o600 });
+  symlinkSync("/etc/static/hosts", hosts);
+  assert.is(setup(root, ENTRIES).status, 0);
+  assert.ok(existsSync(shadow) && existsSync(passwd));
+  assert.not.ok(existsSync(hosts));
+});
+
 test("a run while another holds the lock on /etc does nothing (and sweeps nothing)", () => {
   const root = makeUserRoot("etc-sweep-");
   const etc = buildEtcTree(root, ENTRIES);
