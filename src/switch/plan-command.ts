@@ -1,5 +1,5 @@
 /** `stagehand plan OLD NEW [--json] [--explain] [--diff] [--active FILE]`: the unit plan of a switch, printed. */
-import { readFileSync } from "node:fs";
+import { MAX_BYTES, readRegularFile } from "../fs/read.ts";
 import { err, out } from "../cli/output.ts";
 import { UnitParseError } from "../units/parse.ts";
 import { UnitDirectoryError } from "../units/dir.ts";
@@ -13,7 +13,7 @@ export interface UnitPlanOptions { json: boolean; explain: boolean; diff: boolea
 /** Prints the plan; bad input (unit syntax, missing directory, --active file) is exit 1 with the path. */
 export async function runUnitPlan(oldTop: string, newTop: string, o: UnitPlanOptions): Promise<number> {
   try {
-    const active = o.active !== undefined ? parseActiveFile(readFileSync(o.active, "utf8"), o.active) : undefined;
+    const active = o.active !== undefined ? parseActiveFile(readRegularFile(o.active, { maxBytes: MAX_BYTES.database, what: "--active file" }).toString("utf8"), o.active) : undefined;
     const input = loadGenerationsInput(oldTop, newTop, active);
     const plan = planSwitch(input);
     if (o.json) {

@@ -56,6 +56,16 @@ test("a FIFO as a drop-in, a device as a unit file, a FIFO as fstab: refused by 
   assert.match(r.stderr, /fstab: .*etc\/fstab: is a FIFO/);
 });
 
+test("a FIFO given as --active is refused by name", () => {
+  const o = generation({ "test.service": simpleService({ ExecStart: "/bin/a" }) });
+  const fifo = join(o, "active.json");
+  mkfifo(fifo);
+  const r = cli("plan", o, o, "--active", fifo);
+  assert.is.not(r.status, null, "plan hung on a FIFO --active");
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /--active file: .*active\.json: is a FIFO/);
+});
+
 test("a unit directory that loops on itself is a loop, not a missing directory", () => {
   const top = generation({});
   const dir = join(top, "etc/systemd/system");
