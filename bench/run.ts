@@ -28,6 +28,38 @@ const header = [
 
 const runs = Number(process.env.STAGEHAND_BENCH_RUNS ?? 5);
 
+/** The 1-minute load average above which a section waits (STAGEHAND_BENCH_MAX_LOAD, default 1.5). */
+const MAX_LOAD = Number(process.env.STAGEHAND_BENCH_MAX_LOAD ?? 1.5);
+/** How long a section waits for the machine to get quiet before it runs anyway (minutes; default 30). */
+const QUIET_WAIT_MIN = Number(process.env.STAGEHAND_BENCH_QUIET_WAIT ?? 30);
+const loadAverage = () => Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
+
+/**
+ * Waits (polling every 15 s) until the 1-minute load average is below MAX_LOAD, at most
+ * QUIET_WAIT_MIN minutes; returns the line that says under which conditions the section ran.
+ */
+async function waitForQuiet(key: string): Promise<string> {
+  const start = Date.now();
+  let load = loadAverage();
+  while (load >= MAX_LOAD && Date.now() - start < QUIET_WAIT_MIN * 60_000) {
+    console.error(`bench ${key}: load average ${load.toFixed(2)} >= ${MAX_LOAD}; waiting for a quiet machine`);
+    await new Promise((r) => setTimeout(r, 15_000));
+    load = loadAverage();
+  }
+  const waited = ((Date.now() - start) / 60_000).toFixed(1);
+  const when = new Date().toISOString().slice(0, 16).replace("T", " ");
+  return load < MAX_LOAD
+    ? `Conditions: started ${when} UTC at a 1-minute load average of ${load.toFixed(2)} (< ${MAX_LOAD}; waited ${waited} min).`
+    : `Conditions: **the machine was not quiet**: started ${when} UTC at a 1-minute load average of ${load.toFixed(2)} after waiting ${waited} min (other work on the machine); ratios within a row hold better than absolute times.`;
+}
+
+/** Runs one section after waiting for a quiet machine; its conditions line goes under its title. */
+async function runSection(s: { key: string; run: () => Promise<string> }): Promise<string> {
+  const conditions = await waitForQuiet(s.key);
+  const [title, ...rest] = (await s.run()).split("\n");
+  return [title, "", conditions, ...rest].join("\n");
+}
+
 /** The sections, in table order; `heading` finds a section in an existing results.md. */
 const SECTIONS: { key: string; heading: string; run: () => Promise<string> }[] = [
   {
@@ -40,8 +72,11 @@ const SECTIONS: { key: string; heading: string; run: () => Promise<string> }[] =
         "| --- | --- |",
         `| size on disk | ${mib(b.sizeBytes)} MiB |`,
         `| size with \`zstd -19\` (what it would add to an initrd) | ${mib(b.zstdBytes)} MiB |`,
-        `| start-up, \`stagehand --version\` (hyperfine, mean ± σ) | ${b.versionMeanMs.toFixed(1)} ± ${b.versionStddevMs.toFixed(1)} ms |`,
+        `| start-up, \`stagehand --version\` (hyperfine, mean ± σ of 30) | ${b.versionMeanMs.toFixed(1)} ± ${b.versionStddevMs.toFixed(1)} ms |`,
+        `| CPU time of \`--version\` (user + system) | ${b.versionCpuMs.toFixed(1)} ms |`,
         `| peak RSS of \`--version\` | ${(b.peakRssKiB / 1024).toFixed(1)} MiB |`,
+        `| Bun's own start: a compiled \`console.log\` built with the same flags (${mib(b.hello.sizeBytes)} MiB), wall / CPU / peak RSS | ` +
+          `${b.hello.meanMs.toFixed(1)} ± ${b.hello.stddevMs.toFixed(1)} ms / ${b.hello.cpuMs.toFixed(1)} ms / ${(b.hello.peakRssKiB / 1024).toFixed(1)} MiB |`,
         "",
       ].join("\n");
     },
@@ -81,25 +116,21 @@ function existingSections(): { header: string[]; sections: string[] } {
   return { header: lines.slice(0, starts[0]), sections };
 }
 
-let text: string;
-if (!subset) {
-  const sections: string[] = [];
-  for (const s of SECTIONS) sections.push(await s.run());
-  text = [...header, ...sections].join("\n");
-} else {
-  const old = existingSections();
-  const today = new Date().toISOString().slice(0, 10);
-  const fresh = new Map<string, string>();
-  for (const s of SECTIONS.filter((s) => wanted.includes(s.key))) {
-    const [title, ...rest] = (await s.run()).split("\n");
-    // A section refreshed alone says so (the header's date is the last full run's).
-    fresh.set(s.key, [title, "", `Refreshed ${today} alone (\`bun bench/run.ts ${s.key}\`).`, ...rest].join("\n"));
-  }
-  const keyOf = (section: string) => SECTIONS.find((s) => section.startsWith(s.heading))?.key;
-  const sections = SECTIONS.map((s) => fresh.get(s.key) ?? old.sections.find((o) => keyOf(o) === s.key)).filter((x): x is string => x !== undefined);
+// Each section is written to results.md as soon as it is done (a long run that fails late keeps what
+// it measured); sections not (yet) run are kept from the existing file.
+const old = existingSections();
+const today = new Date().toISOString().slice(0, 10);
+const fresh = new Map<string, string>();
+const keyOf = (section: string) => SECTIONS.find((s) => section.startsWith(s.heading))?.key;
+let text = "";
+for (const s of SECTIONS.filter((s) => !subset || wanted.includes(s.key))) {
+  const [title, ...rest] = (await runSection(s)).split("\n");
+  // A section refreshed alone says so (the header's date is the last full run's).
+  fresh.set(s.key, subset ? [title, "", `Refreshed ${today} alone (\`bun bench/run.ts ${s.key}\`).`, ...rest].join("\n") : [title, ...rest].join("\n"));
+  const sections = SECTIONS.map((x) => fresh.get(x.key) ?? old.sections.find((o) => keyOf(o) === x.key)).filter((x): x is string => x !== undefined);
   // Sections this script does not know (added by hand or by another tool) are kept, at the end.
   sections.push(...old.sections.filter((o) => keyOf(o) === undefined));
-  text = [...old.header, ...sections.map((x) => x.replace(/\n*$/, "\n"))].join("\n");
+  text = [...(subset ? old.header : header), ...sections.map((x) => x.replace(/\n*$/, "\n"))].join("\n");
+  writeFileSync(RESULTS, text);
 }
-writeFileSync(RESULTS, text);
 console.log(text);
