@@ -49,9 +49,10 @@ export interface EtcPlan {
   tree: string;
   ops: EtcOp[];
   /**
-   * The directories this run manages (relative to /etc, "" for /etc itself): those holding an
-   * entry of the new tree, a link into /etc/static or a copy listed in `.clean`. Temporary files
-   * a killed run left there are swept before anything else is done.
+   * The directories to sweep (relative to /etc, "" for /etc itself): of those this run manages
+   * (holding an entry of the new tree, a link into /etc/static or a copy listed in `.clean`), the
+   * ones where loading saw a temporary name or did not look (reached through a link, or missing).
+   * Temporary files a killed run left there are swept, under the lock, before anything is done.
    */
   dirs: string[];
 }
@@ -232,7 +233,9 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   for (const e of tree.entries) if (e.kind !== "file") dirs.add(parentName(e.name));
   for (const l of state.staticLinks) dirs.add(parentName(l.name));
   for (const name of state.clean) dirs.add(parentName(name));
-  return { tree: tree.path, ops, dirs: [...dirs] };
+  // Where the walk of /etc listed a directory and saw no temporary, there is none to sweep.
+  const toSweep = [...dirs].filter((d) => !state.listedDirs?.has(d) || state.dirsWithTemps?.has(d));
+  return { tree: tree.path, ops, dirs: toSweep };
 }
 
 /** The lines dry-activate prints for a plan (nothing for a no-op). */

@@ -56,6 +56,13 @@ export interface EtcState {
   hasTag: boolean;
   /** Owner tables as they will be once /etc is set up. */
   ids: IdTables;
+  /**
+   * The directories (relative to /etc, "" for /etc) the walk for static links listed, and those
+   * among them holding a temporary name of ours: a killed run's leftovers are only looked for
+   * again, under the lock, where the walk saw one or did not look.
+   */
+  listedDirs?: ReadonlySet<string>;
+  dirsWithTemps?: ReadonlySet<string>;
 }
 
 /** Whether a link target points into /etc/static. */
@@ -180,15 +187,17 @@ function oldContent(host: string, name: string): Buffer | undefined {
  * Finds links into /etc/static under /etc (resolved inside the root), never looking under
  * /etc/nixos. Temporary names of an earlier, killed run are skipped: applying sweeps them.
  */
-function findStaticLinks(root: string, tree: EtcTree): StaticLink[] {
+function findStaticLinks(root: string, tree: EtcTree, listedDirs: Set<string>, dirsWithTemps: Set<string>): StaticLink[] {
   const found: StaticLink[] = [];
   const etc = resolveInRoot(root, "/etc");
   const walk = (rel: string) => {
     let listed: Dirent[];
     try { listed = readdirSync(rel === "" ? etc : `${etc}/${rel}`, { withFileTypes: true }); } catch { return; }
+    listedDirs.add(rel);
     for (const d of sortBytewise(listed, (e) => e.name)) {
       const name = rel === "" ? d.name : `${rel}/${d.name}`;
-      if (name === "nixos" || isTempName(d.name)) continue;
+      if (isTempName(d.name)) { dirsWithTemps.add(rel); continue; }
+      if (name === "nixos") continue;
       // The listing's file types spare an lstat per node; link targets were mostly read by observe.
       if (isSymlink(d, `${etc}/${name}`)) {
         const target = linkTargetAt(`${etc}/${name}`);
@@ -232,7 +241,9 @@ export function loadEtcState(root: string, tree: EtcTree): EtcState {
 
 function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
   // The walk of /etc first: its listings tell which declared names are links (no lstat for those).
-  const staticLinks = findStaticLinks(root, tree);
+  const listedDirs = new Set<string>();
+  const dirsWithTemps = new Set<string>();
+  const staticLinks = findStaticLinks(root, tree, listedDirs, dirsWithTemps);
   const nodes = new Map<string, NodeState>();
   for (const e of tree.entries) {
     if (e.kind === "file") continue;
@@ -256,6 +267,6 @@ function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
   const group = declaredText(root, tree, "group") ?? readText(resolveInRoot(root, "/etc/group"), "/etc/group");
   return {
     staticTarget, ...(staticInTheWay ? { staticInTheWay } : {}), staticLinks, nodes, clean: names, cleanRefused: refused,
-    cleanText, hasTag, ids: idTables(passwd, group),
+    cleanText, hasTag, ids: idTables(passwd, group), listedDirs, dirsWithTemps,
   };
 }
