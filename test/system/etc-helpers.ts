@@ -22,6 +22,7 @@ export const LOWER_ETC: Record<string, LowerNode> = {
   "lower-user/mine": "a user's file\n",
   "lower-file": "a file of the image\n",
   "lower-obsolete": { link: "/etc/static/lower-obsolete" },
+  "lower-link": { link: "/etc/static/lower-link" },
 };
 
 /**

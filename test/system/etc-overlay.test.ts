@@ -45,6 +45,7 @@ const GEN: Record<string, FixtureEntry> = {
   "lower-static": { dir: { a: "a\n" } },                 // lower directory of links into /etc/static -> link
   "lower-user": { dir: { mine: "declared\n" } },         // lower directory with a user's file: kept, warned
   "lower-file": { text: "declared\n", mode: "0644" },    // lower file -> copy
+  "lower-link/a": { text: "a\n" },                       // a lower-layer link into /etc/static -> directory
   hosts: { text: "127.0.0.1 localhost\n" },              // after them all (bytewise), still set up
   "zz/last": { text: "z\n", mode: "0640" },
 };
@@ -59,6 +60,7 @@ test("lower-layer directories become links or copies; a user's directory is kept
   const etc = buildEtcTree(root.dir, GEN);
   const r = run(etc);
   assert.equal(r.stderr, [
+    "removing obsolete symlink ‘/etc/lower-link’...",
     "removing obsolete symlink ‘/etc/lower-obsolete’...",
     "removing obsolete symlink ‘/etc/lower-static/a’...",
     "removing obsolete symlink ‘/etc/lower-static/sub/b’...",
@@ -74,6 +76,8 @@ test("lower-layer directories become links or copies; a user's directory is kept
   assert.is(s["lower-file"], 'file 644 0:0 "declared\\n"');
   assert.is(s["lower-user"], "dir 755 0:0");
   assert.is(s["lower-user/mine"], 'file 644 0:0 "a user\'s file\\n"');
+  assert.is(s["lower-link"], "dir 755 0:0");
+  assert.is(s["lower-link/a"], "link -> /etc/static/lower-link/a");
   assert.is(s.hosts, "link -> /etc/static/hosts");
   assert.is(s["zz/last"], 'file 640 0:0 "z\\n"');
   assert.not.ok(existsSync(join(root.dir, "etc/lower-obsolete")));
