@@ -138,9 +138,15 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
   const etc = resolveInRoot(root, "/etc");
   /** Directories whose entries changed, made durable at the end. */
   const touched = new Set<string>();
-  const madeEtc = mkdirSync(etc, { recursive: true, mode: 0o755 });
-  if (madeEtc !== undefined) touched.add(dirname(madeEtc));
-  const lock = tryLockDirectory(etc);
+  let lock;
+  try {
+    const madeEtc = mkdirSync(etc, { recursive: true, mode: 0o755 });
+    if (madeEtc !== undefined) touched.add(dirname(madeEtc));
+    lock = tryLockDirectory(etc);
+  } catch (e) {
+    out.stderr(`error: cannot set up /etc: ${(e as Error).message}`);
+    return 1;
+  }
   if (!lock) {
     out.stderr("error: another process is setting up /etc (it holds the lock on /etc); nothing done");
     return 1;

@@ -58,6 +58,16 @@ test("in /etc itself, the users step's temporaries are left to it (it sweeps the
   assert.not.ok(existsSync(hosts));
 });
 
+test("/etc that is not a directory: one error, nothing done", () => {
+  const root = makeUserRoot("etc-sweep-");
+  rmSync(join(root, "etc"), { recursive: true });
+  writeFileSync(join(root, "etc"), "not a directory\n");
+  const r = setup(root, ENTRIES);
+  assert.is(r.status, 1);
+  assert.equal(r.messages.length, 1);
+  assert.match(r.messages[0]!, /^error: cannot set up \/etc: EEXIST/);
+});
+
 test("a run while another holds the lock on /etc does nothing (and sweeps nothing)", () => {
   const root = makeUserRoot("etc-sweep-");
   const etc = buildEtcTree(root, ENTRIES);
