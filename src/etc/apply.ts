@@ -16,8 +16,8 @@
  * emptied and removed in place, as setup-etc.pl does, instead of being swapped atomically.
  */
 import {
-  closeSync, constants, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmdirSync, rmSync,
-  symlinkSync, unlinkSync, chmodSync,
+  closeSync, constants, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync,
+  rmdirSync, rmSync, symlinkSync, unlinkSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../fs/atomic.ts";
@@ -373,14 +373,21 @@ function settleOwners(root: string, copies: Extract<EtcOp, { op: "copy" }>[], ou
     for (const c of copies) {
       try {
         const p = at(root, c.name);
-        const st = lstatSync(p);
-        if (!st.isFile()) continue;
+        if (!lstatSync(p).isFile()) continue;
         const inRange = (id: number | undefined) => (id !== undefined && ownerInRange(id) ? id : undefined);
         const uid = inRange(resolveOwner(c.user, ids.users)) ?? c.uid;
         const gid = inRange(resolveOwner(c.group, ids.groups)) ?? c.gid;
-        if (st.uid !== uid || st.gid !== gid) lchownSync(p, uid, gid);
-        // chown clears setuid/setgid bits, so the mode is set after it.
-        if ((st.mode & 0o7777) !== c.mode || st.uid !== uid || st.gid !== gid) chmodSync(p, c.mode);
+        // Changed through a descriptor of the file itself: a link swapped in meanwhile is not followed.
+        const fd = openSync(p, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+        try {
+          const st = fstatSync(fd);
+          if (!st.isFile()) continue;
+          if (st.uid !== uid || st.gid !== gid) fchownSync(fd, uid, gid);
+          // chown clears setuid/setgid bits, so the mode is set after it.
+          if ((st.mode & 0o7777) !== c.mode || st.uid !== uid || st.gid !== gid) fchmodSync(fd, c.mode);
+        } finally {
+          closeSync(fd);
+        }
       } catch (e) {
         out.stderr(`error: cannot set the owner of /etc/${c.name}: ${(e as Error).message}`);
         status = 1;
