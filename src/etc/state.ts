@@ -149,7 +149,10 @@ function isDirectory(d: Dirent, here: string): boolean {
 
 function observe(root: string, e: EtcEntry): NodeState {
   const name = e.name;
-  const host = etcHostPath(root, name);
+  let host: string | undefined;
+  // A parent that cannot be resolved (a loop of links): that parent is in the way of this entry
+  // alone (the planner refuses it when it gets there), not of the whole run.
+  try { host = etcHostPath(root, name); } catch { return { type: "other" }; }
   if (host === undefined) return { type: "none" };
   // A link the walk of /etc listed needs no lstat: a link's mode and owner mean nothing here.
   let st;

@@ -122,4 +122,18 @@ test("the etc tree's path and its store links are resolved inside DIR", () => {
   assert.is(readFileSync(join(root, "etc/copy"), "utf8"), "root's own\n");
 });
 
+test("a loop of links under /etc stops only the entries below it", () => {
+  const root = makeUserRoot("etc-conf-");
+  symlinkSync("loop", join(root, "etc/loop"));
+  symlinkSync("/etc/ping", join(root, "etc/pong"));
+  symlinkSync("/etc/pong", join(root, "etc/ping"));
+  const r = setup(root, { "loop/x": { text: "x\n" }, "ping/y": { text: "y\n", mode: "0644" }, hosts: { text: "h\n" } });
+  assert.is(r.status, 1);
+  assert.equal(r.messages, [
+    "error: not setting up ‘/etc/loop/x’: ‘/etc/loop’ is in the way and is not a directory",
+    "error: not setting up ‘/etc/ping/y’: ‘/etc/ping’ is in the way and is not a directory",
+  ]);
+  assert.is(readlinkSync(join(root, "etc/hosts")), "/etc/static/hosts");
+});
+
 test.run();
