@@ -8,6 +8,7 @@ import * as assert from "uvu/assert";
 import type { Container } from "../harness/container.ts";
 import { buildGeneration, type Generation } from "../harness/generation.ts";
 import { assertContains, assertLacks, bootSwitchMachine, nixos, runSwitch, switchTo } from "./switch-helpers.ts";
+import { assertValid, lastLineDocument } from "../unit/schemas/validate.ts";
 
 let c: Container;
 let base: Generation;
@@ -104,6 +105,41 @@ test("aborts on already locked lock file", () => {
   assert.ok(r.status !== 0 && r.status < 124, `expected a quick failure, got ${r.status}\n${r.stdout}`);
   assertContains(r.stdout, "Could not acquire lock");
   assertLacks(r.stdout, "activating the configuration...");
+});
+
+test("--json: the summaries of real switches match docs/schemas/switch-summary.schema.json", () => {
+  type Summary = { exitCode: number; stopped: string[]; failedJobs: { unit: string }[]; failedUnits: string[]; phases: { phase: string }[]; systemdRestarted: boolean };
+  /** The switch with --json: the document is the last line of stdout; the human lines stay on stderr. */
+  const summary = (gen: Generation, action: string, what: string): Summary => {
+    const r = c.sh(`${gen.toplevel}/bin/switch-to-configuration ${action} --json`, { timeoutMs: 300_000 });
+    const doc = lastLineDocument(r.stdout, what) as Summary;
+    assertValid("switch-summary", doc, what);
+    assert.is(doc.exitCode, r.status, `${what}: exitCode is the exit status\n${r.stderr}`);
+    return doc;
+  };
+  const unit = (execStart: string) => `[Service]\nType=oneshot\nRemainAfterExit=true\nExecStart=${execStart}\n`;
+  // Its own system.conf, so that the first switch to it re-executes systemd whatever ran before.
+  const gen = (name: string, execStart: string) => buildGeneration(c.root, nixos({
+    name, systemConf: "[Manager]\nDefaultEnvironment=JSON_PROBE=1\n",
+    units: { "json-probe.service": unit(execStart) }, wantedBy: { "json-probe.service": ["multi-user.target"] },
+  }));
+  const ok = gen("jsonProbe", "/bin/true");
+  const failing = gen("jsonProbeFailing", "/bin/false");
+  // A dry run, then a new unit and a new system.conf (systemd re-executes).
+  summary(ok, "dry-activate", "dry-activate --json");
+  const started = summary(ok, "test", "test --json (a new unit)");
+  assert.is(started.exitCode, 0);
+  assert.ok(started.systemdRestarted && started.phases.some((p) => p.phase === "reexecute"), JSON.stringify(started));
+  // The unit changed to one that fails: a failed job and a failed unit, exit 4.
+  const failed = summary(failing, "test", "test --json (a failing unit)");
+  assert.is(failed.exitCode, 4);
+  assert.ok(failed.failedJobs.some((j) => j.unit === "json-probe.service"), JSON.stringify(failed));
+  assert.ok(failed.failedUnits.includes("json-probe.service"), JSON.stringify(failed));
+  // Working again (the switch's reset-failed made it inactive: it is started anew), then back to
+  // the base generation: the unit is stopped.
+  assert.is(summary(ok, "test", "test --json (the unit fixed)").exitCode, 0);
+  const back = summary(base, "test", "test --json (the unit removed)");
+  assert.ok(back.stopped.includes("json-probe.service"), JSON.stringify(back));
 });
 
 test.run();
