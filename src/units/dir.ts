@@ -104,12 +104,12 @@ export function diskUnitDirectory(path: string): UnitDirectory {
     const l = listing(slash < 0 ? "" : name.slice(0, slash));
     return l ? { entry: l.get(base) } : undefined;
   };
-  /** From the listing: a plain name missing from it is missing; a regular file in it is present. */
+  /** From the listing: a plain name missing from it is missing; anything there is stat'ed. */
   const listedState = (name: string): UnitFileState | undefined => {
     const l = listed(name);
     if (!l) return undefined;
     if (!l.entry) return name.includes("/") ? undefined : "missing";
-    return l.entry.isFile() ? "present" : undefined; // symlinks (masks, links into the store) are resolved
+    return undefined; // a file may be empty (masked); symlinks (masks, links into the store) are resolved
   };
   const fileState = (name: string): UnitFileState => {
     let s = states.get(name);
@@ -121,8 +121,12 @@ export function diskUnitDirectory(path: string): UnitDirectory {
     }
     try {
       // One stat answers for the usual symlink into the store: only a character device can be
-      // /dev/null, so only then is the (costlier) realpath asked, as ng compares it.
-      s = !statSync(at(name)).isCharacterDevice() ? "present" : realpathSync(at(name)) === "/dev/null" ? "masked" : "present";
+      // /dev/null, so only then is the (costlier) realpath asked, as ng compares it. An empty
+      // regular file masks the unit too, for systemd (systemd.unit(5)); ng reads it as a unit
+      // without settings.
+      const st = statSync(at(name));
+      if (st.isCharacterDevice()) s = realpathSync(at(name)) === "/dev/null" ? "masked" : "present";
+      else s = st.isFile() && st.size === 0 ? "masked" : "present";
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") s = "missing";
@@ -269,7 +273,8 @@ export function memoryUnitDirectory(path: string, files: Record<string, string |
     }
     return index.get(`${name}.d`) ?? [];
   };
-  const fileState = (name: string): UnitFileState => (!has(name) ? "missing" : files[name] === null ? "masked" : "present");
+  // An empty file masks a unit, as systemd reads it (see diskUnitDirectory).
+  const fileState = (name: string): UnitFileState => (!has(name) ? "missing" : files[name] === null || files[name] === "" ? "masked" : "present");
   return {
     path,
     exists: (name) => has(name),

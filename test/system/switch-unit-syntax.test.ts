@@ -17,6 +17,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Container } from "../harness/container.ts";
 import type { GenerationSpec } from "../harness/generation.ts";
+import { join } from "node:path";
+import { diskUnitDirectory } from "../../src/units/dir.ts";
 import { emptyUnitInfo, LONG_LINE_MAX, parseUnitText, UnitParseError } from "../../src/units/parse.ts";
 import { assertContains, assertLacks, assertOnly, bootSwitchMachine, runSwitch, show, switchTo } from "./switch-helpers.ts";
 import { build } from "./switch-port-helpers.ts";
@@ -48,6 +50,10 @@ function cases(): Record<string, Buffer> {
     "before-section": b(`Description=early\n[Unit]\nDescription=late\n${SERVICE}`),
     "comment-in-continuation": b(`[Unit]\nDescription=e\\\n# skipped\n; skipped\nf\n${SERVICE}`),
     "even-backslashes": b(`[Unit]\nDescription=g\\\\\n${SERVICE}`),
+    "no-inline-comment": b(`[Unit]\nDescription=ic #not ;a comment\n${SERVICE}`),
+    "indented-comment": b(`[Unit]\n   # Description=hidden\n\t; x\nDescription=ind\n${SERVICE}`),
+    "colon-in-key": b(`[Unit]\nDescription=colon\nX-A:b=c\n${SERVICE}`),
+    "quotes-kept": b(`[Unit]\nDescription="quoted" 'x'\n${SERVICE}`),
     "unterminated-header": b(`[Unit\nDescription=x\n${SERVICE}`),
     "header-with-quote": b(`[Un"it]\nDescription=x\n${SERVICE}`),
     "header-with-control": b(`[Un\x01it]\nDescription=x\n${SERVICE}`),
@@ -102,6 +108,12 @@ test("stagehand reads crafted unit files as the container's systemd does", () =>
   assert.ok(ours(all["cr"]!).loaded && (ours(all["cr"]!) as { execStart: string[] }).execStart[0] === "/bin/echo hidden");
   assert.is(show(c, "t-no-equals.service", ["LoadState"]).LoadState, "loaded");
   assert.is.not(show(c, "t-long-line-too-long.service", ["LoadState"]).LoadState, "loaded");
+  // An empty unit file is masked, for systemd as for stagehand's unit directory.
+  c.writeFile("/usr/local/lib/systemd/system/t-empty.service", "");
+  c.must("systemctl daemon-reload");
+  assert.is(show(c, "t-empty.service", ["LoadState"]).LoadState, "masked");
+  assert.is(diskUnitDirectory(join(c.root, "usr/local/lib/systemd/system")).fileState("t-empty.service"), "masked");
+  c.sh("rm -f /usr/local/lib/systemd/system/t-empty.service");
   const verify = c.sh("systemd-analyze verify /usr/local/lib/systemd/system/t-no-equals.service 2>&1").stdout;
   assertContains(verify, "Missing '='");
   for (const name of Object.keys(all)) c.sh(`rm -f /usr/local/lib/systemd/system/t-${name}.service`);

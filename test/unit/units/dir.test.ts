@@ -87,4 +87,18 @@ test("units linked to the same absolute paths are the same files, known without 
   }
 });
 
+test("an empty unit file is masked, as systemd reads it (systemd.unit(5)); the planner stops the unit", async () => {
+  const { generation, planBetween, activeUnits, simpleService } = await import("../switch/helpers.ts");
+  const oldTop = generation({ "e.service": simpleService() });
+  const newTop = generation({ "e.service": "", "e.service.d/empty.conf": "" });
+  const dir = diskUnitDirectory(join(newTop, "etc/systemd/system"));
+  assert.is(dir.fileState("e.service"), "masked");
+  assert.is(dir.exists("e.service"), true);
+  assert.is(memoryUnitDirectory("/m", { "e.service": "" }).fileState("e.service"), "masked");
+  const plan = planBetween(oldTop, newTop, activeUnits("e.service"));
+  assert.equal(Object.keys(plan.stop), ["e.service"]);
+  assert.match(plan.stop["e.service"]!, /masked in the new generation/);
+  assert.equal(Object.keys(plan.start), []);
+});
+
 test.run();
