@@ -31,7 +31,9 @@ test("--dry: ok, failed and skipped steps and a builtin's plan match the schema"
 test("a real run into a scratch root, and a builtin that fails on a bad spec, match the schema", () => {
   const real = activate(false);
   assertValid("activate", real, "activate --json");
-  assert.is(byName(real, "users").status, "ok");
+  // As root the users step writes the scratch root's databases; unprivileged (a Nix build's
+  // checkPhase) it cannot chown them and fails, which the schema must describe just as well.
+  if (process.geteuid?.() === 0) assert.is(byName(real, "users").status, "ok", JSON.stringify(real));
   const bad = activate(false, true);
   assertValid("activate", bad, "activate --json (bad spec)");
   assert.is(byName(bad, "users").status, "failed");
