@@ -16,20 +16,92 @@ const GONE = new Set(["org.freedesktop.DBus.Error.UnknownObject", "org.freedeskt
 /** FragmentPath reads in flight at once (below dbus-daemon's default per-connection reply limit). */
 const FRAGMENT_WINDOW = 64;
 
-/** Settle loop bounds: quiet for `quietMs` ends it, `maxMs` caps it (ng: 250 ms and 90 s). */
+/**
+ * The wait after the switch's jobs, before new and failed units are listed. ng waits until the bus
+ * has been quiet for 250 ms, in every switch; stagehand waits for what can still change instead
+ * (settleDone), never longer than `quietMs` past the settle's start or past the last racy service
+ * job's end, polling systemd's job queue every `pollMs`.
+ */
 export interface SettleOptions {
   quietMs: number;
-  maxMs: number;
+  pollMs: number;
 }
 
-export const DEFAULT_SETTLE: SettleOptions = { quietMs: 250, maxMs: 90_000 };
+export const DEFAULT_SETTLE: SettleOptions = { quietMs: 250, pollMs: 10 };
+
+/**
+ * Service types whose start job is done before the service has shown it runs: systemd ends the job
+ * once the process is forked (simple, idle) or exec'd (exec), so it can still fail a moment later.
+ * The others end their job after start-up finished (oneshot: the process exited; forking, notify,
+ * dbus: the service said it is up), so a failure at start is known when the job ends.
+ */
+export const RACY_SERVICE_TYPES: ReadonlySet<string> = new Set(["simple", "exec", "idle"]);
+
+/**
+ * Whether the wait after the jobs is over, at `now`:
+ * - Jobs still queued (pulled in by the switch's own: a target's dependencies, units ordered after
+ *   it) are waited for, since what they do decides which units are new or failed; but only up to
+ *   `quietMs` after the settle began (or after the last racy job's end), as ng's wait, so a long
+ *   job pulled in is not waited out.
+ * - `lastRacyJobEnd`: when the last job on a service of a racy type (RACY_SERVICE_TYPES) ended,
+ *   whether the switch ran it or one of its jobs pulled it in. `quietMs` must pass after it, as ng
+ *   gives it. A switch with no such job (a no-op switch starts the active targets and restarts
+ *   sysinit-reactivation.target, whose services are oneshots) waits only for the queue.
+ */
+export function settleDone(s: { now: number; startedAt: number; lastRacyJobEnd: number | undefined; jobsQueued: number }, opts: SettleOptions): boolean {
+  const graceOver = s.lastRacyJobEnd === undefined || s.now >= s.lastRacyJobEnd + opts.quietMs;
+  const queueOver = s.jobsQueued === 0 || s.now >= Math.max(s.startedAt, s.lastRacyJobEnd ?? 0) + opts.quietMs;
+  return graceOver && queueOver;
+}
+
+/** Services whose jobs ended during the switch, remembered for the settle; bounded. */
+const MAX_TRACKED_SERVICES = 10_000;
 
 /** Adapts a connected SystemdManager; `close()` stops its job waiter (not the manager). */
 export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT_SETTLE): SwitchSystemd & { close(): void } {
   const waiter = JobWaiter.create(m);
-  // Any signal from systemd counts as activity for the settle loop (ng counts any bus message).
-  let lastActivity = Date.now();
-  const offs = (["JobNew", "JobRemoved", "UnitNew", "UnitRemoved", "Reloading"] as const).map((s) => m.onSignal(s, () => { lastActivity = Date.now(); }));
+  /** When a job on each service ended during this switch (JobRemoved, from systemd only). */
+  const serviceJobEnds = new Map<string, number>();
+  let untracked = false;
+  const offJobRemoved = m.onSignal("JobRemoved", (body) => {
+    const unit = String(body[2]);
+    if (!unit.endsWith(".service")) return;
+    if (serviceJobEnds.size >= MAX_TRACKED_SERVICES && !serviceJobEnds.has(unit)) untracked = true;
+    else serviceJobEnds.set(unit, Date.now());
+  });
+  /** Service Type per unit, read once (a unit's type does not change within a switch). */
+  const serviceTypes = new Map<string, Promise<string>>();
+  const serviceType = (unit: string): Promise<string> => {
+    let t = serviceTypes.get(unit);
+    if (!t) {
+      t = m.getUnit(unit)
+        .then((path) => propertyOf<string>(path, "Type", "org.freedesktop.systemd1.Service"))
+        .then((v) => String(v), () => "" /* gone meanwhile: nothing left to fail */);
+      serviceTypes.set(unit, t);
+    }
+    return t;
+  };
+  /** Whether `unit`'s main process started at `since` or later (µs of CLOCK_REALTIME on the bus). */
+  const startedSince = (unit: string, since: number): Promise<boolean> =>
+    m.getUnit(unit)
+      .then((path) => propertyOf<unknown>(path, "ExecMainStartTimestamp", "org.freedesktop.systemd1.Service"))
+      .then((us) => (toNumber(us) ?? 0) / 1000 >= since, () => false);
+  /**
+   * When the last job that started a racy service's process ended, among the jobs that ended since
+   * `since`. A job on a service that was already running (a target started again pulls in its
+   * running gettys) started nothing, so nothing of it can fail now.
+   */
+  const lastRacyJobEnd = async (since: number): Promise<number | undefined> => {
+    // Past the bound, every service counts as racy: ng's full wait.
+    if (untracked) return Math.max(...serviceJobEnds.values(), since);
+    const recent = [...serviceJobEnds].filter(([, t]) => t >= since);
+    const types = await Promise.all(recent.map(([u]) => serviceType(u)));
+    const racy = recent.filter((_, i) => RACY_SERVICE_TYPES.has(types[i]!));
+    const started = await Promise.all(racy.map(([u]) => startedSince(u, since)));
+    let last: number | undefined;
+    racy.forEach(([, t], i) => { if (started[i] && (last === undefined || t > last)) last = t; });
+    return last;
+  };
 
   /** Object paths of the units seen in the last listing. */
   const objectPaths = new Map<string, string>();
@@ -118,18 +190,18 @@ export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT
     reexecute: () => m.reexecute(),
 
     async settle(): Promise<void> {
-      const start = Date.now();
-      lastActivity = Date.now();
-      // Wait in quiet-sized steps while signals keep coming, as ng's process() loop does.
+      const startedAt = Date.now();
+      // Only a job that ended within the grace before now can still matter.
+      const since = startedAt - settle.quietMs;
       for (;;) {
-        await new Promise((r) => setTimeout(r, settle.quietMs));
-        if (Date.now() - lastActivity >= settle.quietMs) return;
-        if (Date.now() - start >= settle.maxMs) return;
+        const [jobsQueued, racy] = await Promise.all([m.countJobs(), lastRacyJobEnd(since)]);
+        if (settleDone({ now: Date.now(), startedAt, lastRacyJobEnd: racy, jobsQueued }, settle)) return;
+        await new Promise((r) => setTimeout(r, settle.pollMs));
       }
     },
 
     close(): void {
-      for (const off of offs) off();
+      offJobRemoved();
       waiter.close();
     },
   };

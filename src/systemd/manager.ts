@@ -166,6 +166,12 @@ export class SystemdManager {
   /** ReloadOrRestartUnit; resolves to the job path. */
   reloadOrRestartUnit(unit: string, mode: JobMode = "replace"): Promise<string> { return this.enqueue("reload-or-restart", unit, mode); }
 
+  /** How many jobs systemd has queued or running now (ListJobs). */
+  async countJobs(): Promise<number> {
+    const [rows] = await this.#call("ListJobs");
+    return Array.isArray(rows) ? rows.length : 0;
+  }
+
   /** Forgets the failed state of all units (systemctl reset-failed). */
   async resetFailed(): Promise<void> {
     await this.#call("ResetFailed");

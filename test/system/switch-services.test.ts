@@ -124,6 +124,21 @@ test("failing units", () => {
   switchTo(c, base);
 });
 
+test("a service failing a moment after its start job is done is still reported (the wait after the jobs)", () => {
+  // Type=simple: systemd ends the start job once the process is forked, so the job is "done"; the
+  // failure comes 100 ms later, after the last job phase. Only the grace after this switch's own
+  // service jobs can see it (a no-op switch, which runs none, does not wait).
+  const lateFailing: GenerationSpec = {
+    name: "lateFailingService",
+    units: { "late.service": "[Service]\nType=simple\nExecStart=/bin/sh -c 'sleep 0.1; exit 3'\n" },
+    wantedBy: { "late.service": ["multi-user.target"] },
+  };
+  const out = switchTo(c, lateFailing, "test", true);
+  assertLacks(out, "Failed to start late.service");
+  assertContains(out, "warning: the following units failed: late.service\n");
+  switchTo(c, base);
+});
+
 test("--json summary", () => {
   const gen = switchTo(c, simpleService); // start it
   void gen;
