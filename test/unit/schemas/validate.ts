@@ -12,7 +12,8 @@ import type { ValidateFunction } from "ajv";
 
 export const REPO_ROOT = join(import.meta.dir, "..", "..", "..");
 export const SCHEMA_DIR = join(REPO_ROOT, "docs", "schemas");
-export const BINARY = join(REPO_ROOT, "dist", "stagehand");
+/** The binary under test: dist/stagehand, or $STAGEHAND_BINARY (e.g. a build of a work tree elsewhere). */
+export const BINARY = process.env.STAGEHAND_BINARY || join(REPO_ROOT, "dist", "stagehand");
 
 /** The schema names (file names less `.schema.json`). */
 export const SCHEMA_NAMES = readdirSync(SCHEMA_DIR).filter((f) => f.endsWith(".schema.json")).map((f) => f.slice(0, -".schema.json".length)).sort();
