@@ -12,6 +12,7 @@
  *   not loaded it (GetUnit: NoSuchUnit). The switch and three more after it exit 0.
  * - An active unit the activation script asks to restart, with no file in the generation, is
  *   restarted; the switch and the next ones exit 0.
+ * - An fstab mount point written with ` ` is the unit systemd generates (`my space.mount`).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -176,6 +177,20 @@ test("an activation-script restart of an active unit with no file in the generat
   assert.is(c.sh("test -e /run/nixos/activation-restart-list").status, 1, "request list consumed");
   for (const name of ["afterAsk1", "afterAsk2"]) switchTo(c, { name });
   c.sh("systemctl stop outside.service; rm -f /run/systemd/system/outside.service; systemctl daemon-reload");
+});
+
+test("an fstab mount point with an escaped space is the unit systemd generates for it", () => {
+  // NixOS writes a space in a mount point as \040; systemd-fstab-generator (libmount) decodes it.
+  // ng names the unit mnt\x5c040…, which does not exist, and misses the real one.
+  const fstab = (name: string, opts: string): GenerationSpec => ({ name, fstab: `tmpfs /my\\040space tmpfs ${opts} 0 0\n` });
+  let out = switchTo(c, fstab("spaceA", "size=1m"));
+  assertContains(out, "the following new units were started: my\\x20space.mount\n");
+  out = switchTo(c, fstab("spaceB", "size=2m"));
+  assertOnly(out, { reload: "my\\x20space.mount" });
+  assertContains(c.must("findmnt -n -o OPTIONS '/my space'"), "size=2048k");
+  out = switchTo(c, { name: "spaceGone" });
+  assertOnly(out, { stop: "my\\x20space.mount" });
+  assert.is(c.sh("findmnt '/my space'").status, 1, "unmounted");
 });
 
 test.run();
