@@ -218,7 +218,7 @@ export function waitsFromStrace(text: string, binary: string): StraceWaits {
 }
 
 /** One tool's samples of a timed row. */
-interface Timed { wall: number[]; rssKiB: number[]; statuses: Set<number>; ourEngine: number[]; ourWaits: number[]; phases: Record<string, number[]> }
+interface Timed { wall: number[]; cpuMs: number[]; rssKiB: number[]; statuses: Set<number>; ourEngine: number[]; ourWaits: number[]; phases: Record<string, number[]> }
 
 /** One size: boots a trixie container on generation A, then times the three tools switching to A's twins. */
 async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
@@ -271,17 +271,19 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
      * stagehand runs with `--json` (one more line of output), whose phases give its waits per run.
      */
     const timed = (tops: [string, string], action: string, prepare?: string): Record<Tool, Timed> => {
-      const out = Object.fromEntries(TOOLS.map((t) => [t, { wall: [], rssKiB: [], statuses: new Set(), ourEngine: [], ourWaits: [], phases: {} }])) as unknown as Record<Tool, Timed>;
+      const out = Object.fromEntries(TOOLS.map((t) => [t, { wall: [], cpuMs: [], rssKiB: [], statuses: new Set(), ourEngine: [], ourWaits: [], phases: {} }])) as unknown as Record<Tool, Timed>;
       for (let i = 0; i < plan.warmup + plan.runs; i++) {
         for (const tool of TOOLS) {
           if (prepare) execFileSync("sh", ["-c", prepare]);
           const t0 = performance.now();
-          const r = spawnSync("/usr/bin/time", ["-f", "%M", ...inside(argvOf(tool, tops, action))], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
+          const r = spawnSync("/usr/bin/time", ["-f", "%M %U %S", ...inside(argvOf(tool, tops, action))], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 });
           const wall = performance.now() - t0;
           if (i < plan.warmup) continue;
           const s = out[tool];
           s.wall.push(wall);
-          s.rssKiB.push(Number(r.stderr.trim().split("\n").at(-1)));
+          const [rss, user, sys] = r.stderr.trim().split("\n").at(-1)!.split(" ").map(Number) as [number, number, number];
+          s.rssKiB.push(rss);
+          s.cpuMs.push((user + sys) * 1000);
           if (r.status !== 0) s.statuses.add(r.status ?? -1);
           if (tool === "ours") {
             const summary = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { phases: { phase: string; durationMs: number }[] };
@@ -298,6 +300,7 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
     const timedRow = (what: string, t: Record<Tool, Timed>) => {
       const [p, g, o] = [mean(t.perl.wall), mean(t.ng.wall), mean(t.ours.wall)];
       return `| ${label} | ${what}${runsNote} | ${cell(t.perl)} | ${cell(t.ng)} | ${cell(t.ours)} | ${(g / o).toFixed(2)}× | ${(p / o).toFixed(1)}× | ` +
+        `${median(t.perl.cpuMs).toFixed(0)} / ${median(t.ng.cpuMs).toFixed(0)} / ${median(t.ours.cpuMs).toFixed(0)} | ` +
         `${mib(Math.max(...t.perl.rssKiB))} / ${mib(Math.max(...t.ng.rssKiB))} / ${mib(Math.max(...t.ours.rssKiB))} |`;
     };
 
@@ -343,9 +346,9 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
       const k = plan.waitSamples;
       return [
         `| ${n} | ${what}: **engine's share** (wall − waiting on systemd; waits ${median(perlWaits).toFixed(0)} / ${median(ng.map((x) => x.waitMs)).toFixed(0)} / ` +
-          `${median(ourS.map((x) => x.waitMs)).toFixed(0)} ms; median of ${k}) | ${p.toFixed(0)} | ${g.toFixed(0)} | ${o.toFixed(0)} | **${(g / o).toFixed(1)}×** | **${(p / o).toFixed(1)}×** | |`,
+          `${median(ourS.map((x) => x.waitMs)).toFixed(0)} ms; median of ${k}) | ${p.toFixed(0)} | ${g.toFixed(0)} | ${o.toFixed(0)} | **${(g / o).toFixed(1)}×** | **${(p / o).toFixed(1)}×** | | |`,
         `| ${n} | ${what}: where the waiting went (ms, medians) | | lifetime ${median(ng.map((x) => x.lifeMs)).toFixed(0)}; settle loop (250 ms polls) ${median(ng.map((x) => x.settleMs)).toFixed(0)} | ` +
-          `lifetime ${median(ourS.map((x) => x.lifeMs)).toFixed(0)}; \`--json\` phases: ${oPhases}; engine's share by these phases ${median(t.ours.ourEngine).toFixed(0)} | | | |`,
+          `lifetime ${median(ourS.map((x) => x.lifeMs)).toFixed(0)}; \`--json\` phases: ${oPhases}; engine's share by these phases ${median(t.ours.ourEngine).toFixed(0)} | | | | |`,
       ];
     };
 
@@ -395,20 +398,19 @@ export async function benchSwitch(sizes = [100, 1000, 5000], runs = 5): Promise<
       `(mean ± σ in ms of ${runs} rounds after 1 warm-up; fewer at 5,000 units, noted in the row), so each ratio comes ` +
       "from one stretch of time. ng is NixOS's Rust switch-to-configuration-ng built from its sources " +
       "(`test/harness/ng.ts`), run from the same wrapper as stagehand (same environment, only the binary differs). " +
-      "**Engine's share**: each run's wall time less that run's time waiting on systemd (systemd's reload time varies " +
-      "by seconds between runs at thousands of units): for stagehand the waiting phases of its `--json` summary of the " +
-      "timed runs (daemon-reload, jobs, the settle after them); for ng, in extra runs under `strace -f --seccomp-bpf " +
-      "-T -e poll,ppoll,execve` on the host, the time ng's process spent blocked in poll (libdbus waits there for every " +
-      "reply and signal: daemon-reload, jobs, its 250 ms settle loop), against ng's own lifetime from strace's " +
-      "timestamps (nsenter and the wrapper left out, in ng's favour; a method call's reply time counts as waiting for " +
-      "ng but as engine for stagehand, also in ng's favour); for switch-to-configuration.pl, in extra runs, the " +
-      "`systemctl` calls that wait (daemon-reload, reset-failed, stop, reload, restart, start; a copy of the script calls " +
-      "a timing wrapper). All shares include the generation's activate script. ratios: ng ÷ stagehand and Perl ÷ " +
-      "stagehand. Peak RSS: GNU time (`%M`) on the host around nsenter, the largest of the timed runs: the largest " +
-      "process of the run (the tool; systemctl and activate are smaller).",
+      "**Engine's share** (bench/README.md says how): wall time less that same run's time waiting on systemd, in extra runs " +
+      "(median of 3, 2 at 5,000 units; waits Perl / ng / stagehand in the row): ng and stagehand alike under " +
+      "`strace -f --seccomp-bpf -ttt -T` on the host (the program's own lifetime from its execve to its exit, less the " +
+      "time its main thread was blocked in poll/epoll while none of its children ran); switch-to-configuration.pl through a " +
+      "timing `systemctl` wrapper (daemon-reload, reset-failed, stop, reload, restart, start). All shares include the " +
+      "generation's activate script. The row below gives ng's settle loop (its polls with a 250 ms timeout) and " +
+      "stagehand's `--json` phases, whose waiting phases include the work done inside them (hence a smaller share by " +
+      "those phases). CPU: user + system time of the run's process tree (GNU time, median; the tool and its children: " +
+      "activate, and the Perl script's systemctl and busctl processes), which a busy machine does not inflate. Peak RSS: " +
+      "GNU time (`%M`), the largest of the timed runs: the largest process of the run (the tool).",
     "",
-    "| units | what | switch-to-configuration.pl (ms) | switch-to-configuration-ng (ms) | stagehand (ms) | ng ÷ stagehand | Perl ÷ stagehand | peak RSS perl / ng / stagehand (MiB) |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| units | what | switch-to-configuration.pl (ms) | switch-to-configuration-ng (ms) | stagehand (ms) | ng ÷ stagehand | Perl ÷ stagehand | CPU perl / ng / stagehand (ms) | peak RSS perl / ng / stagehand (MiB) |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows,
     "",
   ];
