@@ -54,14 +54,17 @@ async function waitForQuiet(key: string): Promise<string> {
 }
 
 /** Runs one section after waiting for a quiet machine; its conditions line goes under its title. */
-async function runSection(s: { key: string; run: () => Promise<string> }): Promise<string> {
+async function runSection(s: { key: string; run: (progress: (partial: string) => void) => Promise<string> }, save: (text: string) => void): Promise<string> {
   const conditions = await waitForQuiet(s.key);
-  const [title, ...rest] = (await s.run()).split("\n");
-  return [title, "", conditions, ...rest].join("\n");
+  const withConditions = (text: string) => {
+    const [title, ...rest] = text.split("\n");
+    return [title, "", conditions, ...rest].join("\n");
+  };
+  return withConditions(await s.run((partial) => save(withConditions(partial))));
 }
 
 /** The sections, in table order; `heading` finds a section in an existing results.md. */
-const SECTIONS: { key: string; heading: string; run: () => Promise<string> }[] = [
+const SECTIONS: { key: string; heading: string; run: (progress: (partial: string) => void) => Promise<string> }[] = [
   {
     key: "binary", heading: "## The binary", run: async () => {
       const b = measureBinary(BINARY);
@@ -86,9 +89,11 @@ const SECTIONS: { key: string; heading: string; run: () => Promise<string> }[] =
   { key: "users", heading: "## users", run: async () => benchUsers(500, 300, runs).join("\n") },
   { key: "planner", heading: "## Planner", run: async () => benchPlanner().join("\n") },
   {
-    key: "switch", heading: "## switch-to-configuration", run: async () => {
+    key: "switch", heading: "## switch-to-configuration", run: async (progress) => {
+      // STAGEHAND_BENCH_SWITCH_SIZES (comma-separated) measures other sizes than 100, 1,000 and 5,000.
+      const sizes = process.env.STAGEHAND_BENCH_SWITCH_SIZES ? process.env.STAGEHAND_BENCH_SWITCH_SIZES.split(",").map(Number) : [100, 1000, 5000];
       try {
-        return (await benchSwitch([100, 1000, 5000], runs)).join("\n");
+        return (await benchSwitch(sizes, runs, (partial) => progress(partial.join("\n")))).join("\n");
       } catch (e) {
         // The container comparison needs a working executor and harness; the other tables stand without it.
         return ["## switch-to-configuration", "", `Not measured in this run: ${(e as Error).message.split("\n")[0]}`, ""].join("\n");
@@ -123,14 +128,18 @@ const today = new Date().toISOString().slice(0, 10);
 const fresh = new Map<string, string>();
 const keyOf = (section: string) => SECTIONS.find((s) => section.startsWith(s.heading))?.key;
 let text = "";
-for (const s of SECTIONS.filter((s) => !subset || wanted.includes(s.key))) {
-  const [title, ...rest] = (await runSection(s)).split("\n");
+/** Writes results.md with `key`'s section as given and every other section as known so far. */
+const save = (key: string, body: string) => {
+  const [title, ...rest] = body.split("\n");
   // A section refreshed alone says so (the header's date is the last full run's).
-  fresh.set(s.key, subset ? [title, "", `Refreshed ${today} alone (\`bun bench/run.ts ${s.key}\`).`, ...rest].join("\n") : [title, ...rest].join("\n"));
+  fresh.set(key, subset ? [title, "", `Refreshed ${today} alone (\`bun bench/run.ts ${key}\`).`, ...rest].join("\n") : [title, ...rest].join("\n"));
   const sections = SECTIONS.map((x) => fresh.get(x.key) ?? old.sections.find((o) => keyOf(o) === x.key)).filter((x): x is string => x !== undefined);
   // Sections this script does not know (added by hand or by another tool) are kept, at the end.
   sections.push(...old.sections.filter((o) => keyOf(o) === undefined));
   text = [...(subset ? old.header : header), ...sections.map((x) => x.replace(/\n*$/, "\n"))].join("\n");
   writeFileSync(RESULTS, text);
+};
+for (const s of SECTIONS.filter((s) => !subset || wanted.includes(s.key))) {
+  save(s.key, await runSection(s, (partial) => save(s.key, partial)));
 }
 console.log(text);

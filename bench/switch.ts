@@ -380,16 +380,28 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
  */
 export function defaultPlan(n: number, runs = 5): SizePlan {
   const waits = process.env.STAGEHAND_BENCH_WAITS ? Number(process.env.STAGEHAND_BENCH_WAITS) : undefined;
-  return n > 1000 ? { runs: Math.min(runs, 2), warmup: 0, change: true, waitSamples: waits ?? 2 } : { runs, warmup: 1, change: true, waitSamples: waits ?? 3 };
+  // STAGEHAND_BENCH_BIG_RUNS: rounds (and engine-share runs) above 1,000 units, for a run short of time.
+  const big = process.env.STAGEHAND_BENCH_BIG_RUNS ? Number(process.env.STAGEHAND_BENCH_BIG_RUNS) : undefined;
+  return n > 1000 ? { runs: big ?? Math.min(runs, 2), warmup: 0, change: true, waitSamples: big ?? waits ?? 2 } : { runs, warmup: 1, change: true, waitSamples: waits ?? 3 };
 }
 
 /** Runs the switch comparison; returns its Markdown section. */
-export async function benchSwitch(sizes = [100, 1000, 5000], runs = 5): Promise<string[]> {
+export async function benchSwitch(sizes = [100, 1000, 5000], runs = 5, onSize?: (partial: string[]) => void): Promise<string[]> {
   const rows: string[] = [];
-  for (const n of sizes) rows.push(...(await measureSize(n, defaultPlan(n, runs))));
+  for (const [k, n] of sizes.entries()) {
+    rows.push(...(await measureSize(n, defaultPlan(n, runs))));
+    // The section as far as it got (a run stopped later keeps the sizes done), marked as partial.
+    if (onSize && k < sizes.length - 1) onSize(section(rows, runs, `Partial: ${sizes.slice(0, k + 1).join(", ")} units measured so far of ${sizes.join(", ")}.`));
+  }
+  return section(rows, runs);
+}
+
+/** The Markdown section for the rows measured; `note` goes under the title. */
+function section(rows: string[], runs: number, note?: string): string[] {
   return [
     "## switch-to-configuration: stagehand vs switch-to-configuration-ng and switch-to-configuration.pl (container, systemd 257)",
     "",
+    ...(note ? [note, ""] : []),
     "Generations of N units (services running `sleep infinity`, a sixth with drop-ins; sockets; timers with oneshots; " +
       "targets; template instances) booted in systemd-nspawn on Debian trixie (systemd 257, as NixOS 25.05). `dry-activate` " +
       "and `switch` to a generation with the same units (a no-op), then a `switch` to one where 10% of the units change " +
