@@ -6,7 +6,7 @@ set -euo pipefail
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for pkg in systemd-container debootstrap perl libconfig-inifiles-perl libfile-slurp-perl libjson-perl \
-           hyperfine zstd nix-bin time strace dbus-daemon gcc libc6-dev; do
+           hyperfine zstd nix-bin time strace dbus-daemon gcc libc6-dev patch; do
   have "$pkg" || need+=("$pkg")
 done
 if ((${#need[@]})); then

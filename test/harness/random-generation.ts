@@ -276,10 +276,17 @@ type Mutation = (rng: Random, s: RandomSystem) => string | undefined;
 
 const present = (s: RandomSystem) => Object.keys(s.units);
 
+/** A unit to change: mostly one the system runs (a change to a stopped unit rarely matters). */
+function pickUnit(rng: Random, s: RandomSystem): string | undefined {
+  const running = s.wanted.filter((n) => s.units[n]);
+  const from = running.length && rng.chance(0.7) ? running : present(s);
+  return from.length ? rng.pick(from) : undefined;
+}
+
 const MUTATIONS: Mutation[] = [
   // A knob changes value, appears or goes (the bulk of the planner's rules).
   (rng, s) => {
-    const name = rng.pick(present(s));
+    const name = pickUnit(rng, s);
     if (!name) return undefined;
     const u = s.units[name]!;
     if (u.noFile) return undefined;
@@ -295,7 +302,7 @@ const MUTATIONS: Mutation[] = [
   },
   // Several knobs of one unit at once.
   (rng, s) => {
-    const name = rng.pick(present(s));
+    const name = pickUnit(rng, s);
     const u = name ? s.units[name] : undefined;
     if (!u || u.noFile) return undefined;
     u.knobs = { ...u.knobs, ...randomKnobs(rng, u.kind, s.real, 0.25) };
@@ -303,14 +310,14 @@ const MUTATIONS: Mutation[] = [
   },
   // Removed.
   (rng, s) => {
-    const name = rng.pick(present(s));
+    const name = pickUnit(rng, s);
     if (!name) return undefined;
     delete s.units[name];
     return `${name}: removed`;
   },
   // Masked, or unmasked.
   (rng, s) => {
-    const name = rng.pick(present(s));
+    const name = pickUnit(rng, s);
     if (!name) return undefined;
     s.units[name]!.masked = !s.units[name]!.masked;
     return `${name}: masked=${s.units[name]!.masked}`;
@@ -324,7 +331,7 @@ const MUTATIONS: Mutation[] = [
   },
   // A drop-in added, changed, masked or removed.
   (rng, s) => {
-    const name = rng.pick(present(s));
+    const name = pickUnit(rng, s);
     if (!name) return undefined;
     const u = s.units[name]!;
     const file = rng.pick(["10-a.conf", "20-b.conf", "overrides.conf"]);
@@ -344,7 +351,7 @@ const MUTATIONS: Mutation[] = [
   },
   // Cosmetic: the same values rendered differently.
   (rng, s) => {
-    const name = rng.pick(present(s));
+    const name = pickUnit(rng, s);
     if (!name) return undefined;
     s.units[name]!.style = rng.int(4);
     return `${name}: style`;

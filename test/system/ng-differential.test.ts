@@ -93,11 +93,20 @@ done`, { timeoutMs: 180_000 });
   return { gen, states: unitStates() };
 }
 
+/** The lines of a dry-activate, counted to show which of the planner's outcomes the pairs reach. */
+const COVERAGE = [
+  "would stop swap device", "would stop the following units", "would NOT stop the following changed units",
+  "would restart systemd", "would reload the following units", "would restart the following units",
+  "would start the following units", "WARN: restarting or reloading", "Warning: the new NixOS configuration has an ‘init’",
+];
+
 test("dry-activate: ng and stagehand print the same on seeded random generation pairs", () => {
   const failures: string[] = [];
   /** Pairs where the named difference restartRequestWithoutFile decided. */
   const named: string[] = [];
   let pairs = 0;
+  /** How many pairs printed each kind of line: the rules the pairs reached. */
+  const coverage = new Map<string, number>();
   let stateMs = 0;
   let pairMs = 0;
   let buildMs = 0;
@@ -126,6 +135,11 @@ test("dry-activate: ng and stagehand print the same on seeded random generation 
       const sh = run(programs.stagehand, "dry-activate", extras, env);
       shMs += Date.now() - t1;
       pairs++;
+      for (const l of sh.stderr.split("\n")) {
+        const kind = COVERAGE.find((k) => l.startsWith(k));
+        if (kind) coverage.set(kind, (coverage.get(kind) ?? 0) + 1);
+      }
+      if (sh.status !== 0) coverage.set(`exit ${sh.status}`, (coverage.get(`exit ${sh.status}`) ?? 0) + 1);
       const noFile = restartRequestWithoutFile(ng, sh, gen.toplevel, extras.dryRestart, "would restart the following units: ", [0]);
       if (noFile !== undefined) {
         named.push(`${state}/${p}: ${noFile}`);
@@ -141,6 +155,7 @@ test("dry-activate: ng and stagehand print the same on seeded random generation 
     }
     pairMs += Date.now() - t;
   }
+  console.log(`pairs printing each kind of line: ${[...coverage].map(([k, n]) => `${n} '${k}'`).join(", ")}`);
   console.log(`ng differential: ${pairs} dry-activate pairs, ${failures.length} different; ` +
     `difference "activation restart of a unit without a file" (ng exits 1, stagehand restarts it) in ${named.length}: ${named.join(" ")}; ` +
     `time: entering states ${Math.round(stateMs / 1000)} s, pairs ${Math.round(pairMs / 1000)} s (building ${Math.round(buildMs / 1000)} s, ng ${Math.round(ngMs / 1000)} s, stagehand ${Math.round(shMs / 1000)} s)`);
