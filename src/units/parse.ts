@@ -35,8 +35,6 @@ export function emptyUnitInfo(): UnitInfo {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-/** The characters systemd's `strstrip` and `skip_leading_chars(WHITESPACE)` remove. */
-const WHITESPACE = " \t\n\r";
 const EOL_TEN = 1;
 const EOL_THIRTEEN = 2;
 const EOL_ZERO = 4;
@@ -45,13 +43,53 @@ function eolKind(c: number): number {
   return c === 10 ? EOL_TEN : c === 13 ? EOL_THIRTEEN : c === 0 ? EOL_ZERO : 0;
 }
 
+/** Whether a UTF-16 code unit is one of WHITESPACE. */
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
+
 /** systemd's strstrip: WHITESPACE only (not the Unicode spaces String#trim also removes). */
 function strstrip(s: string): string {
+  // Most keys and values have no surrounding blanks at all: the native trim says so cheaply.
+  if (s.trim().length === s.length) return s;
   let a = 0;
   let b = s.length;
-  while (a < b && WHITESPACE.includes(s[a]!)) a++;
-  while (b > a && WHITESPACE.includes(s[b - 1]!)) b--;
+  while (a < b && isBlank(s.charCodeAt(a))) a++;
+  while (b > a && isBlank(s.charCodeAt(b - 1))) b--;
   return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+/**
+ * read_line's lines: up to the next LF, CR or NUL; then the line end, which is one of each of LF
+ * and CR in either order, or a NUL (possibly after them), but never two of a kind. Nothing after
+ * the last line end is no line.
+ */
+function splitLines(text: string): string[] {
+  if (text.indexOf("\r") < 0 && text.indexOf("\0") < 0) {
+    // The usual file: LF only, so each LF is one line end.
+    const lines = text.split("\n");
+    if (lines[lines.length - 1] === "") lines.pop();
+    return lines;
+  }
+  const lines: string[] = [];
+  const eolRe = /[\n\r\0]/g;
+  const n = text.length;
+  let pos = 0;
+  while (pos < n) {
+    eolRe.lastIndex = pos;
+    const m = eolRe.exec(text);
+    const end = m ? m.index : n;
+    lines.push(text.slice(pos, end));
+    pos = end;
+    let seen = 0;
+    while (pos < n && !(seen & EOL_ZERO)) {
+      const kind = eolKind(text.charCodeAt(pos));
+      if (kind === 0 || (seen & kind) !== 0) break;
+      seen |= kind;
+      pos++;
+    }
+  }
+  return lines;
 }
 
 /** string_is_safe: no control characters, quotes or backslashes (for section names). */
@@ -94,14 +132,11 @@ function byteLength(src: Source, s: string): number {
  */
 export function parseUnitText(info: UnitInfo, content: string | Uint8Array, path: string): void {
   const src = sourceOf(content);
-  const text = src.text;
-  const n = text.length;
   const bom = src.decoded ? "\ufeff" : "\xef\xbb\xbf";
   let section: string | undefined;
   let bomSeen = false;
   let continuation: string | undefined;
   let lineNo = 0;
-  const eolRe = /[\n\r\0]/g;
 
   /** systemd's parse_line for one logical line. */
   const parseLine = (raw: string): void => {
@@ -138,28 +173,17 @@ export function parseUnitText(info: UnitInfo, content: string | Uint8Array, path
     else values.push(value);
   };
 
-  let pos = 0;
-  while (pos < n) {
-    // read_line: up to the next LF, CR or NUL; then the line end, which is one of each of LF and
-    // CR in either order, or a NUL (possibly after them), but never two of a kind.
-    eolRe.lastIndex = pos;
-    const m = eolRe.exec(text);
-    const end = m ? m.index : n;
-    let line = text.slice(pos, end);
+  for (let line of splitLines(src.text)) {
     lineNo++;
     if (byteLength(src, line) >= LONG_LINE_MAX) throw new UnitParseError(path, lineNo, `line too long (systemd refuses lines of ${LONG_LINE_MAX} bytes or more)`);
-    pos = end;
-    let seen = 0;
-    while (pos < n && !(seen & EOL_ZERO)) {
-      const kind = eolKind(text.charCodeAt(pos));
-      if (kind === 0 || (seen & kind) !== 0) break;
-      seen |= kind;
-      pos++;
+    // A comment: "#" or ";" as the first character after blanks.
+    let first = line.charCodeAt(0);
+    if (isBlank(first)) {
+      let i = 1;
+      while (i < line.length && isBlank(line.charCodeAt(i))) i++;
+      first = line.charCodeAt(i);
     }
-
-    let i = 0;
-    while (i < line.length && WHITESPACE.includes(line[i]!)) i++;
-    if (i < line.length && (line[i] === "#" || line[i] === ";")) continue;
+    if (first === 0x23 || first === 0x3b) continue;
     if (!bomSeen && line.startsWith(bom)) {
       line = line.slice(bom.length);
       bomSeen = true;
