@@ -11,7 +11,11 @@ import { overlayRoot, type RootCopy, type Suite } from "../test/harness/rootfs.t
 import { hyperfine, peakRssKiB } from "./binary.ts";
 
 export const ROOT = join(import.meta.dir, "..");
-export const BINARY = join(ROOT, "dist/stagehand");
+/**
+ * The binary measured: dist/stagehand, or STAGEHAND_BENCH_BINARY (a build of a fixed commit, so that
+ * a rebuild of dist/ by other work during a long run does not change what is measured midway).
+ */
+export const BINARY = process.env.STAGEHAND_BENCH_BINARY ?? join(ROOT, "dist/stagehand");
 
 /** One row of a comparison table: the two tools on the same scenario, in the same run. */
 export interface ComparisonRow {

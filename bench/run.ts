@@ -9,20 +9,21 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { measureBinary } from "./binary.ts";
+import { BINARY } from "./chroot.ts";
 import { benchEtc } from "./etc.ts";
 import { benchPlanner } from "./planner.ts";
 import { benchSwitch } from "./switch.ts";
 import { benchUsers } from "./users.ts";
 
 const ROOT = join(import.meta.dir, "..");
-const BINARY = join(ROOT, "dist/stagehand");
 const mib = (b: number) => (b / 1024 / 1024).toFixed(1);
 
 const header = [
   "# Benchmark results",
   "",
   `Measured ${new Date().toISOString().slice(0, 10)} on ${execFileSync("uname", ["-srm"], { encoding: "utf8" }).trim()}, ` +
-    `${execFileSync("nproc", { encoding: "utf8" }).trim()} cores; regenerate with \`npm run bench\`.`,
+    `${execFileSync("nproc", { encoding: "utf8" }).trim()} cores; regenerate with \`npm run bench\`.` +
+    (process.env.STAGEHAND_BENCH_COMMIT ? ` stagehand built from commit ${process.env.STAGEHAND_BENCH_COMMIT}.` : ""),
   "",
 ];
 

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { Container } from "../test/harness/container.ts";
 import { buildGeneration, prepareBooted, type UnitEntry } from "../test/harness/generation.ts";
 import { installNg, ngWrapper } from "../test/harness/ng.ts";
-import { shellLine } from "./chroot.ts";
+import { BINARY, shellLine } from "./chroot.ts";
 
 /** N units a container can run cheaply, and the targets that pull them in. */
 export function containerUnits(n: number): { units: Record<string, UnitEntry>; wantedBy: Record<string, string[]> } {
@@ -246,7 +246,7 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
   });
   const traceDir = mkdtempSync(join(tmpdir(), "bench-strace-"));
   try {
-    c.installStagehand();
+    c.installStagehand(BINARY);
     const ngBinary = installNg(c);
     // ng runs from the stagehand twin's own wrapper (same environment, only the binary differs).
     const ngOf = new Map([[ours, ngWrapper(c.root, ours)], ...(changed ? [[oursChanged, ngWrapper(c.root, oursChanged)] as [string, string]] : [])]);
