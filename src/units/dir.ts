@@ -104,12 +104,22 @@ export function diskUnitDirectory(path: string): UnitDirectory {
     const l = listing(slash < 0 ? "" : name.slice(0, slash));
     return l ? { entry: l.get(base) } : undefined;
   };
-  /** From the listing: a plain name missing from it is missing; anything there is stat'ed. */
+  /**
+   * From the listing: a plain name missing from it is missing; a regular file in it is present,
+   * or masked when empty (systemd.unit(5)): it is read now, as a present unit's file is read
+   * anyway, which costs less than a stat first (one it could not be read is left to the reader).
+   */
   const listedState = (name: string): UnitFileState | undefined => {
     const l = listed(name);
     if (!l) return undefined;
     if (!l.entry) return name.includes("/") ? undefined : "missing";
-    return undefined; // a file may be empty (masked); symlinks (masks, links into the store) are resolved
+    if (!l.entry.isFile()) return undefined; // symlinks (masks, links into the store) are resolved
+    try {
+      return readBytes(name).length === 0 ? "masked" : "present";
+    } catch (e) {
+      if (e instanceof InputFileError) return "present";
+      throw e;
+    }
   };
   const fileState = (name: string): UnitFileState => {
     let s = states.get(name);
