@@ -92,6 +92,8 @@ export function ensureNg(): string {
     const tail = () => readFileSync(logFile, "utf8").split("\n").slice(-60).join("\n");
     if (r.error || r.status !== 0) throw new Error(`ng build failed (${r.error?.message ?? `exit ${r.status}`}), log ${logFile}:\n${tail()}`);
     if (!existsSync(join(tmp, "switch-to-configuration-ng"))) throw new Error(`ng build produced no binary, log ${logFile}:\n${tail()}`);
+    // build.sh goes on when ng's own unit tests fail; an oracle failing its own tests is no oracle.
+    if (!/\(cargo test rc=0\)/.test(readFileSync(logFile, "utf8"))) throw new Error(`ng's unit tests failed, log ${logFile}:\n${tail()}`);
     writeFileSync(join(tmp, ".stagehand-complete"), `${new Date().toISOString()}\n`);
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
@@ -109,7 +111,7 @@ export function ensureNg(): string {
  */
 export function installNg(c: Container, binary = ensureNg()): string {
   c.copyIn(binary, NG_IN_CONTAINER, 0o755);
-  const r = c.exec(["/bin/sh", "-c", `exec -a switch-to-configuration ${NG_IN_CONTAINER} 2>&1; true`]);
+  const r = c.exec(["/bin/bash", "-c", `exec -a switch-to-configuration ${NG_IN_CONTAINER} 2>&1; true`]);
   if (!/Usage: switch-to-configuration/.test(r.stdout)) {
     throw new Error(`ng does not run in ${c.name} (it needs glibc >= 2.39: a trixie container):\n${r.stdout}${r.stderr}`);
   }
