@@ -109,6 +109,12 @@ test("stagehand reads crafted unit files as the container's systemd does", () =>
   assert.ok(ours(all["cr"]!).loaded && (ours(all["cr"]!) as { execStart: string[] }).execStart[0] === "/bin/echo hidden");
   assert.is(show(c, "t-no-equals.service", ["LoadState"]).LoadState, "loaded");
   assert.is.not(show(c, "t-long-line-too-long.service", ["LoadState"]).LoadState, "loaded");
+  // A drop-in folder that loops on itself: systemd loads the unit without drop-ins, as stagehand reads it.
+  c.writeFile("/usr/local/lib/systemd/system/t-loopdrop.service", `[Unit]\nDescription=loopdrop\n${SERVICE}`);
+  c.must("ln -s t-loopdrop.service.d /usr/local/lib/systemd/system/t-loopdrop.service.d && systemctl daemon-reload");
+  assert.equal(show(c, "t-loopdrop.service", ["LoadState", "DropInPaths"]), { LoadState: "loaded", DropInPaths: "" });
+  assert.equal(diskUnitDirectory(join(c.root, "usr/local/lib/systemd/system")).dropins("t-loopdrop.service"), []);
+  c.sh("rm -f /usr/local/lib/systemd/system/t-loopdrop.service /usr/local/lib/systemd/system/t-loopdrop.service.d");
   // An empty unit file is masked, for systemd as for stagehand's unit directory.
   c.writeFile("/usr/local/lib/systemd/system/t-empty.service", "");
   c.must("systemctl daemon-reload");
