@@ -68,8 +68,17 @@ export class UnitDirectoryError extends Error {
 }
 
 
+/**
+ * The most unit file content one directory may hold, in bytes (read files are kept for the two
+ * plans of a switch): NixOS's few thousand units are a few MiB; thousands of files near the
+ * per-file cap would otherwise exhaust memory.
+ */
+export const MAX_UNIT_DIRECTORY_BYTES = 256 << 20;
+
 /** The unit directory on disk at `path`; everything is read lazily and cached. */
-export function diskUnitDirectory(path: string): UnitDirectory {
+export function diskUnitDirectory(path: string, opts: { maxTotalBytes?: number } = {}): UnitDirectory {
+  const maxTotal = opts.maxTotalBytes ?? MAX_UNIT_DIRECTORY_BYTES;
+  let total = 0;
   // File system calls go through the directory's resolved path: /etc/systemd/system is a chain of
   // symlinks (/etc/static, the etc store path) the kernel would otherwise walk for every file.
   // Messages keep the path as given.
@@ -167,6 +176,8 @@ export function diskUnitDirectory(path: string): UnitDirectory {
       }
       throw e;
     }
+    total += bytes.length;
+    if (total > maxTotal) throw new UnitDirectoryError(path, `its unit files add up to more than the ${maxTotal} bytes accepted`);
     contents.set(name, bytes);
     return bytes;
   };

@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { diskUnitDirectory, memoryUnitDirectory, sameUnitFiles } from "../../../src/units/dir.ts";
+import { diskUnitDirectory, memoryUnitDirectory, sameUnitFiles, UnitDirectoryError } from "../../../src/units/dir.ts";
 import { tempDir } from "../tmp.ts";
 
 test("disk: present, masked, dangling and absent units; drop-ins only from existing NAME.d", () => {
@@ -99,6 +99,16 @@ test("an empty unit file is masked, as systemd reads it (systemd.unit(5)); the p
   assert.equal(Object.keys(plan.stop), ["e.service"]);
   assert.match(plan.stop["e.service"]!, /masked in the new generation/);
   assert.equal(Object.keys(plan.start), []);
+});
+
+test("the unit files read from one directory are bounded in total", () => {
+  const d = tempDir("stagehand-dir-");
+  for (let i = 0; i < 5; i++) writeFileSync(join(d, `u${i}.service`), `[Unit]\nDescription=${"x".repeat(1000)}\n`);
+  const dir = diskUnitDirectory(d, { maxTotalBytes: 3000 });
+  dir.content!("u0.service");
+  dir.content!("u1.service");
+  dir.content!("u1.service"); // read once
+  assert.throws(() => dir.content!("u2.service"), (e: Error) => e instanceof UnitDirectoryError && e.path === d && /add up to more than the 3000 bytes/.test(e.message));
 });
 
 test.run();
