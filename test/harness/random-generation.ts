@@ -78,6 +78,8 @@ const SERVICE_KNOBS: Record<string, Knob> = {
   sockets: { section: "Service", values: ["Sockets=r-sa0.socket", "Sockets=r-sa1.socket", "Sockets=r-sa0.socket r-sa1.socket"] },
   xtest: { section: "Service", values: ["X-Test=a", "X-Test=b", ";X-Test=commented\nX-Test=a"] },
   slice: { section: "Service", values: ["Slice=r-slice0.slice"] },
+  // '#' and ';' inside a value are not comments (systemd has no inline comments).
+  inline: { section: "Service", values: ["X-Inline=a#1", "X-Inline=a#2", "X-Inline=a;1", "X-Inline=a ;2"] },
   extra: { section: "X-Extra", values: ["Foo=bar", "Foo=baz"] },
 };
 
@@ -438,6 +440,17 @@ function renderKnobs(kind: Kind, knobs: Knobs, name: string, style: number): str
     const lines = bySection.get(knob.section) ?? [];
     lines.push(text);
     bySection.set(knob.section, lines);
+  }
+  if (style === 1) {
+    // Spaces around '=' (systemd strips them): on assignment lines, not on continued ones.
+    for (const [section, lines] of bySection) {
+      let continued = false;
+      bySection.set(section, lines.join("\n").split("\n").map((l) => {
+        const out = !continued && /^[A-Za-z][A-Za-z0-9-]*=/.test(l) ? l.replace("=", " = ") : l;
+        continued = l.endsWith("\\");
+        return out;
+      }));
+    }
   }
   const order = ["Unit", "Service", "Socket", "Timer", "Path", "Slice", "Mount", "X-Extra"];
   const out: string[] = [];

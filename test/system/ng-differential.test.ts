@@ -44,7 +44,9 @@ test.before(async () => {
   ({ c, base: empty } = await bootNgMachine("ng-diff", EMPTY));
 });
 test.after(async () => {
+  const t = Date.now();
   await c?.halt();
+  console.log(`halt: ${Date.now() - t} ms`);
 });
 
 const UNITS = "'r-*' 'mnt-r*' sysinit-reactivation.target";
@@ -170,6 +172,7 @@ function switchSeeds(): number[] {
 }
 
 test("switch: ng and stagehand leave the same unit states and exit codes", () => {
+  const started = Date.now();
   const failures: string[] = [];
   for (const seed of switchSeeds()) {
     const sys = randomSystem(subSeed(0x5717, seed), true);
@@ -205,6 +208,7 @@ test("switch: ng and stagehand leave the same unit states and exit codes", () =>
       console.error(failures.at(-1));
     }
   }
+  console.log(`real switches: ${switchSeeds().length} cases in ${Math.round((Date.now() - started) / 1000)} s`);
   assert.is(failures.length, 0, `${failures.length} switch cases differ; first:\n${failures[0]}`);
 });
 
