@@ -128,9 +128,26 @@ function splitFatal(stderr: string): { before: string; path?: string } {
   return { before: stderr.slice(0, at), path: /\/[^\s:]+/.exec(stderr.slice(at))?.[0] };
 }
 
+/**
+ * Not a difference: both print `systemctl status` of failed units (on stdout), whose journal
+ * lines, times, invocation IDs, PIDs and resource figures differ from run to run. Those are
+ * masked; what systemctl says about the unit's state stays.
+ */
+export function normalizeStatus(text: string): string {
+  return text.split("\n")
+    .filter((l) => !/^[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d /.test(l)) // journal lines
+    .filter((l) => !/^\s+(Tasks|Memory|CPU|IP|IO|Mem peak|Swap peak):/.test(l))
+    .map((l) => l
+      .replace(/(Invocation: )[0-9a-f]{32}/, "$1X")
+      .replace(/ since [^;]*; [^\n]* ago/, "")
+      .replace(/\b(Main PID|Process|PID): \d+/g, "$1: N")
+      .replace(/([─└├]─)\d+ /, "$1N "))
+    .join("\n");
+}
+
 /** Same exit status and output, up to the named differences above. */
 export function sameRun(a: Run, b: Run): boolean {
-  if (a.status !== b.status || normalizeOrder(a.stdout) !== normalizeOrder(b.stdout)) return false;
+  if (a.status !== b.status || normalizeOrder(normalizeStatus(a.stdout)) !== normalizeOrder(normalizeStatus(b.stdout))) return false;
   if (a.status === 1) {
     const fa = splitFatal(a.stderr);
     const fb = splitFatal(b.stderr);
@@ -157,4 +174,22 @@ export function restartRequestWithoutFile(ng: Run, sh: Run, toplevel: string, re
   if (!sh.stderr.startsWith(ng.stderr.slice(0, m.index))) return undefined;
   const line = sh.stderr.split("\n").find((l) => l.startsWith(prefix));
   return line?.slice(prefix.length).split(", ").includes(unit) ? unit : undefined;
+}
+
+/**
+ * Difference (stagehand commit 2db7343): a unit on the reload list (an interrupted switch's
+ * reload-list, or a noauto fstab entry whose options changed) that systemd has not loaded makes
+ * ng abort after the activation (exit 1, `Error: Failed to get unit UNIT` / `Unit UNIT not
+ * loaded.`), leaving the list so that every later switch aborts the same way; stagehand takes the
+ * unloaded unit as inactive: it is not reloaded (nor started), and the switch goes on. Returns the
+ * unit when this is the case and each side printed what it should: the same lines up to ng's
+ * error, then stagehand exits 0 or 4 without reloading the unit.
+ */
+export function reloadOfUnloadedUnit(ng: Run, sh: Run): string | undefined {
+  const m = /^Error: Failed to get unit (\S+)\n\nCaused by:\n\s+Unit \S+ not loaded\.$/m.exec(ng.stderr);
+  if (ng.status !== 1 || !m || ![0, 4].includes(sh.status)) return undefined;
+  const unit = m[1]!;
+  if (!sh.stderr.startsWith(ng.stderr.slice(0, m.index))) return undefined;
+  const line = sh.stderr.split("\n").find((l) => l.startsWith("reloading the following units: "));
+  return line?.slice("reloading the following units: ".length).split(", ").includes(unit) ? undefined : unit;
 }
