@@ -119,9 +119,13 @@ function sourceOf(content: string | Uint8Array): Source {
 
 /** Length in bytes of a piece of `src` (UTF-8 length for decoded text, else one byte a char). */
 function byteLength(src: Source, s: string): number {
+  return src.decoded ? Buffer.byteLength(s, "utf8") : s.length;
+}
+
+/** Whether a line of `src` is LONG_LINE_MAX bytes or longer. */
+function tooLong(src: Source, s: string): boolean {
   // A UTF-16 code unit is at most 3 UTF-8 bytes: only long strings need counting.
-  if (!src.decoded || s.length * 3 < LONG_LINE_MAX) return s.length;
-  return Buffer.byteLength(s, "utf8");
+  return s.length >= LONG_LINE_MAX || (s.length * 3 >= LONG_LINE_MAX && byteLength(src, s) >= LONG_LINE_MAX);
 }
 
 /**
@@ -135,7 +139,9 @@ export function parseUnitText(info: UnitInfo, content: string | Uint8Array, path
   const bom = src.decoded ? "\ufeff" : "\xef\xbb\xbf";
   let section: string | undefined;
   let bomSeen = false;
-  let continuation: string | undefined;
+  /** The pieces of a line continued so far (undefined: none), and their length in bytes. */
+  let continuation: string[] | undefined;
+  let continuationBytes = 0;
   let lineNo = 0;
 
   /** systemd's parse_line for one logical line. */
@@ -175,7 +181,7 @@ export function parseUnitText(info: UnitInfo, content: string | Uint8Array, path
 
   for (let line of splitLines(src.text)) {
     lineNo++;
-    if (byteLength(src, line) >= LONG_LINE_MAX) throw new UnitParseError(path, lineNo, `line too long (systemd refuses lines of ${LONG_LINE_MAX} bytes or more)`);
+    if (tooLong(src, line)) throw new UnitParseError(path, lineNo, `line too long (systemd refuses lines of ${LONG_LINE_MAX} bytes or more)`);
     // A comment: "#" or ";" as the first character after blanks.
     let first = line.charCodeAt(0);
     if (isBlank(first)) {
@@ -188,29 +194,30 @@ export function parseUnitText(info: UnitInfo, content: string | Uint8Array, path
       line = line.slice(bom.length);
       bomSeen = true;
     }
-
-    let p: string;
-    if (continuation !== undefined) {
-      if (byteLength(src, continuation) + byteLength(src, line) > LONG_LINE_MAX) {
-        throw new UnitParseError(path, lineNo, `continued line too long (systemd refuses more than ${LONG_LINE_MAX} bytes)`);
-      }
-      p = continuation + line;
-    } else {
-      p = line;
+    if (continuation !== undefined && continuationBytes + byteLength(src, line) > LONG_LINE_MAX) {
+      throw new UnitParseError(path, lineNo, `continued line too long (systemd refuses more than ${LONG_LINE_MAX} bytes)`);
     }
-    // An odd run of trailing backslashes continues the line; the last one becomes a space.
+    // An odd run of trailing backslashes continues the line; the last one becomes a space. (The
+    // run lies within this line: a continued line's last backslash is a space by now.) The pieces
+    // are joined once the line is complete, so many short continued lines cost linear time.
     let k = 0;
-    for (let j = p.length - 1; j >= 0 && p[j] === "\\"; j--) k++;
+    for (let j = line.length - 1; j >= 0 && line.charCodeAt(j) === 0x5c; j--) k++;
     if (k % 2 === 1) {
-      continuation = p.slice(0, -1) + " ";
+      (continuation ??= []).push(line.slice(0, -1) + " ");
+      continuationBytes += byteLength(src, line);
       continue;
     }
-    continuation = undefined;
-    parseLine(p);
+    if (continuation !== undefined) {
+      continuation.push(line);
+      line = continuation.join("");
+      continuation = undefined;
+      continuationBytes = 0;
+    }
+    parseLine(line);
   }
   if (continuation !== undefined) {
     lineNo++;
-    parseLine(continuation);
+    parseLine(continuation.join(""));
   }
 }
 

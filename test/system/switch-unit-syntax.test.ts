@@ -67,6 +67,10 @@ function cases(): Record<string, Buffer> {
     "long-line-too-long": longDesc(LONG_LINE_MAX),
     "long-comment-too-long": b(`#${"z".repeat(LONG_LINE_MAX)}\n[Unit]\nDescription=lc\n${SERVICE}`),
     "continued-too-long": b(`[Unit]\nDescription=${half}\\\n${half}\\\n${half}\n${SERVICE}`),
+    // Continued lines of 1,000 two-byte characters: 600 are under 1 MiB in characters, over it in
+    // bytes. (Not many short lines: systemd joins a continuation in quadratic time.)
+    "continued-multibyte-too-long": Buffer.from(`[Unit]\nDescription=${`${"\u00e9".repeat(1000)}\\\n`.repeat(600)}end\n${SERVICE}`),
+    "continued-multibyte-fits": Buffer.from(`[Unit]\nDescription=${`${"\u00e9".repeat(1000)}\\\n`.repeat(500)}end\n${SERVICE}`),
   };
 }
 

@@ -29,7 +29,7 @@ function mangledUnit(r: Random): string {
 }
 
 /** Runs the parser: the UnitInfo, or the UnitParseError; anything else fails the case. */
-function run(seed: number, content: string | Uint8Array): UnitInfo | UnitParseError {
+function run(seed: number | string, content: string | Uint8Array): UnitInfo | UnitParseError {
   const path = `/fuzz/${seed}.service`;
   const info = emptyUnitInfo();
   try {
@@ -101,6 +101,24 @@ test("overlong lines anywhere fail with the line's number, within bounded work",
       assert.not.instance(out, UnitParseError, `seed ${seed}`);
     }
   }
+});
+
+test("pathological files end in a result or an error in linear time (no quadratic joins or counts)", () => {
+  const MiB = 1 << 20;
+  const cases: [string, string | Uint8Array][] = [
+    ["many continued short lines", `[S]\nA=${"a\\\n".repeat(2 * MiB)}`],
+    ["many continued 2-byte lines", `[S]\nA=${"\u00e9\\\n".repeat(MiB)}`],
+    ["a line of backslashes", `[S]\nA=${"\\".repeat(MiB - 10)}\n`],
+    ["only CRs", "\r".repeat(4 * MiB)],
+    ["only NULs", Buffer.alloc(4 * MiB)],
+    ["only LF CR pairs", "\n\r".repeat(2 * MiB)],
+    ["blanks before a comment", `${" ".repeat(MiB - 2)}#\n`.repeat(3)],
+    ["many sections", "[S]\n".repeat(MiB)],
+    ["many assignments to one key", `[S]\n${"A=1\n".repeat(MiB)}`],
+    ["many distinct keys", `[S]\n${Array.from({ length: 200_000 }, (_, i) => `K${i}=v`).join("\n")}`],
+    ["invalid UTF-8 everywhere", Buffer.alloc(4 * MiB, 0xff)],
+  ];
+  for (const [name, content] of cases) run(name, content);
 });
 
 test.run();

@@ -101,6 +101,11 @@ test("a line of LONG_LINE_MAX bytes or more fails the file; one byte less is rea
   // a continued line is capped as a whole
   const half = "x".repeat(LONG_LINE_MAX / 2);
   assert.throws(() => parse(`[S]\nA=${half}\\\n${half}\\\n${half}\n`), /:3: continued line too long/);
+  // ... in bytes, also when made of many short lines of 2-byte characters
+  const pieces = "\u00e9\u00e9\\\n".repeat(220_000);
+  assert.throws(() => parse(`[S]\nA=${pieces}end\n`), /continued line too long/);
+  assert.throws(() => parse(Buffer.from(`[S]\nA=${pieces}end\n`)), /continued line too long/);
+  assert.is(parse(`[S]\nA=${"\u00e9\u00e9\\\n".repeat(200_000)}end\n`).S!.A![0]!.length, 600_003);
 });
 
 test("parseSystemdBool: last value, 1/yes/true/on, default", () => {
