@@ -6,7 +6,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { ActiveUnit } from "../src/switch/plan.ts";
+import type { ActiveUnit } from "../src/switch/plan/index.ts";
 
 /** A generation's unit files (name -> text; `X.d/Y.conf` for drop-ins) and the units active under it. */
 export interface SyntheticGeneration {

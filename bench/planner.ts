@@ -8,8 +8,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { planSwitch } from "../src/switch/plan.ts";
-import { loadGenerationsInput } from "../src/switch/plan-load.ts";
+import { planSwitch } from "../src/switch/plan/index.ts";
+import { loadGenerationsInput } from "../src/switch/load.ts";
 import type { UnitDirectory } from "../src/units/dir.ts";
 import { syntheticGeneration, writeGeneration } from "./generation.ts";
 import { scalingChart } from "./svg.ts";

@@ -1,6 +1,6 @@
 /** Builds the StepContext the CLI hands to graph runs. */
 import type { RunMode, StepContext } from "../graph/step.ts";
-import { err, out } from "./output.ts";
+import { err, out } from "../output/lines.ts";
 
 export function cliContext(systemConfig: string, root: string, mode: RunMode): StepContext {
   return { systemConfig, root, mode, env: process.env, stdout: out, stderr: err };

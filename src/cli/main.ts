@@ -8,7 +8,7 @@ import { DeclarationError } from "../graph/errors.ts";
 import { GraphError } from "../graph/order.ts";
 import { UsageError } from "./args.ts";
 import { NeedsRootError } from "./context.ts";
-import { err, ignoreSigpipe, out } from "./output.ts";
+import { err, ignoreSigpipe, out } from "../output/lines.ts";
 import { USAGE } from "./usage.ts";
 
 type Command = (args: string[]) => Promise<number>;

@@ -13,7 +13,7 @@ import { executeGraph } from "../../graph/executor.ts";
 import { flag, has, parseArgs, UsageError } from "../args.ts";
 import { builtins } from "../builtins.ts";
 import { cliContext, requireRoot } from "../context.ts";
-import { out } from "../output.ts";
+import { out } from "../../output/lines.ts";
 
 /** The graph file a generation carries. */
 export const GRAPH_FILE = "activation-graph.toml";

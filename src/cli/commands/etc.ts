@@ -8,7 +8,7 @@ import { applyEtc } from "../../etc/apply.ts";
 import { copyDiff } from "../../etc/plan.ts";
 import { flag, has, parseArgs, UsageError } from "../args.ts";
 import { requireRoot } from "../context.ts";
-import { err, out } from "../output.ts";
+import { err, out } from "../../output/lines.ts";
 
 export async function run(args: string[]): Promise<number> {
   const p = parseArgs(args, ["root"], ["dry", "diff"]);

@@ -7,9 +7,15 @@ import { loadGraph } from "../../graph/declarations.ts";
 import { validateGraph } from "../../graph/executor.ts";
 import { flag, has, parseArgs, UsageError } from "../args.ts";
 import { builtins } from "../builtins.ts";
-import { out } from "../output.ts";
-import { runUnitPlan } from "../../switch/plan-command.ts";
+import { MAX_BYTES, readRegularFile } from "../../fs/read.ts";
+import { err, out } from "../../output/lines.ts";
+import { loadGenerationsInput, parseActiveFile } from "../../switch/load.ts";
+import { planSwitch } from "../../switch/plan/index.ts";
+import { dryActivateLines, planToJson } from "../../switch/plan/print.ts";
+import { UnitDirectoryError } from "../../units/dir.ts";
+import { UnitParseError } from "../../units/parse.ts";
 
+/** Runs `stagehand plan`; see the module comment. */
 export async function run(args: string[]): Promise<number> {
   const p = parseArgs(args, ["graph", "active"], ["json", "explain", "diff"]);
   const graphs = p.flags.get("graph");
@@ -34,4 +40,30 @@ export async function run(args: string[]): Promise<number> {
   }
   if (p.positionals.length !== 2) throw new UsageError("plan takes --graph FILE, or OLD and NEW generations");
   return runUnitPlan(p.positionals[0]!, p.positionals[1]!, { json: has(p, "json"), explain: has(p, "explain"), diff: has(p, "diff"), active: flag(p, "active") });
+}
+
+/** Options of the `plan OLD NEW` branch. */
+interface UnitPlanOptions { json: boolean; explain: boolean; diff: boolean; active?: string }
+
+/** `plan OLD NEW`: prints the plan; bad input (unit syntax, missing directory, --active file) is exit 1 with the path. */
+async function runUnitPlan(oldTop: string, newTop: string, o: UnitPlanOptions): Promise<number> {
+  try {
+    const active = o.active !== undefined ? parseActiveFile(readRegularFile(o.active, { maxBytes: MAX_BYTES.database, what: "--active file" }).toString("utf8"), o.active) : undefined;
+    const input = loadGenerationsInput(oldTop, newTop, active);
+    const plan = planSwitch(input);
+    if (o.json) {
+      out(JSON.stringify(planToJson(plan, { old: oldTop, new: newTop }), null, 2));
+    } else {
+      for (const a of plan.assumptions) err(`note: ${a}`);
+      for (const l of dryActivateLines(plan, { explain: o.explain, ...(o.diff ? { diff: { old: input.old, new: input.new } } : {}) })) out(l);
+    }
+    return 0;
+  } catch (e) {
+    // Unit syntax (UnitParseError), unusable paths (UnitDirectoryError), unreadable --active: exit 1.
+    if (e instanceof UnitParseError || e instanceof UnitDirectoryError || e instanceof Error) {
+      err(`error: ${(e as Error).message}`);
+      return 1;
+    }
+    throw e;
+  }
 }

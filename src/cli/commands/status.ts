@@ -3,11 +3,11 @@
  * them (restart debt, NixOS #28105) and work left by an interrupted switch. Entries whose unit has
  * restarted or stopped since are dropped (asked of systemd over D-Bus when it is reachable).
  */
-import { loadDebt, pruneDebt, saveDebt } from "../../switch/debt.ts";
-import { LIST_NAMES, readList, SYSTEM_RUN_DIR as RUN_DIR } from "../../switch/lists.ts";
-import { formatStatus, type StatusReport } from "../../switch/status.ts";
+import { loadDebt, pruneDebt, saveDebt } from "../../switch/state/debt.ts";
+import { LIST_NAMES, readList, SYSTEM_RUN_DIR as RUN_DIR } from "../../switch/state/lists.ts";
+import { formatStatus, type StatusReport } from "../../switch/state/status.ts";
 import { flag, has, parseArgs, UsageError } from "../args.ts";
-import { out } from "../output.ts";
+import { out } from "../../output/lines.ts";
 import { join } from "node:path";
 
 export async function run(args: string[]): Promise<number> {
@@ -39,7 +39,7 @@ export async function run(args: string[]): Promise<number> {
 async function invocationIds(units: string[]): Promise<Map<string, string | undefined> | undefined> {
   try {
     const { SystemdManager } = await import("../../systemd/manager.ts");
-    const { switchSystemd } = await import("../../switch/systemd-adapter.ts");
+    const { switchSystemd } = await import("../../switch/run/systemd-adapter.ts");
     const m = await SystemdManager.connect({ connectTimeoutMs: 3000 });
     const s = switchSystemd(m);
     try {

@@ -3,15 +3,15 @@
  * switch-to-configuration-ng. Extra flags, all optional: `--json` (a summary on stdout at the end),
  * `--explain` (or STC_EXPLAIN=1; reasons under dry-activate's lists), `--diff` (unit file diffs).
  */
-import { parseAction } from "../../switch/contract.ts";
-import { requireRootUser } from "../../switch/contract.ts";
-import { SwitchExit } from "../../switch/exit.ts";
-import { systemLog } from "../../switch/log.ts";
-import { isDisconnect } from "../../switch/phases.ts";
-import { emptySummary } from "../../switch/summary.ts";
-import { runSystemSwitch } from "../../switch/system.ts";
-import { PARENT_EXE_VAR, runUserSwitch } from "../../switch/user.ts";
-import { err } from "../output.ts";
+import { parseAction } from "../../switch/host/contract.ts";
+import { requireRootUser } from "../../switch/host/contract.ts";
+import { SwitchExit } from "../../switch/host/exit.ts";
+import { systemLog } from "../../switch/run/log.ts";
+import { isDisconnect } from "../../switch/run/phases.ts";
+import { emptySummary } from "../../switch/run/summary.ts";
+import { runSystemSwitch } from "../../switch/run/system.ts";
+import { PARENT_EXE_VAR, runUserSwitch } from "../../switch/run/user.ts";
+import { err } from "../../output/lines.ts";
 import { STC_USAGE } from "../usage.ts";
 
 export async function run(args: string[]): Promise<number> {

@@ -3,7 +3,7 @@
  * be exercised by hand and in tests exactly as the switch uses it (jobs awaited via JobRemoved).
  */
 import { parseArgs, UsageError } from "../args.ts";
-import { err, out } from "../output.ts";
+import { err, out } from "../../output/lines.ts";
 import { DBusCallError, DBusDisconnectedError, DBusTimeoutError } from "../../dbus/connection.ts";
 import { describeJobResult, jobSucceeded } from "../../systemd/job-result.ts";
 import type { JobType } from "../../systemd/job-result.ts";

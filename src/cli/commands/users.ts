@@ -3,7 +3,7 @@
  * `--dry` (or NIXOS_ACTION=dry-activate) prints what would change and writes nothing.
  */
 import { flag, has, parseArgs, UsageError } from "../args.ts";
-import { err } from "../output.ts";
+import { err } from "../../output/lines.ts";
 import { applyUsersPlan, planUsersStep } from "../../users/step.ts";
 
 export async function run(args: string[]): Promise<number> {

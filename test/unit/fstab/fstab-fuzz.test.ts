@@ -9,7 +9,7 @@ import * as assert from "uvu/assert";
 import { fuzzSeeds, Random } from "../../harness/random.ts";
 import { automountUnitName, mountUnitName } from "../../../src/fstab/escape.ts";
 import { parseFstab } from "../../../src/fstab/fstab.ts";
-import { planSwitch } from "../../../src/switch/plan.ts";
+import { planSwitch } from "../../../src/switch/plan/index.ts";
 import { memoryUnitDirectory } from "../../../src/units/dir.ts";
 
 const FIELDS = ["/", "/nix", "/mnt/a b", "/mnt/é", "__proto__", "constructor", "tmpfs", "swap", "/dev/sda1", "noauto", "x-systemd.automount",

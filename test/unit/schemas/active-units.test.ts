@@ -1,6 +1,6 @@
 /**
  * The `plan OLD NEW --active FILE` input against docs/schemas/active-units.schema.json, side by
- * side with stagehand's reader (src/switch/plan-load.ts) and the built binary: what the schema
+ * side with stagehand's reader (src/switch/load.ts) and the built binary: what the schema
  * accepts stagehand accepts; what stagehand refuses the schema refuses; where stagehand is more
  * lenient, the schema's description says so.
  */
@@ -8,7 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseActiveFile } from "../../../src/switch/plan-load.ts";
+import { parseActiveFile } from "../../../src/switch/load.ts";
 import { generation, simpleService } from "../switch/helpers.ts";
 import { tempDir } from "../tmp.ts";
 import { assertInvalid, assertValid, schemaDocument, schemaErrors, stagehand } from "./validate.ts";

@@ -7,8 +7,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { DEBT_FILE, saveDebt, updateDebt } from "../../../src/switch/debt.ts";
-import { appendToList, LIST_NAMES } from "../../../src/switch/lists.ts";
+import { DEBT_FILE, saveDebt, updateDebt } from "../../../src/switch/state/debt.ts";
+import { appendToList, LIST_NAMES } from "../../../src/switch/state/lists.ts";
 import { tempDir } from "../tmp.ts";
 import { assertInvalid, assertValid, mutated, stagehand, wholeDocument } from "./validate.ts";
 

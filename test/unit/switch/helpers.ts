@@ -2,8 +2,8 @@
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { diskUnitDirectory } from "../../../src/units/dir.ts";
-import { planSwitch, type ActiveUnit, type PlanInput, type UnitPlan } from "../../../src/switch/plan.ts";
-import { dryActivateLines } from "../../../src/switch/print.ts";
+import { planSwitch, type ActiveUnit, type PlanInput, type UnitPlan } from "../../../src/switch/plan/index.ts";
+import { dryActivateLines } from "../../../src/switch/plan/print.ts";
 import { tempDir } from "../tmp.ts";
 
 /** Sections -> keys -> value or values, rendered as a unit file. */

@@ -1,0 +1,114 @@
+/**
+ * The unit plan of a switch, decided without touching the machine: given the running and the new
+ * generation's unit directories, both fstabs, the list files of an interrupted switch and the
+ * units systemd reports active, which units to stop, leave alone ("NOT restarting"), start,
+ * restart and reload, which swaps to turn off, and whether systemd re-executes. Mirrors
+ * switch-to-configuration-ng (collect_unit_changes, handle_modified_unit, the fstab pass) rule for
+ * rule; every decision carries a reason naming the section, key or rule that made it.
+ */
+import { compareUnits } from "../../units/compare.ts";
+import { loadUnit, sameUnitFiles, templateOf } from "../../units/dir.ts";
+import { parseSystemdBool } from "../../units/parse.ts";
+import { planFstab } from "./fstab.ts";
+import { add, type Decisions, emptyPlan, has, type PlanInput, sortUnits, type UnitPlan } from "./model.ts";
+import { handleModifiedUnit, resolve } from "./modified.ts";
+
+const DEFAULT_PREFIX = "/etc/systemd/system";
+
+/** The sizes of a plan's sets: an add or a delete in one unit's turn changes at least one. */
+function fingerprint(p: UnitPlan): string {
+  const n = (d: Decisions) => Object.keys(d).length;
+  return `${n(p.stop)},${n(p.skip)},${n(p.start)},${n(p.restart)},${n(p.reload)},${p.hidden.length}`;
+}
+
+function seed(d: Decisions, units: string[] | undefined, file: string): void {
+  for (const u of units ?? []) if (u !== "") add(d, u, `listed in ${file} (resuming an interrupted switch)`);
+}
+
+/**
+ * The plan of a switch (ng up to the dry-activate printing / the stop phase): the active-unit pass,
+ * the fstab and swap pass, and the systemd re-exec decision.
+ */
+export function planSwitch(input: PlanInput): UnitPlan {
+  const plan = emptyPlan();
+  plan.assumptions.push(...(input.assumptions ?? []));
+  seed(plan.start, input.lists?.start, "/run/nixos/start-list");
+  seed(plan.restart, input.lists?.restart, "/run/nixos/restart-list");
+  seed(plan.reload, input.lists?.reload, "/run/nixos/reload-list");
+  const prefix = input.managedPrefix ?? DEFAULT_PREFIX;
+  const { old, new: next, active } = input;
+
+  for (const unit of sortUnits(Object.keys(active))) {
+    if (!input.touched) {
+      consider(unit);
+      continue;
+    }
+    // A probe pass: a unit that fails to load is touched too, for the real pass to judge.
+    const before = fingerprint(plan);
+    try {
+      consider(unit);
+    } catch {
+      input.touched.add(unit);
+    }
+    if (fingerprint(plan) !== before) input.touched.add(unit);
+  }
+  /** The active-unit pass for one unit. */
+  function consider(unit: string): void {
+    const state = active[unit]!;
+    if (state.fragmentPath !== undefined && !state.fragmentPath.startsWith(prefix)) return; // generated, not ours
+    const tpl = templateOf(unit);
+    const isInstance = tpl !== undefined && !old.exists(unit) && !next.exists(unit);
+    const r = resolve(unit, isInstance);
+    let dropinsRemoved = false;
+    if (isInstance) {
+      // An instance defined by drop-ins was ours iff one of its old drop-ins is a real file;
+      // it is gone iff none of the new ones is.
+      if (old.dropins(unit).some((d) => d.state === "present")) {
+        dropinsRemoved = !next.dropins(unit).some((d) => d.state === "present");
+      }
+    }
+    if (!old.exists(r.baseUnit) || !(state.activeState === "active" || state.activeState === "activating")) return;
+
+    const newState = next.fileState(r.baseUnit);
+    if (dropinsRemoved || newState !== "present") {
+      const current = loadUnit(old, unit, r.baseUnit);
+      if (parseSystemdBool(current, "Unit", "X-StopOnRemoval", true)) {
+        const what = dropinsRemoved ? "its instance drop-ins are gone" : newState === "masked" ? "masked in the new generation" : "removed from the new generation";
+        add(plan.stop, unit, `${what} (X-StopOnRemoval is not false)`);
+      }
+    } else if (unit.endsWith(".target")) {
+      const info = loadUnit(next, unit, r.baseUnit);
+      const sleep = ["suspend.target", "hibernate.target", "hybrid-sleep.target"].includes(unit);
+      if (!(sleep || parseSystemdBool(info, "Unit", "RefuseManualStart", false) || parseSystemdBool(info, "Unit", "X-OnlyManualStart", false))) {
+        add(plan.start, unit, "active target, started again to pull in new and changed dependencies");
+        if (!input.displayAllUnits && !plan.hidden.includes(unit)) plan.hidden.push(unit);
+      }
+      if (parseSystemdBool(info, "Unit", "X-StopOnReconfiguration", false)) {
+        add(plan.stop, unit, "[Unit] X-StopOnReconfiguration=true");
+      }
+    } else {
+      if (sameUnitFiles(old, next, unit, r.baseUnit)) return; // the same files: nothing to compare
+      const current = loadUnit(old, unit, r.baseUnit);
+      const info = loadUnit(next, unit, r.baseUnit);
+      const cmp = compareUnits(current, info);
+      if (cmp.kind === "restart") handleModifiedUnit(plan, input, unit, r, cmp.reason, info);
+      else if (cmp.kind === "reload" && !has(plan.restart, unit)) add(plan.reload, unit, cmp.reason);
+    }
+  }
+
+  planFstab(plan, input);
+
+  if (input.systemd) {
+    const s = input.systemd;
+    if (s.currentPid1 !== s.newPid1) {
+      plan.restartSystemd = true;
+      plan.restartSystemdReason = `systemd binary changed: ${s.currentPid1} -> ${s.newPid1}`;
+    } else if (s.currentSystemConf !== s.newSystemConf) {
+      plan.restartSystemd = true;
+      plan.restartSystemdReason = `etc/systemd/system.conf changed: ${s.currentSystemConf} -> ${s.newSystemConf}`;
+    }
+  }
+  plan.hidden = sortUnits(plan.hidden);
+  return plan;
+}
+

@@ -1,0 +1,190 @@
+/**
+ * A system switch from start to end, in ng's order: contract, NixOS check, /run/nixos and the
+ * lock, pre-switch check (`check` stops), boot loader (`switch`, `boot`), syncfs, (`boot` stops),
+ * init interface version, then plan and either print it (`dry-activate`) or carry it out.
+ */
+import { join } from "node:path";
+import { InputFileError } from "../../fs/read.ts";
+import { SystemdManager } from "../../systemd/manager.ts";
+import { diskUnitDirectory } from "../../units/dir.ts";
+import { runActivation } from "./activation.ts";
+import { installBootloader, installsBootloader } from "../host/bootloader.ts";
+import { runPreSwitchCheck } from "../host/checks.ts";
+import { type Action, readSwitchEnv, requireNixos, type SwitchEnv } from "../host/contract.ts";
+import { loadDebt, saveDebt, updateDebt } from "../state/debt.ts";
+import type { SwitchSystemd } from "./types.ts";
+import { EXIT, SwitchExit } from "../host/exit.ts";
+import { checkInitInterfaceVersion } from "../host/interface-version.ts";
+import { SwitchLists, SYSTEM_RUN_DIR } from "../state/lists.ts";
+import { acquireSwitchLock, ensureRunDir } from "../host/lock.ts";
+import type { SwitchLog } from "./log.ts";
+import { DEPRECATED_ACTIVATION_LISTS, executePlan, persistLists } from "./phases.ts";
+import { canonicalOrUnknown, generationUnitDirectory, readFstab } from "../load.ts";
+import { applyActivationRequests, listsToPersist, newAndFailedUnits, type PlanInput, planSwitch, reloadsAfterDaemonReload, sortUnits, type UnitPlan } from "../plan/index.ts";
+import { dryActivateAfter, dryActivateBefore, type PrintOptions } from "../plan/print.ts";
+import { runChild } from "./run-command.ts";
+import { emptySummary, type SwitchSummary } from "./summary.ts";
+import { swapoff } from "./swap.ts";
+import { syncStore } from "../host/sync.ts";
+import { switchSystemd } from "./systemd-adapter.ts";
+import { switchUsers } from "./user.ts";
+
+/** Where the system switch keeps its state. */
+export const RUN_DIR = SYSTEM_RUN_DIR;
+
+export interface SystemSwitchOptions {
+  action: Action;
+  log: SwitchLog;
+  /** `--explain`: reasons under each dry-activate list. */
+  explain?: boolean;
+  /** `--diff`: unit file diffs under dry-activate's restart/reload lists. */
+  diff?: boolean;
+  /** Filled in as the switch goes (for `--json`). */
+  summary?: SwitchSummary;
+  env?: Record<string, string | undefined>;
+}
+
+/**
+ * The running /etc/fstab. One that cannot be read as a regular file is taken as empty, with a
+ * warning: refusing it would stop every switch before the activation that puts /etc right again.
+ */
+function readRunningFstab(log: SwitchLog): string | undefined {
+  try {
+    return readFstab("/etc/fstab");
+  } catch (e) {
+    if (!(e instanceof InputFileError)) throw e;
+    log.warn(`warning: ${e.message}; taken as empty`);
+    return undefined;
+  }
+}
+
+/** Runs a system switch; resolves to the exit status (SwitchExit for early exits). */
+export async function runSystemSwitch(o: SystemSwitchOptions): Promise<number> {
+  const env: SwitchEnv = readSwitchEnv(o.env ?? process.env);
+  const { action, log } = o;
+  const summary = o.summary ?? emptySummary(action, env.toplevel);
+  summary.toplevel = env.toplevel;
+  // The generation being replaced, for the user managers' old-vs-new comparison.
+  const current = canonicalOrUnknown("/run/current-system");
+  const oldToplevel = current === "/unknown" ? "/run/current-system" : current;
+  process.env.NIXOS_ACTION = action;
+
+  // Children write through us, so a vanished terminal cannot kill them (see run-command.ts).
+  const sink = { stdout: (l: string) => log.childStdout(l), stderr: (l: string) => log.childStderr(l) };
+  requireNixos("/", env.distroId);
+  ensureRunDir(RUN_DIR);
+  const lock = acquireSwitchLock(RUN_DIR);
+  try {
+    if (!env.noCheck) await runPreSwitchCheck(env.preSwitchCheck, env.toplevel, action, sink);
+    if (action === "check") return EXIT.ok;
+    if (installsBootloader(action)) await installBootloader(env.installBootloader, env.toplevel, sink);
+    syncStore(env.noSync);
+    if (action === "boot") return EXIT.ok;
+    checkInitInterfaceVersion(env.toplevel);
+
+    const newPid1 = join(env.systemd, "lib/systemd/systemd");
+    if (canonicalOrUnknown(newPid1) === "/unknown") throw new SwitchExit(EXIT.notNixos, []);
+
+    const dry = action === "dry-activate";
+    const lists = new SwitchLists(RUN_DIR, dry);
+    const manager = await SystemdManager.connect();
+    const systemd = switchSystemd(manager);
+    try {
+      const oldDir = diskUnitDirectory("/etc/systemd/system");
+      const newDir = generationUnitDirectory(env.toplevel);
+      const input: Omit<PlanInput, "active"> = {
+        old: oldDir,
+        new: newDir,
+        oldFstab: readRunningFstab(log),
+        newFstab: readFstab(join(env.toplevel, "etc/fstab")),
+        lists: { start: lists.read("start"), restart: lists.read("restart"), reload: lists.read("reload") },
+        displayAllUnits: env.displayAllUnits,
+        systemd: {
+          currentPid1: canonicalOrUnknown("/proc/1/exe"),
+          newPid1: canonicalOrUnknown(newPid1),
+          currentSystemConf: canonicalOrUnknown("/etc/systemd/system.conf"),
+          newSystemConf: canonicalOrUnknown(join(env.toplevel, "etc/systemd/system.conf")),
+        },
+      };
+      // ng reads every active unit's FragmentPath; only the units whose turn changes the plan need
+      // it (see PlanInput.touched), which on a small change is a few dozen reads instead of thousands.
+      const listed = await systemd.activeUnits({ fragments: false });
+      const touched = new Set<string>();
+      planSwitch({ ...input, active: listed, touched });
+      const before = await systemd.withFragmentPaths(listed, touched);
+      let plan = planSwitch({ ...input, active: before });
+
+      if (dry) {
+        const print: PrintOptions = { explain: o.explain, ...(o.diff ? { diff: { old: oldDir, new: newDir } } : {}) };
+        for (const l of dryActivateBefore(plan, print)) log.line(l);
+        log.line("would activate the configuration...");
+        summary.activation = await runActivation(env.out, true, process.env, sink);
+        if (lists.exists("dryActivationRestart") || lists.exists("dryActivationReload")) log.warn(DEPRECATED_ACTIVATION_LISTS);
+        plan = applyActivationRequests(plan, {
+          restart: lists.read("dryActivationRestart"), reload: lists.read("dryActivationReload"),
+          active: before, old: oldDir, new: newDir, dry: true,
+        });
+        lists.remove("dryActivationRestart");
+        lists.remove("dryActivationReload");
+        for (const l of dryActivateAfter(plan, print)) log.line(l);
+        fillDrySummary(summary, plan);
+        return EXIT.ok;
+      }
+
+      persistLists(lists, listsToPersist(plan));
+      const status = await executePlan({
+        plan,
+        planner: {
+          applyActivationRequests: (p, r) => applyActivationRequests(p, { ...r, active: before, old: diskUnitDirectory("/etc/systemd/system"), new: newDir, dry: false }),
+          reloadsAfterDaemonReload: (p, isActive) => reloadsAfterDaemonReload(p, isActive, newDir),
+          newAndFailedUnits: (b, a) => newAndFailedUnits(b, a),
+          sortUnits,
+        },
+        systemd,
+        lists,
+        log,
+        before,
+        toplevel: env.toplevel,
+        summary,
+        activate: () => runActivation(env.out, false, process.env, sink),
+        swapoff,
+        switchUsers: () => switchUsers({ manager, log, action, toplevel: env.toplevel, oldToplevel, summary }),
+        showStatus: async (units) => {
+          await runChild([join(env.systemd, "bin/systemctl"), "status", "--no-pager", "--full", ...units], process.env, sink);
+        },
+      });
+      await recordDebt(systemd, summary, env.toplevel, plan);
+      return status;
+    } finally {
+      systemd.close();
+      manager.close();
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+function fillDrySummary(s: SwitchSummary, plan: UnitPlan): void {
+  s.stopped = sortUnits(Object.keys(plan.stop));
+  s.skipped = sortUnits(Object.keys(plan.skip)).map((unit) => ({ unit, reason: plan.skip[unit]! }));
+  s.reloaded = sortUnits(Object.keys(plan.reload));
+  s.restarted = sortUnits(Object.keys(plan.restart));
+  s.started = sortUnits(Object.keys(plan.start));
+  s.swapsStopped = plan.swapsToStop.map((x) => x.device);
+  s.systemdRestarted = plan.restartSystemd;
+}
+
+/** Updates the restart debt after a real switch; never fails the switch. */
+async function recordDebt(systemd: SwitchSystemd, s: SwitchSummary, toplevel: string, _plan: UnitPlan): Promise<void> {
+  try {
+    const skipped = new Map(s.skipped.map((x) => [x.unit, x.reason] as const));
+    const ids = new Map<string, string>();
+    for (const u of skipped.keys()) {
+      const id = await systemd.invocationId(u);
+      if (id) ids.set(u, id);
+    }
+    const settled = [...s.stopped, ...s.restarted, ...s.started].filter((u) => !skipped.has(u));
+    saveDebt(RUN_DIR, updateDebt(loadDebt(RUN_DIR), { toplevel, now: new Date(), skipped, settled, invocationIds: ids }));
+  } catch { /* bookkeeping only */ }
+}
+

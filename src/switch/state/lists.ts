@@ -1,0 +1,106 @@
+/**
+ * The list files under /run/nixos that make a switch resumable: what is still to start, restart
+ * or reload is written down before the work is done and removed when its phase completes, so an
+ * interrupted switch (kill -9, a lost SSH session, a crash) is continued by the next one.
+ * Unit names are compared as literal strings, never as patterns (`mnt-my\x2ddata.mount`).
+ */
+import { closeSync, existsSync, fsyncSync, openSync, rmSync, writeSync, constants } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../../fs/atomic.ts";
+import { readRegularFileOptional } from "../../fs/read.ts";
+
+/** The largest list file read (bytes): hundreds of thousands of unit names. */
+const MAX_LIST_BYTES = 16 << 20;
+
+/** A list file's text; undefined when missing. Only a regular file of bounded size is read. */
+function readListText(path: string): string | undefined {
+  return readRegularFileOptional(path, { maxBytes: MAX_LIST_BYTES, what: "switch list file" })?.toString("utf8");
+}
+
+/** Where the system switch keeps its lists, lock and restart debt. */
+export const SYSTEM_RUN_DIR = "/run/nixos";
+
+/** The list files, by role. */
+export const LIST_NAMES = {
+  start: "start-list",
+  restart: "restart-list",
+  reload: "reload-list",
+  activationRestart: "activation-restart-list",
+  activationReload: "activation-reload-list",
+  dryActivationRestart: "dry-activation-restart-list",
+  dryActivationReload: "dry-activation-reload-list",
+} as const;
+
+export type ListName = keyof typeof LIST_NAMES;
+
+/** Reads a list file: its non-empty lines in order, duplicates dropped; a missing file is empty. */
+export function readList(path: string): string[] {
+  const text = readListText(path);
+  if (text === undefined) return [];
+  return [...new Set(text.split("\n").filter((l) => l !== ""))];
+}
+
+/** Appends units, one a line, and fsyncs: once this returns, a crash cannot lose them. */
+export function appendToList(path: string, units: readonly string[]): void {
+  if (units.length === 0) return;
+  const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o644);
+  try {
+    const data = Buffer.from(units.map((u) => u + "\n").join(""));
+    let off = 0;
+    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Removes every line equal to `unit` (literal comparison), atomically. */
+export function removeFromList(path: string, unit: string): void {
+  const text = readListText(path);
+  if (text === undefined) return;
+  const kept = text.split("\n").filter((l) => l !== "" && l !== unit);
+  writeFileAtomic(path, kept.map((l) => l + "\n").join(""), { mode: 0o644 });
+}
+
+/** Deletes a list file; a missing one is fine. */
+export function deleteList(path: string): void {
+  rmSync(path, { force: true });
+}
+
+/**
+ * The list files of one scope (`/run/nixos` for the system, `$XDG_RUNTIME_DIR/nixos` for a user).
+ * With `dry` set, reads work and every write is skipped, so dry-activate changes nothing —
+ * except consuming the dry-activation lists, which ng also deletes after reading.
+ */
+export class SwitchLists {
+  constructor(readonly dir: string, readonly dry: boolean) {}
+
+  /** The path of a list file. */
+  path(name: ListName): string {
+    return join(this.dir, LIST_NAMES[name]);
+  }
+
+  read(name: ListName): string[] {
+    return readList(this.path(name));
+  }
+
+  exists(name: ListName): boolean {
+    return existsSync(this.path(name));
+  }
+
+  /** Records units (no-op when dry). */
+  record(name: ListName, ...units: string[]): void {
+    if (!this.dry) appendToList(this.path(name), units);
+  }
+
+  /** Forgets a unit (no-op when dry). */
+  unrecord(name: ListName, unit: string): void {
+    if (!this.dry) removeFromList(this.path(name), unit);
+  }
+
+  /** Deletes a list once its phase is complete. Dry runs only ever delete the dry-activation lists. */
+  remove(name: ListName): void {
+    if (this.dry && name !== "dryActivationRestart" && name !== "dryActivationReload") return;
+    deleteList(this.path(name));
+  }
+}

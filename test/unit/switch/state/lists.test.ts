@@ -1,0 +1,72 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { InputFileError } from "../../../../src/fs/read.ts";
+import { appendToList, readList, removeFromList, SwitchLists } from "../../../../src/switch/state/lists.ts";
+import { tempDir } from "../../tmp.ts";
+
+const tmp = () => tempDir("stc-lists-");
+
+test("a missing list reads as empty; blank lines and duplicates are dropped", () => {
+  const d = tmp();
+  assert.equal(readList(join(d, "start-list")), []);
+  writeFileSync(join(d, "start-list"), "a.service\n\nb.service\na.service\n");
+  assert.equal(readList(join(d, "start-list")), ["a.service", "b.service"]);
+});
+
+test("append keeps what was there and adds one unit a line", () => {
+  const d = tmp();
+  const p = join(d, "restart-list");
+  appendToList(p, ["a.service"]);
+  appendToList(p, ["b.service", "c.mount"]);
+  assert.is(readFileSync(p, "utf8"), "a.service\nb.service\nc.mount\n");
+});
+
+test("names are compared literally, never as patterns (mnt-my\\x2ddata.mount)", () => {
+  const d = tmp();
+  const p = join(d, "reload-list");
+  appendToList(p, ["mnt-my\\x2ddata.mount", "mnt-myx2ddata.mount", "a.service"]);
+  removeFromList(p, "mnt-my\\x2ddata.mount");
+  assert.equal(readList(p), ["mnt-myx2ddata.mount", "a.service"]);
+  removeFromList(p, "a.servic.");
+  assert.equal(readList(p), ["mnt-myx2ddata.mount", "a.service"], "a dot is not a wildcard");
+});
+
+test("a dry SwitchLists reads but never writes, except consuming the dry-activation lists", () => {
+  const d = tmp();
+  writeFileSync(join(d, "start-list"), "a.service\n");
+  writeFileSync(join(d, "dry-activation-restart-list"), "x.service\n");
+  const l = new SwitchLists(d, true);
+  assert.equal(l.read("start"), ["a.service"]);
+  l.record("start", "b.service");
+  l.unrecord("start", "a.service");
+  l.remove("start");
+  assert.is(readFileSync(join(d, "start-list"), "utf8"), "a.service\n");
+  l.record("reload", "c.service");
+  assert.not.ok(existsSync(join(d, "reload-list")));
+  l.remove("dryActivationRestart");
+  assert.not.ok(existsSync(join(d, "dry-activation-restart-list")));
+});
+
+test("a real SwitchLists records, unrecords and removes", () => {
+  const d = tmp();
+  const l = new SwitchLists(d, false);
+  l.record("start", "a.service", "b.service");
+  l.unrecord("start", "a.service");
+  assert.equal(l.read("start"), ["b.service"]);
+  l.remove("start");
+  assert.not.ok(l.exists("start"));
+  l.remove("start"); // removing twice is fine
+});
+
+test("a list file that is not a regular file is refused by name, not read (a FIFO would block)", () => {
+  const d = tmp();
+  const p = join(d, "reload-list");
+  assert.is(spawnSync("mkfifo", [p]).status, 0);
+  assert.throws(() => readList(p), (e: Error) => e instanceof InputFileError && e.path === p && /is a FIFO/.test(e.message));
+  assert.throws(() => removeFromList(p, "a.service"), (e: Error) => e instanceof InputFileError);
+});
+
+test.run();
