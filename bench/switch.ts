@@ -160,6 +160,44 @@ export interface StraceWaits {
   waitMs: number;
   /** The part of waitMs in polls with a 250 ms timeout: ng's settle loop after the jobs (0 for stagehand). */
   settleMs: number;
+  /** How many of the program's own calls stopped it under strace (its waits and execve). */
+  calls: number;
+}
+
+/**
+ * What a traced call costs under strace here, measured on a C loop of zero-timeout polls traced as a
+ * switch is (bench/floor/poll-loop.c): `outsideUs` is the time per call outside the `-T` duration (it
+ * would count as the program's own work), `insideUs` the time added inside it (it would count as
+ * waiting). A program that waits often (stagehand's event loop) is stopped more often than one that
+ * waits seldom (ng), so both are corrected by their own number of calls.
+ */
+export interface TraceCost { outsideUs: number; insideUs: number }
+
+/** Measures TraceCost (compiles the loop into `dir`). */
+export function traceCost(dir: string, n = 20000): TraceCost {
+  const bin = join(dir, "poll-loop");
+  execFileSync("gcc", ["-O2", "-o", bin, join(import.meta.dir, "floor/poll-loop.c")]);
+  const time = (argv: string[]) => {
+    const t0 = performance.now();
+    execFileSync(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "ignore"] });
+    return performance.now() - t0;
+  };
+  const plain = median([0, 1, 2].map(() => time([bin, String(n)])));
+  const trace = join(dir, "calibrate.strace");
+  const samples = [0, 1, 2].map(() => {
+    const wall = time(["strace", "-f", "--seccomp-bpf", "-q", "-ttt", "-T", "-e", "trace=execve,poll,ppoll,epoll_wait,epoll_pwait,epoll_pwait2", "-o", trace, bin, String(n)]);
+    const inside = [...readFileSync(trace, "utf8").matchAll(/<(\d+\.\d+)>$/gm)].reduce((t, m) => t + Number(m[1]) * 1000, 0);
+    return { wall, inside };
+  });
+  const wall = median(samples.map((x) => x.wall));
+  const inside = median(samples.map((x) => x.inside));
+  return { outsideUs: Math.max(0, (wall - inside) / n * 1000), insideUs: Math.max(0, (inside - plain) / n * 1000) };
+}
+
+/** A strace measurement with the tracing's own cost taken out (see TraceCost). */
+export function corrected(w: StraceWaits, cost: TraceCost): StraceWaits {
+  const perCall = (cost.outsideUs + cost.insideUs) / 1000;
+  return { ...w, lifeMs: w.lifeMs - w.calls * perCall, waitMs: Math.max(0, w.waitMs - w.calls * cost.insideUs / 1000) };
 }
 
 /**
@@ -178,6 +216,7 @@ export function waitsFromStrace(text: string, binary: string): StraceWaits {
   const childStart = new Map<string, number>();
   const children: [number, number][] = [];
   const pending = new Map<string, { start: number; settle: boolean }>();
+  let calls = 1; // the execve that started it
   const isSettle = (args: string) => /, 250$/.test(args) || /tv_sec=0, tv_nsec=250000000\}/.test(args);
   const WAIT = "(?:poll|ppoll|epoll_wait|epoll_pwait|epoll_pwait2)";
   for (const line of text.split("\n")) {
@@ -196,10 +235,11 @@ export function waitsFromStrace(text: string, binary: string): StraceWaits {
       continue;
     }
     if (rest.startsWith("+++ ")) { t1 = ts; break; }
+    if (rest.startsWith("execve(") || rest.startsWith("<... execve")) calls++;
     const full = new RegExp(`^${WAIT}\\((.*)\\) += .*<(\\d+\\.\\d+)>$`).exec(rest);
-    if (full) { waits.push({ start: ts, dur: Number(full[2]), settle: isSettle(full[1]!) }); continue; }
+    if (full) { calls++; waits.push({ start: ts, dur: Number(full[2]), settle: isSettle(full[1]!) }); continue; }
     const unfinished = new RegExp(`^${WAIT}\\((.*) <unfinished \\.\\.\\.>$`).exec(rest);
-    if (unfinished) { pending.set(p, { start: ts, settle: isSettle(unfinished[1]!) }); continue; }
+    if (unfinished) { calls++; pending.set(p, { start: ts, settle: isSettle(unfinished[1]!) }); continue; }
     const resumed = new RegExp(`^<\\.\\.\\. ${WAIT} resumed>.*<(\\d+\\.\\d+)>$`).exec(rest);
     if (resumed && pending.has(p)) { waits.push({ ...pending.get(p)!, dur: Number(resumed[1]) }); pending.delete(p); }
   }
@@ -214,7 +254,7 @@ export function waitsFromStrace(text: string, binary: string): StraceWaits {
     waitS += own;
     if (w.settle) settleS += own;
   }
-  return { lifeMs: (t1 - t0) * 1000, waitMs: waitS * 1000, settleMs: settleS * 1000 };
+  return { lifeMs: (t1 - t0) * 1000, waitMs: waitS * 1000, settleMs: settleS * 1000, calls };
 }
 
 /** One tool's samples of a timed row. */
@@ -305,12 +345,13 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
     };
 
     /** One run of `tool` under strace on the host (only its waits and execve stop it), measured. */
+    const cost = traceCost(traceDir);
     const straced = (tool: "ng" | "ours", tops: [string, string], i: number): StraceWaits => {
       const trace = join(traceDir, `${tool}-${i}.strace`);
       spawnSync("strace", ["-f", "--seccomp-bpf", "-q", "-ttt", "-T", "-e", "trace=execve,poll,ppoll,epoll_wait,epoll_pwait,epoll_pwait2", "-o", trace,
         ...inside(argvOf(tool, tops, "switch"))], { stdio: "ignore", timeout: 900_000 });
       try {
-        return waitsFromStrace(readFileSync(trace, "utf8"), tool === "ng" ? ngBinary : "/usr/local/bin/stagehand");
+        return corrected(waitsFromStrace(readFileSync(trace, "utf8"), tool === "ng" ? ngBinary : "/usr/local/bin/stagehand"), cost);
       } finally {
         rmSync(trace, { force: true });
       }
@@ -347,8 +388,9 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
       return [
         `| ${n} | ${what}: **engine's share** (wall − waiting on systemd; waits ${median(perlWaits).toFixed(0)} / ${median(ng.map((x) => x.waitMs)).toFixed(0)} / ` +
           `${median(ourS.map((x) => x.waitMs)).toFixed(0)} ms; median of ${k}) | ${p.toFixed(0)} | ${g.toFixed(0)} | ${o.toFixed(0)} | **${(g / o).toFixed(1)}×** | **${(p / o).toFixed(1)}×** | | |`,
-        `| ${n} | ${what}: where the waiting went (ms, medians) | | lifetime ${median(ng.map((x) => x.lifeMs)).toFixed(0)}; settle loop (250 ms polls) ${median(ng.map((x) => x.settleMs)).toFixed(0)} | ` +
-          `lifetime ${median(ourS.map((x) => x.lifeMs)).toFixed(0)}; \`--json\` phases: ${oPhases}; engine's share by these phases ${median(t.ours.ourEngine).toFixed(0)} | | | | |`,
+        `| ${n} | ${what}: where the waiting went (ms, medians; strace's own cost taken out: ${cost.outsideUs.toFixed(0)} + ${cost.insideUs.toFixed(0)} µs a call) | | ` +
+          `lifetime ${median(ng.map((x) => x.lifeMs)).toFixed(0)}; ${median(ng.map((x) => x.calls)).toFixed(0)} traced calls; settle loop (250 ms polls) ${median(ng.map((x) => x.settleMs)).toFixed(0)} | ` +
+          `lifetime ${median(ourS.map((x) => x.lifeMs)).toFixed(0)}; ${median(ourS.map((x) => x.calls)).toFixed(0)} traced calls; \`--json\` phases: ${oPhases}; engine's share by these phases ${median(t.ours.ourEngine).toFixed(0)} | | | | |`,
       ];
     };
 
