@@ -66,6 +66,8 @@ const SERVICE_KNOBS: Record<string, Knob> = {
       "Type=exec\nExecStart=/bin/sleep 86400",
       // activating for ten minutes: dry-activate only
       "Type=oneshot\nExecStart=/bin/sleep 600",
+      // fails at once: "failed" counts as active for ng's map of active units, not for the pass
+      "Type=oneshot\nExecStart=/bin/false",
     ],
     dryOnly: [3],
   },
@@ -196,7 +198,11 @@ const POOL: Record<string, Kind> = {
   "r-slice0.slice": "slice",
   "r-tpl@.service": "service", "r-tpl@a.service": "service", "r-tpl@b.service": "service", "r-tpl@c.service": "service",
   "mnt-rm0.mount": "mount",
+  "r-Upper.service": "service", // sorted by its lower-cased name
+  "-.mount": "mount", // the root file system: reloaded, never restarted (dry-activate only)
 };
+/** Units a real switch in a container must not touch. */
+const DRY_ONLY_UNITS = ["-.mount"];
 const TEMPLATE = "r-tpl@.service";
 /** Instances: a: by drop-in only; b: a file of its own; c: the template alone. */
 const INSTANCES = ["r-tpl@a.service", "r-tpl@b.service", "r-tpl@c.service"];
@@ -247,6 +253,7 @@ export function randomSystem(seed: number, real = false): RandomSystem {
   const units: Record<string, UnitModel> = {};
   for (const name of UNIT_NAMES) {
     if (INSTANCES.includes(name) && !units[TEMPLATE] && name !== "r-tpl@b.service") continue;
+    if (real && DRY_ONLY_UNITS.includes(name)) continue;
     if (rng.chance(0.75)) units[name] = randomUnit(rng, name, real);
   }
   const fstab: FstabEntry[] = [];
@@ -327,6 +334,7 @@ const MUTATIONS: Mutation[] = [
   // Added (or re-created from scratch).
   (rng, s) => {
     const name = rng.pick(UNIT_NAMES);
+    if (s.real && DRY_ONLY_UNITS.includes(name)) return undefined;
     s.units[name] = randomUnit(rng, name, s.real);
     if (rng.chance(0.5) && !s.wanted.includes(name) && name !== TEMPLATE) s.wanted.push(name);
     return `${name}: new`;
@@ -429,7 +437,8 @@ export function randomExtras(seed: number, real: boolean): PairExtras {
 }
 
 function renderKnobs(kind: Kind, knobs: Knobs, name: string, style: number): string {
-  const where = "/" + name.replace(/\.mount$/, "").replace(/-/g, "/");
+  const base = name.replace(/\.mount$/, "");
+  const where = base === "-" ? "/" : "/" + base.replace(/-/g, "/");
   const bySection = new Map<string, string[]>();
   const entries = Object.entries(knobs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   if (style % 2 === 1) entries.reverse(); // key order does not matter
