@@ -15,7 +15,7 @@ export function builtins(): BuiltinRegistry {
 }
 
 /** Adds a builtin step implementation under `name`. */
-export function registerBuiltin(name: string, step: BuiltinStep): void {
+function registerBuiltin(name: string, step: BuiltinStep): void {
   registry.set(name, step as BuiltinStep);
 }
 

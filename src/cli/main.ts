@@ -25,7 +25,7 @@ const COMMANDS: Record<string, () => Promise<{ run: Command }>> = {
 };
 
 /** The version printed by --version. */
-export const VERSION: string = pkg.version;
+const VERSION: string = pkg.version;
 
 /** Runs the CLI for an invocation name and arguments; resolves to the exit status. */
 export async function main(argv0: string, args: string[]): Promise<number> {

@@ -7,7 +7,7 @@ A Perl-free activation engine for NixOS.
 Commands:
   switch-to-configuration ACTION   switch|boot|test|dry-activate|check, as NixOS's
                                    switch-to-configuration (also run under that name)
-  activate [--dry] [--graph FILE]... [--root DIR] SYSTEM
+  activate [--dry] [--json] [--graph FILE]... [--root DIR] SYSTEM
                                    run a generation's activation graph
   etc [--root DIR] [--dry] [--diff] ETC_STORE_PATH
                                    set up /etc from a generation's etc tree
@@ -16,7 +16,7 @@ Commands:
   plan --graph FILE... [--json]    show the order and kind of each activation step
   plan OLD NEW [--json] [--explain] [--diff] [--active FILE]
                                    show what switching from OLD to NEW would do to units
-  status                           show units still running old code (restart debt)
+  status [--json] [--run-dir DIR]  show units still running old code (restart debt)
   systemd list-units [--all] [PATTERN...] | show UNIT | start|stop|restart|reload UNIT... | daemon-reload
                                    query and drive systemd over D-Bus (diagnostics; jobs awaited)
   --help                           this text

@@ -90,6 +90,9 @@ export function userBusAddress(uid: number): string {
 
 const DEFAULT_CALL_TIMEOUT_MS = 25_000;
 
+/** The timeout of a short question (a property, a name's owner) that a responsive peer answers at once. */
+export const QUICK_CALL_TIMEOUT_MS = 5_000;
+
 /** A match rule string from a spec (values quoted per the D-Bus spec: ' is written as '\''). */
 export function matchRule(spec: MatchSpec): string {
   const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;

@@ -161,7 +161,7 @@ export class Writer {
 }
 
 /** The spec's cap on nesting of arrays, structs and variants together (sd-bus counts variants too). */
-export const MAX_TOTAL_DEPTH = 64;
+const MAX_TOTAL_DEPTH = 64;
 
 /**
  * How many values one message may decode into. The spec allows a 64 MiB array of 4-byte variants
@@ -171,12 +171,8 @@ export const MAX_TOTAL_DEPTH = 64;
 export const MAX_VALUES_PER_MESSAGE = 1_000_000;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+/** A valid object path: `/`, or `/`-separated non-empty `[A-Za-z0-9_]` elements. */
 const OBJECT_PATH = /^\/$|^(\/[A-Za-z0-9_]+)+$/;
-
-/** Whether a string is a valid object path (`/`, or `/`-separated non-empty `[A-Za-z0-9_]` elements). */
-export function isObjectPath(s: string): boolean {
-  return OBJECT_PATH.test(s);
-}
 
 /**
  * Reads values from a message's bytes; `base` is the message's first byte, for alignment.

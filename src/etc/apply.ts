@@ -20,14 +20,15 @@ import {
   rmdirSync, rmSync, symlinkSync, unlinkSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
-import { writeFileAtomic } from "../fs/atomic.ts";
+import { symlinkAtomic, writeFileAtomic } from "../fs/atomic.ts";
+import { renameExchange } from "../fs/libc.ts";
 import { tryLockDirectory } from "../fs/lock.ts";
 import { MAX_BYTES, readRegularFileOptional } from "../fs/read.ts";
 import { type StagedFile, stageFile, sweepTemps, syncDirs, syncStaged, tempPathFor } from "../fs/staged.ts";
-import { exchangePaths } from "./exchange.ts";
 import { CLEAN, formatClean } from "./clean.ts";
 import { idTables, ownerInRange, resolveOwner } from "./owners.ts";
 import { STATIC } from "./paths.ts";
+import { managedDirs } from "../users/files.ts";
 import { resolveInRoot, withResolveCache } from "../fs/root.ts";
 import { type EtcOp, type EtcPlan, opMessage } from "./plan.ts";
 import { etcDirHostPath, etcHostPath, intoStatic } from "./state.ts";
@@ -37,27 +38,6 @@ export interface ApplyOutput {
   stderr(line: string): void;
   /** Called after each operation (progress; tests check invariants between operations). */
   afterOp?(op: EtcOp): void;
-}
-
-/**
- * Makes `path` a symlink to `target`: created in place when the name is free (symlink(2) never
- * follows nor replaces anything there), else by renaming a new link over what is there.
- */
-export function atomicSymlink(target: string, path: string): void {
-  try {
-    symlinkSync(target, path);
-    return;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-  }
-  const tmp = tempPathFor(path, "link");
-  symlinkSync(target, tmp);
-  try {
-    renameSync(tmp, path);
-  } catch (e) {
-    try { unlinkSync(tmp); } catch { /* gone */ }
-    throw e;
-  }
 }
 
 /** The host path of `/etc/NAME`, parents resolved inside the root (`etc`: /etc resolved), or an error. */
@@ -84,7 +64,7 @@ function replaceAtomically(path: string, make: (tmp: string) => void): void {
  * directory of a lower layer) it is emptied and removed in place, then the new node renamed in.
  */
 function swapOver(tmp: string, path: string): void {
-  if (exchangePaths(tmp, path)) {
+  if (renameExchange(tmp, path) === undefined) {
     rmSync(tmp, { recursive: true, force: true });
     return;
   }
@@ -178,10 +158,9 @@ let usersFiles: ReadonlySet<string> | undefined;
 /**
  * Whether a temporary in /etc itself is ours to sweep: not one of the users step's files, which
  * that step sweeps under its own lock (a concurrent `stagehand users` may be writing it now).
- * Loaded lazily: a run that finds no temporary never loads the users modules.
  */
 function notUsersFile(target: string): boolean {
-  usersFiles ??= (require("../users/write.ts") as typeof import("../users/write.ts")).managedDirs().get("/etc") ?? new Set();
+  usersFiles ??= managedDirs().get("/etc") ?? new Set();
   return !usersFiles.has(target);
 }
 
@@ -202,7 +181,7 @@ function applyLocked(root: string, etc: string, plan: EtcPlan, out: ApplyOutput,
   const swapInPendingDirs = () => {
     for (const [name, { tmp, final }] of pendingDirs) {
       try {
-        if (exchangePaths(tmp, final)) unlinkSync(tmp);
+        if (renameExchange(tmp, final) === undefined) unlinkSync(tmp);
         else { unlinkSync(final); renameSync(tmp, final); }
         touched.add(dirname(final));
         // Directories changed inside it are now found under its final name.
@@ -262,7 +241,7 @@ function applyLocked(root: string, etc: string, plan: EtcPlan, out: ApplyOutput,
       switch (op.op) {
         case "static":
           try {
-            atomicSymlink(op.target, join(etc, STATIC));
+            symlinkAtomic(op.target, join(etc, STATIC));
           } catch (e) {
             // Every link made now would lead into the old tree or nowhere: stop, as setup-etc.pl dies.
             fail(`cannot point /etc/${STATIC} at ${op.target}; nothing else done`, e);
@@ -303,7 +282,7 @@ function applyLocked(root: string, etc: string, plan: EtcPlan, out: ApplyOutput,
         case "link": {
           const p = place(op.name);
           if (replacingDirs.delete(op.name)) replaceAtomically(p, (tmp) => symlinkSync(op.target, tmp));
-          else atomicSymlink(op.target, p);
+          else symlinkAtomic(op.target, p);
           touched.add(dirname(p));
           break;
         }

@@ -27,7 +27,7 @@ export function idTables(passwd: string, group: string): IdTables {
 }
 
 /** The largest owner id chown(2) can set: uid_t is 32 bits and (uid_t)-1 means "leave unchanged". */
-export const MAX_OWNER_ID = 0xfffffffe;
+const MAX_OWNER_ID = 0xfffffffe;
 
 /**
  * Resolves an owner spec: `+N` is the number N; otherwise a name looked up in `table`; a bare

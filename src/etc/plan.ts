@@ -72,7 +72,7 @@ export function opMessage(op: EtcOp): string | undefined {
 }
 
 /** The line dry-activate shows for `op` (what would be done). */
-export function opLine(op: EtcOp): string {
+function opLine(op: EtcOp): string {
   switch (op.op) {
     case "static": return `would link /etc/${STATIC} to ${op.target}`;
     case "remove-link": return `would remove obsolete symlink ${q(op.name)}`;
@@ -247,9 +247,4 @@ export function planLines(plan: EtcPlan, opts: { diff: boolean }): string[] {
     if (op.op === "copy" && opts.diff) lines.push(...copyDiff(op));
   }
   return lines;
-}
-
-/** Whether the plan refuses any entry (the run then exits non-zero). */
-export function planFailed(plan: EtcPlan): boolean {
-  return plan.ops.some((o) => o.op === "error");
 }

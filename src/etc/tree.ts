@@ -45,7 +45,7 @@ function readSidecar(path: string, what: string): string | undefined {
 }
 
 /** Whether a mode sidecar's text is an octal mode NixOS would accept. */
-export function parseMode(text: string): number | undefined {
+function parseMode(text: string): number | undefined {
   return /^[0-7]{1,4}$/.test(text) ? parseInt(text, 8) : undefined;
 }
 

@@ -58,7 +58,6 @@ export function lastErrno(): string {
 }
 
 /** flock(2) operation bits. */
-export const LOCK_SH = 1;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const LOCK_UN = 8;

@@ -30,7 +30,7 @@ const UNMANGLED: Record<string, string> = { "\\040": " ", "\\011": "\t", "\\012"
  * and `\\` (backslash) are decoded, anything else is kept as written (`\101` stays four
  * characters), as systemd-fstab-generator on util-linux 2.38 reads it.
  */
-export function unmangleFstabField(field: string): string {
+function unmangleFstabField(field: string): string {
   if (!field.includes("\\")) return field;
   return field.replace(/\\(?:040|011|012|134|\\)/g, (m) => UNMANGLED[m]!);
 }

@@ -41,7 +41,7 @@ function optString(file: string, key: string, v: unknown): string | undefined {
 }
 
 /** Parses TOML text, turning a syntax error into a DeclarationError with its line. */
-export function parseToml(file: string, text: string): Table {
+function parseToml(file: string, text: string): Table {
   try {
     return TOML.parse(text) as Table;
   } catch (e) {

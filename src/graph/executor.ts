@@ -33,7 +33,7 @@ export function validateGraph(graph: Graph, builtins: BuiltinRegistry): StepDecl
 }
 
 /** Replaces `${systemConfig}` and `${root}` in a builtin's options. */
-export function expandOptions(options: Record<string, string>, ctx: StepContext): Record<string, string> {
+function expandOptions(options: Record<string, string>, ctx: StepContext): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(options)) {
     out[k] = v.replaceAll("${systemConfig}", ctx.systemConfig).replaceAll("${root}", ctx.root);
@@ -42,7 +42,7 @@ export function expandOptions(options: Record<string, string>, ctx: StepContext)
 }
 
 /** The script one shell step runs: NixOS's per-snippet status bookkeeping around the snippet text. */
-export function shellScript(step: StepDeclaration, shell: ShellSettings): string {
+function shellScript(step: StepDeclaration, shell: ShellSettings): string {
   return [
     "_localstatus=0",
     // As NixOS's activate script: a failing command marks the snippet failed but does not abort it.

@@ -65,7 +65,7 @@ export function parseActiveFile(text: string, path: string): Record<string, Acti
 }
 
 /** Every unit with a (non-masked, non-template) file in `dir`, taken as active and running. */
-export function assumeAllActive(dir: UnitDirectory): Record<string, ActiveUnit> {
+function assumeAllActive(dir: UnitDirectory): Record<string, ActiveUnit> {
   const out: Record<string, ActiveUnit> = Object.create(null);
   for (const name of dir.names()) {
     if (name.includes("@.") || dir.fileState(name) !== "present") continue;

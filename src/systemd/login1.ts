@@ -2,7 +2,7 @@
  * The parts of systemd-logind's org.freedesktop.login1 a switch needs: who is logged in, to
  * reload their user managers.
  */
-import type { BusConnection } from "../dbus/connection.ts";
+import { type BusConnection, QUICK_CALL_TIMEOUT_MS } from "../dbus/connection.ts";
 import { toNumber } from "./units.ts";
 
 const LOGIN1 = "org.freedesktop.login1";
@@ -34,7 +34,7 @@ export async function listUsers(bus: BusConnection, timeoutMs?: number): Promise
 }
 
 /** GID and RuntimePath of a user listed by listUsers. */
-export async function userProperties(bus: BusConnection, path: string, timeoutMs = 5000): Promise<LoginUserProperties> {
+export async function userProperties(bus: BusConnection, path: string, timeoutMs = QUICK_CALL_TIMEOUT_MS): Promise<LoginUserProperties> {
   const gid = await bus.getProperty(LOGIN1, path, "org.freedesktop.login1.User", "GID", { timeoutMs });
   const runtimePath = await bus.getProperty(LOGIN1, path, "org.freedesktop.login1.User", "RuntimePath", { timeoutMs });
   return { gid: toNumber(gid), runtimePath: String(runtimePath) };

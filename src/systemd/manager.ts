@@ -7,7 +7,7 @@
  * org.freedesktop.systemd1 (the connection follows the owner; see connection.ts), and job results
  * only for jobs enqueued through this object (JobTracker).
  */
-import { BusConnection, connectSystemBus, DBusCallError, DBusDisconnectedError, DBusTimeoutError, systemBusAddress } from "../dbus/connection.ts";
+import { BusConnection, connectSystemBus, DBusCallError, DBusDisconnectedError, DBusTimeoutError, QUICK_CALL_TIMEOUT_MS, systemBusAddress } from "../dbus/connection.ts";
 import type { Subscription } from "../dbus/connection.ts";
 import { JOB_METHOD } from "./job-result.ts";
 import { JobTracker, type JobOutcome } from "./jobs.ts";
@@ -245,7 +245,7 @@ export class SystemdManager {
         if (!owner) continue;
         if (!sawEnd && owner === oldOwner) continue;
         try {
-          await this.#bus.getProperty(SYSTEMD_BUS_NAME, SYSTEMD_PATH, MANAGER_IFACE, "Version", { timeoutMs: 5000, noAutoStart: true });
+          await this.#bus.getProperty(SYSTEMD_BUS_NAME, SYSTEMD_PATH, MANAGER_IFACE, "Version", { timeoutMs: QUICK_CALL_TIMEOUT_MS, noAutoStart: true });
         } catch {
           continue;
         }
@@ -262,7 +262,7 @@ export class SystemdManager {
   async #nameOwner(): Promise<string | undefined> {
     if (this.#bus.closed) return undefined;
     try {
-      const [o] = await this.#bus.call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetNameOwner", "s", [SYSTEMD_BUS_NAME], { timeoutMs: 5000 });
+      const [o] = await this.#bus.call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetNameOwner", "s", [SYSTEMD_BUS_NAME], { timeoutMs: QUICK_CALL_TIMEOUT_MS });
       return String(o);
     } catch {
       return undefined;

@@ -14,7 +14,7 @@ export type UnitComparison =
   | { kind: "reload"; reason: string };
 
 /** `[Unit]` keys whose change never restarts a unit. */
-export const UNIT_SECTION_IGNORES: ReadonlySet<string> = new Set([
+const UNIT_SECTION_IGNORES: ReadonlySet<string> = new Set([
   "X-Reload-Triggers", "Description", "Documentation", "OnFailure", "OnSuccess", "OnFailureJobMode",
   "IgnoreOnIsolate", "StopWhenUnneeded", "RefuseManualStart", "RefuseManualStop", "AllowIsolate",
   "CollectMode", "SourcePath",

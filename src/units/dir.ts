@@ -73,7 +73,7 @@ export class UnitDirectoryError extends Error {
  * plans of a switch): NixOS's few thousand units are a few MiB; thousands of files near the
  * per-file cap would otherwise exhaust memory.
  */
-export const MAX_UNIT_DIRECTORY_BYTES = 256 << 20;
+const MAX_UNIT_DIRECTORY_BYTES = 256 << 20;
 
 /** The unit directory on disk at `path`; everything is read lazily and cached. */
 export function diskUnitDirectory(path: string, opts: { maxTotalBytes?: number } = {}): UnitDirectory {

@@ -52,8 +52,8 @@ export class IdAllocator {
 }
 
 /** Where automatic subordinate ranges live: start = SUBID_BASE + k * SUBID_COUNT. */
-export const SUBID_BASE = 100000;
-export const SUBID_COUNT = 65536;
+const SUBID_BASE = 100000;
+const SUBID_COUNT = 65536;
 const SUBID_LIMIT = 4294967294;
 
 /**

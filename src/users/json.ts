@@ -18,10 +18,10 @@ export interface LocatedJson {
 }
 
 /** How deep arrays and objects may nest (a users spec needs 4 levels). */
-export const MAX_DEPTH = 256;
+const MAX_DEPTH = 256;
 
 /** Parses `text` as JSON, recording the line of each value. */
-export function parseLocatedJson(text: string): LocatedJson {
+function parseLocatedJson(text: string): LocatedJson {
   const lines = new Map<string, number>();
   let pos = 0;
   let line = 1;

@@ -6,7 +6,8 @@
  */
 import { InputFileError, MAX_BYTES, readRegularFileOptional } from "../fs/read.ts";
 import { resolveInRoot } from "../fs/root.ts";
-import { FILES, type CurrentFiles, type FileKey } from "./plan.ts";
+import { FILES, type FileKey } from "./files.ts";
+import type { CurrentFiles } from "./plan.ts";
 import type { UsersSpec } from "./spec.ts";
 
 /**

@@ -9,29 +9,15 @@ import { parseShadow, serializeShadow, type ShadowEntry } from "./shadow.ts";
 import { expiresToDays, type UsersSpec } from "./spec.ts";
 import { verifySha512Crypt } from "./sha512crypt.ts";
 import { parseSubId, serializeSubId, type SubIdEntry } from "./subid.ts";
-import { byteOrder, parseIdMap, parseNameList, serializeIdMap, serializeNameList, STATE_DIR } from "./state.ts";
-
-/** The files the planner reads and writes, relative to the root. */
-export const FILES = {
-  group: "etc/group",
-  passwd: "etc/passwd",
-  shadow: "etc/shadow",
-  subuid: "etc/subuid",
-  subgid: "etc/subgid",
-  uidMap: `${STATE_DIR}/uid-map`,
-  gidMap: `${STATE_DIR}/gid-map`,
-  declarativeUsers: `${STATE_DIR}/declarative-users`,
-  declarativeGroups: `${STATE_DIR}/declarative-groups`,
-  autoSubUidMap: `${STATE_DIR}/auto-subuid-map`,
-} as const;
-
-export type FileKey = keyof typeof FILES;
+import { FILES, type FileKey } from "./files.ts";
+import { parseIdMap, parseNameList, serializeIdMap, serializeNameList } from "./state.ts";
+import { byteCompare } from "../text/bytewise.ts";
 
 /**
  * The order files are replaced in. ID maps first (an ID is recorded before anything uses it),
  * the declarative lists last (a crash before them leaves the old lists, and a rerun converges).
  */
-export const WRITE_ORDER: readonly FileKey[] = [
+const WRITE_ORDER: readonly FileKey[] = [
   "uidMap", "gidMap", "autoSubUidMap", "group", "passwd", "shadow", "subuid", "subgid", "declarativeGroups", "declarativeUsers",
 ];
 
@@ -144,7 +130,7 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
       }
       password = "x";
     }
-    groupsOut.set(g.name, { name: g.name, password, gid, members: [...members].sort(byteOrder) });
+    groupsOut.set(g.name, { name: g.name, password, gid, members: [...members].sort(byteCompare) });
     gidMap.set(g.name, gid);
   }
   const nextDeclGroups = serializeNameList(groupsOut.keys());
@@ -370,5 +356,5 @@ function byName<T extends { name: string }>(list: readonly T[]): Map<string, T> 
 
 /** Sorted by ID, ties by name, so the output never depends on hash order. */
 function sortById<T extends { name: string }>(list: T[], id: (x: T) => number): T[] {
-  return list.sort((a, b) => id(a) - id(b) || byteOrder(a.name, b.name));
+  return list.sort((a, b) => id(a) - id(b) || byteCompare(a.name, b.name));
 }

@@ -57,7 +57,7 @@ export class SpecError extends Error {
 }
 
 /** The largest valid ID: (uid_t)-1 means "no ID" to the kernel and libc. */
-export const MAX_ID = 4294967294;
+const MAX_ID = 4294967294;
 
 /** Names as NixOS asserts them and shadow-utils accepts them by default. */
 const NAME_RE = /^[a-z_][a-z0-9_-]*\$?$/;

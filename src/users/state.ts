@@ -5,19 +5,8 @@
  * - `declarative-users`, `declarative-groups`: names separated by one space, sorted, no newline;
  * - `auto-subuid-map`: JSON object name -> first subordinate ID, then a newline.
  */
+import { byteCompare } from "../text/bytewise.ts";
 import { nestsTooDeeply } from "./json.ts";
-
-/** The state directory, relative to the root. */
-export const STATE_DIR = "var/lib/nixos";
-
-/** What the state files hold. */
-export interface UsersState {
-  uidMap: Map<string, number>;
-  gidMap: Map<string, number>;
-  declarativeUsers: Set<string>;
-  declarativeGroups: Set<string>;
-  autoSubUidMap: Map<string, number>;
-}
 
 /** A state file that cannot be read; names the file. */
 export class StateError extends Error {
@@ -48,7 +37,7 @@ export function parseIdMap(file: string, text: string | null): Map<string, numbe
 
 /** Serializes an ID map canonically, as Perl's `to_json($m, {canonical => 1})`. */
 export function serializeIdMap(map: ReadonlyMap<string, number>): string {
-  const keys = [...map.keys()].sort(byteOrder);
+  const keys = [...map.keys()].sort(byteCompare);
   return "{" + keys.map((k) => `${JSON.stringify(k)}:${map.get(k)}`).join(",") + "}";
 }
 
@@ -60,10 +49,5 @@ export function parseNameList(text: string | null): Set<string> {
 
 /** Serializes a name list sorted, space-separated, without a newline. */
 export function serializeNameList(names: Iterable<string>): string {
-  return [...names].sort(byteOrder).join(" ");
-}
-
-/** Perl's default `sort`: by code units, not locale. */
-export function byteOrder(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  return [...names].sort(byteCompare).join(" ");
 }

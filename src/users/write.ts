@@ -9,7 +9,8 @@ import { writeFileAtomic } from "../fs/atomic.ts";
 import { isTempName, sweepTemps } from "../fs/staged.ts";
 import { parseGroup } from "./group.ts";
 import { inRoot, readDatabases } from "./load.ts";
-import { FILES, type FileKey, type UsersPlanData } from "./plan.ts";
+import { FILES, type FileKey, managedDirs } from "./files.ts";
+import type { UsersPlanData } from "./plan.ts";
 
 /** The files changed under our feet between planning and applying. */
 export class ConcurrentChangeError extends Error {
@@ -19,17 +20,6 @@ export class ConcurrentChangeError extends Error {
 /** A directory that cannot be made inside the root (a file in the way, …). */
 export class UsersWriteError extends Error {
   override name = "UsersWriteError";
-}
-
-/** The in-root directories the users step writes its files into (`/etc`, `/var/lib/nixos`). */
-export function managedDirs(): Map<string, Set<string>> {
-  const dirs = new Map<string, Set<string>>();
-  for (const k of Object.keys(FILES) as FileKey[]) {
-    const dir = `/${dirname(FILES[k])}`;
-    if (!dirs.has(dir)) dirs.set(dir, new Set());
-    dirs.get(dir)!.add(basename(FILES[k]));
-  }
-  return dirs;
 }
 
 /**
@@ -83,7 +73,7 @@ export function hasUsersTemps(root: string): boolean {
 }
 
 /** What /etc/shadow must be, on every run: root-owned, group `shadow` (0 without one), 0640. */
-export function shadowOwnership(plan: UsersPlanData): { mode: number; uid: number; gid: number } {
+function shadowOwnership(plan: UsersPlanData): { mode: number; uid: number; gid: number } {
   const gid = parseGroup(plan.next.group).find((g) => g.name === "shadow")?.gid;
   return { mode: 0o640, uid: 0, gid: gid === undefined || gid < 0 ? 0 : gid };
 }

@@ -121,7 +121,7 @@ function checkBetween(what: string, from: Record<string, string>, to: Record<str
     const parts = key.split("/");
     assert.ok(parts.some(isTempName), `${what}: /etc/${key} is neither an entry nor one of our temporary files`);
     // A copy being written has at most its final mode: no world bits for any of these copies.
-    if (v.startsWith("file ") && !parts.at(-1)!.startsWith(".clean.")) {
+    if (v.startsWith("file ") && !parts.at(-1)!.startsWith("..clean.")) {
       assert.is(lstatSync(join(root, "etc", key)).mode & 0o007, 0, `${what}: temporary ${key} is world-accessible`);
     }
   }

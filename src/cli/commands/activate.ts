@@ -16,7 +16,7 @@ import { cliContext, requireRoot } from "../context.ts";
 import { out } from "../../output/lines.ts";
 
 /** The graph file a generation carries. */
-export const GRAPH_FILE = "activation-graph.toml";
+const GRAPH_FILE = "activation-graph.toml";
 
 /** Points `ROOT/run/current-system` at the generation, atomically (NixOS's last activation act). */
 function setCurrentSystem(root: string, systemConfig: string): void {

@@ -10,8 +10,7 @@ import { builtins } from "../builtins.ts";
 import { MAX_BYTES, readRegularFile } from "../../fs/read.ts";
 import { err, out } from "../../output/lines.ts";
 import { loadGenerationsInput, parseActiveFile } from "../../switch/load.ts";
-import { planSwitch } from "../../switch/plan/index.ts";
-import { dryActivateLines, planToJson } from "../../switch/plan/print.ts";
+import { dryActivateLines, planSwitch, planToJson } from "../../switch/plan/index.ts";
 import { UnitDirectoryError } from "../../units/dir.ts";
 import { UnitParseError } from "../../units/parse.ts";
 

@@ -9,7 +9,7 @@ import { EXIT, SwitchExit } from "./exit.ts";
 /** The actions of switch-to-configuration. */
 export type Action = "switch" | "boot" | "test" | "dry-activate" | "check";
 
-export const ACTIONS: readonly Action[] = ["switch", "boot", "test", "dry-activate", "check"];
+const ACTIONS: readonly Action[] = ["switch", "boot", "test", "dry-activate", "check"];
 
 /** Parses an action word; undefined when it is none of ACTIONS. */
 export function parseAction(word: string | undefined): Action | undefined {
@@ -66,7 +66,7 @@ export function readSwitchEnv(env: Record<string, string | undefined>): SwitchEn
 }
 
 /** Parses os-release as ng does: `KEY=VALUE` lines, value kept verbatim (quotes included). */
-export function parseOsRelease(text: string): Map<string, string> {
+function parseOsRelease(text: string): Map<string, string> {
   const m = new Map<string, string>();
   for (const line of text.split("\n")) {
     const eq = line.indexOf("=");

@@ -68,7 +68,7 @@ function effectiveText(dir: UnitDirectory, unit: string): string {
 }
 
 /** Unified diff lines of a unit between the two directories (none when the text is equal). */
-export function unitDiff(unit: string, oldDir: UnitDirectory, newDir: UnitDirectory): string[] {
+function unitDiff(unit: string, oldDir: UnitDirectory, newDir: UnitDirectory): string[] {
   const a = effectiveText(oldDir, unit);
   const b = effectiveText(newDir, unit);
   if (a === b) return [];

@@ -53,7 +53,7 @@ export function userConfigUnitDir(managerEnvironment: readonly string[]): string
 export type MigrationAction = "skip" | "reload" | "restart" | "start";
 
 /** A migrated unit that is still active. */
-export function migrationActionForActive(unit: string, info: UnitInfo): MigrationAction {
+function migrationActionForActive(unit: string, info: UnitInfo): MigrationAction {
   if (cannotBeRestartedDirectly(unit)) return "skip";
   if (parseSystemdBool(info, "Service", "X-ReloadIfChanged", false)) return "reload";
   if (!parseSystemdBool(info, "Service", "X-RestartIfChanged", true) || parseSystemdBool(info, "Unit", "RefuseManualStop", false) ||
@@ -62,7 +62,7 @@ export function migrationActionForActive(unit: string, info: UnitInfo): Migratio
 }
 
 /** A migrated unit that its previous owner stopped. */
-export function migrationActionForStopped(info: UnitInfo): MigrationAction {
+function migrationActionForStopped(info: UnitInfo): MigrationAction {
   if (parseSystemdBool(info, "Unit", "RefuseManualStart", false) || parseSystemdBool(info, "Unit", "X-OnlyManualStart", false)) return "skip";
   return "start";
 }

@@ -8,9 +8,10 @@ import type { ActiveUnitState, ExecPlan, ExecPlanner, JobReport, JobVerb, Switch
 import type { SwitchLists } from "../state/lists.ts";
 import type { SwitchLog } from "./log.ts";
 import { PhaseClock, type SwitchSummary } from "./summary.ts";
+import { EXIT } from "../host/exit.ts";
 
 /** ng's name for the target that re-runs units ordered before sysinit.target. */
-export const SYSINIT_REACTIVATION_TARGET = "sysinit-reactivation.target";
+const SYSINIT_REACTIVATION_TARGET = "sysinit-reactivation.target";
 
 /** Job results that make a switch fail (exit 4), as in ng. */
 const FAILED_RESULTS = new Set(["timeout", "failed", "dependency"]);
@@ -82,7 +83,7 @@ async function submitAll<P extends ExecPlan>(ctx: ExecuteContext<P>, verb: JobVe
       if (isDisconnect(e)) throw e;
       if (!quiet) {
         ctx.log.error(`Failed to ${verb} ${unit}: ${errorText(e)}`);
-        status = 4;
+        status = EXIT.unitsFailed;
       }
     }
   }
@@ -129,7 +130,7 @@ export async function executePlan<P extends ExecPlan>(ctx: ExecuteContext<P>): P
   summary.activation = outcome;
   if (outcome === "failed") {
     log.error("Failed to run activate script");
-    status = 2;
+    status = EXIT.activationFailed;
   }
 
   // The activation script's own restart/reload requests (deprecated upstream, still honoured).
@@ -163,7 +164,7 @@ export async function executePlan<P extends ExecPlan>(ctx: ExecuteContext<P>): P
 
   log.line(`restarting ${SYSINIT_REACTIVATION_TARGET}`);
   await clock.time("sysinit-reactivation", async () => {
-    if (await submitAll(ctx, "restart", [SYSINIT_REACTIVATION_TARGET], finished) !== 0) status = 4;
+    if (await submitAll(ctx, "restart", [SYSINIT_REACTIVATION_TARGET], finished) !== 0) status = EXIT.unitsFailed;
   });
 
   // A unit to reload may have gone down with a stopped requirement: start it instead, or drop it.
@@ -182,7 +183,7 @@ export async function executePlan<P extends ExecPlan>(ctx: ExecuteContext<P>): P
     if (units.length === 0) return;
     await clock.time(verb, async () => {
       log.line(`${gerund} the following units: ${units.join(", ")}`);
-      if (await submitAll(ctx, verb, units, finished) !== 0) status = 4;
+      if (await submitAll(ctx, verb, units, finished) !== 0) status = EXIT.unitsFailed;
     });
     lists.remove(verb);
   };
@@ -200,7 +201,7 @@ export async function executePlan<P extends ExecPlan>(ctx: ExecuteContext<P>): P
   const shownStart = sorted(ctx, start.filter((u) => !hidden.has(u)));
   if (shownStart.length > 0) log.line(`starting the following units: ${shownStart.join(", ")}`);
   await clock.time("start", async () => {
-    if (await submitAll(ctx, "start", start, finished) !== 0) status = 4;
+    if (await submitAll(ctx, "start", start, finished) !== 0) status = EXIT.unitsFailed;
   });
   lists.remove("start");
   summary.started = sorted(ctx, start);
@@ -209,7 +210,7 @@ export async function executePlan<P extends ExecPlan>(ctx: ExecuteContext<P>): P
     if (FAILED_RESULTS.has(r.result)) {
       log.error(`Failed to ${r.job} ${r.unit}`);
       summary.failedJobs.push(r);
-      status = 4;
+      status = EXIT.unitsFailed;
     }
   }
 
@@ -228,7 +229,7 @@ export async function executePlan<P extends ExecPlan>(ctx: ExecuteContext<P>): P
   if (failedUnits.length > 0) {
     log.warn(`warning: the following units failed: ${failedUnits.join(", ")}`);
     await ctx.showStatus(failedUnits);
-    status = 4;
+    status = EXIT.unitsFailed;
   }
 
   if (status === 0) log.journal("info", `finished switching to system configuration ${ctx.toplevel}`);

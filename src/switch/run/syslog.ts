@@ -6,7 +6,7 @@
 import { closeFd, connectUnixDatagram, sendDatagram } from "../../fs/libc.ts";
 
 /** Syslog severities used here. */
-export const SEVERITY = { err: 3, warning: 4, notice: 5, info: 6, debug: 7 } as const;
+const SEVERITY = { err: 3, warning: 4, notice: 5, info: 6, debug: 7 } as const;
 export type Severity = keyof typeof SEVERITY;
 
 /** Facility `user`, as ng's syslog logger. */

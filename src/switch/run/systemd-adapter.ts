@@ -2,7 +2,7 @@
  * The executor's view of a service manager (types.ts SwitchSystemd) over the D-Bus
  * client in src/systemd: jobs enqueued with mode "replace" and awaited through JobRemoved.
  */
-import { DBusCallError } from "../../dbus/connection.ts";
+import { DBusCallError, QUICK_CALL_TIMEOUT_MS } from "../../dbus/connection.ts";
 import { JobWaiter } from "../../systemd/jobs.ts";
 import { SYSTEMD_BUS_NAME, type SystemdManager } from "../../systemd/manager.ts";
 import { toNumber } from "../../systemd/units.ts";
@@ -35,7 +35,7 @@ export const DEFAULT_SETTLE: SettleOptions = { quietMs: 250, pollMs: 10 };
  * The others end their job after start-up finished (oneshot: the process exited; forking, notify,
  * dbus: the service said it is up), so a failure at start is known when the job ends.
  */
-export const RACY_SERVICE_TYPES: ReadonlySet<string> = new Set(["simple", "exec", "idle"]);
+const RACY_SERVICE_TYPES: ReadonlySet<string> = new Set(["simple", "exec", "idle"]);
 
 /**
  * Whether the wait after the jobs is over, at `now`:
@@ -107,7 +107,7 @@ export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT
   const objectPaths = new Map<string, string>();
 
   const propertyOf = async <T>(path: string, name: string, iface = UNIT_IFACE): Promise<T> =>
-    m.bus.getProperty<T>(SYSTEMD_BUS_NAME, path, iface, name, { timeoutMs: 5000 });
+    m.bus.getProperty<T>(SYSTEMD_BUS_NAME, path, iface, name, { timeoutMs: QUICK_CALL_TIMEOUT_MS });
 
   const withFragmentPaths = async (active: Record<string, ActiveUnitState>, units: Iterable<string>): Promise<Record<string, ActiveUnitState>> => {
     const out: Record<string, ActiveUnitState> = Object.assign(Object.create(null), active);

@@ -9,6 +9,7 @@
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
+import { QUICK_CALL_TIMEOUT_MS } from "../../dbus/connection.ts";
 import { listUsers, userProperties } from "../../systemd/login1.ts";
 import { MANAGER_IFACE, SYSTEMD_BUS_NAME, SYSTEMD_PATH, SystemdManager } from "../../systemd/manager.ts";
 import { diskUnitDirectory } from "../../units/dir.ts";
@@ -18,8 +19,7 @@ import { EXIT, SwitchExit } from "../host/exit.ts";
 import { SwitchLists } from "../state/lists.ts";
 import type { SwitchLog } from "./log.ts";
 import { errorText, persistLists } from "./phases.ts";
-import { listsToPersist, planSwitch, sortUnits } from "../plan/index.ts";
-import { planUserMigration, USER_UNIT_DIR, userConfigUnitDir, userDryActivateLines, userMigrationCandidates, userUnitsLine } from "../plan/user.ts";
+import { listsToPersist, planSwitch, planUserMigration, sortUnits, USER_UNIT_DIR, userConfigUnitDir, userDryActivateLines, userMigrationCandidates, userUnitsLine } from "../plan/index.ts";
 import type { SwitchSummary } from "./summary.ts";
 import { switchSystemd } from "./systemd-adapter.ts";
 
@@ -29,7 +29,7 @@ export const PARENT_EXE_VAR = "__NIXOS_SWITCH_TO_CONFIGURATION_PARENT_EXE";
 const ACTIVATION_SERVICE = "nixos-activation.service";
 
 /** How to run this program again: the executable, plus the script when running from source. */
-export function selfCommand(): string[] {
+function selfCommand(): string[] {
   const script = process.argv[1];
   const fromSource = script !== undefined && /\.(ts|js|mjs)$/.test(script) && existsSync(script);
   return fromSource ? [process.execPath, script] : [process.execPath];
@@ -240,7 +240,7 @@ export async function runUserSwitch(parentExe: string, log: SwitchLog, env = pro
 /** The user's $XDG_CONFIG_HOME/systemd/user per the user manager's environment (undefined if unreadable, as ng). */
 async function configUnitDir(manager: SystemdManager): Promise<string | undefined> {
   try {
-    const env = await manager.bus.getProperty<unknown>(SYSTEMD_BUS_NAME, SYSTEMD_PATH, MANAGER_IFACE, "Environment", { timeoutMs: 5000 });
+    const env = await manager.bus.getProperty<unknown>(SYSTEMD_BUS_NAME, SYSTEMD_PATH, MANAGER_IFACE, "Environment", { timeoutMs: QUICK_CALL_TIMEOUT_MS });
     return Array.isArray(env) ? userConfigUnitDir(env.map(String)) : undefined;
   } catch {
     return undefined;

@@ -34,7 +34,7 @@ interface DebtFile {
 }
 
 /** The current boot's ID, or "" where there is none (tests in a temp dir do not care). */
-export function currentBootId(): string {
+function currentBootId(): string {
   try {
     return readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
   } catch {

@@ -63,7 +63,7 @@ export function removeFromList(path: string, unit: string): void {
 }
 
 /** Deletes a list file; a missing one is fine. */
-export function deleteList(path: string): void {
+function deleteList(path: string): void {
   rmSync(path, { force: true });
 }
 

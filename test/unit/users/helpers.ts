@@ -1,6 +1,7 @@
 /** Builders for users specs and planner inputs in tests. */
 import type { GroupSpec, UserSpec, UsersSpec } from "../../../src/users/spec.ts";
-import { FILES, planUsers, type CurrentFiles, type FileKey } from "../../../src/users/plan.ts";
+import { FILES, type FileKey } from "../../../src/users/files.ts";
+import { planUsers, type CurrentFiles } from "../../../src/users/plan.ts";
 
 /** A declared user with NixOS's defaults. */
 export function user(name: string, extra: Partial<UserSpec> = {}): UserSpec {

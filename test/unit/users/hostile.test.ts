@@ -28,8 +28,9 @@ function scratch() {
 }
 const rootUser = { name: "root", uid: 0, group: "root", home: "/root", shell: "/bin/sh" };
 const groups = [{ name: "root", gid: 0 }, { name: "shadow", gid: 42 }, { name: "users", gid: 100 }];
+let specCount = 0;
 function specFile(dir: string, users: unknown[], extra: Record<string, unknown> = {}): string {
-  const p = join(dir, `spec-${Math.random().toString(36).slice(2)}.json`);
+  const p = join(dir, `spec-${++specCount}.json`);
   writeFileSync(p, JSON.stringify({ mutableUsers: true, groups, users: [rootUser, ...users], ...extra }));
   return p;
 }
