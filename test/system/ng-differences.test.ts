@@ -157,6 +157,22 @@ test("difference (ng bug): a noauto fstab entry whose options change (ng aborts 
   assert.is(shAgain.status, 0, showRun("stagehand", shAgain));
 });
 
+test("difference: a unit on an interrupted switch's reload list that systemd has not loaded (ng aborts, stagehand drops it)", () => {
+  const next = buildGeneration(c.root, { ...BASE, name: "ngd-reload-unloaded", units: { ...BASE.units, "r-r.service": SERVICE } });
+  const p = switchPrograms(c, next);
+  const lists = { reload: ["r-notloaded.service"] };
+  enter(BASE);
+  const ng = runProgram(c, p.ng, "test", { lists });
+  assert.is(ng.status, 1, showRun("ng", ng));
+  assert.ok(ng.stderr.includes("Error: Failed to get unit r-notloaded.service\n\nCaused by:\n    Unit r-notloaded.service not loaded.\n"), showRun("ng", ng));
+  assert.is(c.sh("cat /run/nixos/reload-list").stdout, "r-notloaded.service\n", "ng leaves the list: the next switch aborts the same way");
+  enter(BASE);
+  const sh = runProgram(c, p.stagehand, "test", { lists });
+  assert.is(sh.status, 0, showRun("stagehand", sh));
+  assert.not.ok(sh.stderr.includes("reloading the following units"), showRun("stagehand", sh));
+  assert.is(c.sh("cat /run/nixos/reload-list 2>/dev/null").stdout, "", "stagehand leaves no unit on the list");
+});
+
 test("difference: logind unreachable (ng dies after the activation, stagehand reports it and goes on, exit 4)", () => {
   const spec: GenerationSpec = { ...BASE, units: { ...BASE.units, "r-l.service": SERVICE } };
   const start = () => enter(spec, ["r-l.service"]);
