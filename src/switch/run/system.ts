@@ -12,7 +12,7 @@ import { installBootloader, installsBootloader } from "../host/bootloader.ts";
 import { runPreSwitchCheck } from "../host/checks.ts";
 import { type Action, readSwitchEnv, requireNixos, type SwitchEnv } from "../host/contract.ts";
 import { loadDebt, saveDebt, updateDebt } from "../state/debt.ts";
-import type { SwitchSystemd } from "./types.ts";
+import type { ManagerConnection, SwitchSystemd } from "./types.ts";
 import { EXIT, SwitchExit } from "../host/exit.ts";
 import { checkInitInterfaceVersion } from "../host/interface-version.ts";
 import { SwitchLists, SYSTEM_RUN_DIR } from "../state/lists.ts";
@@ -26,10 +26,38 @@ import { emptySummary, type SwitchSummary } from "./summary.ts";
 import { swapoff } from "./swap.ts";
 import { syncStore } from "../host/sync.ts";
 import { switchSystemd } from "./systemd-adapter.ts";
-import { switchUsers } from "./user.ts";
+import { switchUsers, type UserSwitchParent } from "./user.ts";
 
 /** Where the system switch keeps its state. */
 export const RUN_DIR = SYSTEM_RUN_DIR;
+
+/** What a system switch needs of the machine; tests pass a temporary root and a fake manager. */
+export interface SystemHost {
+  /** The root the switch's paths are under (/etc, /run, /proc/1/exe): "/" on a machine. */
+  root: string;
+  /** Connects to the system's service manager. */
+  connect(): Promise<SystemManagerConnection>;
+}
+
+/** The system manager's connection: the switch's view, and the users' switches over logind. */
+export interface SystemManagerConnection extends ManagerConnection {
+  /** Runs the per-user switch for every logged-in user; resolves to 0, or 4 if any failed. */
+  switchUsers(p: Omit<UserSwitchParent, "manager">): Promise<number>;
+}
+
+/** The machine: systemd and logind over the system bus. */
+const MACHINE_SYSTEM_HOST: SystemHost = {
+  root: "/",
+  async connect() {
+    const manager = await SystemdManager.connect();
+    const systemd = switchSystemd(manager);
+    return {
+      systemd,
+      switchUsers: (p) => switchUsers({ ...p, manager }),
+      close() { systemd.close(); manager.close(); },
+    };
+  },
+};
 
 export interface SystemSwitchOptions {
   action: Action;
@@ -47,9 +75,9 @@ export interface SystemSwitchOptions {
  * The running /etc/fstab. One that cannot be read as a regular file is taken as empty, with a
  * warning: refusing it would stop every switch before the activation that puts /etc right again.
  */
-function readRunningFstab(log: SwitchLog): string | undefined {
+function readRunningFstab(path: string, log: SwitchLog): string | undefined {
   try {
-    return readFstab("/etc/fstab");
+    return readFstab(path);
   } catch (e) {
     if (!(e instanceof InputFileError)) throw e;
     log.warn(`warning: ${e.message}; taken as empty`);
@@ -58,50 +86,52 @@ function readRunningFstab(log: SwitchLog): string | undefined {
 }
 
 /** Runs a system switch; resolves to the exit status (SwitchExit for early exits). */
-export async function runSystemSwitch(o: SystemSwitchOptions): Promise<number> {
+export async function runSystemSwitch(o: SystemSwitchOptions, host: SystemHost = MACHINE_SYSTEM_HOST): Promise<number> {
   const env: SwitchEnv = readSwitchEnv(o.env ?? process.env);
+  const at = (path: string) => join(host.root, path);
+  const runDir = at(RUN_DIR);
   const { action, log } = o;
   const summary = o.summary ?? emptySummary(action, env.toplevel);
   summary.toplevel = env.toplevel;
   // The generation being replaced, for the user managers' old-vs-new comparison.
-  const current = canonicalOrUnknown("/run/current-system");
-  const oldToplevel = current === "/unknown" ? "/run/current-system" : current;
+  const current = canonicalOrUnknown(at("/run/current-system"));
+  const oldToplevel = current === "/unknown" ? at("/run/current-system") : current;
   process.env.NIXOS_ACTION = action;
 
   // Children write through us, so a vanished terminal cannot kill them (see run-command.ts).
   const sink = { stdout: (l: string) => log.childStdout(l), stderr: (l: string) => log.childStderr(l) };
-  requireNixos("/", env.distroId);
-  ensureRunDir(RUN_DIR);
-  const lock = acquireSwitchLock(RUN_DIR);
+  requireNixos(host.root, env.distroId);
+  ensureRunDir(runDir);
+  const lock = acquireSwitchLock(runDir);
   try {
     if (!env.noCheck) await runPreSwitchCheck(env.preSwitchCheck, env.toplevel, action, sink);
     if (action === "check") return EXIT.ok;
     if (installsBootloader(action)) await installBootloader(env.installBootloader, env.toplevel, sink);
     syncStore(env.noSync);
     if (action === "boot") return EXIT.ok;
-    checkInitInterfaceVersion(env.toplevel);
+    checkInitInterfaceVersion(env.toplevel, at("/run/current-system/init-interface-version"));
 
     const newPid1 = join(env.systemd, "lib/systemd/systemd");
     if (canonicalOrUnknown(newPid1) === "/unknown") throw new SwitchExit(EXIT.notNixos, []);
 
     const dry = action === "dry-activate";
-    const lists = new SwitchLists(RUN_DIR, dry);
-    const manager = await SystemdManager.connect();
-    const systemd = switchSystemd(manager);
+    const lists = new SwitchLists(runDir, dry);
+    const connection = await host.connect();
+    const { systemd } = connection;
     try {
-      const oldDir = diskUnitDirectory("/etc/systemd/system");
+      const oldDir = diskUnitDirectory(at("/etc/systemd/system"));
       const newDir = generationUnitDirectory(env.toplevel);
       const input: Omit<PlanInput, "active"> = {
         old: oldDir,
         new: newDir,
-        oldFstab: readRunningFstab(log),
+        oldFstab: readRunningFstab(at("/etc/fstab"), log),
         newFstab: readFstab(join(env.toplevel, "etc/fstab")),
         lists: { start: lists.read("start"), restart: lists.read("restart"), reload: lists.read("reload") },
         displayAllUnits: env.displayAllUnits,
         systemd: {
-          currentPid1: canonicalOrUnknown("/proc/1/exe"),
+          currentPid1: canonicalOrUnknown(at("/proc/1/exe")),
           newPid1: canonicalOrUnknown(newPid1),
-          currentSystemConf: canonicalOrUnknown("/etc/systemd/system.conf"),
+          currentSystemConf: canonicalOrUnknown(at("/etc/systemd/system.conf")),
           newSystemConf: canonicalOrUnknown(join(env.toplevel, "etc/systemd/system.conf")),
         },
       };
@@ -132,31 +162,28 @@ export async function runSystemSwitch(o: SystemSwitchOptions): Promise<number> {
 
       persistLists(lists, listsToPersist(plan));
       const status = await executePlan({
-        plan,
-        planner: {
-          applyActivationRequests: (p, r) => applyActivationRequests(p, { ...r, active: before, old: diskUnitDirectory("/etc/systemd/system"), new: newDir, dry: false }),
-          reloadsAfterDaemonReload: (p, isActive) => reloadsAfterDaemonReload(p, isActive, newDir),
-          newAndFailedUnits: (b, a) => newAndFailedUnits(b, a),
-          sortUnits,
-        },
-        systemd,
-        lists,
-        log,
-        before,
-        toplevel: env.toplevel,
-        summary,
-        activate: () => runActivation(env.out, false, process.env, sink),
-        swapoff,
-        switchUsers: () => switchUsers({ manager, log, action, toplevel: env.toplevel, oldToplevel, summary }),
-        showStatus: async (units) => {
-          await runChild([join(env.systemd, "bin/systemctl"), "status", "--no-pager", "--full", ...units], process.env, sink);
+        plan, sortUnits, systemd, lists, log, summary,
+        scope: {
+          kind: "system",
+          planner: {
+            applyActivationRequests: (p, r) => applyActivationRequests(p, { ...r, active: before, old: diskUnitDirectory(at("/etc/systemd/system")), new: newDir, dry: false }),
+            reloadsAfterDaemonReload: (p, isActive) => reloadsAfterDaemonReload(p, isActive, newDir),
+            newAndFailedUnits: (b, a) => newAndFailedUnits(b, a),
+          },
+          before,
+          toplevel: env.toplevel,
+          activate: () => runActivation(env.out, false, process.env, sink),
+          swapoff,
+          switchUsers: () => connection.switchUsers({ log, action, toplevel: env.toplevel, oldToplevel, summary }),
+          showStatus: async (units) => {
+            await runChild([join(env.systemd, "bin/systemctl"), "status", "--no-pager", "--full", ...units], process.env, sink);
+          },
         },
       });
-      await recordDebt(systemd, summary, env.toplevel, plan);
+      await recordDebt(systemd, summary, env.toplevel, runDir);
       return status;
     } finally {
-      systemd.close();
-      manager.close();
+      connection.close();
     }
   } finally {
     lock.release();
@@ -174,7 +201,7 @@ function fillDrySummary(s: SwitchSummary, plan: UnitPlan): void {
 }
 
 /** Updates the restart debt after a real switch; never fails the switch. */
-async function recordDebt(systemd: SwitchSystemd, s: SwitchSummary, toplevel: string, _plan: UnitPlan): Promise<void> {
+async function recordDebt(systemd: SwitchSystemd, s: SwitchSummary, toplevel: string, runDir: string): Promise<void> {
   try {
     const skipped = new Map(s.skipped.map((x) => [x.unit, x.reason] as const));
     const ids = new Map<string, string>();
@@ -183,7 +210,7 @@ async function recordDebt(systemd: SwitchSystemd, s: SwitchSummary, toplevel: st
       if (id) ids.set(u, id);
     }
     const settled = [...s.stopped, ...s.restarted, ...s.started].filter((u) => !skipped.has(u));
-    saveDebt(RUN_DIR, updateDebt(loadDebt(RUN_DIR), { toplevel, now: new Date(), skipped, settled, invocationIds: ids }));
+    saveDebt(runDir, updateDebt(loadDebt(runDir), { toplevel, now: new Date(), skipped, settled, invocationIds: ids }));
   } catch { /* bookkeeping only */ }
 }
 

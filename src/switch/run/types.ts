@@ -58,7 +58,7 @@ export type { Decisions } from "../plan/index.ts";
 /** The plan the executor carries out: the planner's UnitPlan, less what only its printers use. */
 export type ExecPlan = Omit<UnitPlan, "assumptions">;
 
-/** The planner functions the executor calls between phases. */
+/** The planner functions the system scope calls between phases. */
 export interface ExecPlanner<P extends ExecPlan> {
   /** Folds the activation script's restart/reload requests into the plan. */
   applyActivationRequests(plan: P, requests: { restart: string[]; reload: string[] }): P;
@@ -66,5 +66,10 @@ export interface ExecPlanner<P extends ExecPlan> {
   reloadsAfterDaemonReload(plan: P, isActive: (unit: string) => boolean): { plan: P; startedInstead: string[]; dropped: string[] };
   /** Units new since the switch began, and failed ones, both sorted. */
   newAndFailedUnits(before: Record<string, ActiveUnitState>, after: Record<string, ActiveUnitState>): { newUnits: string[]; failedUnits: string[] };
-  sortUnits(names: Iterable<string>): string[];
+}
+
+/** A connection to a service manager, as a switch uses it; closing it ends the connection. */
+export interface ManagerConnection {
+  systemd: SwitchSystemd;
+  close(): void;
 }

@@ -14,13 +14,13 @@ import { listUsers, userProperties } from "../../systemd/login1.ts";
 import { MANAGER_IFACE, SYSTEMD_BUS_NAME, SYSTEMD_PATH, SystemdManager } from "../../systemd/manager.ts";
 import { diskUnitDirectory } from "../../units/dir.ts";
 import { type Action, parseAction, requiredEnv } from "../host/contract.ts";
-import type { JobReport, JobVerb, SwitchSystemd } from "./types.ts";
+import type { ManagerConnection } from "./types.ts";
 import { EXIT, SwitchExit } from "../host/exit.ts";
 import { SwitchLists } from "../state/lists.ts";
 import type { SwitchLog } from "./log.ts";
-import { errorText, persistLists } from "./phases.ts";
-import { listsToPersist, planSwitch, planUserMigration, sortUnits, USER_UNIT_DIR, userConfigUnitDir, userDryActivateLines, userMigrationCandidates, userUnitsLine } from "../plan/index.ts";
-import type { SwitchSummary } from "./summary.ts";
+import { executePlan, persistLists } from "./phases.ts";
+import { type ActiveUnit, listsToPersist, planSwitch, planUserMigration, sortUnits, USER_UNIT_DIR, userConfigUnitDir, userDryActivateLines, userMigrationCandidates } from "../plan/index.ts";
+import { emptySummary, type SwitchSummary } from "./summary.ts";
 import { switchSystemd } from "./systemd-adapter.ts";
 
 /** The variable that marks the per-user child and names the parent's executable. */
@@ -101,16 +101,39 @@ export async function switchUsers(p: UserSwitchParent): Promise<number> {
   return status;
 }
 
-/** Prints "VERB the following user units: A, B" (nothing for an empty set). */
-function printUnits(log: SwitchLog, verb: string, units: Iterable<string>): void {
-  const line = userUnitsLine(verb, units);
-  if (line !== undefined) log.line(line);
+/** What the per-user switch needs of the machine; tests pass a fake manager. */
+export interface UserHost {
+  /** The canonical path of the running executable (the parent's must be the same). */
+  selfExe(): string;
+  /** Connects to the user's manager on `$XDG_RUNTIME_DIR/bus`. */
+  connect(runtimeDir: string): Promise<UserManagerConnection>;
 }
 
+/** A user manager's connection: the switch's view, and the manager's configuration unit directory. */
+export interface UserManagerConnection extends ManagerConnection {
+  /** The user's $XDG_CONFIG_HOME/systemd/user per the manager's environment (undefined if unreadable, as ng). */
+  configUnitDir(): Promise<string | undefined>;
+}
+
+/** The machine: the user manager over D-Bus. */
+const MACHINE_USER_HOST: UserHost = {
+  selfExe,
+  async connect(runtimeDir) {
+    // Bounded waits: a user manager that stays quiet must not hold the system switch for minutes.
+    const manager = await SystemdManager.connect({ address: `unix:path=${join(runtimeDir, "bus")}`, reloadTimeoutMs: 30_000, reexecTimeoutMs: 30_000 });
+    const systemd = switchSystemd(manager);
+    return {
+      systemd,
+      configUnitDir: () => configUnitDir(manager),
+      close() { systemd.close(); manager.close(); },
+    };
+  },
+};
+
 /** The child: the per-user switch, run as the user. Resolves to its exit status. */
-export async function runUserSwitch(parentExe: string, log: SwitchLog, env = process.env): Promise<number> {
+export async function runUserSwitch(parentExe: string, log: SwitchLog, env: Record<string, string | undefined> = process.env, host: UserHost = MACHINE_USER_HOST): Promise<number> {
   let self = "";
-  try { self = selfExe(); } catch { /* compared below */ }
+  try { self = host.selfExe(); } catch { /* compared below */ }
   if (parentExe !== self) {
     throw new SwitchExit(EXIT.error, ["This program is not meant to be called from outside of switch-to-configuration."]);
   }
@@ -127,16 +150,15 @@ export async function runUserSwitch(parentExe: string, log: SwitchLog, env = pro
   chmodSync(listDir, 0o700);
   const lists = new SwitchLists(listDir, dry);
 
-  // Bounded waits: a user manager that stays quiet must not hold the system switch for minutes.
-  const manager = await SystemdManager.connect({ address: `unix:path=${join(runtimeDir, "bus")}`, reloadTimeoutMs: 30_000, reexecTimeoutMs: 30_000 });
-  const systemd = switchSystemd(manager);
+  const connection = await host.connect(runtimeDir);
+  const { systemd } = connection;
   try {
     const active = await systemd.activeUnits();
     const oldDir = diskUnitDirectory(join(oldToplevel, "etc/systemd/user"));
     const newDir = diskUnitDirectory(join(toplevel, "etc/systemd/user"));
     // Before the main pass (which skips them): active units defined outside /etc/systemd/user
-    // that the new generation now ships there; handled after the per-user activation below.
-    const candidates = userMigrationCandidates(active, oldDir, newDir, await configUnitDir(manager));
+    // that the new generation now ships there; handled after the per-user activation.
+    const candidates = userMigrationCandidates(active, oldDir, newDir, await connection.configUnitDir());
     const plan = planSwitch({
       old: oldDir,
       new: newDir,
@@ -144,9 +166,7 @@ export async function runUserSwitch(parentExe: string, log: SwitchLog, env = pro
       managedPrefix: USER_UNIT_DIR,
       lists: { start: lists.read("start"), restart: lists.read("restart"), reload: lists.read("reload") },
     });
-    delete plan.skip[ACTIVATION_SERVICE]; // restarted unconditionally below
-    const hidden = new Set(plan.hidden);
-    const visibleStart = Object.keys(plan.start).filter((u) => !hidden.has(u));
+    delete plan.skip[ACTIVATION_SERVICE]; // restarted unconditionally after the start phase
 
     if (dry) {
       // As ng: the migration pass depends on what the per-user activation does, so it has no dry lines.
@@ -155,85 +175,17 @@ export async function runUserSwitch(parentExe: string, log: SwitchLog, env = pro
     }
 
     persistLists(lists, listsToPersist(plan));
-
-    let status = 0;
-    const finished: JobReport[] = [];
-    const phase = async (verb: JobVerb, units: string[], quiet = false) => {
-      const pending: Promise<JobReport>[] = [];
-      for (const unit of units) {
-        try {
-          pending.push((await systemd.submit(verb, unit)).done);
-        } catch (e) {
-          if (!quiet) {
-            log.error(`Failed to ${verb} user unit ${unit}: ${errorText(e)}`);
-            status = EXIT.unitsFailed;
-          }
-        }
-      }
-      finished.push(...(await Promise.all(pending)));
-    };
-
-    // Stop before re-exec, so ExecStop runs with the old definition.
-    printUnits(log, "stopping", Object.keys(plan.stop));
-    await phase("stop", Object.keys(plan.stop), true);
-    printUnits(log, "NOT restarting", Object.keys(plan.skip));
-
-    await bestEffort(systemd, "reexecute");
-    await bestEffort(systemd, "resetFailed");
-    await bestEffort(systemd, "reload");
-
-    printUnits(log, "reloading", Object.keys(plan.reload));
-    await phase("reload", Object.keys(plan.reload));
-    lists.remove("reload");
-    printUnits(log, "restarting", Object.keys(plan.restart));
-    await phase("restart", Object.keys(plan.restart));
-    lists.remove("restart");
-    printUnits(log, "starting", visibleStart);
-    await phase("start", Object.keys(plan.start));
-    lists.remove("start");
-
-    if (existsSync(join(toplevel, "etc/systemd/user", ACTIVATION_SERVICE))) {
-      log.line(`restarting the following user units: ${ACTIVATION_SERVICE}`);
-      try {
-        const r = await (await systemd.submit("restart", ACTIVATION_SERVICE)).done;
-        finished.push(r);
-      } catch (e) {
-        log.error(`Failed to restart ${ACTIVATION_SERVICE}: ${errorText(e)}`);
-        status = EXIT.unitsFailed;
-      }
-    }
-
-    // ng's second pass: the per-user activation (home-manager's sd-switch) may have removed the
-    // user's own copy of a migrating unit, and stopped it; once the /etc copy wins, take it over.
-    if (candidates.length > 0) {
-      await bestEffort(systemd, "reload"); // in case the per-user activation did not daemon-reload
-      const m = planUserMigration(candidates, await systemd.activeUnits(), newDir, plan);
-      printUnits(log, "NOT restarting (post-activation)", Object.keys(m.skip));
-      printUnits(log, "reloading (post-activation)", Object.keys(m.reload));
-      await phase("reload", Object.keys(m.reload));
-      printUnits(log, "restarting (post-activation)", Object.keys(m.restart));
-      await phase("restart", Object.keys(m.restart));
-      printUnits(log, "starting (post-activation)", Object.keys(m.start).filter((u) => !hidden.has(u)));
-      await phase("start", Object.keys(m.start));
-    }
-
-    const failed: string[] = [];
-    for (const r of finished) {
-      if (r.result === "timeout" || r.result === "failed" || r.result === "dependency") {
-        log.error(`Failed to ${r.job} user unit ${r.unit}`);
-        failed.push(r.unit);
-        status = EXIT.unitsFailed;
-      }
-    }
-    if (failed.length > 0) {
-      const names = sortUnits(failed);
-      log.warn(`warning: the following user units failed: ${names.join(", ")}`);
-      log.warn(`See \`systemctl --user status ${names.join(" ")}\` for details.`);
-    }
-    return status;
+    return await executePlan({
+      plan, sortUnits, systemd, lists, log,
+      summary: emptySummary(action, toplevel),
+      scope: {
+        kind: "user",
+        ...(existsSync(join(toplevel, "etc/systemd/user", ACTIVATION_SERVICE)) ? { activationService: ACTIVATION_SERVICE } : {}),
+        ...(candidates.length > 0 ? { migration: (activeAfter: Record<string, ActiveUnit>) => planUserMigration(candidates, activeAfter, newDir, plan) } : {}),
+      },
+    });
   } finally {
-    systemd.close();
-    manager.close();
+    connection.close();
   }
 }
 
@@ -245,11 +197,4 @@ async function configUnitDir(manager: SystemdManager): Promise<string | undefine
   } catch {
     return undefined;
   }
-}
-
-/** ng ignores the results of these calls on the user manager (it sends no Reloading signal). */
-async function bestEffort(systemd: SwitchSystemd, what: "reexecute" | "resetFailed" | "reload"): Promise<void> {
-  try {
-    await systemd[what]();
-  } catch { /* as ng: `_ = systemd.reexecute()` */ }
 }

@@ -8,45 +8,13 @@ import { join } from "node:path";
 import type { ActiveUnitState, JobReport, JobVerb, SwitchSystemd } from "../../../../src/switch/run/types.ts";
 import { SwitchLists } from "../../../../src/switch/state/lists.ts";
 import { memoryLog } from "../../../../src/switch/run/log.ts";
-import { executePlan, persistLists } from "../../../../src/switch/run/phases.ts";
+import { executePlan, persistLists, type SystemScope, type UserScope } from "../../../../src/switch/run/phases.ts";
 import { emptyPlan, listsToPersist, newAndFailedUnits, planSwitch, reloadsAfterDaemonReload, sortUnits, type UnitPlan } from "../../../../src/switch/plan/index.ts";
 import { memoryUnitDirectory } from "../../../../src/units/dir.ts";
 import { emptySummary } from "../../../../src/switch/run/summary.ts";
 import type { ActivationOutcome } from "../../../../src/switch/run/activation.ts";
 import { tempDir } from "../../tmp.ts";
-
-interface FakeOpts {
-  results?: Record<string, string>;          // "verb unit" -> job result
-  refuse?: Record<string, string>;           // "verb unit" -> error message
-  after?: Record<string, ActiveUnitState>;   // active units after the switch
-  inactive?: string[];                       // isActive false
-  onSubmit?: (verb: JobVerb, unit: string) => void;
-}
-
-function fakeSystemd(events: string[], o: FakeOpts = {}): SwitchSystemd {
-  let pendingJobs = 0;
-  return {
-    async submit(job, unit) {
-      o.onSubmit?.(job, unit);
-      const key = `${job} ${unit}`;
-      if (o.refuse?.[key]) throw new Error(o.refuse[key]);
-      events.push(`submit ${key}`);
-      pendingJobs++;
-      // Finish asynchronously, as JobRemoved would.
-      const done = new Promise<JobReport>((r) => setTimeout(() => { pendingJobs--; events.push(`done ${key}`); r({ unit, job, result: o.results?.[key] ?? "done" }); }, 1));
-      return { done };
-    },
-    async activeUnits() { return o.after ?? {}; },
-    async withFragmentPaths(active) { return active; },
-    async isActive(u) { return !(o.inactive ?? []).includes(u); },
-    async execMainStatus() { return 1; },
-    async invocationId() { return "id"; },
-    async resetFailed() { assert.is(pendingJobs, 0, "no job may be pending across phases"); events.push("reset-failed"); },
-    async reload() { events.push("daemon-reload"); },
-    async reexecute() { events.push("reexecute"); },
-    async settle() { assert.is(pendingJobs, 0); events.push("settle"); },
-  };
-}
+import { type FakeOpts, fakeSystemd } from "./fake-systemd.ts";
 
 function plan(p: Partial<Record<"stop" | "skip" | "start" | "restart" | "reload", string[]>> & { hidden?: string[]; restartSystemd?: boolean } = {}): UnitPlan {
   const x = emptyPlan();
@@ -54,6 +22,17 @@ function plan(p: Partial<Record<"stop" | "skip" | "start" | "restart" | "reload"
   x.hidden = p.hidden ?? [];
   x.restartSystemd = p.restartSystemd ?? false;
   return x;
+}
+
+/** The system scope with effects that do nothing, overridden by `over`. */
+function systemScope(over: Partial<SystemScope<UnitPlan>> = {}): SystemScope<UnitPlan> {
+  return {
+    kind: "system",
+    planner: { applyActivationRequests: (x) => x, reloadsAfterDaemonReload: (x) => ({ plan: x, startedInstead: [], dropped: [] }), newAndFailedUnits },
+    before: {}, toplevel: "/top",
+    activate: async () => "ok", swapoff: () => undefined, switchUsers: async () => 0, showStatus: async () => {},
+    ...over,
+  };
 }
 
 async function run(p: UnitPlan, o: FakeOpts & { activation?: ActivationOutcome; before?: Record<string, ActiveUnitState>; dir?: string } = {}) {
@@ -64,22 +43,23 @@ async function run(p: UnitPlan, o: FakeOpts & { activation?: ActivationOutcome; 
   persistLists(lists, listsToPersist(p));
   const summary = emptySummary("test", "/top");
   const status = await executePlan({
-    plan: p,
-    planner: {
-      applyActivationRequests: (pl, r) => { const n = structuredClone(pl); for (const u of r.restart) n.restart[u] = "act"; for (const u of r.reload) n.reload[u] = "act"; return n; },
-      reloadsAfterDaemonReload: (pl, isActive) => {
-        const n = structuredClone(pl); const startedInstead: string[] = [];
-        for (const u of Object.keys(pl.reload)) if (!isActive(u)) { delete n.reload[u]; n.start[u] = "was reload"; startedInstead.push(u); }
-        return { plan: n, startedInstead, dropped: [] };
+    plan: p, sortUnits, systemd: fakeSystemd(events, o), lists, log, summary,
+    scope: systemScope({
+      planner: {
+        applyActivationRequests: (pl, r) => { const n = structuredClone(pl); for (const u of r.restart) n.restart[u] = "act"; for (const u of r.reload) n.reload[u] = "act"; return n; },
+        reloadsAfterDaemonReload: (pl, isActive) => {
+          const n = structuredClone(pl); const startedInstead: string[] = [];
+          for (const u of Object.keys(pl.reload)) if (!isActive(u)) { delete n.reload[u]; n.start[u] = "was reload"; startedInstead.push(u); }
+          return { plan: n, startedInstead, dropped: [] };
+        },
+        newAndFailedUnits,
       },
-      newAndFailedUnits, sortUnits,
-    },
-    systemd: fakeSystemd(events, o),
-    lists, log, before: o.before ?? {}, toplevel: "/top", summary,
-    activate: async () => { events.push("activate"); return o.activation ?? "ok"; },
-    swapoff: (d) => { events.push(`swapoff ${d}`); return undefined; },
-    switchUsers: async () => { events.push("users"); return 0; },
-    showStatus: async (units) => { events.push(`status ${units.join(" ")}`); },
+      before: o.before ?? {},
+      activate: async () => { events.push("activate"); return o.activation ?? "ok"; },
+      swapoff: (d) => { events.push(`swapoff ${d}`); return undefined; },
+      switchUsers: async () => { events.push("users"); return 0; },
+      showStatus: async (units) => { events.push(`status ${units.join(" ")}`); },
+    }),
   });
   return { status, events, lines: log.lines, journal: log.journalLines, lists, summary };
 }
@@ -196,11 +176,7 @@ test("a job that never ends (connection lost) rejects the switch and keeps the l
   };
   let threw = false;
   try {
-    await executePlan({
-      plan: p, planner: { applyActivationRequests: (x) => x, reloadsAfterDaemonReload: (x) => ({ plan: x, startedInstead: [], dropped: [] }), newAndFailedUnits, sortUnits },
-      systemd: sd, lists, log: memoryLog(), before: {}, toplevel: "/t", summary: emptySummary("test", "/t"),
-      activate: async () => "ok", swapoff: () => undefined, switchUsers: async () => 0, showStatus: async () => {},
-    });
+    await executePlan({ plan: p, sortUnits, systemd: sd, lists, log: memoryLog(), summary: emptySummary("test", "/t"), scope: systemScope() });
   } catch { threw = true; }
   assert.ok(threw);
   assert.equal(lists.read("restart"), ["x.service"]);
@@ -262,17 +238,96 @@ test("a noauto mount on the reload list that systemd has not loaded is dropped, 
     const log = memoryLog();
     const events: string[] = [];
     const status = await executePlan({
-      plan: p,
-      planner: { applyActivationRequests: (x) => x, reloadsAfterDaemonReload: (x, isActive) => reloadsAfterDaemonReload(x, isActive, units), newAndFailedUnits, sortUnits },
-      systemd: fakeSystemd(events, { inactive: ["data.mount"] }),
-      lists, log, before: {}, toplevel: "/top", summary: emptySummary("test", "/top"),
-      activate: async () => "ok", swapoff: () => undefined, switchUsers: async () => 0, showStatus: async () => {},
+      plan: p, sortUnits, systemd: fakeSystemd(events, { inactive: ["data.mount"] }), lists, log, summary: emptySummary("test", "/top"),
+      scope: systemScope({ planner: { applyActivationRequests: (x) => x, reloadsAfterDaemonReload: (x, isActive) => reloadsAfterDaemonReload(x, isActive, units), newAndFailedUnits } }),
     });
     assert.is(status, 0, `switch ${i + 1}: ${log.lines.join("\n")}`);
     assert.not.ok(events.some((e) => e.includes("data.mount")), `switch ${i + 1}: no job for data.mount`);
     assert.equal(lists.read("reload"), [], `switch ${i + 1}: reload-list no longer holds it`);
     assert.equal(lists.read("start"), []);
   }
+});
+
+/** Runs the executor in a user scope (ng's do_user_switch) against the fake manager. */
+async function runUser(p: UnitPlan, o: FakeOpts & { scope?: Partial<UserScope>; dir?: string; stale?: string[] } = {}) {
+  const events: string[] = [];
+  const log = memoryLog();
+  const lists = new SwitchLists(o.dir ?? tempDir("stc-user-phases-"), false);
+  persistLists(lists, listsToPersist(p));
+  if (o.stale) lists.record("reload", ...o.stale);
+  const status = await executePlan({
+    plan: p, sortUnits, systemd: fakeSystemd(events, o), lists, log, summary: emptySummary("test", "/top"),
+    scope: { kind: "user", ...o.scope },
+  });
+  return { status, events, lines: log.lines, journal: log.journalLines, lists };
+}
+
+test("user scope: ng's user lines and order, best-effort reload, nixos-activation.service, the post-activation pass", async () => {
+  let activeAfter: Record<string, ActiveUnitState> | undefined;
+  const r = await runUser(plan({ stop: ["b.service", "a.service"], skip: ["k.service"], reload: ["r.service"], restart: ["y.service", "x.service"], start: ["b.service", "a.service", "default.target"], hidden: ["default.target"] }), {
+    after: { "m.service": { activeState: "active", subState: "running" } },
+    scope: {
+      activationService: "nixos-activation.service",
+      migration: (active) => {
+        activeAfter = active;
+        const d = (...u: string[]) => Object.fromEntries(u.map((x) => [x, "moved"]));
+        return { skip: d("s.service"), reload: d(), restart: d("m.service"), start: d("default.target", "n.service") };
+      },
+    },
+  });
+  assert.is(r.status, 0);
+  assert.equal(r.lines, [
+    "stopping the following user units: a.service, b.service",
+    "NOT restarting the following user units: k.service",
+    "reloading the following user units: r.service",
+    "restarting the following user units: x.service, y.service",
+    "starting the following user units: a.service, b.service",
+    "restarting the following user units: nixos-activation.service",
+    "NOT restarting (post-activation) the following user units: s.service",
+    "restarting (post-activation) the following user units: m.service",
+    "starting (post-activation) the following user units: n.service",
+  ]);
+  assert.equal(r.events.filter((e) => !e.startsWith("done")), [
+    "submit stop b.service", "submit stop a.service", "reexecute", "reset-failed", "daemon-reload",
+    "submit reload r.service", "submit restart x.service", "submit restart y.service",
+    "submit start b.service", "submit start a.service", "submit start default.target",
+    "submit restart nixos-activation.service", "daemon-reload",
+    "submit restart m.service", "submit start default.target", "submit start n.service",
+  ]);
+  assert.equal(Object.keys(activeAfter ?? {}), ["m.service"], "the pass is planned against the units active after the activation");
+  assert.equal(r.journal.filter((l) => l.includes("configuration")), [], "no system journal records");
+  for (const l of ["start", "restart", "reload"] as const) assert.not.ok(r.lists.exists(l), `${l}-list consumed`);
+});
+
+test("user scope: failures name the user unit; the warning and where to look; exit 4", async () => {
+  const r = await runUser(plan({ restart: ["x.service"], start: ["b.service", "ok.service"] }), {
+    results: { "start b.service": "failed" },
+    refuse: { "restart x.service": "Unit x.service not found." },
+  });
+  assert.is(r.status, 4);
+  assert.equal(r.lines, [
+    "restarting the following user units: x.service",
+    "Failed to restart user unit x.service: Unit x.service not found.",
+    "starting the following user units: b.service, ok.service",
+    "Failed to start user unit b.service",
+    "warning: the following user units failed: b.service",
+    "See `systemctl --user status b.service` for details.",
+  ]);
+});
+
+test("user scope: a refused nixos-activation.service restart is reported by its name alone", async () => {
+  const r = await runUser(plan(), { refuse: { "restart nixos-activation.service": "Access denied" }, scope: { activationService: "nixos-activation.service" } });
+  assert.is(r.status, 4);
+  assert.equal(r.lines, ["restarting the following user units: nixos-activation.service", "Failed to restart nixos-activation.service: Access denied"]);
+});
+
+test("an empty reload phase: the user scope removes its list, the system scope keeps it (as ng)", async () => {
+  const user = await runUser(plan(), { stale: ["stale.service"] });
+  assert.not.ok(user.lists.exists("reload"));
+  const dir = tempDir("stc-phases-stale-");
+  new SwitchLists(dir, false).record("reload", "stale.service");
+  const system = await run(plan(), { dir });
+  assert.equal(system.lists.read("reload"), ["stale.service"]);
 });
 
 test.run();
