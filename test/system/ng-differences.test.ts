@@ -1,6 +1,7 @@
 /**
- * Where stagehand deliberately differs from NixOS's Rust switch-to-configuration-ng (README
- * "Differences from ng", and the ng bugs listed in ../shared/reference/README.md), each
+ * Where stagehand deliberately differs from NixOS's Rust switch-to-configuration-ng
+ * (docs/differences.md, docs/switch.md and docs/planner.md "Differences from ng", and the ng bugs
+ * listed in ../shared/reference/README.md), each
  * difference named and each side's expected behaviour checked, with both programs run the same
  * way in the same trixie container. The random differential test (ng-differential.test.ts)
  * compares everything else.

@@ -13,7 +13,7 @@
  * STAGEHAND_NG_SWITCH_SEED=S one real-switch case; STAGEHAND_NG_BASE_SEED=N explores other
  * seeds (a replay then names it too). STAGEHAND_NG_STATES and
  * STAGEHAND_NG_PAIRS set how many states and pairs per state (default 30 x 10).
- * The deliberate differences from ng (README "Differences from ng") are in ng-differences.test.ts.
+ * The deliberate differences from ng (docs/differences.md) are in ng-differences.test.ts.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";

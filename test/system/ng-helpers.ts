@@ -2,7 +2,7 @@
  * Helpers of the tests that compare stagehand with NixOS's Rust switch-to-configuration-ng (the
  * oracle, test/harness/ng.ts): a trixie container with both installed, running either on a
  * generation the same way, and the comparison of their output with the known, deliberate
- * differences (README "Differences from ng") taken out — each named where it is handled.
+ * differences (docs/differences.md) taken out — each named where it is handled.
  */
 import { Container } from "../harness/container.ts";
 import { buildGeneration, type Generation, type GenerationSpec, prepareBooted } from "../harness/generation.ts";
@@ -81,7 +81,7 @@ export function unitStates(c: Container, patterns: string): string {
 }
 
 /**
- * Difference (README: where ng iterates a hash map its order is random, stagehand's is sorted):
+ * Difference (docs/planner.md: where ng iterates a hash map its order is random, stagehand's is sorted):
  * ng turns swaps off, and submits each list's jobs, in the order of a HashMap. So a run of swap
  * lines (each with its "Failed to stop swapping" line), and a run of "Failed to ..." lines, are
  * compared as sets; `swapsSorted` checks stagehand's own order.
@@ -145,7 +145,7 @@ export function normalizeStatus(text: string): string {
  * A stagehand bug found by this oracle and reported, not yet fixed: when swapoff(2) fails, ng
  * prints the C library's message and the number (`Failed to stop swapping to /swapfile0: No such
  * file or directory (os error 2)`), stagehand the errno name (`...: ENOENT`;
- * src/switch/phases.ts with src/fs/libc.ts's swapoff). The error part of that line is masked so
+ * src/switch/run/phases.ts with src/fs/libc.ts's swapoff). The error part of that line is masked so
  * the rest of a switch is still compared; `knownBugs` names each occurrence in the output.
  * Remove this once stagehand prints ng's text.
  */
