@@ -87,13 +87,17 @@ test("difference: extra flags after the action (ng ignores them; stagehand's --e
   assert.is(explained.sh.stderr.split("\n").filter((l) => !l.startsWith("  ")).join("\n"), plain.sh.stderr, "stagehand adds lines only");
 });
 
-test("difference: unit syntax as systemd reads it, not as ng's INI library (quotes, ':')", () => {
-  // ng's rust-ini strips surrounding quotes and takes ':' as a key separator; systemd keeps the
-  // quotes (for most keys) and ignores a line without '='. stagehand reads as systemd does.
+test("difference: unit syntax as systemd reads it, not as ng's INI library (quotes, inline comments, ':')", () => {
+  // ng's rust-ini strips quotes, cuts values at " ;"/" #" and takes ':' as a key separator; systemd
+  // keeps the quotes (for most keys), has no inline comments and ignores a line without '='.
+  // stagehand reads as systemd does.
   const unit = (x: string) => `${SERVICE}${x}\n`;
   const cases: { name: string; old: string; next: string; ng: string; sh: string }[] = [
     // ng: "a" == a (nothing to do); stagehand: the value changed (restart).
     { name: "quotes", old: 'X-Test="a"', next: "X-Test=a", ng: "", sh: "would stop the following units: r-q.service\n" },
+    // ng: " ;" and " #" start an inline comment, so a ;1 == a ;2 (nothing); systemd has no inline comments.
+    { name: "inline-semicolon", old: "X-Test=a ;1", next: "X-Test=a ;2", ng: "", sh: "would stop the following units: r-q.service\n" },
+    { name: "inline-hash", old: "X-Test=a #1", next: "X-Test=a #2", ng: "", sh: "would stop the following units: r-q.service\n" },
     // ng: X-Colon=a -> X-Colon=b (restart); stagehand: both lines ignored, as systemd does (nothing).
     { name: "colon", old: "X-Colon:a", next: "X-Colon:b", ng: "would stop the following units: r-q.service\n", sh: "" },
   ];
