@@ -164,175 +164,211 @@ function notUsersFile(target: string): boolean {
   return !usersFiles.has(target);
 }
 
+/** Applies the plan under the lock; see applyEtc for the status. */
 function applyLocked(root: string, etc: string, plan: EtcPlan, out: ApplyOutput, touched: Set<string>): number {
-  let status = 0;
-  const etcResolved = etc;
+  return new EtcApply(root, etc, out, touched).run(plan);
+}
+
+type CopyOp = Extract<EtcOp, { op: "copy" }>;
+
+/**
+ * One run's application of a plan, in setup-etc.pl's order: /etc/.clean widened first, then each
+ * operation; copies are staged and published in batches (made durable before any is renamed in),
+ * directories that replace links are built aside and swapped in once complete.
+ */
+class EtcApply {
+  private status = 0;
   /** Names whose directory is to be swapped in place of something else: name -> [where it is built, its final place]. */
-  const pendingDirs = new Map<string, { tmp: string; final: string }>();
+  private readonly pendingDirs = new Map<string, { tmp: string; final: string }>();
   /** Names where a directory of static links is to be replaced by a link or a copy. */
-  const replacingDirs = new Set<string>();
-  const place = (name: string): string => {
-    for (const [dir, { tmp }] of pendingDirs) {
+  private readonly replacingDirs = new Set<string>();
+  /** Copies written under temporary names, not yet durable nor in place. */
+  private readonly staged: { op: CopyOp; file: StagedFile; replacingDir: boolean }[] = [];
+  /** Copies in place (their owners are settled against the new passwd and group). */
+  private readonly copies: CopyOp[] = [];
+  private readonly cleanPath: string;
+  private oldClean = "";
+
+  /** `touched`: directories whose entries changed, made durable at the end. */
+  constructor(private readonly root: string, private readonly etc: string, private readonly out: ApplyOutput, private readonly touched: Set<string>) {
+    this.cleanPath = join(etc, CLEAN);
+  }
+
+  run(plan: EtcPlan): number {
+    this.recordNewCopies(plan);
+    for (const op of plan.ops) {
+      // Every entry is in place once the obsolete copies' turn comes.
+      if (op.op === "remove-file" || op.op === "clean") { this.publishCopies(); this.swapInPendingDirs(); }
+      const msg = opMessage(op);
+      if (msg !== undefined) this.out.stderr(msg);
+      try {
+        if (!this.apply(op)) return 1;
+      } catch (e) {
+        const name = "name" in op ? `/etc/${op.name}` : op.op === "static" ? `/etc/${STATIC}` : op.op;
+        this.fail(`${op.op} ${name}`, e);
+      }
+      this.out.afterOp?.(op);
+      // Owners again, now that every file is in place: /etc/passwd and /etc/group may be among them.
+      if (op.op === "clean") this.status = Math.max(this.status, settleOwners(this.root, this.copies, this.out));
+    }
+    this.publishCopies();
+    this.swapInPendingDirs();
+    syncDirs(this.touched);
+    return this.status;
+  }
+
+  /** Widens /etc/.clean by the copies about to be written, before any is, so a crash leaves none untracked. */
+  private recordNewCopies(plan: EtcPlan): void {
+    const cleanOp = plan.ops.find((o) => o.op === "clean") as Extract<EtcOp, { op: "clean" }> | undefined;
+    try {
+      this.oldClean = readRegularFileOptional(this.cleanPath, { maxBytes: MAX_BYTES.database, what: `/etc/${CLEAN}`, noFollow: true })?.toString("utf8") ?? "";
+    } catch { this.oldClean = ""; }
+    if (!cleanOp?.changed) return;
+    const union = formatClean([...this.oldClean.split("\n").filter((l) => l !== ""), ...cleanOp.names]);
+    if (union !== this.oldClean) {
+      try { writeFileAtomic(this.cleanPath, union, { mode: 0o644 }); } catch (e) { this.fail(`cannot write /etc/${CLEAN}`, e); }
+    }
+  }
+
+  /** Carries out one operation; false when the run must stop (/etc/static could not be pointed at the new tree). */
+  private apply(op: EtcOp): boolean {
+    switch (op.op) {
+      case "static":
+        try {
+          symlinkAtomic(op.target, join(this.etc, STATIC));
+        } catch (e) {
+          // Every link made now would lead into the old tree or nowhere: stop, as setup-etc.pl dies.
+          this.fail(`cannot point /etc/${STATIC} at ${op.target}; nothing else done`, e);
+          return false;
+        }
+        this.touched.add(this.etc);
+        break;
+      case "remove-link":
+        this.removeLink(op);
+        break;
+      case "replace-dir":
+        this.replacingDirs.add(op.name);
+        break;
+      case "mkdir":
+        this.mkdir(op.name);
+        break;
+      case "link": {
+        const p = this.place(op.name);
+        if (this.replacingDirs.delete(op.name)) replaceAtomically(p, (tmp) => symlinkSync(op.target, tmp));
+        else symlinkAtomic(op.target, p);
+        this.touched.add(dirname(p));
+        break;
+      }
+      case "copy": {
+        const file = stageFile(this.place(op.name), op.content, { mode: op.mode, uid: op.uid, gid: op.gid });
+        this.staged.push({ op, file, replacingDir: this.replacingDirs.delete(op.name) });
+        break;
+      }
+      case "remove-file": {
+        const p = at(this.root, op.name, this.etc);
+        let st;
+        try { st = lstatSync(p); } catch { break; }
+        if (!st.isDirectory()) { unlinkSync(p); this.touched.add(dirname(p)); }
+        break;
+      }
+      case "clean": {
+        // Unchanged since planning (and not rewritten above, which only happens when changed): no write.
+        const text = formatClean(op.names);
+        if (op.changed || text !== this.oldClean) writeFileAtomic(this.cleanPath, text, { mode: 0o644 });
+        break;
+      }
+      case "tag":
+        try {
+          closeSync(openSync(join(this.etc, "NIXOS"), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644));
+          this.touched.add(this.etc);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        }
+        break;
+      case "warn":
+        break;
+      case "error":
+        this.status = 1;
+        break;
+    }
+    return true;
+  }
+
+  /** A link found by the walk of /etc through real directories, resolved again inside the root. */
+  private removeLink(op: Extract<EtcOp, { op: "remove-link" }>): void {
+    const p = resolveInRoot(this.root, `/etc/${op.name}`, false);
+    if (op.insideReplacedDir || !lstatSync(p).isSymbolicLink()) return;
+    if (op.toDirectory) {
+      // The link stays (it leads into the new tree meanwhile) until its directory is complete.
+      const tmp = tempPathFor(p, "dir");
+      mkdirSync(tmp, { mode: 0o755 });
+      this.pendingDirs.set(op.name, { tmp, final: p });
+    } else {
+      unlinkSync(p);
+      this.touched.add(dirname(p));
+    }
+  }
+
+  private mkdir(name: string): void {
+    if (this.pendingDirs.has(name)) return;
+    const p = this.place(name);
+    try {
+      mkdirSync(p, { mode: 0o755 });
+      this.touched.add(dirname(p));
+    } catch (e) {
+      // Made meanwhile (or by an earlier run's crash): fine if it is a directory.
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST" || !lstatSync(p).isDirectory()) throw e;
+    }
+  }
+
+  /** Where `name` is built now: inside a directory being built aside, or its place in /etc. */
+  private place(name: string): string {
+    for (const [dir, { tmp }] of this.pendingDirs) {
       if (name === dir) return tmp;
       if (name.startsWith(`${dir}/`)) return `${tmp}${name.slice(dir.length)}`;
     }
-    return at(root, name, etcResolved);
-  };
-  const swapInPendingDirs = () => {
-    for (const [name, { tmp, final }] of pendingDirs) {
+    return at(this.root, name, this.etc);
+  }
+
+  /** Swaps each directory built aside in place of the link it replaces. */
+  private swapInPendingDirs(): void {
+    for (const [name, { tmp, final }] of this.pendingDirs) {
       try {
         if (renameExchange(tmp, final) === undefined) unlinkSync(tmp);
         else { unlinkSync(final); renameSync(tmp, final); }
-        touched.add(dirname(final));
+        this.touched.add(dirname(final));
         // Directories changed inside it are now found under its final name.
-        for (const dir of [...touched]) {
-          if (dir === tmp || dir.startsWith(`${tmp}/`)) { touched.delete(dir); touched.add(final + dir.slice(tmp.length)); }
+        for (const dir of [...this.touched]) {
+          if (dir === tmp || dir.startsWith(`${tmp}/`)) { this.touched.delete(dir); this.touched.add(final + dir.slice(tmp.length)); }
         }
-      } catch (e) { fail(`cannot put the directory /etc/${name} in place`, e); }
+      } catch (e) { this.fail(`cannot put the directory /etc/${name} in place`, e); }
     }
-    pendingDirs.clear();
-  };
-  /** Copies written under temporary names, not yet durable nor in place. */
-  const staged: { op: Extract<EtcOp, { op: "copy" }>; file: StagedFile; replacingDir: boolean }[] = [];
-  /** Copies in place (their owners are settled against the new passwd and group). */
-  const copies: Extract<EtcOp, { op: "copy" }>[] = [];
+    this.pendingDirs.clear();
+  }
+
   /** Makes the staged copies durable, then renames each into place (none is renamed before all are durable). */
-  const publishCopies = () => {
-    const failed = syncStaged(staged.map((s) => s.file));
-    for (const { op, file, replacingDir } of staged) {
+  private publishCopies(): void {
+    const failed = syncStaged(this.staged.map((s) => s.file));
+    for (const { op, file, replacingDir } of this.staged) {
       const error = failed.get(file);
       try {
         if (error) throw error;
         if (replacingDir) swapOver(file.tmp, file.path);
         else renameSync(file.tmp, file.path);
-        touched.add(dirname(file.path));
-        copies.push(op);
+        this.touched.add(dirname(file.path));
+        this.copies.push(op);
       } catch (e) {
         try { unlinkSync(file.tmp); } catch { /* already gone */ }
-        fail(`copy /etc/${op.name}`, e);
+        this.fail(`copy /etc/${op.name}`, e);
       }
     }
-    staged.length = 0;
-  };
-  const fail = (what: string, e: unknown) => {
-    out.stderr(`error: ${what}: ${(e as Error).message}`);
-    status = 1;
-  };
-
-  const cleanOp = plan.ops.find((o) => o.op === "clean") as Extract<EtcOp, { op: "clean" }> | undefined;
-  const cleanPath = join(etc, CLEAN);
-  const oldClean = (() => {
-    try { return readRegularFileOptional(cleanPath, { maxBytes: MAX_BYTES.database, what: `/etc/${CLEAN}`, noFollow: true })?.toString("utf8") ?? ""; } catch { return ""; }
-  })();
-  if (cleanOp?.changed) {
-    // Record the new copies before writing any, so a crash leaves none untracked.
-    const union = formatClean([...oldClean.split("\n").filter((l) => l !== ""), ...cleanOp.names]);
-    if (union !== oldClean) {
-      try { writeFileAtomic(cleanPath, union, { mode: 0o644 }); } catch (e) { fail(`cannot write /etc/${CLEAN}`, e); }
-    }
+    this.staged.length = 0;
   }
 
-  for (const op of plan.ops) {
-    // Every entry is in place once the obsolete copies' turn comes.
-    if (op.op === "remove-file" || op.op === "clean") { publishCopies(); swapInPendingDirs(); }
-    const msg = opMessage(op);
-    if (msg !== undefined) out.stderr(msg);
-    try {
-      switch (op.op) {
-        case "static":
-          try {
-            symlinkAtomic(op.target, join(etc, STATIC));
-          } catch (e) {
-            // Every link made now would lead into the old tree or nowhere: stop, as setup-etc.pl dies.
-            fail(`cannot point /etc/${STATIC} at ${op.target}; nothing else done`, e);
-            return 1;
-          }
-          touched.add(etc);
-          break;
-        case "remove-link": {
-          // Found by the walk of /etc through real directories; resolved again, inside the root.
-          const p = resolveInRoot(root, `/etc/${op.name}`, false);
-          if (op.insideReplacedDir || !lstatSync(p).isSymbolicLink()) break;
-          if (op.toDirectory) {
-            // The link stays (it leads into the new tree meanwhile) until its directory is complete.
-            const tmp = tempPathFor(p, "dir");
-            mkdirSync(tmp, { mode: 0o755 });
-            pendingDirs.set(op.name, { tmp, final: p });
-          } else {
-            unlinkSync(p);
-            touched.add(dirname(p));
-          }
-          break;
-        }
-        case "replace-dir":
-          replacingDirs.add(op.name);
-          break;
-        case "mkdir": {
-          if (pendingDirs.has(op.name)) break;
-          const p = place(op.name);
-          try {
-            mkdirSync(p, { mode: 0o755 });
-            touched.add(dirname(p));
-          } catch (e) {
-            // Made meanwhile (or by an earlier run's crash): fine if it is a directory.
-            if ((e as NodeJS.ErrnoException).code !== "EEXIST" || !lstatSync(p).isDirectory()) throw e;
-          }
-          break;
-        }
-        case "link": {
-          const p = place(op.name);
-          if (replacingDirs.delete(op.name)) replaceAtomically(p, (tmp) => symlinkSync(op.target, tmp));
-          else symlinkAtomic(op.target, p);
-          touched.add(dirname(p));
-          break;
-        }
-        case "copy": {
-          const p = place(op.name);
-          const file = stageFile(p, op.content, { mode: op.mode, uid: op.uid, gid: op.gid });
-          staged.push({ op, file, replacingDir: replacingDirs.delete(op.name) });
-          break;
-        }
-        case "remove-file": {
-          const p = at(root, op.name, etcResolved);
-          let st;
-          try { st = lstatSync(p); } catch { break; }
-          if (!st.isDirectory()) { unlinkSync(p); touched.add(dirname(p)); }
-          break;
-        }
-        case "clean": {
-          // Unchanged since planning (and not rewritten above, which only happens when changed): no write.
-          const text = formatClean(op.names);
-          if (op.changed || text !== oldClean) writeFileAtomic(cleanPath, text, { mode: 0o644 });
-          break;
-        }
-        case "tag": {
-          try {
-            closeSync(openSync(join(etc, "NIXOS"), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644));
-            touched.add(etc);
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-          }
-          break;
-        }
-        case "warn":
-          break;
-        case "error":
-          status = 1;
-          break;
-      }
-    } catch (e) {
-      const name = "name" in op ? `/etc/${op.name}` : op.op === "static" ? `/etc/${STATIC}` : op.op;
-      fail(`${op.op} ${name}`, e);
-    }
-    out.afterOp?.(op);
-    // Owners again, now that every file is in place: /etc/passwd and /etc/group may be among them.
-    if (op.op === "clean") status = Math.max(status, settleOwners(root, copies, out));
+  private fail(what: string, e: unknown): void {
+    this.out.stderr(`error: ${what}: ${(e as Error).message}`);
+    this.status = 1;
   }
-
-  publishCopies();
-  swapInPendingDirs();
-  syncDirs(touched);
-  return status;
 }
 
 /**

@@ -77,196 +77,223 @@ const MAX_UNIT_DIRECTORY_BYTES = 256 << 20;
 
 /** The unit directory on disk at `path`; everything is read lazily and cached. */
 export function diskUnitDirectory(path: string, opts: { maxTotalBytes?: number } = {}): UnitDirectory {
-  const maxTotal = opts.maxTotalBytes ?? MAX_UNIT_DIRECTORY_BYTES;
-  let total = 0;
-  // File system calls go through the directory's resolved path: /etc/systemd/system is a chain of
-  // symlinks (/etc/static, the etc store path) the kernel would otherwise walk for every file.
-  // Messages keep the path as given.
-  let io = path;
-  let resolved: string | undefined;
-  try {
-    io = resolved = realpathSync(path);
-  } catch {
-    io = path; // missing or unreadable: each question reports it
+  return new DiskUnitDirectory(path, opts.maxTotalBytes ?? MAX_UNIT_DIRECTORY_BYTES);
+}
+
+/**
+ * A unit directory on disk. File system calls go through the directory's resolved path:
+ * /etc/systemd/system is a chain of symlinks (/etc/static, the etc store path) the kernel would
+ * otherwise walk for every file. Messages keep the path as given. Each directory is listed once
+ * (the top level, and each `NAME.d` that the listing shows), so most questions are answered from
+ * memory instead of a stat, or a readdir that fails, per unit; a switch plans twice (see
+ * PlanInput.touched), so texts and drop-in lists are read once.
+ */
+class DiskUnitDirectory implements UnitDirectory {
+  readonly resolved?: string;
+  readonly parsed = new Map<string, UnitInfo>();
+  /** Where file system calls go: the resolved path, or the path as given when it cannot be resolved. */
+  private readonly io: string;
+  private total = 0;
+  private readonly states = new Map<string, UnitFileState>();
+  private readonly listings = new Map<string, Map<string, Dirent> | null>();
+  private readonly contents = new Map<string, Uint8Array>();
+  private readonly dropinLists = new Map<string, DropIn[]>();
+  private readonly identities = new Map<string, string | undefined>();
+
+  constructor(readonly path: string, private readonly maxTotal: number) {
+    let io = path;
+    try {
+      io = this.resolved = realpathSync(path);
+    } catch {
+      io = path; // missing or unreadable: each question reports it
+    }
+    this.io = io;
   }
-  const at = (rel: string) => (rel === "" ? io : join(io, rel));
-  const states = new Map<string, UnitFileState>();
-  // Each directory is listed once (the top level, and each `NAME.d` that the listing shows), so
-  // most questions are answered from memory instead of a stat, or a readdir that fails, per unit.
-  const listings = new Map<string, Map<string, Dirent> | null>();
-  const listing = (rel: string): Map<string, Dirent> | null => {
-    let l = listings.get(rel);
+
+  private at(rel: string): string {
+    return rel === "" ? this.io : join(this.io, rel);
+  }
+
+  /** The entries of a directory (`""`: the top level), or null when it cannot be listed. */
+  private listing(rel: string): Map<string, Dirent> | null {
+    let l = this.listings.get(rel);
     if (l !== undefined) return l;
     try {
-      l = new Map(readdirSync(at(rel), { withFileTypes: true }).map((e) => [e.name, e]));
+      l = new Map(readdirSync(this.at(rel), { withFileTypes: true }).map((e) => [e.name, e]));
     } catch {
       l = null; // unreadable: every question falls back to asking the path itself
     }
-    listings.set(rel, l);
+    this.listings.set(rel, l);
     return l;
-  };
+  }
+
   /** The listing entry of a name, if its directory could be listed. */
-  const listed = (name: string): { entry: Dirent | undefined } | undefined => {
+  private listed(name: string): { entry: Dirent | undefined } | undefined {
     const slash = name.lastIndexOf("/");
     const base = name.slice(slash + 1);
     if (base === "" || base === "." || base === ".." || (slash >= 0 && name.slice(0, slash).includes("/"))) return undefined;
-    const l = listing(slash < 0 ? "" : name.slice(0, slash));
+    const l = this.listing(slash < 0 ? "" : name.slice(0, slash));
     return l ? { entry: l.get(base) } : undefined;
-  };
+  }
+
   /**
    * From the listing: a plain name missing from it is missing; a regular file in it is present,
    * or masked when empty (systemd.unit(5)): it is read now, as a present unit's file is read
    * anyway, which costs less than a stat first (one it could not be read is left to the reader).
    */
-  const listedState = (name: string): UnitFileState | undefined => {
-    const l = listed(name);
+  private listedState(name: string): UnitFileState | undefined {
+    const l = this.listed(name);
     if (!l) return undefined;
     if (!l.entry) return name.includes("/") ? undefined : "missing";
     if (!l.entry.isFile()) return undefined; // symlinks (masks, links into the store) are resolved
     try {
-      return readBytes(name).length === 0 ? "masked" : "present";
+      return this.readBytes(name).length === 0 ? "masked" : "present";
     } catch (e) {
       if (e instanceof InputFileError) return "present";
       throw e;
     }
-  };
-  const fileState = (name: string): UnitFileState => {
-    let s = states.get(name);
+  }
+
+  fileState(name: string): UnitFileState {
+    let s = this.states.get(name);
     if (s) return s;
-    s = listedState(name);
-    if (s) {
-      states.set(name, s);
-      return s;
-    }
+    s = this.listedState(name) ?? this.statState(name);
+    this.states.set(name, s);
+    return s;
+  }
+
+  /**
+   * From a stat: one answers for the usual symlink into the store; only a character device can be
+   * /dev/null, so only then is the (costlier) realpath asked, as ng compares it. An empty regular
+   * file masks the unit too, for systemd (systemd.unit(5)); ng reads it as a unit without settings.
+   */
+  private statState(name: string): UnitFileState {
     try {
-      // One stat answers for the usual symlink into the store: only a character device can be
-      // /dev/null, so only then is the (costlier) realpath asked, as ng compares it. An empty
-      // regular file masks the unit too, for systemd (systemd.unit(5)); ng reads it as a unit
-      // without settings.
-      const st = statSync(at(name));
-      if (st.isCharacterDevice()) s = realpathSync(at(name)) === "/dev/null" ? "masked" : "present";
-      else s = st.isFile() && st.size === 0 ? "masked" : "present";
+      const st = statSync(this.at(name));
+      if (st.isCharacterDevice()) return realpathSync(this.at(name)) === "/dev/null" ? "masked" : "present";
+      return st.isFile() && st.size === 0 ? "masked" : "present";
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR") s = "missing";
-      else if (code === "ELOOP") throw new UnitDirectoryError(join(path, name), "symlink loop (ELOOP)");
-      else throw new UnitDirectoryError(join(path, name), (e as Error).message);
+      if (code === "ENOENT" || code === "ENOTDIR") return "missing";
+      if (code === "ELOOP") throw new UnitDirectoryError(join(this.path, name), "symlink loop (ELOOP)");
+      throw new UnitDirectoryError(join(this.path, name), (e as Error).message);
     }
-    states.set(name, s);
-    return s;
-  };
-  // A switch plans twice (see PlanInput.touched): texts and drop-in lists are read once.
-  const contents = new Map<string, Uint8Array>();
-  const dropinLists = new Map<string, DropIn[]>();
+  }
+
   /**
    * A unit file's bytes: only a regular file, of bounded size (a FIFO would block the switch, a
    * device be read without end); otherwise an InputFileError naming it (by the path as given).
    */
-  const readBytes = (name: string): Uint8Array => {
-    const known = contents.get(name);
+  private readBytes(name: string): Uint8Array {
+    const known = this.contents.get(name);
     if (known !== undefined) return known;
     const what = name.includes("/") ? "unit drop-in" : "unit file";
     let bytes: Uint8Array;
     try {
-      bytes = readRegularFile(at(name), { maxBytes: MAX_BYTES.unitFile, what });
+      bytes = readRegularFile(this.at(name), { maxBytes: MAX_BYTES.unitFile, what });
     } catch (e) {
-      if (e instanceof InputFileError && io !== path) {
+      if (e instanceof InputFileError && this.io !== this.path) {
         // Name the file by the path as given, not by the resolved store path.
-        throw new InputFileError(join(path, name), e.what, e.problem, e.message.slice(`${e.what}: ${e.path}: `.length));
+        throw new InputFileError(join(this.path, name), e.what, e.problem, e.message.slice(`${e.what}: ${e.path}: `.length));
       }
       throw e;
     }
-    total += bytes.length;
-    if (total > maxTotal) throw new UnitDirectoryError(path, `its unit files add up to more than the ${maxTotal} bytes accepted`);
-    contents.set(name, bytes);
+    this.total += bytes.length;
+    if (this.total > this.maxTotal) throw new UnitDirectoryError(this.path, `its unit files add up to more than the ${this.maxTotal} bytes accepted`);
+    this.contents.set(name, bytes);
     return bytes;
-  };
-  const readText = (name: string): string => Buffer.from(readBytes(name)).toString("utf8");
-  const identities = new Map<string, string | undefined>();
-  const identity = (name: string): string | undefined => {
-    if (identities.has(name)) return identities.get(name);
+  }
+
+  private readText(name: string): string {
+    return Buffer.from(this.readBytes(name)).toString("utf8");
+  }
+
+  identity(name: string): string | undefined {
+    if (this.identities.has(name)) return this.identities.get(name);
     let target: string | undefined;
-    if (listed(name)?.entry?.isSymbolicLink()) {
+    if (this.listed(name)?.entry?.isSymbolicLink()) {
       try {
-        const t = readlinkSync(at(name));
+        const t = readlinkSync(this.at(name));
         if (t.startsWith("/")) target = t;
       } catch {
         target = undefined;
       }
     }
-    identities.set(name, target);
+    this.identities.set(name, target);
     return target;
-  };
-  const listDropins = (name: string): DropIn[] => {
-    const top = name.includes("/") ? null : listing("");
+  }
+
+  exists(name: string): boolean {
+    return this.fileState(name) !== "missing";
+  }
+
+  read(name: string): string | undefined {
+    const s = this.fileState(name);
+    if (s === "missing") return undefined;
+    return s === "masked" ? "" : this.readText(name);
+  }
+
+  content(name: string): string | Uint8Array | undefined {
+    const s = this.fileState(name);
+    if (s === "missing") return undefined;
+    return s === "masked" ? "" : this.readBytes(name);
+  }
+
+  names(): string[] {
+    let entries: string[];
+    try {
+      entries = readdirSync(this.io);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new UnitDirectoryError(this.path, code === "ELOOP" ? "symlink loop (ELOOP): cannot list unit directory" : `cannot list unit directory: ${code ?? (e as Error).message}`);
+    }
+    const top = this.listing("");
+    const isDir = (e: string) => {
+      const known = top?.get(e);
+      if (known?.isFile()) return false;
+      if (known?.isDirectory()) return true;
+      try {
+        return statSync(this.at(e)).isDirectory();
+      } catch {
+        return false; // dangling or looping: listed, and reported when used
+      }
+    };
+    return entries.filter((e) => !isDir(e)).sort(byteCompare);
+  }
+
+  dropins(name: string): DropIn[] {
+    let known = this.dropinLists.get(name);
+    if (!known) this.dropinLists.set(name, known = this.listDropins(name));
+    return known;
+  }
+
+  private listDropins(name: string): DropIn[] {
+    const top = name.includes("/") ? null : this.listing("");
     if (top && !top.has(`${name}.d`)) return []; // not there: no readdir bound to fail
     let entries: string[];
     try {
-      entries = readdirSync(at(`${name}.d`));
+      entries = readdirSync(this.at(`${name}.d`));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       // No drop-in folder (or a file by that name): no drop-ins. A folder that loops on itself
       // has none either, for systemd too (it loads the unit without them; checked in the
       // container test). Anything else would hide drop-ins systemd may read: say so.
       if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP") return [];
-      throw new UnitDirectoryError(join(path, `${name}.d`), `cannot list drop-in folder: ${code ?? (e as Error).message}`);
+      throw new UnitDirectoryError(join(this.path, `${name}.d`), `cannot list drop-in folder: ${code ?? (e as Error).message}`);
     }
     return entries.filter((e) => e.endsWith(".conf")).sort(byteCompare).map((e) => {
       const rel = `${name}.d/${e}`;
-      const state = fileState(rel);
+      const state = this.fileState(rel);
       // Read on first use: an unchanged drop-in (same identity in both generations) is never read.
+      const dir = this;
       return {
-        path: join(path, rel),
+        path: join(this.path, rel),
         state,
-        get text() { return state === "present" ? readText(rel) : ""; },
-        get content() { return state === "present" ? readBytes(rel) : ""; },
+        get text() { return state === "present" ? dir.readText(rel) : ""; },
+        get content() { return state === "present" ? dir.readBytes(rel) : ""; },
       };
     });
-  };
-  return {
-    path,
-    identity,
-    ...(resolved !== undefined ? { resolved } : {}),
-    parsed: new Map(),
-    exists: (name) => fileState(name) !== "missing",
-    fileState,
-    read: (name) => {
-      const s = fileState(name);
-      if (s === "missing") return undefined;
-      return s === "masked" ? "" : readText(name);
-    },
-    content: (name) => {
-      const s = fileState(name);
-      if (s === "missing") return undefined;
-      return s === "masked" ? "" : readBytes(name);
-    },
-    names: () => {
-      let entries: string[];
-      try {
-        entries = readdirSync(io);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        throw new UnitDirectoryError(path, code === "ELOOP" ? "symlink loop (ELOOP): cannot list unit directory" : `cannot list unit directory: ${code ?? (e as Error).message}`);
-      }
-      const top = listing("");
-      const isDir = (e: string) => {
-        const known = top?.get(e);
-        if (known?.isFile()) return false;
-        if (known?.isDirectory()) return true;
-        try {
-          return statSync(at(e)).isDirectory();
-        } catch {
-          return false; // dangling or looping: listed, and reported when used
-        }
-      };
-      return entries.filter((e) => !isDir(e)).sort(byteCompare);
-    },
-    dropins: (name) => {
-      let known = dropinLists.get(name);
-      if (!known) dropinLists.set(name, known = listDropins(name));
-      return known;
-    },
-  };
+  }
 }
 
 /**

@@ -69,15 +69,63 @@ export class IdConflictError extends Error {
   override name = "IdConflictError";
 }
 
+/** What every part of the planner reads and adds to: the parsed files, the ID maps and allocators, the messages. */
+interface Planning {
+  spec: UsersSpec;
+  cur: CurrentFiles;
+  opts: PlanOptions;
+  messages: string[];
+  /** Adds a message in the run's wording (real or dry). */
+  say(real: string, dry: string, rest: string): void;
+  uidMap: Map<string, number>;
+  gidMap: Map<string, number>;
+  subMap: Map<string, number>;
+  declUsers: Set<string>;
+  declGroups: Set<string>;
+  groupFile: ReturnType<typeof parseGroupFile>;
+  passwdFile: ReturnType<typeof parsePasswdFile>;
+  shadowCur: ShadowEntry[];
+  gids: IdAllocator;
+  uids: IdAllocator;
+}
+
 /**
  * Plans a run. Throws only on allocation exhaustion, broken state files or a declared ID that is
  * already another user's or group's (IdConflictError), always before any write.
  */
 export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions): UsersPlanData {
   const f = cur.files;
-  const messages: string[] = [];
-  const say = (real: string, dry: string, rest: string) => messages.push(`${opts.dry ? dry : real} ${rest}`);
+  const p = readPlanning(spec, cur, opts);
+  const groups = planGroups(p);
+  const users = planPasswd(p, groups.out);
+  const shadowOut = planShadow(p, users);
+  const { subUids, subGids } = planSubIds(p, users);
 
+  const next: Record<FileKey, string> = {
+    group: serializeGroup(groups.lines, p.groupFile),
+    passwd: serializePasswd(users.lines, p.passwdFile),
+    shadow: serializeShadow(shadowOut),
+    subuid: serializeSubId(subUids),
+    subgid: serializeSubId(subGids),
+    uidMap: serializeIdMap(p.uidMap),
+    gidMap: serializeIdMap(p.gidMap),
+    declarativeUsers: users.declarative,
+    declarativeGroups: groups.declarative,
+    autoSubUidMap: serializeIdMap(p.subMap) + "\n",
+  };
+  // An equivalent map in another key order (Perl's encode_json) is not rewritten.
+  if (f.autoSubUidMap !== null && f.autoSubUidMap !== next.autoSubUidMap && sameMap(f.autoSubUidMap, next.autoSubUidMap)) {
+    next.autoSubUidMap = f.autoSubUidMap;
+  }
+  const changed = WRITE_ORDER.filter((k) => next[k] !== f[k]);
+  return { next, current: { ...f }, changed, homes: users.homes, messages: p.messages };
+}
+
+/** Parses the current files and state, and sets up the ID allocators (every ID in use taken). */
+function readPlanning(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions): Planning {
+  const f = cur.files;
+  const messages: string[] = [];
+  // Parsed in update-users-groups.pl's order, so the first broken file is the one reported.
   const uidMap = parseIdMap(`/${FILES.uidMap}`, f.uidMap);
   const gidMap = parseIdMap(`/${FILES.gidMap}`, f.gidMap);
   const subMap = parseIdMap(`/${FILES.autoSubUidMap}`, f.autoSubUidMap);
@@ -85,27 +133,33 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
   const declGroups = parseNameList(f.declarativeGroups);
   const groupFile = parseGroupFile(f.group ?? "");
   const passwdFile = parsePasswdFile(f.passwd ?? "");
-  const groupsCur = groupFile.entries;
-  const usersCur = passwdFile.entries;
   const shadowCur = parseShadow(f.shadow ?? "");
-  const groupsCurByName = byName(groupsCur);
-  const usersCurByName = byName(usersCur);
-  const shadowByName = byName(shadowCur);
 
   // IDs in use: fixed IDs of the spec and everything in the current databases.
   const usedGids = new Set<number>();
   for (const g of spec.groups) if (g.gid !== null) usedGids.add(g.gid);
-  for (const g of groupsCur) usedGids.add(g.gid);
+  for (const g of groupFile.entries) usedGids.add(g.gid);
   for (const v of groupFile.verbatim) if (v.id !== undefined) usedGids.add(v.id);
-  const gids = new IdAllocator(usedGids, new Set(gidMap.values()));
   const usedUids = new Set<number>();
   for (const u of spec.users) if (u.uid !== null) usedUids.add(u.uid);
-  for (const u of usersCur) usedUids.add(u.uid);
+  for (const u of passwdFile.entries) usedUids.add(u.uid);
   for (const v of passwdFile.verbatim) if (v.id !== undefined) usedUids.add(v.id);
-  const uids = new IdAllocator(usedUids, new Set(uidMap.values()));
 
-  // --- groups ---
-  const groupsOut = new Map<string, GroupEntry>();
+  return {
+    spec, cur, opts, messages,
+    say: (real, dry, rest) => messages.push(`${opts.dry ? dry : real} ${rest}`),
+    uidMap, gidMap, subMap, declUsers, declGroups, groupFile, passwdFile, shadowCur,
+    gids: new IdAllocator(usedGids, new Set(gidMap.values())),
+    uids: new IdAllocator(usedUids, new Set(uidMap.values())),
+  };
+}
+
+/** /etc/group: declared groups (GIDs kept, revived or allocated), then the kept or removed others. */
+function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEntry[]; declarative: string } {
+  const { spec, say } = p;
+  const groupsCur = p.groupFile.entries;
+  const groupsCurByName = byName(groupsCur);
+  const out = new Map<string, GroupEntry>();
   for (const g of spec.groups) {
     const existing = groupsCurByName.get(g.name);
     const members = new Set(g.members);
@@ -118,190 +172,196 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
         gid = existing.gid;
       }
       password = existing.password;
-      if (spec.mutableUsers) for (const m of existing.members) if (!declUsers.has(m)) members.add(m);
+      if (spec.mutableUsers) for (const m of existing.members) if (!p.declUsers.has(m)) members.add(m);
     } else {
       if (g.gid !== null) gid = g.gid;
       else {
-        const revived = gids.revive(gidMap.get(g.name));
+        const revived = p.gids.revive(p.gidMap.get(g.name));
         if (revived !== undefined) {
           say("reviving", "would revive", `group '${g.name}' with GID ${revived}`);
           gid = revived;
-        } else gid = gids.allocate(SYSTEM_RANGE, "GID");
+        } else gid = p.gids.allocate(SYSTEM_RANGE, "GID");
       }
       password = "x";
     }
-    groupsOut.set(g.name, { name: g.name, password, gid, members: [...members].sort(byteCompare) });
-    gidMap.set(g.name, gid);
+    out.set(g.name, { name: g.name, password, gid, members: [...members].sort(byteCompare) });
+    p.gidMap.set(g.name, gid);
   }
-  const nextDeclGroups = serializeNameList(groupsOut.keys());
+  const declarative = serializeNameList(out.keys());
   for (const g of groupsCur) {
-    if (groupsOut.has(g.name)) continue;
-    if (!spec.mutableUsers || declGroups.has(g.name)) say("removing group", "would remove group", `‘${g.name}’`);
-    else groupsOut.set(g.name, g);
+    if (out.has(g.name)) continue;
+    if (!spec.mutableUsers || p.declGroups.has(g.name)) say("removing group", "would remove group", `‘${g.name}’`);
+    else out.set(g.name, g);
   }
-  refuseSharedIds("group", "GID", "/etc/group", spec.groups, groupsCur, groupsOut, (g) => g.gid);
-  const groupLines = sortById([...groupsOut.values()], (g) => g.gid);
+  refuseSharedIds("group", "GID", "/etc/group", spec.groups, groupsCur, out, (g) => g.gid);
+  return { out, lines: sortById([...out.values()], (g) => g.gid), declarative };
+}
 
-  // --- users ---
-  const usersOut = new Map<string, PasswdEntry>();
+/** The users' side of the plan: passwd entries, and what the shadow lines and homes get. */
+interface PlannedUsers {
+  out: Map<string, PasswdEntry>;
+  lines: PasswdEntry[];
+  declarative: string;
   /** Declared hashes: what the shadow line gets (always for new lines, with immutable users for all). */
-  const hashes = new Map<string, string>();
-  const expires = new Map<string, number>();
-  const homes: HomeDir[] = [];
-  for (const declared of spec.users) {
-    // NixOS's module already turns initial passwords into passwords for immutable users
-    // (users-groups.nix, mkDefault); hand-written specs get the same meaning.
-    const u = spec.mutableUsers ? declared : {
-      ...declared,
-      hashedPassword: declared.hashedPassword ?? declared.initialHashedPassword,
-      password: declared.password ?? (declared.hashedPassword === null ? declared.initialPassword : null),
-    };
-    let gid: string;
-    if (/^[0-9]+$/.test(u.group)) gid = String(Number(u.group));
-    else if (groupsOut.has(u.group)) gid = String(groupsOut.get(u.group)!.gid);
-    else {
-      messages.push(`warning: user ‘${u.name}’ has unknown group ‘${u.group}’`);
-      gid = "65534";
-    }
-    const existing = usersCurByName.get(u.name);
-    const oldHash = shadowByName.get(u.name)?.hash;
-    /**
-     * Hashes a plain password, keeping the current hash when it already matches (stable files).
-     * A current hash with more than VERIFY_ROUNDS_MAX rounds is not tried (up to 999,999,999
-     * rounds would take an hour at boot): the password is hashed anew instead.
-     */
-    const hash = (pw: string) => (oldHash !== undefined && cheapToVerify(oldHash) && verifySha512Crypt(pw, oldHash) ? oldHash : opts.hashPassword(pw));
-    let uid: number;
-    let hashed = u.hashedPassword ?? undefined;
-    if (existing) {
-      uid = u.uid ?? existing.uid;
-      if (uid !== existing.uid) {
-        say("warning: not applying", "warning: would not apply", `UID change of user ‘${u.name}’ (${existing.uid} -> ${uid}) in /etc/passwd`);
-        uid = existing.uid;
-      }
-    } else {
-      if (u.uid !== null) uid = u.uid;
-      else {
-        const range = u.isSystemUser ? SYSTEM_RANGE : NORMAL_RANGE;
-        const revived = uids.revive(uidMap.get(u.name), range);
-        if (revived !== undefined) {
-          say("reviving", "would revive", `user '${u.name}' with UID ${revived}`);
-          uid = revived;
-        } else uid = uids.allocate(range, "UID");
-      }
-    }
-    // Initial passwords apply to a user without a shadow line yet: a new user, or one whose passwd
-    // line was written by a run that crashed before /etc/shadow was replaced.
-    if (hashed === undefined && (!existing || oldHash === undefined)) {
-      if (u.initialPassword !== null) hashed = hash(u.initialPassword);
-      else if (u.initialHashedPassword !== null) hashed = u.initialHashedPassword;
-    }
-    if (u.createHome) homes.push({ user: u.name, path: u.home, uid, gid: Number(gid), mode: parseInt(u.homeMode, 8) });
-    if (u.hashedPasswordFile !== null) {
-      const content = cur.passwordFiles.get(u.hashedPasswordFile);
-      if (content === null || content === undefined) messages.push(`warning: password file ‘${u.hashedPasswordFile}’ does not exist`);
-      else {
-        const line = content.endsWith("\n") ? content.slice(0, -1) : content;
-        // A hash with ':' or a newline would split or inject /etc/shadow lines.
-        if (/[:\n\r\0]/.test(line)) messages.push(`warning: password file ‘${u.hashedPasswordFile}’ contains ':' or a line break; ignored`);
-        else hashed = line;
-      }
-    } else if (u.password !== null) hashed = hash(u.password);
-    let shell = u.shell;
-    if (shell === null) {
-      if (existing) shell = existing.shell;
-      else {
-        messages.push(`warning: no declarative or previous shell for ‘${u.name}’, setting shell to nologin`);
-        shell = NOLOGIN;
-      }
-    }
-    usersOut.set(u.name, {
-      name: u.name, password: existing?.password ?? "x", uid, gid, description: u.description, home: u.home, shell,
-    });
-    if (hashed !== undefined) hashes.set(u.name, hashed);
-    if (u.expires !== null) expires.set(u.name, expiresToDays(u.expires)!);
-    uidMap.set(u.name, uid);
-  }
-  const nextDeclUsers = serializeNameList(usersOut.keys());
-  for (const u of usersCur) {
-    if (usersOut.has(u.name)) continue;
-    if (!spec.mutableUsers || declUsers.has(u.name)) say("removing user", "would remove user", `‘${u.name}’`);
-    else usersOut.set(u.name, u);
-  }
-  refuseSharedIds("user", "UID", "/etc/passwd", spec.users, usersCur, usersOut, (u) => u.uid);
-  const userLines = sortById([...usersOut.values()], (u) => u.uid);
+  hashes: Map<string, string>;
+  expires: Map<string, number>;
+  homes: HomeDir[];
+}
 
-  // --- shadow: existing lines keep their place and fields; new users are appended in passwd order ---
-  const shadowOut: ShadowEntry[] = [];
+/** /etc/passwd: declared users (UIDs kept, revived or allocated), then the kept or removed others. */
+function planPasswd(p: Planning, groupsOut: Map<string, GroupEntry>): PlannedUsers {
+  const { spec, say } = p;
+  const usersCur = p.passwdFile.entries;
+  const usersCurByName = byName(usersCur);
+  const shadowByName = byName(p.shadowCur);
+  const r: PlannedUsers = { out: new Map(), lines: [], declarative: "", hashes: new Map(), expires: new Map(), homes: [] };
+  for (const declared of spec.users) {
+    const u = planUser(p, declared, groupsOut, usersCurByName.get(declared.name), shadowByName.get(declared.name)?.hash, r.homes);
+    r.out.set(u.entry.name, u.entry);
+    if (u.hashed !== undefined) r.hashes.set(u.entry.name, u.hashed);
+    if (declared.expires !== null) r.expires.set(u.entry.name, expiresToDays(declared.expires)!);
+    p.uidMap.set(u.entry.name, u.entry.uid);
+  }
+  r.declarative = serializeNameList(r.out.keys());
+  for (const u of usersCur) {
+    if (r.out.has(u.name)) continue;
+    if (!spec.mutableUsers || p.declUsers.has(u.name)) say("removing user", "would remove user", `‘${u.name}’`);
+    else r.out.set(u.name, u);
+  }
+  refuseSharedIds("user", "UID", "/etc/passwd", spec.users, usersCur, r.out, (u) => u.uid);
+  r.lines = sortById([...r.out.values()], (u) => u.uid);
+  return r;
+}
+
+/** One declared user: its passwd entry, the hash its shadow line gets, and its home (added to `homes`). */
+function planUser(p: Planning, declared: UsersSpec["users"][number], groupsOut: Map<string, GroupEntry>, existing: PasswdEntry | undefined, oldHash: string | undefined, homes: HomeDir[]): { entry: PasswdEntry; hashed: string | undefined } {
+  const { spec, say, messages, opts } = p;
+  // NixOS's module already turns initial passwords into passwords for immutable users
+  // (users-groups.nix, mkDefault); hand-written specs get the same meaning.
+  const u = spec.mutableUsers ? declared : {
+    ...declared,
+    hashedPassword: declared.hashedPassword ?? declared.initialHashedPassword,
+    password: declared.password ?? (declared.hashedPassword === null ? declared.initialPassword : null),
+  };
+  let gid: string;
+  if (/^[0-9]+$/.test(u.group)) gid = String(Number(u.group));
+  else if (groupsOut.has(u.group)) gid = String(groupsOut.get(u.group)!.gid);
+  else {
+    messages.push(`warning: user ‘${u.name}’ has unknown group ‘${u.group}’`);
+    gid = "65534";
+  }
+  /**
+   * Hashes a plain password, keeping the current hash when it already matches (stable files).
+   * A current hash with more than VERIFY_ROUNDS_MAX rounds is not tried (up to 999,999,999
+   * rounds would take an hour at boot): the password is hashed anew instead.
+   */
+  const hash = (pw: string) => (oldHash !== undefined && cheapToVerify(oldHash) && verifySha512Crypt(pw, oldHash) ? oldHash : opts.hashPassword(pw));
+  let uid: number;
+  let hashed = u.hashedPassword ?? undefined;
+  if (existing) {
+    uid = u.uid ?? existing.uid;
+    if (uid !== existing.uid) {
+      say("warning: not applying", "warning: would not apply", `UID change of user ‘${u.name}’ (${existing.uid} -> ${uid}) in /etc/passwd`);
+      uid = existing.uid;
+    }
+  } else {
+    if (u.uid !== null) uid = u.uid;
+    else {
+      const range = u.isSystemUser ? SYSTEM_RANGE : NORMAL_RANGE;
+      const revived = p.uids.revive(p.uidMap.get(u.name), range);
+      if (revived !== undefined) {
+        say("reviving", "would revive", `user '${u.name}' with UID ${revived}`);
+        uid = revived;
+      } else uid = p.uids.allocate(range, "UID");
+    }
+  }
+  // Initial passwords apply to a user without a shadow line yet: a new user, or one whose passwd
+  // line was written by a run that crashed before /etc/shadow was replaced.
+  if (hashed === undefined && (!existing || oldHash === undefined)) {
+    if (u.initialPassword !== null) hashed = hash(u.initialPassword);
+    else if (u.initialHashedPassword !== null) hashed = u.initialHashedPassword;
+  }
+  if (u.createHome) homes.push({ user: u.name, path: u.home, uid, gid: Number(gid), mode: parseInt(u.homeMode, 8) });
+  if (u.hashedPasswordFile !== null) {
+    const content = p.cur.passwordFiles.get(u.hashedPasswordFile);
+    if (content === null || content === undefined) messages.push(`warning: password file ‘${u.hashedPasswordFile}’ does not exist`);
+    else {
+      const line = content.endsWith("\n") ? content.slice(0, -1) : content;
+      // A hash with ':' or a newline would split or inject /etc/shadow lines.
+      if (/[:\n\r\0]/.test(line)) messages.push(`warning: password file ‘${u.hashedPasswordFile}’ contains ':' or a line break; ignored`);
+      else hashed = line;
+    }
+  } else if (u.password !== null) hashed = hash(u.password);
+  let shell = u.shell;
+  if (shell === null) {
+    if (existing) shell = existing.shell;
+    else {
+      messages.push(`warning: no declarative or previous shell for ‘${u.name}’, setting shell to nologin`);
+      shell = NOLOGIN;
+    }
+  }
+  const entry = { name: u.name, password: existing?.password ?? "x", uid, gid, description: u.description, home: u.home, shell };
+  return { entry, hashed };
+}
+
+/** /etc/shadow: existing lines keep their place and fields; new users are appended in passwd order. */
+function planShadow(p: Planning, users: PlannedUsers): ShadowEntry[] {
+  const out: ShadowEntry[] = [];
   const seen = new Set<string>();
-  for (const s of shadowCur) {
+  for (const s of p.shadowCur) {
     if (s.verbatim !== undefined) {
-      shadowOut.push(s); // NIS compat or a comment: kept as it was, in its place
+      out.push(s); // NIS compat or a comment: kept as it was, in its place
       continue;
     }
-    if (!usersOut.has(s.name) || seen.has(s.name)) continue;
+    if (!users.out.has(s.name) || seen.has(s.name)) continue;
     seen.add(s.name);
     const line = { ...s };
-    if (!spec.mutableUsers) line.hash = hashes.get(s.name) ?? "!";
-    const exp = expires.get(s.name);
+    if (!p.spec.mutableUsers) line.hash = users.hashes.get(s.name) ?? "!";
+    const exp = users.expires.get(s.name);
     if (exp !== undefined) line.expire = String(exp);
-    shadowOut.push(line);
+    out.push(line);
   }
-  for (const u of userLines) {
+  for (const u of users.lines) {
     if (seen.has(u.name)) continue;
-    const exp = expires.get(u.name);
-    shadowOut.push({
-      name: u.name, hash: hashes.get(u.name) ?? "!", lastChange: "1", min: "", max: "", warn: "", inactive: "",
+    const exp = users.expires.get(u.name);
+    out.push({
+      name: u.name, hash: users.hashes.get(u.name) ?? "!", lastChange: "1", min: "", max: "", warn: "", inactive: "",
       expire: exp === undefined ? "" : String(exp), flag: "",
     });
   }
+  return out;
+}
 
-  // --- subuid/subgid ---
-  const specByName = byName(spec.users);
+/** /etc/subuid and /etc/subgid: kept users' own ranges, declared ranges, and automatic ones. */
+function planSubIds(p: Planning, users: PlannedUsers): { subUids: SubIdEntry[]; subGids: SubIdEntry[] } {
+  const f = p.cur.files;
+  const specByName = byName(p.spec.users);
   // Users kept from the current files (mutable, not declared) keep their own subordinate ranges.
   const keptSub = (text: string | null) =>
-    parseSubId(text ?? "").filter((e) => usersOut.has(e.name) && !specByName.has(e.name));
+    parseSubId(text ?? "").filter((e) => users.out.has(e.name) && !specByName.has(e.name));
   const subUids: SubIdEntry[] = keptSub(f.subuid);
   const subGids: SubIdEntry[] = keptSub(f.subgid);
   const declaredRanges: { start: number; count: number }[] = [...subUids, ...subGids];
-  for (const u of userLines) {
+  for (const u of users.lines) {
     const s = specByName.get(u.name);
     if (!s) continue;
     for (const r of s.subUidRanges) declaredRanges.push(r);
     for (const r of s.subGidRanges) declaredRanges.push(r);
   }
-  const subAlloc = new SubIdAllocator(new Set(subMap.values()), declaredRanges);
-  for (const u of userLines) {
+  const subAlloc = new SubIdAllocator(new Set(p.subMap.values()), declaredRanges);
+  for (const u of users.lines) {
     const s = specByName.get(u.name);
     if (!s) continue;
     for (const r of s.subUidRanges) subUids.push({ name: u.name, start: r.start, count: r.count });
     for (const r of s.subGidRanges) subGids.push({ name: u.name, start: r.start, count: r.count });
     if (s.autoSubUidGidRange) {
-      const start = subAlloc.allocate(subMap.get(u.name));
-      subMap.set(u.name, start);
+      const start = subAlloc.allocate(p.subMap.get(u.name));
+      p.subMap.set(u.name, start);
       subUids.push({ name: u.name, start, count: 65536 });
       subGids.push({ name: u.name, start, count: 65536 });
     }
   }
-
-  const next: Record<FileKey, string> = {
-    group: serializeGroup(groupLines, groupFile),
-    passwd: serializePasswd(userLines, passwdFile),
-    shadow: serializeShadow(shadowOut),
-    subuid: serializeSubId(subUids),
-    subgid: serializeSubId(subGids),
-    uidMap: serializeIdMap(uidMap),
-    gidMap: serializeIdMap(gidMap),
-    declarativeUsers: nextDeclUsers,
-    declarativeGroups: nextDeclGroups,
-    autoSubUidMap: serializeIdMap(subMap) + "\n",
-  };
-  // An equivalent map in another key order (Perl's encode_json) is not rewritten.
-  if (f.autoSubUidMap !== null && f.autoSubUidMap !== next.autoSubUidMap && sameMap(f.autoSubUidMap, next.autoSubUidMap)) {
-    next.autoSubUidMap = f.autoSubUidMap;
-  }
-  const changed = WRITE_ORDER.filter((k) => next[k] !== f[k]);
-  return { next, current: { ...f }, changed, homes, messages };
+  return { subUids, subGids };
 }
 
 /**

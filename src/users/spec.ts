@@ -93,150 +93,188 @@ export function parseSpec(file: string, text: string): UsersSpec {
     if (e instanceof RangeError) throw new SpecError(`${file}: invalid JSON: nested too deeply`);
     throw e;
   }
-  const where = (path: string): string => {
+  const r = new SpecReader(file, doc);
+  const top = r.obj(doc.value, "", "");
+  const mutableUsers = r.bool(top.mutableUsers, "", "mutableUsers", true);
+  const groups = readGroups(r, top);
+  const userList = r.arr(top.users, "", "users");
+  const users: UserSpec[] = [];
+  for (let i = 0; i < userList.length; i++) users.push(readUser(r, `users[${i}]`, userList[i]));
+  refuseDuplicates(r, users, groups);
+  return { mutableUsers, users, groups };
+}
+
+/**
+ * The checks of a spec's values, each naming the file, line and path of what it refuses. They run
+ * for every field of every user: each takes the parent's path and the key, and joins them only for
+ * an error message (a spec of 500 users has some 10,000 fields).
+ */
+class SpecReader {
+  constructor(private readonly file: string, private readonly doc: ReturnType<typeof parseJsonLazily>) {}
+
+  /** `file: line N: path`, the line of the nearest recorded ancestor when a key is missing. */
+  private where(path: string): string {
     let lines: Map<string, number>;
     try {
-      lines = doc.lines();
+      lines = this.doc.lines();
     } catch {
-      return `${file}: ${path || "(top level)"}`; // parsed natively, but too deep for the located reader
+      return `${this.file}: ${path || "(top level)"}`; // parsed natively, but too deep for the located reader
     }
-    // The nearest recorded ancestor gives the line when a key is missing.
     for (let p = path; ; p = p.replace(/(\.[^.[\]]*|\[\d+\])$/, "")) {
       const l = lines.get(p);
-      if (l !== undefined) return `${file}: line ${l}: ${path || "(top level)"}`;
-      if (p === "") return `${file}: ${path}`;
+      if (l !== undefined) return `${this.file}: line ${l}: ${path || "(top level)"}`;
+      if (p === "") return `${this.file}: ${path}`;
     }
-  };
-  const bad = (path: string, msg: string): never => {
-    throw new SpecError(`${where(path)}: ${msg}`);
-  };
-  // The checks below run for every field of every user: each takes the parent's path and the key,
-  // and joins them only for an error message (a spec of 500 users has some 10,000 fields).
-  const at = (p: string, k: string): string => (k === "" ? p : p === "" ? k : `${p}.${k}`);
-  const obj = (v: unknown, p: string, k: string): Record<string, unknown> =>
-    typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : bad(at(p, k), "expected an object");
-  const arr = (v: unknown, p: string, k: string): unknown[] =>
-    v === undefined || v === null ? [] : Array.isArray(v) ? v : bad(at(p, k), "expected a list");
-  const bool = (v: unknown, p: string, k: string, dflt: boolean): boolean =>
-    v === undefined || v === null ? dflt : typeof v === "boolean" ? v : bad(at(p, k), "expected true or false");
+  }
+
+  bad(path: string, msg: string): never {
+    throw new SpecError(`${this.where(path)}: ${msg}`);
+  }
+
+  at(p: string, k: string): string {
+    return k === "" ? p : p === "" ? k : `${p}.${k}`;
+  }
+
+  obj(v: unknown, p: string, k: string): Record<string, unknown> {
+    return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : this.bad(this.at(p, k), "expected an object");
+  }
+
+  arr(v: unknown, p: string, k: string): unknown[] {
+    return v === undefined || v === null ? [] : Array.isArray(v) ? v : this.bad(this.at(p, k), "expected a list");
+  }
+
+  bool(v: unknown, p: string, k: string, dflt: boolean): boolean {
+    return v === undefined || v === null ? dflt : typeof v === "boolean" ? v : this.bad(this.at(p, k), "expected true or false");
+  }
+
   /** A string that ends up in a colon-separated database line. */
-  const field = (v: unknown, p: string, k: string): string => {
-    if (typeof v !== "string") return bad(at(p, k), "expected a string");
+  field(v: unknown, p: string, k: string): string {
+    if (typeof v !== "string") return this.bad(this.at(p, k), "expected a string");
     if (FORBIDDEN_IN_FIELD.test(v)) {
-      if (v.includes(":")) bad(at(p, k), `${JSON.stringify(v)} contains ':', which would split a line of the user database`);
-      bad(at(p, k), `${JSON.stringify(v)} contains a newline or NUL, which would inject a line into the user database`);
+      if (v.includes(":")) this.bad(this.at(p, k), `${JSON.stringify(v)} contains ':', which would split a line of the user database`);
+      this.bad(this.at(p, k), `${JSON.stringify(v)} contains a newline or NUL, which would inject a line into the user database`);
     }
     return v;
-  };
-  const optField = (v: unknown, p: string, k: string): string | null => (v === undefined || v === null ? null : field(v, p, k));
-  const optString = (v: unknown, p: string, k: string): string | null =>
-    v === undefined || v === null ? null : typeof v === "string" ? v : bad(at(p, k), "expected a string");
-  const id = (v: unknown, p: string, k: string): number | null => {
+  }
+
+  optField(v: unknown, p: string, k: string): string | null {
+    return v === undefined || v === null ? null : this.field(v, p, k);
+  }
+
+  optString(v: unknown, p: string, k: string): string | null {
+    return v === undefined || v === null ? null : typeof v === "string" ? v : this.bad(this.at(p, k), "expected a string");
+  }
+
+  id(v: unknown, p: string, k: string): number | null {
     if (v === undefined || v === null) return null;
-    if (typeof v !== "number" || !Number.isInteger(v)) return bad(at(p, k), "expected an integer ID");
-    if (v < 0 || v > MAX_ID) bad(at(p, k), `ID ${v} is out of range (0 to ${MAX_ID})`);
+    if (typeof v !== "number" || !Number.isInteger(v)) return this.bad(this.at(p, k), "expected an integer ID");
+    if (v < 0 || v > MAX_ID) this.bad(this.at(p, k), `ID ${v} is out of range (0 to ${MAX_ID})`);
     return v;
-  };
-  const name = (v: unknown, p: string, k: string, what: string): string => {
-    const s = field(v, p, k);
+  }
+
+  name(v: unknown, p: string, k: string, what: string): string {
+    const s = this.field(v, p, k);
     if (!NAME_RE.test(s) || s.length > NAME_MAX) {
-      bad(at(p, k), `${JSON.stringify(s)} is not a valid ${what} name (lower-case letters, digits, '_' and '-', starting with a letter or '_', at most ${NAME_MAX} characters)`);
+      this.bad(this.at(p, k), `${JSON.stringify(s)} is not a valid ${what} name (lower-case letters, digits, '_' and '-', starting with a letter or '_', at most ${NAME_MAX} characters)`);
     }
     return s;
-  };
-  const ranges = (v: unknown, p: string, k: string, startKey: string): SubIdRange[] => {
-    const list = arr(v, p, k);
+  }
+
+  ranges(v: unknown, p: string, k: string, startKey: string): SubIdRange[] {
+    const list = this.arr(v, p, k);
     if (list.length === 0) return [];
-    const path = at(p, k);
+    const path = this.at(p, k);
     return list.map((r, i) => {
       const rp = `${path}[${i}]`;
-      const o = obj(r, rp, "");
-      const start = id(o[startKey], rp, startKey);
-      const count = id(o.count, rp, "count");
-      if (start === null || count === null) return bad(rp, `needs ${startKey} and count`);
-      if (start + count - 1 > MAX_ID) bad(rp, "range goes past the largest ID");
+      const o = this.obj(r, rp, "");
+      const start = this.id(o[startKey], rp, startKey);
+      const count = this.id(o.count, rp, "count");
+      if (start === null || count === null) return this.bad(rp, `needs ${startKey} and count`);
+      if (start + count - 1 > MAX_ID) this.bad(rp, "range goes past the largest ID");
       return { start, count };
     });
-  };
+  }
+}
 
-  const top = obj(doc.value, "", "");
-  const mutableUsers = bool(top.mutableUsers, "", "mutableUsers", true);
-
-  const groupList = arr(top.groups, "", "groups");
+/** The `groups` list. */
+function readGroups(r: SpecReader, top: Record<string, unknown>): GroupSpec[] {
+  const groupList = r.arr(top.groups, "", "groups");
   const groups: GroupSpec[] = [];
   for (let i = 0; i < groupList.length; i++) {
     const p = `groups[${i}]`;
-    const o = obj(groupList[i], p, "");
-    const gName = name(o.name, p, "name", "group");
-    const gid = id(o.gid, p, "gid");
-    const memberList = arr(o.members, p, "members");
+    const o = r.obj(groupList[i], p, "");
+    const gName = r.name(o.name, p, "name", "group");
+    const gid = r.id(o.gid, p, "gid");
+    const memberList = r.arr(o.members, p, "members");
     const members: string[] = [];
     for (let j = 0; j < memberList.length; j++) {
       const mp = `${p}.members[${j}]`;
-      const m = name(memberList[j], mp, "", "user");
-      if (m.includes(",")) bad(mp, "contains ','");
+      const m = r.name(memberList[j], mp, "", "user");
+      if (m.includes(",")) r.bad(mp, "contains ','");
       members.push(m);
     }
     groups.push({ name: gName, gid, members });
   }
+  return groups;
+}
 
-  const userList = arr(top.users, "", "users");
-  const users: UserSpec[] = [];
-  for (let i = 0; i < userList.length; i++) {
-    const p = `users[${i}]`;
-    const o = obj(userList[i], p, "");
-    const expires = optString(o.expires, p, "expires");
-    if (expires !== null && expiresToDays(expires) === null) bad(`${p}.expires`, `${JSON.stringify(expires)} is not a date YYYY-MM-DD`);
-    const homeMode = o.homeMode === undefined || o.homeMode === null ? "700" : field(o.homeMode, p, "homeMode");
-    if (!OCTAL_MODE_RE.test(homeMode)) bad(`${p}.homeMode`, `${JSON.stringify(homeMode)} is not an octal mode`);
-    const group = o.group === undefined || o.group === null ? "" : field(o.group, p, "group");
-    if (NUMERIC_RE.test(group) && Number(group) > MAX_ID) bad(`${p}.group`, `GID ${group} is out of range (0 to ${MAX_ID})`);
-    const uName = name(o.name, p, "name", "user");
-    const fileKey = o.hashedPasswordFile !== undefined && o.hashedPasswordFile !== null ? "hashedPasswordFile" : "passwordFile";
-    const hashedPasswordFile = optString(o[fileKey], p, fileKey);
-    // Paths inside the root that stagehand reads or changes: absolute and in normal form, so a
-    // `..` cannot name something else than it says (they are resolved inside the root anyway).
-    if (hashedPasswordFile !== null) {
-      const why = badInRootPath(hashedPasswordFile);
-      if (why) bad(`${p}.${fileKey}`, `${fileKey} of user ‘${uName}’ ${why}`);
-    }
-    const createHome = bool(o.createHome, p, "createHome", false);
-    const home = o.home === undefined || o.home === null ? "/var/empty" : field(o.home, p, "home");
-    // Only a home stagehand creates and chowns must be a real directory path: otherwise `home` is
-    // just a field of /etc/passwd, as for the Perl script.
-    if (createHome) {
-      const why = badInRootPath(home);
-      if (why) bad(`${p}.home`, `home of user ‘${uName}’ (createHome) ${why}`);
-    }
-    users.push({
-      name: uName,
-      uid: id(o.uid, p, "uid"),
-      group,
-      description: o.description === undefined || o.description === null ? "" : field(o.description, p, "description"),
-      home,
-      homeMode,
-      createHome,
-      isSystemUser: bool(o.isSystemUser, p, "isSystemUser", false),
-      shell: optField(o.shell, p, "shell"),
-      password: optString(o.password, p, "password"),
-      hashedPassword: optField(o.hashedPassword, p, "hashedPassword"),
-      hashedPasswordFile,
-      initialPassword: optString(o.initialPassword, p, "initialPassword"),
-      initialHashedPassword: optField(o.initialHashedPassword, p, "initialHashedPassword"),
-      expires,
-      subUidRanges: ranges(o.subUidRanges, p, "subUidRanges", "startUid"),
-      subGidRanges: ranges(o.subGidRanges, p, "subGidRanges", "startGid"),
-      autoSubUidGidRange: bool(o.autoSubUidGidRange, p, "autoSubUidGidRange", false),
-    });
+/** One entry of the `users` list, at path `p`. */
+function readUser(r: SpecReader, p: string, entry: unknown): UserSpec {
+  const o = r.obj(entry, p, "");
+  const expires = r.optString(o.expires, p, "expires");
+  if (expires !== null && expiresToDays(expires) === null) r.bad(`${p}.expires`, `${JSON.stringify(expires)} is not a date YYYY-MM-DD`);
+  const homeMode = o.homeMode === undefined || o.homeMode === null ? "700" : r.field(o.homeMode, p, "homeMode");
+  if (!OCTAL_MODE_RE.test(homeMode)) r.bad(`${p}.homeMode`, `${JSON.stringify(homeMode)} is not an octal mode`);
+  const group = o.group === undefined || o.group === null ? "" : r.field(o.group, p, "group");
+  if (NUMERIC_RE.test(group) && Number(group) > MAX_ID) r.bad(`${p}.group`, `GID ${group} is out of range (0 to ${MAX_ID})`);
+  const uName = r.name(o.name, p, "name", "user");
+  const fileKey = o.hashedPasswordFile !== undefined && o.hashedPasswordFile !== null ? "hashedPasswordFile" : "passwordFile";
+  const hashedPasswordFile = r.optString(o[fileKey], p, fileKey);
+  // Paths inside the root that stagehand reads or changes: absolute and in normal form, so a
+  // `..` cannot name something else than it says (they are resolved inside the root anyway).
+  if (hashedPasswordFile !== null) {
+    const why = badInRootPath(hashedPasswordFile);
+    if (why) r.bad(`${p}.${fileKey}`, `${fileKey} of user ‘${uName}’ ${why}`);
   }
+  const createHome = r.bool(o.createHome, p, "createHome", false);
+  const home = o.home === undefined || o.home === null ? "/var/empty" : r.field(o.home, p, "home");
+  // Only a home stagehand creates and chowns must be a real directory path: otherwise `home` is
+  // just a field of /etc/passwd, as for the Perl script.
+  if (createHome) {
+    const why = badInRootPath(home);
+    if (why) r.bad(`${p}.home`, `home of user ‘${uName}’ (createHome) ${why}`);
+  }
+  return {
+    name: uName,
+    uid: r.id(o.uid, p, "uid"),
+    group,
+    description: o.description === undefined || o.description === null ? "" : r.field(o.description, p, "description"),
+    home,
+    homeMode,
+    createHome,
+    isSystemUser: r.bool(o.isSystemUser, p, "isSystemUser", false),
+    shell: r.optField(o.shell, p, "shell"),
+    password: r.optString(o.password, p, "password"),
+    hashedPassword: r.optField(o.hashedPassword, p, "hashedPassword"),
+    hashedPasswordFile,
+    initialPassword: r.optString(o.initialPassword, p, "initialPassword"),
+    initialHashedPassword: r.optField(o.initialHashedPassword, p, "initialHashedPassword"),
+    expires,
+    subUidRanges: r.ranges(o.subUidRanges, p, "subUidRanges", "startUid"),
+    subGidRanges: r.ranges(o.subGidRanges, p, "subGidRanges", "startGid"),
+    autoSubUidGidRange: r.bool(o.autoSubUidGidRange, p, "autoSubUidGidRange", false),
+  };
+}
 
+/** Names and fixed IDs declared twice are refused, naming both entries. */
+function refuseDuplicates(r: SpecReader, users: UserSpec[], groups: GroupSpec[]): void {
   const unique = <T>(list: T[], key: (x: T) => string | number | null, base: string, what: string) => {
     const seen = new Map<string | number, number>();
     for (let i = 0; i < list.length; i++) {
       const k = key(list[i]!);
       if (k === null) continue;
       const prev = seen.get(k);
-      if (prev !== undefined) bad(`${base}[${i}]`, `${what} ${JSON.stringify(k)} is also declared by ${base}[${prev}]`);
+      if (prev !== undefined) r.bad(`${base}[${i}]`, `${what} ${JSON.stringify(k)} is also declared by ${base}[${prev}]`);
       seen.set(k, i);
     }
   };
@@ -244,7 +282,6 @@ export function parseSpec(file: string, text: string): UsersSpec {
   unique(groups, (g) => g.name, "groups", "group name");
   unique(users, (u) => u.uid, "users", "UID");
   unique(groups, (g) => g.gid, "groups", "GID");
-  return { mutableUsers, users, groups };
 }
 
 /** `YYYY-MM-DD` to days since 1970-01-01 (the shadow `expire` field), or null if not a real date. */

@@ -1,5 +1,7 @@
 /**
- * The plan-related specialisations of nixos/tests/switch-test.nix, as dry-activate lines.
+ * The active-unit pass of the planner (planner.ts): the plan-related specialisations of
+ * nixos/tests/switch-test.nix, as dry-activate lines; the rules for a changed unit are in
+ * modified.test.ts.
  * (The NixOS test asserts the `switch` wording: "stopping" here is "would stop", and so on.)
  */
 import { join } from "node:path";
@@ -7,25 +9,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { activeUnits, dryLines, generation, planBetween, simpleService, TRUE, unit } from "../helpers.ts";
 import { dryActivateLines } from "../../../../src/switch/plan/print.ts";
-import { activeUnitsFrom, listsToPersist, sortUnits } from "../../../../src/switch/plan/index.ts";
 
 const ACT = "would activate the configuration...";
 const TARGETS = { "multi-user.target": unit({ Unit: { Description: "Multi-User System" } }), "sockets.target": unit({ Unit: { Description: "Sockets" } }) };
-
-test("sortUnits: by lower-cased name, then by name, both in code-point order (as Rust compares strings)", () => {
-  const names = ["b.service", "A.service", "a.service", "a-b.service", "\u{1F600}.service", "\uFF21.service", "\uE000.service", "z.service", "a.service.d"];
-  // The order by definition: split into code points, compare numerically.
-  const byCodePoints = (x: string, y: string) => {
-    const p = [...x].map((c) => c.codePointAt(0)!), q = [...y].map((c) => c.codePointAt(0)!);
-    for (let i = 0; i < Math.min(p.length, q.length); i++) if (p[i] !== q[i]) return p[i]! - q[i]!;
-    return p.length - q.length;
-  };
-  const expected = [...names].sort((x, y) => byCodePoints(x.toLowerCase(), y.toLowerCase()) || byCodePoints(x, y));
-  assert.equal(sortUnits(names), expected);
-  // U+1F600 (a surrogate pair in UTF-16) sorts after U+FF21 and U+E000, unlike UTF-16 code-unit order.
-  assert.equal(expected.slice(-3), ["\uE000.service", "\uFF21.service", "\u{1F600}.service"]);
-  assert.equal(expected.slice(0, 2), ["a-b.service", "A.service"]);
-});
 
 test("simpleService: unchanged, description only, and not active are all no-ops", () => {
   const a = { ...TARGETS, "test.service": simpleService() };
@@ -37,19 +23,6 @@ test("simpleService: unchanged, description only, and not active are all no-ops"
 
 test("simpleServiceModified: stopped and started", () => {
   assert.equal(dryLines({ "test.service": simpleService() }, { "test.service": simpleService({ "X-Test": "true" }) }, activeUnits("test.service")),
-    ["would stop the following units: test.service", ACT, "would start the following units: test.service"]);
-});
-
-test("simpleServiceNostop / Reload / Norestart", () => {
-  const old = { "test.service": simpleService({ "X-Test": "true" }) };
-  assert.equal(dryLines(old, { "test.service": simpleService({ "X-StopIfChanged": "false" }) }, activeUnits("test.service")),
-    [ACT, "would restart the following units: test.service"]);
-  assert.equal(dryLines({ "test.service": simpleService({ "X-StopIfChanged": "false" }) }, { "test.service": simpleService({ "X-ReloadIfChanged": "true" }) }, activeUnits("test.service")),
-    [ACT, "would reload the following units: test.service"]);
-  assert.equal(dryLines({ "test.service": simpleService({ "X-ReloadIfChanged": "true" }) }, { "test.service": simpleService({ "X-RestartIfChanged": "false" }) }, activeUnits("test.service")),
-    ["would NOT stop the following changed units: test.service", ACT]);
-  // dry-activate back to simpleService
-  assert.equal(dryLines({ "test.service": simpleService({ "X-RestartIfChanged": "false" }) }, { "test.service": simpleService() }, activeUnits("test.service")),
     ["would stop the following units: test.service", ACT, "would start the following units: test.service"]);
 });
 
@@ -131,51 +104,6 @@ test("template instances: removed or masked drop-ins stop the instance; manual i
   assert.equal(dryLines({ "k.service": simpleService() }, { "k.service": null }, activeUnits("k.service")), ["would stop the following units: k.service", ACT]);
 });
 
-test("simple-socket*: socket-activated services", () => {
-  const sock = unit({ Unit: { Description: "socket" }, Socket: { ListenStream: "/run/test.sock", SocketMode: "0777" } });
-  const svc = (extra: Record<string, string> = {}, u: Record<string, string> = {}) =>
-    unit({ Unit: { Description: "A socket-activated service", ...u }, Service: { ExecStart: "/sock", ExecReload: TRUE, "X-StopIfChanged": "false", ...extra } });
-  const g = (s: string) => ({ "socket-activated.socket": sock, "socket-activated.service": s, ...TARGETS });
-  // service not active (never accessed): nothing happens
-  assert.equal(dryLines(g(svc()), g(svc({ "X-Test": "test" })), activeUnits("socket-activated.socket")), [ACT]);
-  // active, stopIfChanged=false: restarted
-  const both = activeUnits("socket-activated.socket", "socket-activated.service");
-  assert.equal(dryLines(g(svc({ "X-Test": "test" })), g(svc()), both), [ACT, "would restart the following units: socket-activated.service"]);
-  // stopIfChanged=true: service and socket stopped, only the socket started
-  assert.equal(dryLines(g(svc()), g(svc({ "X-StopIfChanged": "true" })), both),
-    ["would stop the following units: socket-activated.service, socket-activated.socket", ACT, "would start the following units: socket-activated.socket"]);
-  // reload trigger only: reloaded
-  assert.equal(dryLines(g(svc({ "X-StopIfChanged": "true" })), g(svc({ "X-StopIfChanged": "true" }, { "X-Reload-Triggers": "test" })), both),
-    [ACT, "would reload the following units: socket-activated.service"]);
-  // X-NotSocketActivated: the service itself is started again too
-  assert.equal(dryLines(g(svc({ "X-StopIfChanged": "true" })), g(svc({ "X-StopIfChanged": "true", "X-NotSocketActivated": "true" })), both),
-    ["would stop the following units: socket-activated.service, socket-activated.socket", ACT, "would start the following units: socket-activated.service, socket-activated.socket"]);
-  // Sockets= names the socket explicitly
-  const named = (x: string) => ({ "other.socket": sock, "svc.service": unit({ Service: { ExecStart: x, Sockets: "other.socket" } }) });
-  assert.equal(dryLines(named("/a"), named("/b"), activeUnits("other.socket", "svc.service")),
-    ["would stop the following units: other.socket, svc.service", ACT, "would start the following units: other.socket"]);
-  // a changed socket unit itself is left alone
-  assert.equal(dryLines(g(svc()), { ...g(svc()), "socket-activated.socket": sock.replace("0777", "0700") }, both), [ACT]);
-});
-
-test("mount*: Options reloads, anything else restarts; / and /nix reload", () => {
-  const m = (what: string, o: string) => ({ "testmount.mount": unit({ Unit: { Description: "Testmount" }, Mount: { What: what, Where: "/testmount", Type: what, Options: o } }) });
-  const a = activeUnits("testmount.mount");
-  assert.equal(dryLines(m("tmpfs", "size=1M"), m("tmpfs", "size=10M"), a), [ACT, "would reload the following units: testmount.mount"]);
-  assert.equal(dryLines(m("tmpfs", "size=10M"), m("ramfs", "size=10M"), a), [ACT, "would restart the following units: testmount.mount"]);
-  const root = (what: string) => ({ "-.mount": unit({ Mount: { What: what, Where: "/" } }), "nix.mount": unit({ Mount: { What: what, Where: "/nix" } }) });
-  assert.equal(dryLines(root("/dev/a"), root("/dev/b"), activeUnits("-.mount", "nix.mount")), [ACT, "would reload the following units: -.mount, nix.mount"]);
-});
-
-test("timer*, path*, slice*: timers restart, paths and slices are left to daemon-reload", () => {
-  const timer = (c: string) => ({ "test-timer.timer": unit({ Timer: { OnCalendar: c } }), "test-timer.service": unit({ Service: { Type: "oneshot", ExecStart: TRUE } }) });
-  assert.equal(dryLines(timer("@1395716396"), timer("Fri 2012-11-23 16:00:00"), activeUnits("test-timer.timer")), [ACT, "would restart the following units: test-timer.timer"]);
-  const path = (p: string) => ({ "test-watch.path": unit({ Path: { PathExists: p } }) });
-  assert.equal(dryLines(path("/testpath"), path("/testpath2"), activeUnits("test-watch.path")), [ACT]);
-  const slice = (m?: string) => ({ "testslice.slice": unit({ Unit: {}, Slice: m ? { MemoryMax: m } : {} }) });
-  assert.equal(dryLines(slice("1"), slice(), activeUnits("testslice.slice")), [ACT]);
-});
-
 test("target*, hybridSleepModified: targets restarted silently, X-StopOnReconfiguration, sleep targets ignored", () => {
   const t = (u: Record<string, string> = {}) => ({ "test-target.target": unit({ Unit: { ...u } }), "hybrid-sleep.target": unit({ Unit: { Description: "Hybrid" } }) });
   const a = activeUnits("test-target.target", "hybrid-sleep.target");
@@ -194,18 +122,6 @@ test("target*, hybridSleepModified: targets restarted silently, X-StopOnReconfig
   // hybridSleepModified: the modified sleep target does nothing; a removed target is stopped
   const hs = { "hybrid-sleep.target": unit({ Unit: { Description: "Hybrid", "X-Test": "true" } }) };
   assert.equal(dryLines(t(), hs, a), ["would stop the following units: test-target.target", ACT]);
-});
-
-test("special targets and the sleep targets are never restarted even when changed", () => {
-  const g = (d: string) => ({ "multi-user.target": unit({ Unit: { Wants: d } }), "suspend.target": unit({ Unit: { Wants: d } }) });
-  const p = planBetween(generation(g("a")), generation(g("b")), activeUnits("multi-user.target", "suspend.target"));
-  assert.equal(Object.keys(p.start), ["multi-user.target"]);
-  assert.equal(dryActivateLines(p), [ACT]);
-});
-
-test("dbusReload: a restart trigger on a reload-if-changed service reloads it", () => {
-  const d = (trig?: string) => ({ "dbus.service": unit({ Unit: trig ? { "X-Restart-Triggers": trig } : {}, Service: { ExecStart: "/dbus-daemon", ExecReload: "/reload", "X-ReloadIfChanged": "true", "X-StopIfChanged": "false" } }) });
-  assert.equal(dryLines(d(), d("/nix/store/dbus-reload-dummy"), activeUnits("dbus.service")), [ACT, "would reload the following units: dbus.service"]);
 });
 
 test("generators: units not loaded from /etc/systemd/system are left alone", () => {
@@ -228,13 +144,6 @@ test("list files of an interrupted switch are resumed", () => {
     [ACT, "would reload the following units: Z.service", "would restart the following units: y.service", "would start the following units: x.service"]);
 });
 
-test("ordering: by lower-cased name", () => {
-  const names = ["b.service", "A.service", "a2.service", "C.service"];
-  const files = Object.fromEntries(names.map((n) => [n, simpleService({ "X-StopIfChanged": "false" })]));
-  const next = Object.fromEntries(names.map((n) => [n, simpleService({ "X-StopIfChanged": "false", X: "1" })]));
-  assert.equal(dryLines(files, next, activeUnits(...names)), [ACT, "would restart the following units: A.service, a2.service, b.service, C.service"]);
-});
-
 test("modifiedSystemConf: a new system.conf or systemd binary re-executes systemd", () => {
   const sd = (conf: string, pid1 = "/nix/store/s-systemd/lib/systemd/systemd") => ({ currentPid1: "/nix/store/s-systemd/lib/systemd/systemd", newPid1: pid1, currentSystemConf: "/nix/store/a-system.conf", newSystemConf: conf });
   assert.equal(dryLines({}, {}, {}, { systemd: sd("/nix/store/a-system.conf") }), [ACT]);
@@ -242,18 +151,6 @@ test("modifiedSystemConf: a new system.conf or systemd binary re-executes system
   assert.equal(dryActivateLines(p), [ACT, "would restart systemd"]);
   assert.match(p.restartSystemdReason!, /system\.conf changed/);
   assert.is(planBetween(generation({}), generation({}), {}, { systemd: sd("/nix/store/a-system.conf", "/nix/store/t-systemd/lib/systemd/systemd") }).restartSystemd, true);
-});
-
-test("activeUnitsFrom keeps ng's filter; listsToPersist lists the sets", () => {
-  const rows = [
-    { name: "a.service", following: "", activeState: "active", subState: "running", fragmentPath: "/etc/systemd/system/a.service" },
-    { name: "b.service", following: "", activeState: "inactive", subState: "dead" },
-    { name: "dev-x.device", following: "sys-x.device", activeState: "active", subState: "plugged" },
-    { name: "c.service", following: "", activeState: "failed", subState: "failed" },
-  ];
-  assert.equal(Object.keys(activeUnitsFrom(rows)), ["a.service", "c.service"]);
-  const plan = planBetween(generation({ "t.service": simpleService() }), generation({ "t.service": simpleService({ X: "1" }) }), activeUnits("t.service"), { lists: { reload: ["r.service"] } });
-  assert.equal(listsToPersist(plan), { start: ["t.service"], restart: [], reload: ["r.service"] });
 });
 
 test("reading FragmentPath only for the units a probe pass touched plans the same as reading it for all", () => {
