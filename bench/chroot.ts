@@ -35,7 +35,8 @@ export interface ComparisonRow {
 export type EtcFs = "disk" | "tmpfs";
 
 /**
- * Two overlay roots: `perl` gets the script at /SCRIPT, `ours` gets /stagehand and a /proc. Their
+ * Two overlay roots of `suite`'s rootfs (three with `thirdBinary`, copied in as /third): `perl` gets
+ * the script at /SCRIPT, `ours` gets /stagehand and a /proc. Their
  * /etc is a plain copy on the host's filesystem bind-mounted in: on overlayfs every new symlink or
  * file costs a copy-up and a whiteout dance (about 0.7 ms per symlink here), a cost no real /etc pays
  * and that would hide both tools' own work.

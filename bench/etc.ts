@@ -1,8 +1,10 @@
 /**
  * setup-etc: `stagehand etc` against NixOS's setup-etc.pl on 2,000 `environment.etc` entries (links,
  * copies with modes and owners, direct-symlinks, directory sources, nested directories): first run on a
- * Debian /etc, a no-op rerun, and a switch where 10% of the entries change. Each tool runs in a chroot
- * on its own overlay copy of the cached rootfs (setup-etc.pl writes the real /etc).
+ * Debian /etc, a no-op rerun, and a switch where 10% of the entries change; beside them the floor
+ * (bench/floor/etc-floor.c: the same /etc with the fewest system calls), with each run's system calls.
+ * Each program runs in a chroot on its own overlay copy of the cached rootfs (setup-etc.pl writes the
+ * real /etc).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";

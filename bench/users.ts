@@ -1,8 +1,8 @@
 /**
  * users and groups: `stagehand users` against NixOS's update-users-groups.pl on 500 users and 300
  * groups (system and normal users, group memberships, created homes, hashed passwords, sub-ID ranges):
- * first run on a Debian root and a no-op rerun. Each tool runs in a chroot on its own overlay copy of
- * the cached rootfs.
+ * first run on a Debian root and a no-op rerun; and userborn when it has been built on the machine.
+ * Each tool runs in a chroot on its own overlay copy of the cached rootfs.
  */
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
