@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { InputFileError } from "../../fs/read.ts";
 import { SystemdManager } from "../../systemd/manager.ts";
-import { diskUnitDirectory } from "../../units/dir.ts";
+import { diskUnitDirectory, type UnitDirectory } from "../../units/dir.ts";
 import { runActivation } from "./activation.ts";
 import { installBootloader, installsBootloader } from "../host/bootloader.ts";
 import { runPreSwitchCheck } from "../host/checks.ts";
@@ -20,8 +20,8 @@ import { acquireSwitchLock, ensureRunDir } from "../host/lock.ts";
 import type { SwitchLog } from "./log.ts";
 import { DEPRECATED_ACTIVATION_LISTS, executePlan, persistLists } from "./phases.ts";
 import { canonicalOrUnknown, generationUnitDirectory, readFstab } from "../load.ts";
-import { applyActivationRequests, dryActivateAfter, dryActivateBefore, listsToPersist, newAndFailedUnits, type PlanInput, planSwitch, type PrintOptions, reloadsAfterDaemonReload, sortUnits, type UnitPlan } from "../plan/index.ts";
-import { runChild } from "./run-command.ts";
+import { type ActiveUnit, applyActivationRequests, dryActivateAfter, dryActivateBefore, listsToPersist, newAndFailedUnits, type PlanInput, planSwitch, type PrintOptions, reloadsAfterDaemonReload, sortUnits, type UnitPlan } from "../plan/index.ts";
+import { type LineSink, runChild } from "./run-command.ts";
 import { emptySummary, type SwitchSummary } from "./summary.ts";
 import { swapoff } from "./swap.ts";
 import { syncStore } from "../host/sync.ts";
@@ -85,109 +85,133 @@ function readRunningFstab(path: string, log: SwitchLog): string | undefined {
   }
 }
 
+/** One system switch's settings and where its output goes, read once. */
+interface SystemSwitch {
+  env: SwitchEnv;
+  action: Action;
+  log: SwitchLog;
+  summary: SwitchSummary;
+  explain?: boolean;
+  diff?: boolean;
+  /** A path of the machine, under the host's root. */
+  at(path: string): string;
+  runDir: string;
+  /** The generation being replaced, for the user managers' old-vs-new comparison. */
+  oldToplevel: string;
+  /** Children write through us, so a vanished terminal cannot kill them (see run-command.ts). */
+  sink: LineSink;
+}
+
 /** Runs a system switch; resolves to the exit status (SwitchExit for early exits). */
 export async function runSystemSwitch(o: SystemSwitchOptions, host: SystemHost = MACHINE_SYSTEM_HOST): Promise<number> {
   const env: SwitchEnv = readSwitchEnv(o.env ?? process.env);
   const at = (path: string) => join(host.root, path);
-  const runDir = at(RUN_DIR);
   const { action, log } = o;
   const summary = o.summary ?? emptySummary(action, env.toplevel);
   summary.toplevel = env.toplevel;
-  // The generation being replaced, for the user managers' old-vs-new comparison.
   const current = canonicalOrUnknown(at("/run/current-system"));
-  const oldToplevel = current === "/unknown" ? at("/run/current-system") : current;
+  const sw: SystemSwitch = {
+    env, action, log, summary, explain: o.explain, diff: o.diff, at, runDir: at(RUN_DIR),
+    oldToplevel: current === "/unknown" ? at("/run/current-system") : current,
+    sink: { stdout: (l: string) => log.childStdout(l), stderr: (l: string) => log.childStderr(l) },
+  };
   process.env.NIXOS_ACTION = action;
 
-  // Children write through us, so a vanished terminal cannot kill them (see run-command.ts).
-  const sink = { stdout: (l: string) => log.childStdout(l), stderr: (l: string) => log.childStderr(l) };
   requireNixos(host.root, env.distroId);
-  ensureRunDir(runDir);
-  const lock = acquireSwitchLock(runDir);
+  ensureRunDir(sw.runDir);
+  const lock = acquireSwitchLock(sw.runDir);
   try {
-    if (!env.noCheck) await runPreSwitchCheck(env.preSwitchCheck, env.toplevel, action, sink);
+    if (!env.noCheck) await runPreSwitchCheck(env.preSwitchCheck, env.toplevel, action, sw.sink);
     if (action === "check") return EXIT.ok;
-    if (installsBootloader(action)) await installBootloader(env.installBootloader, env.toplevel, sink);
+    if (installsBootloader(action)) await installBootloader(env.installBootloader, env.toplevel, sw.sink);
     syncStore(env.noSync);
     if (action === "boot") return EXIT.ok;
     checkInitInterfaceVersion(env.toplevel, at("/run/current-system/init-interface-version"));
-
     const newPid1 = join(env.systemd, "lib/systemd/systemd");
     if (canonicalOrUnknown(newPid1) === "/unknown") throw new SwitchExit(EXIT.notNixos, []);
 
-    const dry = action === "dry-activate";
-    const lists = new SwitchLists(runDir, dry);
+    const lists = new SwitchLists(sw.runDir, action === "dry-activate");
     const connection = await host.connect();
-    const { systemd } = connection;
     try {
-      const oldDir = diskUnitDirectory(at("/etc/systemd/system"));
-      const newDir = generationUnitDirectory(env.toplevel);
-      const input: Omit<PlanInput, "active"> = {
-        old: oldDir,
-        new: newDir,
-        oldFstab: readRunningFstab(at("/etc/fstab"), log),
-        newFstab: readFstab(join(env.toplevel, "etc/fstab")),
-        lists: { start: lists.read("start"), restart: lists.read("restart"), reload: lists.read("reload") },
-        displayAllUnits: env.displayAllUnits,
-        systemd: {
-          currentPid1: canonicalOrUnknown(at("/proc/1/exe")),
-          newPid1: canonicalOrUnknown(newPid1),
-          currentSystemConf: canonicalOrUnknown(at("/etc/systemd/system.conf")),
-          newSystemConf: canonicalOrUnknown(join(env.toplevel, "etc/systemd/system.conf")),
-        },
-      };
-      // ng reads every active unit's FragmentPath; only the units whose turn changes the plan need
-      // it (see PlanInput.touched), which on a small change is a few dozen reads instead of thousands.
-      const listed = await systemd.activeUnits({ fragments: false });
-      const touched = new Set<string>();
-      planSwitch({ ...input, active: listed, touched });
-      const before = await systemd.withFragmentPaths(listed, touched);
-      let plan = planSwitch({ ...input, active: before });
-
-      if (dry) {
-        const print: PrintOptions = { explain: o.explain, ...(o.diff ? { diff: { old: oldDir, new: newDir } } : {}) };
-        for (const l of dryActivateBefore(plan, print)) log.line(l);
-        log.line("would activate the configuration...");
-        summary.activation = await runActivation(env.out, true, process.env, sink);
-        if (lists.exists("dryActivationRestart") || lists.exists("dryActivationReload")) log.warn(DEPRECATED_ACTIVATION_LISTS);
-        plan = applyActivationRequests(plan, {
-          restart: lists.read("dryActivationRestart"), reload: lists.read("dryActivationReload"),
-          active: before, old: oldDir, new: newDir, dry: true,
-        });
-        lists.remove("dryActivationRestart");
-        lists.remove("dryActivationReload");
-        for (const l of dryActivateAfter(plan, print)) log.line(l);
-        fillDrySummary(summary, plan);
-        return EXIT.ok;
-      }
-
-      persistLists(lists, listsToPersist(plan));
-      const status = await executePlan({
-        plan, sortUnits, systemd, lists, log, summary,
-        scope: {
-          kind: "system",
-          planner: {
-            applyActivationRequests: (p, r) => applyActivationRequests(p, { ...r, active: before, old: diskUnitDirectory(at("/etc/systemd/system")), new: newDir, dry: false }),
-            reloadsAfterDaemonReload: (p, isActive) => reloadsAfterDaemonReload(p, isActive, newDir),
-            newAndFailedUnits: (b, a) => newAndFailedUnits(b, a),
-          },
-          before,
-          toplevel: env.toplevel,
-          activate: () => runActivation(env.out, false, process.env, sink),
-          swapoff,
-          switchUsers: () => connection.switchUsers({ log, action, toplevel: env.toplevel, oldToplevel, summary }),
-          showStatus: async (units) => {
-            await runChild([join(env.systemd, "bin/systemctl"), "status", "--no-pager", "--full", ...units], process.env, sink);
-          },
-        },
-      });
-      await recordDebt(systemd, summary, env.toplevel, runDir);
-      return status;
+      return await switchUnits(sw, connection, lists, newPid1);
     } finally {
       connection.close();
     }
   } finally {
     lock.release();
   }
+}
+
+/** Plans the units' switch against the running manager, then prints it (dry-activate) or carries it out. */
+async function switchUnits(sw: SystemSwitch, connection: SystemManagerConnection, lists: SwitchLists, newPid1: string): Promise<number> {
+  const { env, at, log } = sw;
+  const { systemd } = connection;
+  const oldDir = diskUnitDirectory(at("/etc/systemd/system"));
+  const newDir = generationUnitDirectory(env.toplevel);
+  const input: Omit<PlanInput, "active"> = {
+    old: oldDir,
+    new: newDir,
+    oldFstab: readRunningFstab(at("/etc/fstab"), log),
+    newFstab: readFstab(join(env.toplevel, "etc/fstab")),
+    lists: { start: lists.read("start"), restart: lists.read("restart"), reload: lists.read("reload") },
+    displayAllUnits: env.displayAllUnits,
+    systemd: {
+      currentPid1: canonicalOrUnknown(at("/proc/1/exe")),
+      newPid1: canonicalOrUnknown(newPid1),
+      currentSystemConf: canonicalOrUnknown(at("/etc/systemd/system.conf")),
+      newSystemConf: canonicalOrUnknown(join(env.toplevel, "etc/systemd/system.conf")),
+    },
+  };
+  // ng reads every active unit's FragmentPath; only the units whose turn changes the plan need
+  // it (see PlanInput.touched), which on a small change is a few dozen reads instead of thousands.
+  const listed = await systemd.activeUnits({ fragments: false });
+  const touched = new Set<string>();
+  planSwitch({ ...input, active: listed, touched });
+  const before = await systemd.withFragmentPaths(listed, touched);
+  const plan = planSwitch({ ...input, active: before });
+  if (sw.action === "dry-activate") return dryActivate(sw, lists, plan, { before, oldDir, newDir });
+
+  persistLists(lists, listsToPersist(plan));
+  const status = await executePlan({
+    plan, sortUnits, systemd, lists, log, summary: sw.summary,
+    scope: {
+      kind: "system",
+      planner: {
+        applyActivationRequests: (p, r) => applyActivationRequests(p, { ...r, active: before, old: diskUnitDirectory(at("/etc/systemd/system")), new: newDir, dry: false }),
+        reloadsAfterDaemonReload: (p, isActive) => reloadsAfterDaemonReload(p, isActive, newDir),
+        newAndFailedUnits: (b, a) => newAndFailedUnits(b, a),
+      },
+      before,
+      toplevel: env.toplevel,
+      activate: () => runActivation(env.out, false, process.env, sw.sink),
+      swapoff,
+      switchUsers: () => connection.switchUsers({ log, action: sw.action, toplevel: env.toplevel, oldToplevel: sw.oldToplevel, summary: sw.summary }),
+      showStatus: async (units) => {
+        await runChild([join(env.systemd, "bin/systemctl"), "status", "--no-pager", "--full", ...units], process.env, sw.sink);
+      },
+    },
+  });
+  await recordDebt(systemd, sw.summary, env.toplevel, sw.runDir);
+  return status;
+}
+
+/** dry-activate: the plan's lines, the dry activation script, and the lines its requests add. */
+async function dryActivate(sw: SystemSwitch, lists: SwitchLists, initial: UnitPlan, units: { before: Record<string, ActiveUnit>; oldDir: UnitDirectory; newDir: UnitDirectory }): Promise<number> {
+  const { log } = sw;
+  const print: PrintOptions = { explain: sw.explain, ...(sw.diff ? { diff: { old: units.oldDir, new: units.newDir } } : {}) };
+  for (const l of dryActivateBefore(initial, print)) log.line(l);
+  log.line("would activate the configuration...");
+  sw.summary.activation = await runActivation(sw.env.out, true, process.env, sw.sink);
+  if (lists.exists("dryActivationRestart") || lists.exists("dryActivationReload")) log.warn(DEPRECATED_ACTIVATION_LISTS);
+  const plan = applyActivationRequests(initial, {
+    restart: lists.read("dryActivationRestart"), reload: lists.read("dryActivationReload"),
+    active: units.before, old: units.oldDir, new: units.newDir, dry: true,
+  });
+  lists.remove("dryActivationRestart");
+  lists.remove("dryActivationReload");
+  for (const l of dryActivateAfter(plan, print)) log.line(l);
+  fillDrySummary(sw.summary, plan);
+  return EXIT.ok;
 }
 
 function fillDrySummary(s: SwitchSummary, plan: UnitPlan): void {
