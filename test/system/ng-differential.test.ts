@@ -47,7 +47,7 @@ let empty: Generation;
 const EMPTY: GenerationSpec = { name: "ng-diff-empty", units: { "r-all.target": "[Unit]\nDescription=the units this random system runs\n" } };
 
 test.before(async () => {
-  ({ c, base: empty } = await bootNgMachine("ng-diff", EMPTY));
+  ({ c, base: empty } = await bootNgMachine("ng-diff", EMPTY, { storeOnTmpfs: true }));
 });
 test.after(async () => {
   const t = Date.now();

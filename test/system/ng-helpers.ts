@@ -4,6 +4,9 @@
  * generation the same way, and the comparison of their output with the known, deliberate
  * differences (docs/differences.md) taken out — each named where it is handled.
  */
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { Container } from "../harness/container.ts";
 import { buildGeneration, type Generation, type GenerationSpec, prepareBooted } from "../harness/generation.ts";
 import { ensureNg, installNg, ngWrapper } from "../harness/ng.ts";
@@ -18,14 +21,24 @@ export interface Run {
   stderr: string;
 }
 
-/** Boots a trixie container (ng needs its glibc) on `base`, with stagehand and ng installed. */
-export async function bootNgMachine(name: string, base: GenerationSpec): Promise<{ c: Container; base: Generation }> {
+/**
+ * Boots a trixie container (ng needs its glibc) on `base`, with stagehand and ng installed.
+ * `storeOnTmpfs`: the container's /nix/store is a tmpfs (mounted on the host below the overlay's
+ * root, so the harness's recursive unmount takes it away): for tests that build hundreds of
+ * generations, whose files would otherwise cost more to remove from the overlay than to make.
+ */
+export async function bootNgMachine(name: string, base: GenerationSpec, o: { storeOnTmpfs?: boolean } = {}): Promise<{ c: Container; base: Generation }> {
   const ng = ensureNg(); // several minutes the first time, then cached by a hash of ng's sources
   let gen!: Generation;
   const c = await Container.boot({
     name,
     suite: "trixie",
     prepare: (root) => {
+      if (o.storeOnTmpfs) {
+        const store = join(root, "nix/store");
+        mkdirSync(store, { recursive: true });
+        execFileSync("mount", ["-t", "tmpfs", "-o", "mode=0755,size=2g", "tmpfs", store]);
+      }
       gen = buildGeneration(root, base);
       prepareBooted(root, gen);
     },
