@@ -10,7 +10,7 @@
  * @suites trixie
  *
  * Replay: STAGEHAND_NG_SEED=S runs state S only (all its pairs), S/P only its pair P;
- * STAGEHAND_NG_SWITCH_SEED=S one real-switch case; STAGEHAND_NG_BASE_SEED=N explores other
+ * STAGEHAND_NG_SWITCH_SEED=S one real-switch case (either alone runs nothing else); STAGEHAND_NG_BASE_SEED=N explores other
  * seeds (a replay then names it too). STAGEHAND_NG_STATES and
  * STAGEHAND_NG_PAIRS set how many states and pairs per state (default 30 x 10).
  * The deliberate differences from ng (docs/differences.md) are in ng-differences.test.ts.
@@ -34,6 +34,7 @@ const REPLAY_BASE = BASE !== undefined ? ` STAGEHAND_NG_BASE_SEED=${BASE}` : "";
 /** The state and pair seeds to run (a replay narrows them). */
 function dryCases(): { state: number; pairs: number[] }[] {
   const one = process.env.STAGEHAND_NG_SEED;
+  if (!one && process.env.STAGEHAND_NG_SWITCH_SEED) return []; // replaying a real switch only
   if (one) {
     const [s, p] = one.split("/").map(Number);
     return [{ state: s!, pairs: p === undefined ? Array.from({ length: PAIRS }, (_, i) => i) : [p] }];
@@ -174,6 +175,7 @@ test("dry-activate: ng and stagehand print the same on seeded random generation 
 function switchSeeds(): number[] {
   const one = process.env.STAGEHAND_NG_SWITCH_SEED;
   if (one) return [Number(one)];
+  if (process.env.STAGEHAND_NG_SEED) return []; // replaying a dry-activate pair only
   return Array.from({ length: SWITCHES }, (_, i) => i + 1);
 }
 
