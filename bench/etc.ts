@@ -12,8 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildEtcTree, snapshot, type FixtureEntry } from "../test/unit/etc/fixtures.ts";
 import { compare, comparisonRoots, comparisonTable, must, saveState, type ComparisonRow, type EtcFs } from "./chroot.ts";
+import { reference } from "../test/harness/shared.ts";
 
-const PERL_SCRIPT = "/work/shared/reference/nixos/modules/system/etc/setup-etc.pl";
+const PERL_SCRIPT = reference("nixos/modules/system/etc/setup-etc.pl");
 
 /** A realistic mix of N entries; `variant` changes the content (and some kinds) of every 10th one. */
 export function etcEntries(n: number, variant = 0): Record<string, FixtureEntry> {

@@ -8,8 +8,9 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sha512Crypt } from "../src/users/sha512crypt.ts";
 import { compare, comparisonRoots, comparisonTable, must, saveState, type ComparisonRow } from "./chroot.ts";
+import { reference } from "../test/harness/shared.ts";
 
-const PERL_SCRIPT = "/work/shared/reference/nixos/modules/config/update-users-groups.pl";
+const PERL_SCRIPT = reference("nixos/modules/config/update-users-groups.pl");
 
 /** The users-groups.json users-groups.nix would write for N users and G groups. */
 export function usersSpec(nUsers: number, nGroups: number): { mutableUsers: boolean; users: object[]; groups: object[] } {

@@ -20,6 +20,7 @@ type Libc = {
   close(fd: number): number;
   __errno_location(): unknown;
   fcntl(fd: number, cmd: number, arg: unknown): number;
+  strerror(errnum: number): unknown;
 };
 
 let libc: Libc | undefined;
@@ -39,6 +40,7 @@ function load(): Libc {
     close: { args: [T.i32], returns: T.i32 },
     __errno_location: { args: [], returns: T.ptr },
     fcntl: { args: [T.i32, T.i32, T.ptr], returns: T.i32 },
+    strerror: { args: [T.i32], returns: T.ptr },
   });
   libc = lib.symbols as unknown as Libc;
   return libc;
@@ -49,12 +51,26 @@ function cString(s: string) {
   return ffi().ptr(Buffer.from(`${s}\0`));
 }
 
+/** errno after a failed call, as a number. */
+function errnoValue(): number {
+  return ffi().read.i32(load().__errno_location() as import("bun:ffi").Pointer, 0);
+}
+
 /** errno after a failed call, as its name (ENOENT, EXDEV, …). */
 export function lastErrno(): string {
-  const { read } = ffi();
-  const n = read.i32(load().__errno_location() as import("bun:ffi").Pointer, 0);
+  const n = errnoValue();
   for (const [k, v] of Object.entries(constants.errno)) if (v === n) return k;
   return `errno ${n}`;
+}
+
+/**
+ * errno after a failed call in the words Rust's std::io::Error prints (`No such file or directory
+ * (os error 2)`), for messages that must read as ng's do.
+ */
+export function lastOsError(): string {
+  const n = errnoValue();
+  const text = new (ffi().CString)(load().strerror(n) as import("bun:ffi").Pointer).toString();
+  return `${text} (os error ${n})`;
 }
 
 /** flock(2) operation bits. */
@@ -119,9 +135,9 @@ export function renameExchange(a: string, b: string): string | undefined {
   return lib.renameat2(AT_FDCWD, cString(a), AT_FDCWD, cString(b), RENAME_EXCHANGE) === 0 ? undefined : lastErrno();
 }
 
-/** swapoff(2) of `device`: undefined on success, else the errno name. */
+/** swapoff(2) of `device`: undefined on success, else the error as ng words it (lastOsError). */
 export function swapoff(device: string): string | undefined {
-  return load().swapoff(cString(device)) === 0 ? undefined : lastErrno();
+  return load().swapoff(cString(device)) === 0 ? undefined : lastOsError();
 }
 
 const AF_UNIX = 1;

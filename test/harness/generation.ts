@@ -23,9 +23,10 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync,
 import { dirname, join } from "node:path";
 import type { Container } from "./container.ts";
 import { systemdVersion } from "./rootfs.ts";
+import { reference } from "./shared.ts";
 
 /** Where the reference Perl switch-to-configuration lives on the host. */
-export const PERL_SWITCH = "/work/shared/reference/nixos/modules/system/activation/switch-to-configuration.pl";
+export const PERL_SWITCH = reference("nixos/modules/system/activation/switch-to-configuration.pl");
 
 /** A unit file's content, a symlink (e.g. a wants link "../foo.service"), or null for masked. */
 export type UnitEntry = string | { symlink: string } | null;

@@ -14,10 +14,10 @@ import { createHash } from "node:crypto";
 import { join, relative } from "node:path";
 import { flock, LOCK_EX, LOCK_UN } from "../../src/fs/libc.ts";
 import type { Container } from "./container.ts";
+import { SHARED_DIR } from "./shared.ts";
 
 const REPO_ROOT = join(import.meta.dir, "..", "..");
 /** The shared reference material beside the repository (read-only). */
-export const SHARED_DIR = process.env.STAGEHAND_SHARED ?? join(REPO_ROOT, "..", "shared");
 /** ng's sources, the behaviour of record. */
 export const NG_SOURCES = join(SHARED_DIR, "reference/pkgs/by-name/sw/switch-to-configuration-ng");
 /** The build script and what it applies. */

@@ -14,6 +14,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { flock, LOCK_EX, LOCK_UN } from "../../src/fs/libc.ts";
 import { debianMirror } from "./rootfs.ts";
+import { SHARED_DIR } from "./shared.ts";
 
 /** The Debian suite whose nix-bin the tests use, and the packages beyond minbase. */
 export const NIX_SUITE = "trixie";
@@ -29,7 +30,6 @@ export const EVAL_MOUNT = "/mnt/eval";
 
 const REPO_ROOT = join(import.meta.dir, "..", "..");
 /** The shared reference material beside the repository (read-only; a fresh clone in CI has it beside it too). */
-export const SHARED_DIR = process.env.STAGEHAND_SHARED ?? join(REPO_ROOT, "..", "shared");
 /** nixpkgs of 2026: the complete `lib` and the activation modules (see its README). */
 export const NIXPKGS_2026 = join(SHARED_DIR, "reference", "nixpkgs-2026");
 

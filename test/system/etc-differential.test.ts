@@ -18,10 +18,11 @@ import { join } from "node:path";
 import type { RootCopy } from "../harness/rootfs.ts";
 import { overlayWithLower } from "./etc-helpers.ts";
 import { buildEtcTree, type FixtureEntry, snapshot } from "../unit/etc/fixtures.ts";
+import { reference } from "../harness/shared.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const BIN = join(ROOT, "dist/stagehand");
-const PERL_SCRIPT = "/work/shared/reference/nixos/modules/system/etc/setup-etc.pl";
+const PERL_SCRIPT = reference("nixos/modules/system/etc/setup-etc.pl");
 
 /** Named owners (the chomp bug leaves such copies 0:0 under Perl). */
 const NAMED = { user: "nobody", group: "nogroup" };

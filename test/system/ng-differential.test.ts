@@ -20,7 +20,7 @@ import * as assert from "uvu/assert";
 import type { Container } from "../harness/container.ts";
 import { buildGeneration, type Generation, type GenerationSpec, prepareBooted } from "../harness/generation.ts";
 import { describeSystem, mutate, type PairExtras, randomExtras, type RandomSystem, randomSystem, subSeed, toSpec } from "../harness/random-generation.ts";
-import { bootNgMachine, knownBugs, q, reloadOfUnloadedUnit, restartRequestWithoutFile, type Run, runProgram, sameRun, showRun, swapsSorted, switchPrograms, unitStates as statesOf } from "./ng-helpers.ts";
+import { bootNgMachine, q, reloadOfUnloadedUnit, restartRequestWithoutFile, type Run, runProgram, sameRun, showRun, swapsSorted, switchPrograms, unitStates as statesOf } from "./ng-helpers.ts";
 
 const STATES = Number(process.env.STAGEHAND_NG_STATES ?? 30);
 const PAIRS = Number(process.env.STAGEHAND_NG_PAIRS ?? 10);
@@ -216,7 +216,6 @@ test("switch: ng and stagehand leave the same unit states and exit codes", () =>
       console.log(`switch seed ${seed}: difference "a unit on the reload list that systemd has not loaded" (${unloaded}): ng exits 1, stagehand goes on`);
       continue;
     }
-    for (const bug of knownBugs(ng.run, sh.run)) console.log(`switch seed ${seed}: known stagehand bug (reported): ${bug}`);
     if (!sameRun(ng.run, sh.run) || ng.after !== sh.after) {
       failures.push(`${head}\nbefore:\n${ng.before}--- states after ng\n${ng.after}--- states after stagehand\n${sh.after}${showRun("ng", ng.run)}\n${showRun("stagehand", sh.run)}`);
       console.error(failures.at(-1));

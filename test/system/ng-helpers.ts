@@ -154,30 +154,10 @@ export function normalizeStatus(text: string): string {
     .join("\n");
 }
 
-/**
- * A stagehand bug found by this oracle and reported, not yet fixed: when swapoff(2) fails, ng
- * prints the C library's message and the number (`Failed to stop swapping to /swapfile0: No such
- * file or directory (os error 2)`), stagehand the errno name (`...: ENOENT`;
- * src/switch/run/phases.ts with src/fs/libc.ts's swapoff). The error part of that line is masked so
- * the rest of a switch is still compared; `knownBugs` names each occurrence in the output.
- * Remove this once stagehand prints ng's text.
- */
-const SWAPOFF_ERROR = /^(Failed to stop swapping to \S+): .*$/gm;
-function maskKnownBugs(text: string): string {
-  return text.replace(SWAPOFF_ERROR, "$1: <error>");
-}
-
-/** The known bugs (above) a pair of runs shows, for the test's output. */
-export function knownBugs(ng: Run, sh: Run): string[] {
-  const a: string[] = ng.stderr.match(SWAPOFF_ERROR) ?? [];
-  const b: string[] = sh.stderr.match(SWAPOFF_ERROR) ?? [];
-  return b.filter((l) => !a.includes(l)).map((l) => `swapoff error text: stagehand '${l}', ng '${a.find((x) => x.split(":")[0] === l.split(":")[0]) ?? "?"}'`);
-}
-
 /** Same exit status and output, up to the named differences above. */
 export function sameRun(x: Run, y: Run): boolean {
-  const a = { ...x, stderr: maskKnownBugs(x.stderr) };
-  const b = { ...y, stderr: maskKnownBugs(y.stderr) };
+  const a = x;
+  const b = y;
   if (a.status !== b.status || normalizeOrder(normalizeStatus(a.stdout)) !== normalizeOrder(normalizeStatus(b.stdout))) return false;
   if (a.status === 1) {
     const fa = splitFatal(a.stderr);

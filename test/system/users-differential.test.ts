@@ -10,10 +10,11 @@ import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, readFil
 import { dirname, join } from "node:path";
 import { overlayRoot, type RootCopy } from "../harness/rootfs.ts";
 import { sha512Crypt, verifySha512Crypt } from "../../src/users/sha512crypt.ts";
+import { reference } from "../harness/shared.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const BIN = join(ROOT, "dist/stagehand");
-const PERL_SCRIPT = "/work/shared/reference/nixos/modules/config/update-users-groups.pl";
+const PERL_SCRIPT = reference("nixos/modules/config/update-users-groups.pl");
 const SUBID_FILES = ["etc/subuid", "etc/subgid", "var/lib/nixos/auto-subuid-map"];
 const FILES = ["etc/passwd", "etc/group", "etc/shadow", "etc/subuid", "etc/subgid", "var/lib/nixos/uid-map", "var/lib/nixos/gid-map",
   "var/lib/nixos/declarative-users", "var/lib/nixos/declarative-groups", "var/lib/nixos/auto-subuid-map"];

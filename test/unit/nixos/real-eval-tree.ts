@@ -6,7 +6,8 @@
  */
 import { copyFileSync, cpSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { NIXPKGS_2026, SHARED_DIR } from "../../harness/nix.ts";
+import { NIXPKGS_2026 } from "../../harness/nix.ts";
+import { SHARED_DIR } from "../../harness/shared.ts";
 import { tempDir } from "../tmp.ts";
 
 const ROOT = join(import.meta.dir, "../../..");
