@@ -8,8 +8,8 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { Container, REPO_ROOT } from "./harness/container.ts";
 import { buildGeneration, prepareBooted } from "./harness/generation.ts";
+import { isBuilt } from "./harness/cache.ts";
 import { defaultSuite, ensureRootfs, rootfsPath } from "./harness/rootfs.ts";
-import { existsSync } from "node:fs";
 import type { Generation, GenerationSpec } from "./harness/generation.ts";
 
 const BIN = join(REPO_ROOT, "dist/stagehand");
@@ -65,7 +65,7 @@ async function main(): Promise<number> {
   // On a new machine the Debian rootfs is built first (debootstrap: a minute or two, once); the
   // container then boots from a copy of it in about a second. Timed apart, so neither hides the other.
   const suite = defaultSuite();
-  if (!existsSync(join(rootfsPath(suite), ".stagehand-complete"))) {
+  if (!isBuilt(rootfsPath(suite))) {
     heading(`Building the Debian ${suite} rootfs cache (debootstrap; once per machine)`);
     const tb = Date.now();
     ensureRootfs(suite);

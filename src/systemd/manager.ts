@@ -21,8 +21,15 @@ export const MANAGER_IFACE = "org.freedesktop.systemd1.Manager";
 const UNIT_IFACE = "org.freedesktop.systemd1.Unit";
 const SERVICE_IFACE = "org.freedesktop.systemd1.Service";
 
+/**
+ * The Manager signals stagehand listens to. Only these are matched: a switch of 1,000 units makes
+ * systemd emit thousands of UnitNew/UnitRemoved signals, which would otherwise all be delivered,
+ * decoded and dropped (ng matches these two as well).
+ */
+export const MANAGER_SIGNALS = ["JobRemoved", "Reloading"] as const;
+
 /** Signals of the Manager interface that handlers can be registered for. */
-export type ManagerSignal = "JobNew" | "JobRemoved" | "Reloading" | "UnitNew" | "UnitRemoved" | "StartupFinished" | "UnitFilesChanged";
+export type ManagerSignal = typeof MANAGER_SIGNALS[number];
 
 /** Timeouts (ms). Defaults follow systemd: 25 s per call, 180 s for a daemon-reload or re-exec. */
 export interface ManagerOptions {
@@ -39,7 +46,7 @@ export interface ManagerOptions {
 /** systemd's manager object on the system bus. */
 export class SystemdManager {
   #bus: BusConnection;
-  #signals: Subscription | undefined;
+  #signals: Subscription[] = [];
   #handlers = new Map<string, Set<(body: unknown[]) => void>>();
   #disconnectHandlers = new Set<(e: Error) => void>();
   #jobs = new JobTracker();
@@ -87,13 +94,15 @@ export class SystemdManager {
     });
     // The connection delivers only signals from systemd's current unique name (a unicast signal
     // from any other peer is dropped there).
-    this.#signals = await bus.subscribe({ sender: SYSTEMD_BUS_NAME, path: SYSTEMD_PATH, interface: MANAGER_IFACE }, (m) => {
+    const deliver = (m: { member: string; body: unknown[] }) => {
       if (m.member === "JobRemoved") {
         const [id, job, unit, result] = m.body;
         this.#jobs.removed({ id: Number(id), job: String(job), unit: String(unit), result: String(result) });
       }
-      for (const h of [...(this.#handlers.get(m.member) ?? [])]) h(m.body);
-    });
+      for (const h of [...(this.#handlers.get(m.member as ManagerSignal) ?? [])]) h(m.body);
+    };
+    this.#signals = await Promise.all(MANAGER_SIGNALS.map((member) =>
+      bus.subscribe({ sender: SYSTEMD_BUS_NAME, path: SYSTEMD_PATH, interface: MANAGER_IFACE, member }, deliver)));
     try {
       await this.#call("Subscribe");
     } catch (e) {
@@ -238,7 +247,7 @@ export class SystemdManager {
           } catch {
             continue; // the bus may be coming back too; retry until the deadline
           }
-          await this.#signals?.remove().catch(() => {});
+          await Promise.all(this.#signals.map((sub) => sub.remove().catch(() => {})));
           try { await this.#attach(); } catch { this.#bus.close(); continue; }
         }
         const owner = await this.#nameOwner();

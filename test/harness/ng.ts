@@ -9,11 +9,11 @@
  * wait on a lock. The binary needs glibc >= 2.39: it runs inside a trixie container only.
  */
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join, relative } from "node:path";
-import { flock, LOCK_EX, LOCK_UN } from "../../src/fs/libc.ts";
 import type { Container } from "./container.ts";
+import { buildCached, CACHE_DIR } from "./cache.ts";
 import { SHARED_DIR } from "./shared.ts";
 
 const REPO_ROOT = join(import.meta.dir, "..", "..");
@@ -22,7 +22,6 @@ const REPO_ROOT = join(import.meta.dir, "..", "..");
 export const NG_SOURCES = join(SHARED_DIR, "reference/pkgs/by-name/sw/switch-to-configuration-ng");
 /** The build script and what it applies. */
 export const NG_BUILD_DIR = join(SHARED_DIR, "tools/ng-build");
-const CACHE_DIR = process.env.STAGEHAND_CACHE ?? "/var/cache/stagehand";
 /** Where ng is installed inside a container. */
 export const NG_IN_CONTAINER = "/usr/local/bin/switch-to-configuration-ng";
 
@@ -66,18 +65,8 @@ export function ngCachePath(): string {
  */
 export function ensureNg(): string {
   const dir = ngCachePath();
-  const bin = join(dir, "switch-to-configuration-ng");
-  const done = join(dir, ".stagehand-complete");
-  if (existsSync(done)) return bin;
-  mkdirSync(CACHE_DIR, { recursive: true });
   // One lock for all keys: they share the build chroot.
-  const lockFd = openSync(join(CACHE_DIR, "ng-build.lock"), "w");
-  flock(lockFd, LOCK_EX);
-  try {
-    if (existsSync(done)) return bin;
-    const tmp = `${dir}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(tmp, { recursive: true });
+  buildCached(dir, (tmp) => {
     const logFile = join(tmp, "build.log");
     const logFd = openSync(logFile, "w");
     let r;
@@ -94,14 +83,8 @@ export function ensureNg(): string {
     if (!existsSync(join(tmp, "switch-to-configuration-ng"))) throw new Error(`ng build produced no binary, log ${logFile}:\n${tail()}`);
     // build.sh goes on when ng's own unit tests fail; an oracle failing its own tests is no oracle.
     if (!/\(cargo test rc=0\)/.test(readFileSync(logFile, "utf8"))) throw new Error(`ng's unit tests failed, log ${logFile}:\n${tail()}`);
-    writeFileSync(join(tmp, ".stagehand-complete"), `${new Date().toISOString()}\n`);
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
-    return bin;
-  } finally {
-    flock(lockFd, LOCK_UN);
-    closeSync(lockFd);
-  }
+  }, join(CACHE_DIR, "ng-build.lock"));
+  return join(dir, "switch-to-configuration-ng");
 }
 
 /**

@@ -9,10 +9,10 @@
  * is never written to after it is built and evaluations are independent.
  */
 import { spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { flock, LOCK_EX, LOCK_UN } from "../../src/fs/libc.ts";
+import { buildCached, CACHE_DIR, debootstrap } from "./cache.ts";
 import { debianMirror } from "./rootfs.ts";
 import { SHARED_DIR } from "./shared.ts";
 
@@ -21,7 +21,6 @@ export const NIX_SUITE = "trixie";
 // libdbi-perl provides the virtual perl-dbdabi-94 that nix-bin's libdbd-sqlite3-perl needs; debootstrap
 // does not resolve virtual packages.
 const NIX_PACKAGES = ["nix-bin", "libdbi-perl"];
-const CACHE_DIR = process.env.STAGEHAND_CACHE ?? "/var/cache/stagehand";
 /** The oldest Nix nixpkgs' lib evaluates with (lib/minfeatures.nix). */
 export const MIN_NIX_VERSION = "2.18";
 
@@ -41,36 +40,14 @@ export function nixRootPath(): string {
 
 /** Builds the root once (a minute or two) and returns its path; concurrent callers wait on a lock. */
 export function ensureNixRoot(): string {
-  const path = nixRootPath();
-  const done = join(path, ".stagehand-complete");
-  if (existsSync(done)) return path;
-  mkdirSync(CACHE_DIR, { recursive: true });
-  const lockFd = openSync(`${path}.lock`, "w");
-  flock(lockFd, LOCK_EX);
-  try {
-    if (existsSync(done)) return path;
-    const tmp = `${path}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    const r = spawnSync(
-      "debootstrap",
-      ["--variant=minbase", `--include=${NIX_PACKAGES.join(",")}`, NIX_SUITE, tmp, debianMirror()],
-      { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" },
-    );
-    if (r.error) throw new Error(`cannot run debootstrap (test/setup-host.sh installs it): ${r.error.message}`);
-    if (r.status !== 0) throw new Error(`debootstrap ${NIX_SUITE} failed (${r.status}):\n${(r.stdout ?? "") + (r.stderr ?? "")}`.slice(-4000));
+  return buildCached(nixRootPath(), (tmp) => {
+    debootstrap(NIX_SUITE, NIX_PACKAGES, tmp, debianMirror());
     // apt's package lists and downloaded .debs are not needed to run nix.
     rmSync(join(tmp, "var/cache/apt/archives"), { recursive: true, force: true });
     mkdirSync(join(tmp, "var/cache/apt/archives/partial"), { recursive: true });
     // Where each evaluation mounts its private store.
     mkdirSync(join(tmp, "nix"), { recursive: true });
-    writeFileSync(join(tmp, ".stagehand-complete"), new Date().toISOString() + "\n");
-    rmSync(path, { recursive: true, force: true });
-    renameSync(tmp, path);
-    return path;
-  } finally {
-    flock(lockFd, LOCK_UN);
-    closeSync(lockFd);
-  }
+  });
 }
 
 /**

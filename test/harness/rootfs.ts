@@ -4,10 +4,10 @@
  * cache is never written to after it is built.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { flock, LOCK_EX, LOCK_UN } from "../../src/fs/libc.ts";
+import { buildCached, CACHE_DIR, debootstrap } from "./cache.ts";
 
 /** The Debian releases the system tests run on, with the systemd each ships. */
 export const SUITES = ["bookworm", "trixie"] as const;
@@ -38,7 +38,6 @@ export const ROOTFS_PACKAGES = [
   "systemd", "systemd-sysv", "dbus", "perl", "libconfig-inifiles-perl", "libfile-slurp-perl", "libjson-perl",
   "procps", "util-linux", "kmod", "libpam-systemd",
 ];
-const CACHE_DIR = process.env.STAGEHAND_CACHE ?? "/var/cache/stagehand";
 
 /** The Debian mirror apt already uses on this machine. */
 export function debianMirror(): string {
@@ -64,31 +63,12 @@ export function rootfsPath(suite: Suite = defaultSuite()): string {
 /** Builds the suite's rootfs once (a minute or two) and returns its path; concurrent callers wait on a lock. */
 export function ensureRootfs(suite: Suite = defaultSuite()): string {
   if (!(SUITES as readonly string[]).includes(suite)) throw new Error(`unknown suite ${suite}: expected one of ${SUITES.join(", ")}`);
-  const path = rootfsPath(suite);
-  const done = join(path, ".stagehand-complete");
-  if (existsSync(done)) return path;
-  mkdirSync(CACHE_DIR, { recursive: true });
-  const lockFd = openSync(`${path}.lock`, "w");
-  flock(lockFd, LOCK_EX);
-  try {
-    if (existsSync(done)) return path;
-    const tmp = `${path}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    const r = spawnSync("debootstrap", ["--variant=minbase", `--include=${ROOTFS_PACKAGES.join(",")}`, suite, tmp, debianMirror()], {
-      stdio: ["ignore", "pipe", "pipe"], encoding: "utf8",
-    });
-    if (r.status !== 0) throw new Error(`debootstrap ${suite} failed (${r.status}):\n${(r.stdout ?? "") + (r.stderr ?? "")}`.slice(-4000));
+  return buildCached(rootfsPath(suite), (tmp) => {
+    debootstrap(suite, ROOTFS_PACKAGES, tmp, debianMirror());
     // Debian's tmpfiles would empty /tmp on every daemon-reload-triggered tmpfiles run; tests keep state there.
     // (bookworm: "D /tmp"; trixie: upstream's "q /tmp ... 10d" — either way not what a test wants.)
     rmSync(join(tmp, "usr/lib/tmpfiles.d/tmp.conf"), { force: true });
-    writeFileSync(join(tmp, ".stagehand-complete"), new Date().toISOString() + "\n");
-    rmSync(path, { recursive: true, force: true });
-    renameSync(tmp, path);
-    return path;
-  } finally {
-    flock(lockFd, LOCK_UN);
-    closeSync(lockFd);
-  }
+  });
 }
 
 /** The systemd major version installed in a root (from libsystemd-shared-NNN.so), or undefined. */
