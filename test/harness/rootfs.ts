@@ -89,15 +89,27 @@ export interface RootCopy {
   dispose(): void;
 }
 
-/** Makes a fresh overlay copy of the cached rootfs of `suite` (default: this process's suite). */
-export function overlayRoot(prefix = "stagehand-root-", suite: Suite = defaultSuite()): RootCopy {
-  const lower = ensureRootfs(suite);
+/**
+ * Makes a fresh overlay copy of the cached rootfs of `suite` (default: this process's suite). With
+ * `fillLower`, one more lower layer of the caller's sits above the rootfs (filled before the mount),
+ * so the copy holds files of a lower layer that overlayfs treats as such (a directory there cannot be
+ * renamed: EXDEV), as on the images NixOS containers and live systems run on.
+ */
+export function overlayRoot(prefix = "stagehand-root-", suite: Suite = defaultSuite(), fillLower?: (lower: string) => void): RootCopy {
+  const rootfs = ensureRootfs(suite);
   const base = mkdtempSync(join("/tmp", prefix));
   const upper = join(base, "upper");
   const work = join(base, "work");
   const dir = join(base, "root");
   for (const d of [upper, work, dir]) mkdirSync(d);
-  execFileSync("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lower},upperdir=${upper},workdir=${work}`, dir]);
+  let lowers = rootfs;
+  if (fillLower) {
+    const lower = join(base, "lower");
+    mkdirSync(lower);
+    fillLower(lower);
+    lowers = `${lower}:${rootfs}`;
+  }
+  execFileSync("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lowers},upperdir=${upper},workdir=${work}`, dir]);
   return {
     dir,
     suite,

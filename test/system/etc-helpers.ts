@@ -3,10 +3,9 @@
  * layer of our own, so /etc holds lower-layer directories that overlayfs cannot rename (EXDEV), as
  * on the roots NixOS containers, images and live systems run on.
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { defaultSuite, ensureRootfs, type RootCopy } from "../harness/rootfs.ts";
+import { defaultSuite, overlayRoot, type RootCopy } from "../harness/rootfs.ts";
 
 /** What the extra lower layer holds under /etc: a directory ("dir"), a file (its text), or a link ({ link }). */
 export type LowerNode = "dir" | string | { link: string };
@@ -30,30 +29,16 @@ export const LOWER_ETC: Record<string, LowerNode> = {
  * cached rootfs of this process's suite; the upper layer is private to the caller.
  */
 export function overlayWithLower(prefix: string, etc: Record<string, LowerNode> = LOWER_ETC): RootCopy & { lower: string } {
-  const suite = defaultSuite();
-  const rootfs = ensureRootfs(suite);
-  const base = mkdtempSync(join("/tmp", prefix));
-  const lower = join(base, "lower");
-  const upper = join(base, "upper");
-  const work = join(base, "work");
-  const dir = join(base, "root");
-  for (const d of [lower, upper, work, dir]) mkdirSync(d);
-  for (const [name, node] of Object.entries(etc)) {
-    const p = join(lower, "etc", name);
-    mkdirSync(dirname(p), { recursive: true });
-    if (node === "dir") mkdirSync(p, { recursive: true });
-    else if (typeof node === "string") writeFileSync(p, node);
-    else symlinkSync(node.link, p);
-  }
-  execFileSync("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${lower}:${rootfs},upperdir=${upper},workdir=${work}`, dir]);
-  return {
-    dir,
-    lower,
-    suite,
-    dispose() {
-      spawnSync("umount", ["-R", dir]);
-      spawnSync("umount", ["-l", dir]);
-      rmSync(base, { recursive: true, force: true });
-    },
-  };
+  let lower = "";
+  const copy = overlayRoot(prefix, defaultSuite(), (dir) => {
+    lower = dir;
+    for (const [name, node] of Object.entries(etc)) {
+      const p = join(dir, "etc", name);
+      mkdirSync(dirname(p), { recursive: true });
+      if (node === "dir") mkdirSync(p, { recursive: true });
+      else if (typeof node === "string") writeFileSync(p, node);
+      else symlinkSync(node.link, p);
+    }
+  });
+  return { ...copy, lower };
 }
