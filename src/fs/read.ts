@@ -105,9 +105,12 @@ function readToEnd(fd: number, path: string, limits: ReadLimits, buf: Buffer): B
       buf.copy(bigger);
       buf = bigger;
     }
-    const n = readSync(fd, buf, off, buf.length - off, null);
-    if (n === 0) return buf.subarray(0, off);
+    const want = buf.length - off;
+    const n = readSync(fd, buf, off, want, null);
     off += n;
+    // A regular file reads short only at its end: no second read(2) just to see 0 (the buffer is
+    // one byte larger than fstat's size, so a file read whole always reads short).
+    if (n < want) return buf.subarray(0, off);
   }
 }
 
