@@ -81,11 +81,20 @@ export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT
     }
     return t;
   };
+  /** Whether a job's end (unit, time) started the unit's main process, asked once per job (the settle polls). */
+  const startedByJob = new Map<string, Promise<boolean>>();
   /** Whether `unit`'s main process started at `since` or later (µs of CLOCK_REALTIME on the bus). */
-  const startedSince = (unit: string, since: number): Promise<boolean> =>
-    m.getUnit(unit)
-      .then((path) => propertyOf<unknown>(path, "ExecMainStartTimestamp", "org.freedesktop.systemd1.Service"))
-      .then((us) => (toNumber(us) ?? 0) / 1000 >= since, () => false);
+  const startedSince = (unit: string, jobEnd: number, since: number): Promise<boolean> => {
+    const key = `${unit}\0${jobEnd}`;
+    let started = startedByJob.get(key);
+    if (!started) {
+      started = m.getUnit(unit)
+        .then((path) => propertyOf<unknown>(path, "ExecMainStartTimestamp", "org.freedesktop.systemd1.Service"))
+        .then((us) => (toNumber(us) ?? 0) / 1000 >= since, () => false);
+      startedByJob.set(key, started);
+    }
+    return started;
+  };
   /**
    * When the last job that started a racy service's process ended, among the jobs that ended since
    * `since`. A job on a service that was already running (a target started again pulls in its
@@ -97,7 +106,7 @@ export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT
     const recent = [...serviceJobEnds].filter(([, t]) => t >= since);
     const types = await Promise.all(recent.map(([u]) => serviceType(u)));
     const racy = recent.filter((_, i) => RACY_SERVICE_TYPES.has(types[i]!));
-    const started = await Promise.all(racy.map(([u]) => startedSince(u, since)));
+    const started = await Promise.all(racy.map(([u, t]) => startedSince(u, t, since)));
     let last: number | undefined;
     racy.forEach(([, t], i) => { if (started[i] && (last === undefined || t > last)) last = t; });
     return last;
