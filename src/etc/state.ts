@@ -175,11 +175,12 @@ function observe(root: string, e: EtcEntry): NodeState {
 
 /**
  * The content of a regular file a copy is to replace (for the comparison and --diff), or undefined
- * when it cannot be read within the copy's own size cap: it is then simply replaced.
+ * when it cannot be read within the copy's own size cap: it is then simply replaced. The caller's
+ * lstat found a regular file there (fstat checks again what is opened).
  */
 function oldContent(host: string, name: string): Buffer | undefined {
   try {
-    return readRegularFileOptional(host, { maxBytes: MAX_BYTES.etcCopy, what: `/etc/${name}`, noFollow: true });
+    return readRegularFileOptional(host, { maxBytes: MAX_BYTES.etcCopy, what: `/etc/${name}`, noFollow: true, knownRegular: true });
   } catch (e) {
     if (e instanceof InputFileError) return undefined;
     throw e;

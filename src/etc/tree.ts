@@ -3,10 +3,10 @@
  * source, directories group them, and an entry `X` that is copied rather than linked has sidecar
  * files `X.mode` (an octal mode or `direct-symlink`), `X.uid` and `X.gid` (a name or `+N`).
  */
-import { lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
+import { type Dirent, lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { sortBytewise } from "../text/bytewise.ts";
 import { badEntryName } from "./paths.ts";
-import { canonicalInRoot, hostPath, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
+import { canonicalInRoot, hostPath, knownRegularAt, noteSymlinkAt, resolveInRoot, withResolveCache } from "../fs/root.ts";
 import { InputFileError, MAX_BYTES, readRegularFile, readRegularFileOptional } from "../fs/read.ts";
 
 /** How an entry of the etc tree is to appear in /etc. */
@@ -38,10 +38,13 @@ export interface EtcTree {
  * sidecar's host path with its parents resolved inside the root; the sidecar itself must be a
  * regular file of at most MAX_BYTES.sidecar: a symlink is refused, not followed (etc.nix always
  * writes sidecars as files, and a link could lead to any file of the root), and so are a FIFO, a
- * device or a directory, which would block the run, never end or abort it. Throws InputFileError.
+ * device or a directory, which would block the run, never end or abort it. `listedRegular`: the
+ * directory's listing typed it a regular file (no lstat before the open; fstat still checks).
+ * Throws InputFileError.
  */
-function readSidecar(path: string, what: string): string | undefined {
-  return readRegularFileOptional(path, { maxBytes: MAX_BYTES.sidecar, what, noFollow: true })?.toString("utf8").replace(/\n$/, "");
+function readSidecar(path: string, what: string, listedRegular: boolean): string | undefined {
+  const text = readRegularFileOptional(path, { maxBytes: MAX_BYTES.sidecar, what, noFollow: true, knownRegular: listedRegular })?.toString("utf8");
+  return text !== undefined && text.endsWith("\n") ? text.slice(0, -1) : text;
 }
 
 /** Whether a mode sidecar's text is an octal mode NixOS would accept. */
@@ -49,24 +52,26 @@ function parseMode(text: string): number | undefined {
   return /^[0-7]{1,4}$/.test(text) ? parseInt(text, 8) : undefined;
 }
 
-/** Reads one entry (a symlink of the tree) with its sidecars; a sidecar that cannot be read makes it invalid. */
-function readLinkEntry(root: string, treePath: string, name: string, siblings?: ReadonlySet<string>): EtcEntry {
+/**
+ * Reads one entry (a symlink of the tree at host path `host`) with its sidecars, found by name in
+ * `siblings` (its directory's listing); a sidecar that cannot be read makes it invalid.
+ */
+function readLinkEntry(root: string, treePath: string, name: string, host: string, siblings: ReadonlyMap<string, Dirent>): EtcEntry {
   try {
-    return readLinkEntryOrThrow(root, treePath, name, siblings);
+    return readLinkEntryOrThrow(root, treePath, name, host, siblings);
   } catch (e) {
     if (e instanceof InputFileError) return { name, kind: "invalid", reason: e.message };
     throw e;
   }
 }
 
-function readLinkEntryOrThrow(root: string, treePath: string, name: string, siblings?: ReadonlySet<string>): EtcEntry {
-  // The entry's parents resolved inside the root (the walk only enters real directories, so this
-  // is the walked path; resolving keeps it confined even if the tree changed meanwhile).
-  const host = resolveInRoot(root, `${treePath}/${name}`, false);
+function readLinkEntryOrThrow(root: string, treePath: string, name: string, host: string, siblings: ReadonlyMap<string, Dirent>): EtcEntry {
   // A sidecar missing from the directory listing needs no failing open.
   const base = name.slice(name.lastIndexOf("/") + 1);
-  const sidecar = (suffix: string) =>
-    (siblings && !siblings.has(base + suffix) ? undefined : readSidecar(`${host}${suffix}`, `${suffix} of the etc entry ${name}`));
+  const sidecar = (suffix: string) => {
+    const d = siblings.get(base + suffix);
+    return d === undefined ? undefined : readSidecar(`${host}${suffix}`, `${suffix} of the etc entry ${name}`, d.isFile());
+  };
   const modeText = sidecar(".mode");
   if (modeText === undefined) return { name, kind: "link" };
   if (modeText === "direct-symlink") return { name, kind: "direct", source: readlinkSync(host) };
@@ -76,7 +81,8 @@ function readLinkEntryOrThrow(root: string, treePath: string, name: string, sibl
   const source = resolveInRoot(root, `${treePath}/${name}`);
   let content: Buffer;
   try {
-    content = readRegularFile(source, { maxBytes: MAX_BYTES.etcCopy, what: `the source of the etc entry ${name}`, noFollow: true });
+    // The resolution's own lstat of the source's last component tells whether it is a regular file.
+    content = readRegularFile(source, { maxBytes: MAX_BYTES.etcCopy, what: `the source of the etc entry ${name}`, noFollow: true, knownRegular: knownRegularAt(source) });
   } catch (e) {
     if (e instanceof InputFileError && e.problem === "not-regular") return { name, kind: "invalid", reason: `cannot copy ${name}: its source is not a regular file` };
     return { name, kind: "invalid", reason: e instanceof InputFileError ? e.message : `cannot read the source of ${name}: ${(e as Error).message}` };
@@ -92,27 +98,36 @@ const SIDECAR = /\.(?:mode|uid|gid)$/;
 
 /** Reads the etc tree at `etcPath` (a path inside `root`, symlinks allowed). */
 export function readEtcTree(root: string, etcPath: string): EtcTree {
-  // `path` has no symlink left in it, and the walk enters real directories only, so the plain
-  // joins below never cross a link (entries are read through resolveInRoot all the same).
+  // Resolution memoised for the walk (it nests in the planner's): what the walk's listings say
+  // about a path is what a resolution of it answers, without another lstat.
+  return withResolveCache(() => readEtcTreeNow(root, etcPath));
+}
+
+function readEtcTreeNow(root: string, etcPath: string): EtcTree {
+  // `path` has no symlink left in it, and the walk enters only what its listing typed a real
+  // directory (noted so in the resolution cache), so the host paths joined below are what
+  // resolveInRoot would answer for them.
   const path = canonicalInRoot(root, etcPath);
   const top = hostPath(root, path);
   if (!statSync(top).isDirectory()) throw new Error(`${etcPath} is not a directory`);
   const entries: EtcEntry[] = [];
-  const walk = (rel: string) => {
-    const listed = sortBytewise(readdirSync(hostPath(root, rel === "" ? path : `${path}/${rel}`), { withFileTypes: true }), (d) => d.name);
-    const siblings = new Set(listed.map((d) => d.name));
-    const links = new Set(listed.filter((d) => d.isSymbolicLink()).map((d) => d.name));
+  const walk = (rel: string, dirHost: string) => {
+    const listed = sortBytewise(readdirSync(dirHost, { withFileTypes: true }), (d) => d.name);
+    const siblings = new Map<string, Dirent>();
+    for (const d of listed) siblings.set(d.name, d);
     for (const d of listed) {
       const name = rel === "" ? d.name : `${rel}/${d.name}`;
-      const bad = badEntryName(name);
+      // A listed name is never empty, `.` or `..` and holds no `/` or NUL: of badEntryName's
+      // reasons only a newline can apply (`rel` passed it already).
+      const bad = d.name.includes("\n") ? badEntryName(name) : undefined;
       if (bad) { entries.push({ name, kind: "invalid", reason: bad }); continue; }
       // The listing's file type spares an lstat per entry (asked only when the file system has none).
-      const here = hostPath(root, `${path}/${name}`);
+      const here = `${dirHost}/${d.name}`;
       const st = d.isSymbolicLink() || d.isDirectory() || d.isFile() ? d : lstatSync(here);
       if (st.isSymbolicLink()) {
         noteSymlinkAt(here, true);
-        entries.push(readLinkEntry(root, path, name, siblings));
-      } else if (st.isDirectory() && SIDECAR.test(d.name) && links.has(d.name.replace(SIDECAR, ""))) {
+        entries.push(readLinkEntry(root, path, name, here, siblings));
+      } else if (st.isDirectory() && SIDECAR.test(d.name) && siblings.get(d.name.replace(SIDECAR, ""))?.isSymbolicLink()) {
         // A directory where an entry's sidecar should be: that entry is refused (readLinkEntry);
         // the directory itself is not set up as part of /etc.
         noteSymlinkAt(here, false);
@@ -120,12 +135,12 @@ export function readEtcTree(root: string, etcPath: string): EtcTree {
       } else if (st.isDirectory()) {
         noteSymlinkAt(here, false);
         entries.push({ name, kind: "directory" });
-        walk(name);
+        walk(name, here);
       } else {
         entries.push({ name, kind: "file" });
       }
     }
   };
-  walk("");
+  walk("", top);
   return { path, entries, byName: new Map(entries.map((e) => [e.name, e])) };
 }

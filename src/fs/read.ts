@@ -2,8 +2,8 @@
  * Reading an input file suspiciously: only a regular file, only up to a size that fits what it
  * holds. stagehand runs as root at boot, and a FIFO where a file should be would block it forever,
  * `/dev/zero` would be read until memory runs out, and a device's open(2) can have effects of its
- * own (a watchdog, a tape). So the path is lstat'ed (or stat'ed) first and only a regular file is
- * opened, with O_NONBLOCK (a FIFO swapped in meanwhile cannot block the open) and O_NOCTTY; the
+ * own (a watchdog, a tape). So the path is lstat'ed (or stat'ed) first, unless the caller has just
+ * seen a regular file there itself (`knownRegular`), and only a regular file is opened, with O_NONBLOCK (a FIFO swapped in meanwhile cannot block the open) and O_NOCTTY; the
  * descriptor's fstat must then show the same regular file, and at most `maxBytes` are read even if
  * the file grows meanwhile. A refusal is an InputFileError naming the file and what it is for,
  * never quoting its content.
@@ -36,6 +36,13 @@ export interface ReadLimits {
   what: string;
   /** Refuse a symlink at the path itself instead of following it (the caller resolved it). */
   noFollow?: boolean;
+  /**
+   * The caller has just seen a regular file at the path (its own lstat, a directory listing's file
+   * type): the stat before the open is skipped. What was opened is still judged by fstat, so a
+   * FIFO, a device or a directory swapped in meanwhile is refused, never read (with noFollow, a
+   * symlink swapped in fails the open).
+   */
+  knownRegular?: boolean;
 }
 
 /** What a non-regular file is, in words. */
@@ -61,21 +68,25 @@ function refuseUnless(path: string, st: Stats, limits: ReadLimits): void {
  * ENOTDIR for a parent that is a file). Throws InputFileError for anything else that is wrong.
  */
 export function readRegularFileOptional(path: string, limits: ReadLimits): Buffer | undefined {
-  let st: Stats;
-  try {
-    st = limits.noFollow ? lstatSync(path) : statSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-    throw new InputFileError(path, limits.what, "unreadable", `cannot be read (${code ?? (e as Error).message})`);
+  if (!limits.knownRegular) {
+    let st: Stats;
+    try {
+      st = limits.noFollow ? lstatSync(path) : statSync(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+      throw new InputFileError(path, limits.what, "unreadable", `cannot be read (${code ?? (e as Error).message})`);
+    }
+    refuseUnless(path, st, limits);
   }
-  refuseUnless(path, st, limits);
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | (limits.noFollow ? constants.O_NOFOLLOW : 0));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return undefined;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    // O_NOFOLLOW met a symlink (swapped in after the stat, or since the caller looked).
+    if (code === "ELOOP" && limits.noFollow) throw new InputFileError(path, limits.what, "not-regular", "is a symbolic link, not a regular file");
     throw new InputFileError(path, limits.what, "unreadable", `cannot be opened (${code ?? (e as Error).message})`);
   }
   try {

@@ -30,6 +30,8 @@ export function resolveInRoot(root: string, abs: string, followLast = true): str
  */
 let linkCache: {
   isLink: Map<string, boolean>;
+  /** Paths an lstat of the resolution found to be regular files (their readers skip a second one). */
+  regular: Set<string>;
   target: Map<string, string>;
   canonical: Map<string, string>;
   derived: Map<string, unknown>;
@@ -38,7 +40,7 @@ let linkCache: {
 /** Runs `read` (which must not change the root) with path resolution memoised; nests. */
 export function withResolveCache<T>(read: () => T): T {
   if (linkCache) return read();
-  linkCache = { isLink: new Map(), target: new Map(), canonical: new Map(), derived: new Map() };
+  linkCache = { isLink: new Map(), regular: new Set(), target: new Map(), canonical: new Map(), derived: new Map() };
   try {
     return read();
   } finally {
@@ -51,9 +53,23 @@ export function isSymlinkAt(here: string): boolean {
   const cached = linkCache?.isLink.get(here);
   if (cached !== undefined) return cached;
   let isLink = false;
-  try { isLink = lstatSync(here).isSymbolicLink(); } catch { /* missing: kept literally */ }
+  try {
+    const st = lstatSync(here, { throwIfNoEntry: false });
+    if (st !== undefined) {
+      isLink = st.isSymbolicLink();
+      if (st.isFile()) linkCache?.regular.add(here);
+    }
+  } catch { /* missing (ENOTDIR): kept literally */ }
   linkCache?.isLink.set(here, isLink);
   return isLink;
+}
+
+/**
+ * Whether the lstat that resolved `here` (inside withResolveCache) found a regular file: a reader
+ * of the resolved path can skip its own (src/fs/read.ts `knownRegular`; its fstat still checks).
+ */
+export function knownRegularAt(here: string): boolean {
+  return linkCache?.regular.has(here) ?? false;
 }
 
 /** What is known without a system call: whether `here` is a symlink, or undefined when not yet asked. */

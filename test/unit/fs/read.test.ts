@@ -59,4 +59,25 @@ test("noFollow refuses a symlink at the path itself", () => {
   assert.is(readRegularFile(join(d, "link"), limits).toString(), "secret");
 });
 
+test("knownRegular skips the stat before the open, but what was opened is still judged by fstat", () => {
+  const d = tempDir("read-");
+  const known = { ...limits, noFollow: true, knownRegular: true };
+  writeFileSync(join(d, "f"), "0644\n");
+  assert.is(readRegularFile(join(d, "f"), known).toString(), "0644\n");
+  assert.is(readRegularFileOptional(join(d, "gone"), known), undefined);
+  assert.is(readRegularFileOptional(join(d, "f/below"), known), undefined);
+  // What the caller saw was a regular file; what is there by the open is not: refused, not read.
+  assert.is(spawnSync("mkfifo", [join(d, "fifo")]).status, 0);
+  refused(() => readRegularFile(join(d, "fifo"), known), "not-regular");
+  mkdirSync(join(d, "dir"));
+  refused(() => readRegularFile(join(d, "dir"), known), "not-regular");
+  refused(() => readRegularFile("/dev/zero", { ...limits, knownRegular: true }), "not-regular");
+  writeFileSync(join(d, "secret"), "secret");
+  symlinkSync(join(d, "secret"), join(d, "link"));
+  const e = refused(() => readRegularFile(join(d, "link"), known), "not-regular", "secret");
+  assert.ok(e.message.includes("symbolic link"), e.message);
+  writeFileSync(join(d, "big"), "SECRET".repeat(10));
+  refused(() => readRegularFile(join(d, "big"), known), "too-large", "SECRET");
+});
+
 test.run();

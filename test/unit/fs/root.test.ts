@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { closeSync, constants, lstatSync, mkdirSync, openSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { badInRootPath, resolveInRoot } from "../../../src/fs/root.ts";
+import { badInRootPath, knownRegularAt, resolveInRoot, withResolveCache } from "../../../src/fs/root.ts";
 import { openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS } from "../../../src/fs/libc.ts";
 import { fuzzSeeds, Random } from "../../harness/random.ts";
 import { tempDir } from "../tmp.ts";
@@ -88,6 +88,26 @@ test("resolveInRoot agrees with openat2(RESOLVE_IN_ROOT) on random trees", () =>
     }
   }
   assert.ok(compared > 100, `only ${compared} paths resolved by the kernel`);
+});
+
+test("knownRegularAt: what the resolution's own lstat found, only while resolution is memoised", () => {
+  const root = tempDir("root-");
+  mkdirSync(join(root, "store"));
+  writeFileSync(join(root, "store/file"), "x");
+  mkdirSync(join(root, "store/dir"));
+  symlinkSync("/store/file", join(root, "link"));
+  symlinkSync("/store/dir", join(root, "to-dir"));
+  withResolveCache(() => {
+    const file = resolveInRoot(root, "/link");
+    assert.is(file, join(root, "store/file"));
+    assert.ok(knownRegularAt(file));
+    const dir = resolveInRoot(root, "/to-dir");
+    assert.not.ok(knownRegularAt(dir));
+    assert.not.ok(knownRegularAt(resolveInRoot(root, "/missing")));
+    assert.not.ok(knownRegularAt(resolveInRoot(root, "/link", false)));
+  });
+  // Outside, nothing is remembered: the reader stats for itself.
+  assert.not.ok(knownRegularAt(resolveInRoot(root, "/link")));
 });
 
 test("badInRootPath: absolute, normal form, not / unless allowed", () => {
