@@ -3,6 +3,7 @@
  * client in src/systemd: jobs enqueued with mode "replace" and awaited through JobRemoved.
  */
 import { DBusCallError, QUICK_CALL_TIMEOUT_MS } from "../../dbus/connection.ts";
+import { pipelined } from "../../dbus/pipeline.ts";
 import { JobWaiter } from "../../systemd/jobs.ts";
 import { SYSTEMD_BUS_NAME, type SystemdManager } from "../../systemd/manager.ts";
 import { toNumber } from "../../systemd/units.ts";
@@ -13,8 +14,6 @@ const UNIT_IFACE = "org.freedesktop.systemd1.Unit";
 const NOT_LOADED = new Set(["org.freedesktop.systemd1.NoSuchUnit", "org.freedesktop.DBus.Error.InvalidArgs", "org.freedesktop.systemd1.LoadFailed"]);
 /** A property read on an object that went away. */
 const GONE = new Set(["org.freedesktop.DBus.Error.UnknownObject", "org.freedesktop.DBus.Error.UnknownMethod", "org.freedesktop.DBus.Error.UnknownInterface", "org.freedesktop.systemd1.NoSuchUnit"]);
-/** FragmentPath reads in flight at once (below dbus-daemon's default per-connection reply limit). */
-const FRAGMENT_WINDOW = 64;
 
 /**
  * The wait after the switch's jobs, before new and failed units are listed. ng waits until the bus
@@ -121,15 +120,13 @@ export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT
   const withFragmentPaths = async (active: Record<string, ActiveUnitState>, units: Iterable<string>): Promise<Record<string, ActiveUnitState>> => {
     const out: Record<string, ActiveUnitState> = Object.assign(Object.create(null), active);
     const reads = [...units].filter((u) => objectPaths.has(u) && Object.hasOwn(out, u));
-    // The reads are pipelined on the one connection rather than one round trip each; in windows,
-    // so the bus daemon's cap on a connection's pending replies (128 on the system bus) is never
-    // reached (a refused read would wrongly count as a vanished unit).
-    for (let i = 0; i < reads.length; i += FRAGMENT_WINDOW) {
-      const window = reads.slice(i, i + FRAGMENT_WINDOW);
-      const paths = await Promise.all(window.map((u) =>
-        propertyOf<string>(objectPaths.get(u)!, "FragmentPath").then((v) => String(v), () => "" /* unit vanished meanwhile */)));
-      window.forEach((u, k) => { out[u] = { ...out[u]!, fragmentPath: paths[k]! }; });
-    }
+    // Pipelined in windows, so the bus daemon's reply cap is never reached (a refused read would
+    // wrongly count as a vanished unit).
+    const paths = await pipelined(reads, (u) => propertyOf<string>(objectPaths.get(u)!, "FragmentPath"));
+    reads.forEach((u, k) => {
+      const p = paths[k]!;
+      out[u] = { ...out[u]!, fragmentPath: p.status === "fulfilled" ? String(p.value) : "" /* unit vanished meanwhile */ };
+    });
     return out;
   };
 

@@ -185,21 +185,47 @@ test("a job that never ends (connection lost) rejects the switch and keeps the l
 
 test("a lost bus connection while submitting stops the switch at once, lists intact", async () => {
   const dir = tempDir("stc-phases-");
-  let submitted = 0;
+  const submitted: string[] = [];
   let err: unknown;
   try {
     await run(plan({ restart: ["a.service", "b.service"], start: ["s.service"] }), {
       dir,
-      onSubmit: (v) => {
-        if (v === "restart") { submitted++; throw Object.assign(new Error("D-Bus connection closed"), { name: "DBusDisconnectedError" }); }
+      onSubmit: (v, u) => {
+        submitted.push(`${v} ${u}`);
+        if (v === "restart" && u !== "sysinit-reactivation.target") throw Object.assign(new Error("D-Bus connection closed"), { name: "DBusDisconnectedError" });
       },
     });
   } catch (e) { err = e; }
   assert.is((err as Error)?.name, "DBusDisconnectedError");
-  assert.is(submitted, 1, "no further calls on a dead connection");
+  // The phase's calls went out together; nothing after it is tried on a dead connection.
+  assert.equal(submitted, ["restart sysinit-reactivation.target", "restart a.service", "restart b.service"]);
   const l = new SwitchLists(dir, false);
   assert.equal(l.read("restart"), ["a.service", "b.service"]);
   assert.equal(l.read("start"), ["s.service"]);
+});
+
+test("a phase's calls go out back to back, not one round trip each; refusals still reported in order", async () => {
+  const units = Array.from({ length: 100 }, (_, i) => `u${String(i).padStart(3, "0")}.service`);
+  const events: string[] = [];
+  const sd = fakeSystemd(events, { refuse: { "restart u005.service": "no", "restart u070.service": "no" } });
+  // Each call is answered only once the next one has been sent (or the window is full): a loop
+  // awaiting each answer before the next call would wait forever here.
+  let inFlight = 0;
+  let most = 0;
+  const answer = sd.submit.bind(sd);
+  sd.submit = async (verb, unit) => {
+    most = Math.max(most, ++inFlight);
+    await new Promise((r) => setTimeout(r, 0));
+    inFlight--;
+    return answer(verb, unit);
+  };
+  const log = memoryLog();
+  const lists = new SwitchLists(tempDir("stc-phases-"), false);
+  const status = await executePlan({ plan: plan({ restart: units }), sortUnits, systemd: sd, lists, log, summary: emptySummary("test", "/t"), scope: systemScope() });
+  assert.is(status, 4);
+  assert.ok(most > 1 && most <= 64, `calls in flight at once: ${most}`);
+  assert.equal(log.lines.filter((l) => l.startsWith("Failed")), ["Failed to restart u005.service: no", "Failed to restart u070.service: no"]);
+  assert.is(events.filter((e) => e.startsWith("done restart u")).length, 98);
 });
 
 test("activation restart/reload requests are folded in, recorded, and their files consumed", async () => {
