@@ -2,11 +2,11 @@
  * Loading what /etc looks like now, for the planner: the links into /etc/static, what sits at
  * each name the new tree declares, `.clean`, and the owner tables. Reads only; the result is data.
  */
-import { type Dirent, lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
+import { type Dirent, lstatSync, readdirSync, readlinkSync, statSync, type Stats } from "node:fs";
 import { CLEAN, parseClean } from "./clean.ts";
 import { type IdTables, idTables } from "./owners.ts";
 import { parentName, STATIC } from "./paths.ts";
-import { isSymlinkAt, knownSymlinkAt, linkTargetAt, memoised, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
+import { isSymlinkAt, knownRegularAt, knownSymlinkAt, linkTargetAt, memoised, noteRegularAt, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
 import { sortBytewise } from "../text/bytewise.ts";
 import { InputFileError, MAX_BYTES, readRegularFileOptional } from "../fs/read.ts";
 import { isTempName } from "../fs/staged.ts";
@@ -138,7 +138,8 @@ export function etcDirHostPath(root: string, dir: string, staticParents: boolean
 /** A directory entry's type from the listing, asking lstat only when the file system gives none. */
 function isSymlink(d: Dirent, here: string): boolean {
   if (d.isSymbolicLink()) { noteSymlinkAt(here, true); return true; }
-  if (d.isDirectory() || d.isFile()) { noteSymlinkAt(here, false); return false; }
+  if (d.isFile()) { noteRegularAt(here); return false; }
+  if (d.isDirectory()) { noteSymlinkAt(here, false); return false; }
   return isSymlinkAt(here);
 }
 
@@ -154,6 +155,11 @@ function observe(root: string, e: EtcEntry): NodeState {
   // alone (the planner refuses it when it gets there), not of the whole run.
   try { host = etcHostPath(root, name); } catch { return { type: "other" }; }
   if (host === undefined) return { type: "none" };
+  // A regular file the walk of /etc listed where a copy goes: its open's fstat tells all, no lstat.
+  if (e.kind === "copy" && knownRegularAt(host)) {
+    const found = observeFile(host, e.name);
+    if (found) return found;
+  }
   // A link the walk of /etc listed needs no lstat: a link's mode and owner mean nothing here.
   let st;
   if (knownSymlinkAt(host) !== true) {
@@ -164,13 +170,35 @@ function observe(root: string, e: EtcEntry): NodeState {
     const linkTarget = linkTargetAt(host);
     if (intoStatic(linkTarget)) return { type: "link", linkTarget };
     let leadsToDir = false;
-    try { leadsToDir = statSync(resolveInRoot(root, `/etc/${name}`)).isDirectory(); } catch { /* dangling */ }
+    try {
+      // The resolution's own lstat of where it ends may have found a regular file already.
+      const to = resolveInRoot(root, `/etc/${name}`);
+      leadsToDir = !knownRegularAt(to) && statSync(to).isDirectory();
+    } catch { /* dangling */ }
     return { type: "link", linkTarget, leadsToDir };
   }
   const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   if (st.isDirectory()) return { ...base, type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host) }) };
   if (st.isFile()) return { ...base, type: "file", content: e.kind === "copy" ? oldContent(host, e.name) : undefined };
   return { ...base, type: "other" };
+}
+
+/**
+ * What is at `host` where a copy goes, when the walk of /etc listed a regular file there: read at
+ * once (open, fstat, read), the fstat giving mode and owner. Undefined when the open found no
+ * regular file (gone, or swapped meanwhile): the caller looks again with lstat.
+ */
+function observeFile(host: string, name: string): NodeState | undefined {
+  let st: Stats | undefined;
+  let content: Buffer | undefined;
+  try {
+    content = readRegularFileOptional(host, { maxBytes: MAX_BYTES.etcCopy, what: `/etc/${name}`, noFollow: true, knownRegular: true, seen: (s) => { st = s; } });
+  } catch (e) {
+    // Too large for a copy: it is simply replaced, as oldContent says.
+    if (!(e instanceof InputFileError)) throw e;
+  }
+  if (st === undefined || !st.isFile()) return undefined;
+  return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, type: "file", content };
 }
 
 /**

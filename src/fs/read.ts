@@ -43,6 +43,8 @@ export interface ReadLimits {
    * symlink swapped in fails the open).
    */
   knownRegular?: boolean;
+  /** Given the fstat of what was opened, before it is judged (a caller that needs its owner or mode too). */
+  seen?: (st: Stats) => void;
 }
 
 /** What a non-regular file is, in words. */
@@ -91,6 +93,7 @@ export function readRegularFileOptional(path: string, limits: ReadLimits): Buffe
   }
   try {
     const now = fstatSync(fd);
+    limits.seen?.(now);
     // Swapped between the stat and the open: judge what was opened.
     refuseUnless(path, now, limits);
     // One byte more than the stat size, so growth is noticed without a second read buffer.

@@ -72,6 +72,13 @@ export function knownRegularAt(here: string): boolean {
   return linkCache?.regular.has(here) ?? false;
 }
 
+/** Records that a listing the caller made typed `here` a regular file (no effect outside withResolveCache). */
+export function noteRegularAt(here: string): void {
+  if (!linkCache) return;
+  linkCache.isLink.set(here, false);
+  linkCache.regular.add(here);
+}
+
 /** What is known without a system call: whether `here` is a symlink, or undefined when not yet asked. */
 export function knownSymlinkAt(here: string): boolean | undefined {
   return linkCache?.isLink.get(here);

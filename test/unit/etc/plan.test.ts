@@ -1,6 +1,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { planEtcSetup } from "../../../src/etc/step.ts";
 import { join } from "node:path";
 import { planEtc, planLines } from "../../../src/etc/plan.ts";
 import { loadEtcState } from "../../../src/etc/state.ts";
@@ -30,6 +32,29 @@ test("a second run of the same tree plans nothing visible", () => {
   const plan = planFor(root, entries);
   assert.equal(planLines(plan, { diff: true }), []);
   assert.equal(opSummary(plan), ["clean"]);
+});
+
+test("as the step plans (listings typing /etc's files): a copy rewritten only where content, mode or owner differ; a FIFO in its place is not read", () => {
+  const root = makeUserRoot();
+  const entries = {
+    same: { text: "s\n", mode: "0644" }, content: { text: "c\n", mode: "0644" }, mode: { text: "m\n", mode: "0644" },
+    owner: { text: "o\n", mode: "0644" }, fifo: { text: "f\n", mode: "0644" }, "sub/deep": { text: "d\n", mode: "0600" },
+  };
+  const first = setup(root, entries);
+  assert.is(first.status, 0, first.messages.join("\n"));
+  writeFileSync(join(root, "etc/content"), "changed\n");
+  chmodSync(join(root, "etc/mode"), 0o600);
+  chownSync(join(root, "etc/owner"), 1, 0);
+  rmSync(join(root, "etc/fifo"));
+  assert.is(spawnSync("mkfifo", [join(root, "etc/fifo")]).status, 0);
+  const { data } = planEtcSetup(root, buildEtcTree(root, entries), {}, false);
+  assert.equal(opSummary(data), ["copy content", "copy fifo", "copy mode", "copy owner", "clean"]);
+  const old = (name: string) => (data.ops.find((o) => o.op === "copy" && o.name === name) as { old?: Buffer }).old;
+  assert.is(old("content")?.toString(), "changed\n");
+  assert.is(old("fifo"), undefined);
+  // Unchanged again: nothing.
+  assert.is(setup(root, entries).status, 0);
+  assert.equal(opSummary(planEtcSetup(root, buildEtcTree(root, entries), {}, false).data), ["clean"]);
 });
 
 test("a switch: added, removed, changed, mode changes and link/copy/direct transitions", () => {

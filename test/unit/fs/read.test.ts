@@ -80,4 +80,18 @@ test("knownRegular skips the stat before the open, but what was opened is still 
   refused(() => readRegularFile(join(d, "big"), known), "too-large", "SECRET");
 });
 
+test("paths as the kernel takes them: UTF-8 names, large files whole, a NUL or an overlong path refused typed", () => {
+  const d = tempDir("read-");
+  writeFileSync(join(d, "größe-∑"), "ü");
+  assert.is(readRegularFile(join(d, "größe-∑"), limits).toString(), "ü");
+  const big = Buffer.alloc(300_000, 7);
+  big[299_999] = 9;
+  writeFileSync(join(d, "big"), big);
+  assert.ok(readRegularFile(join(d, "big"), { ...limits, maxBytes: 1 << 20 }).equals(big));
+  refused(() => readRegularFile(`${d}/f\0x`, limits), "unreadable");
+  refused(() => readRegularFile(`${d}/${"x/".repeat(3000)}f`, limits), "unreadable");
+  // Reads after a refused path use the reused path buffer correctly.
+  assert.is(readRegularFile(join(d, "größe-∑"), limits).toString(), "ü");
+});
+
 test.run();
