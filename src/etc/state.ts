@@ -148,12 +148,13 @@ function isDirectory(d: Dirent, here: string): boolean {
   return lstatSync(here).isDirectory();
 }
 
-function observe(root: string, e: EtcEntry): NodeState {
+/** What is at `/etc/NAME` for the entry `e` (`etc`: /etc resolved inside the root). */
+function observe(root: string, e: EtcEntry, etc: string): NodeState {
   const name = e.name;
   let host: string | undefined;
   // A parent that cannot be resolved (a loop of links): that parent is in the way of this entry
   // alone (the planner refuses it when it gets there), not of the whole run.
-  try { host = etcHostPath(root, name); } catch { return { type: "other" }; }
+  try { host = etcHostPath(root, name, false, etc); } catch { return { type: "other" }; }
   if (host === undefined) return { type: "none" };
   // A regular file the walk of /etc listed where a copy goes: its open's fstat tells all, no lstat.
   if (e.kind === "copy" && knownRegularAt(host)) {
@@ -222,6 +223,8 @@ function oldContent(host: string, name: string): Buffer | undefined {
 function findStaticLinks(root: string, tree: EtcTree, listedDirs: Set<string>, dirsWithTemps: Set<string>): StaticLink[] {
   const found: StaticLink[] = [];
   const etc = resolveInRoot(root, "/etc");
+  // Where each directory of the new tree resolves (null: it does not), once per directory.
+  const treeDirs = new Map<string, string | null>();
   const walk = (rel: string) => {
     let listed: Dirent[];
     try { listed = readdirSync(rel === "" ? etc : `${etc}/${rel}`, { withFileTypes: true }); } catch { return; }
@@ -230,19 +233,21 @@ function findStaticLinks(root: string, tree: EtcTree, listedDirs: Set<string>, d
       const name = rel === "" ? d.name : `${rel}/${d.name}`;
       if (isTempName(d.name)) { dirsWithTemps.add(rel); continue; }
       if (name === "nixos") continue;
-      // The listing's file types spare an lstat per node; link targets were mostly read by observe.
-      if (isSymlink(d, `${etc}/${name}`)) {
-        const target = linkTargetAt(`${etc}/${name}`);
+      const here = `${etc}/${name}`;
+      // The listing's file types spare an lstat per node; link targets are read once (observe reuses them).
+      if (isSymlink(d, here)) {
+        const target = linkTargetAt(here);
         if (!intoStatic(target)) continue;
-        // Like `-l "/etc/static/NAME"` once /etc/static is the new tree: parents followed, the entry not.
-        const parent = parentName(name);
-        let stillDeclared = false;
-        try {
-          const at = `${resolveInRoot(root, parent === "" ? tree.path : `${tree.path}/${parent}`)}/${name.split("/").at(-1)}`;
-          stillDeclared = isSymlinkAt(at);
-        } catch { /* not declared */ }
+        // Like `-l "/etc/static/NAME"` once /etc/static is the new tree: parents followed, the entry
+        // not. The new tree's directory `rel` is resolved once for all its entries.
+        let dirHost = treeDirs.get(rel);
+        if (dirHost === undefined) {
+          try { dirHost = resolveInRoot(root, rel === "" ? tree.path : `${tree.path}/${rel}`); } catch { dirHost = null; }
+          treeDirs.set(rel, dirHost);
+        }
+        const stillDeclared = dirHost !== null && isSymlinkAt(`${dirHost}/${d.name}`);
         found.push({ name, target, stillDeclared });
-      } else if (isDirectory(d, `${etc}/${name}`)) {
+      } else if (isDirectory(d, here)) {
         walk(name);
       }
     }
@@ -277,11 +282,11 @@ function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
   const dirsWithTemps = new Set<string>();
   const staticLinks = findStaticLinks(root, tree, listedDirs, dirsWithTemps);
   const nodes = new Map<string, NodeState>();
+  const etc = resolveInRoot(root, "/etc");
   for (const e of tree.entries) {
     if (e.kind === "file") continue;
-    nodes.set(e.name, observe(root, e));
+    nodes.set(e.name, observe(root, e, etc));
   }
-  const etc = resolveInRoot(root, "/etc");
   const cleanText = readText(resolveInRoot(root, `/etc/${CLEAN}`), `/etc/${CLEAN}`);
   const { names, refused } = parseClean(cleanText);
   let staticTarget: string | undefined;
