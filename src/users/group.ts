@@ -1,5 +1,5 @@
 /** /etc/group: one `name:password:gid:member,member` line per group. */
-import { joinWithVerbatim, splitDatabase, type DatabaseFile } from "./verbatim.ts";
+import { joinWithVerbatim, restOf, splitDatabase, type DatabaseFile } from "./verbatim.ts";
 
 /** A line of /etc/group. */
 export interface GroupEntry {
@@ -15,7 +15,7 @@ export interface GroupEntry {
  */
 export function parseGroupFile(text: string): DatabaseFile<GroupEntry> {
   return splitDatabase(text, 2, (f) => {
-    const members = f.slice(3).join(":");
+    const members = restOf(f, 3);
     return { name: f[0]!, password: f[1] ?? "", gid: Number(f[2]), members: members === "" ? [] : members.split(",") };
   });
 }

@@ -11,7 +11,7 @@ import { verifySha512Crypt } from "./sha512crypt.ts";
 import { parseSubId, serializeSubId, type SubIdEntry } from "./subid.ts";
 import { FILES, type FileKey } from "./files.ts";
 import { parseIdMap, parseNameList, serializeIdMap, serializeNameList } from "./state.ts";
-import { byteCompare } from "../text/bytewise.ts";
+import { sortById, sortNames } from "./order.ts";
 
 /**
  * The order files are replaced in. ID maps first (an ID is recorded before anything uses it),
@@ -47,6 +47,8 @@ export interface UsersPlanData {
   /** Files whose content changes, in write order. */
   changed: FileKey[];
   homes: HomeDir[];
+  /** The GID /etc/shadow is given: group `shadow`'s in the new /etc/group, 0 without one. */
+  shadowGid: number;
   /** The messages, in the order and wording of update-users-groups.pl. */
   messages: string[];
 }
@@ -118,7 +120,8 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
     next.autoSubUidMap = f.autoSubUidMap;
   }
   const changed = WRITE_ORDER.filter((k) => next[k] !== f[k]);
-  return { next, current: { ...f }, changed, homes: users.homes, messages: p.messages };
+  const shadowGid = groups.out.get("shadow")?.gid ?? 0;
+  return { next, current: { ...f }, changed, homes: users.homes, shadowGid: shadowGid < 0 ? 0 : shadowGid, messages: p.messages };
 }
 
 /** Parses the current files and state, and sets up the ID allocators (every ID in use taken). */
@@ -184,7 +187,7 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
       }
       password = "x";
     }
-    out.set(g.name, { name: g.name, password, gid, members: [...members].sort(byteCompare) });
+    out.set(g.name, { name: g.name, password, gid, members: sortNames([...members]) });
     p.gidMap.set(g.name, gid);
   }
   const declarative = serializeNameList(out.keys());
@@ -412,9 +415,4 @@ function byName<T extends { name: string }>(list: readonly T[]): Map<string, T> 
   const map = new Map<string, T>();
   for (const x of list) map.set(x.name, x);
   return map;
-}
-
-/** Sorted by ID, ties by name, so the output never depends on hash order. */
-function sortById<T extends { name: string }>(list: T[], id: (x: T) => number): T[] {
-  return list.sort((a, b) => id(a) - id(b) || byteCompare(a.name, b.name));
 }

@@ -1,4 +1,5 @@
 /** /etc/shadow: `name:hash:lastchg:min:max:warn:inactive:expire:flag`, see shadow(5). */
+import { restOf } from "./verbatim.ts";
 
 /** A line of /etc/shadow; fields other than name and hash are kept verbatim. */
 export interface ShadowEntry {
@@ -21,14 +22,19 @@ export interface ShadowEntry {
  */
 export function parseShadow(text: string): ShadowEntry[] {
   const out: ShadowEntry[] = [];
-  for (const line of text.split("\n")) {
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
     if (line === "") continue;
     const f = line.split(":");
-    out.push({
-      name: f[0]!, hash: f[1] ?? "", lastChange: f[2] ?? "", min: f[3] ?? "", max: f[4] ?? "", warn: f[5] ?? "",
-      inactive: f[6] ?? "", expire: f[7] ?? "", flag: f.slice(8).join(":"),
-      ...(f[0] === "" || /^[+\-#]/.test(f[0]!) ? { verbatim: line } : {}),
-    });
+    const name = f[0]!;
+    const entry: ShadowEntry = {
+      name, hash: f[1] ?? "", lastChange: f[2] ?? "", min: f[3] ?? "", max: f[4] ?? "", warn: f[5] ?? "",
+      inactive: f[6] ?? "", expire: f[7] ?? "", flag: restOf(f, 8),
+    };
+    const c = name.charCodeAt(0);
+    if (name === "" || c === 0x2b || c === 0x2d || c === 0x23) entry.verbatim = line;
+    out.push(entry);
   }
   return out;
 }

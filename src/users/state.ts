@@ -5,7 +5,7 @@
  * - `declarative-users`, `declarative-groups`: names separated by one space, sorted, no newline;
  * - `auto-subuid-map`: JSON object name -> first subordinate ID, then a newline.
  */
-import { byteCompare } from "../text/bytewise.ts";
+import { sortNames } from "./order.ts";
 import { nestsTooDeeply } from "./json.ts";
 
 /** A state file that cannot be read; names the file. */
@@ -37,7 +37,7 @@ export function parseIdMap(file: string, text: string | null): Map<string, numbe
 
 /** Serializes an ID map canonically, as Perl's `to_json($m, {canonical => 1})`. */
 export function serializeIdMap(map: ReadonlyMap<string, number>): string {
-  const keys = [...map.keys()].sort(byteCompare);
+  const keys = sortNames([...map.keys()]);
   return "{" + keys.map((k) => `${JSON.stringify(k)}:${map.get(k)}`).join(",") + "}";
 }
 
@@ -49,5 +49,5 @@ export function parseNameList(text: string | null): Set<string> {
 
 /** Serializes a name list sorted, space-separated, without a newline. */
 export function serializeNameList(names: Iterable<string>): string {
-  return [...names].sort(byteCompare).join(" ");
+  return sortNames([...names]).join(" ");
 }

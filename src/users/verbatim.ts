@@ -24,9 +24,16 @@ export interface DatabaseFile<T> {
   names: string[];
 }
 
+/** An ID field: decimal digits only. */
+const DIGITS = /^[0-9]{1,10}$/;
+
 /** Whether a line with this name and ID field is a record: a plain name and a decimal ID. */
 export function isRecord(name: string, id: string | undefined): boolean {
-  return name !== "" && !/^[+\-#]/.test(name) && id !== undefined && /^[0-9]{1,10}$/.test(id) && Number(id) <= 4294967295;
+  if (name === "") return false;
+  const c = name.charCodeAt(0);
+  // `+`, `-` (NIS compat) and `#` (a comment) start lines that are not records.
+  if (c === 0x2b || c === 0x2d || c === 0x23) return false;
+  return id !== undefined && DIGITS.test(id) && (id.length < 10 || Number(id) <= 4294967295);
 }
 
 /**
@@ -37,18 +44,26 @@ export function splitDatabase<T extends { name: string }>(text: string, idField:
   const byName = new Map<string, T>();
   const verbatim: VerbatimLine[] = [];
   const names: string[] = [];
-  for (const line of text.split("\n")) {
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
     if (line === "") continue;
     const f = line.split(":");
-    if (!isRecord(f[0]!, f[idField])) {
+    const name = f[0]!;
+    if (!isRecord(name, f[idField])) {
       const lead = /^[0-9]{1,10}/.exec(f[idField] ?? "");
-      verbatim.push({ text: line, after: names.length - 1, ...(lead ? { id: Number(lead[0]) } : {}) });
+      verbatim.push(lead ? { text: line, after: names.length - 1, id: Number(lead[0]) } : { text: line, after: names.length - 1 });
       continue;
     }
-    names.push(f[0]!);
-    byName.set(f[0]!, parse(f));
+    names.push(name);
+    byName.set(name, parse(f));
   }
   return { entries: [...byName.values()], verbatim, names };
+}
+
+/** Fields `from` to the end of a split line, joined again (`""` when the line has fewer). */
+export function restOf(f: string[], from: number): string {
+  return f.length <= from + 1 ? (f[from] ?? "") : f.slice(from).join(":");
 }
 
 /**

@@ -7,7 +7,6 @@ import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, ls
 import { basename, delimiter, dirname, join } from "node:path";
 import { writeFileAtomic } from "../fs/atomic.ts";
 import { isTempName, sweepTemps } from "../fs/staged.ts";
-import { parseGroup } from "./group.ts";
 import { inRoot, readDatabases } from "./load.ts";
 import { FILES, type FileKey, managedDirs } from "./files.ts";
 import type { UsersPlanData } from "./plan.ts";
@@ -74,15 +73,15 @@ export function hasUsersTemps(root: string): boolean {
 
 /** What /etc/shadow must be, on every run: root-owned, group `shadow` (0 without one), 0640. */
 function shadowOwnership(plan: UsersPlanData): { mode: number; uid: number; gid: number } {
-  const gid = parseGroup(plan.next.group).find((g) => g.name === "shadow")?.gid;
-  return { mode: 0o640, uid: 0, gid: gid === undefined || gid < 0 ? 0 : gid };
+  return { mode: 0o640, uid: 0, gid: plan.shadowGid };
 }
 
 const asRoot = () => process.geteuid?.() === 0;
 
 /** Replaces the changed files under `root`, in the plan's write order; enforces shadow's mode. */
 export function writeDatabases(root: string, plan: UsersPlanData): void {
-  const now = readDatabases(root);
+  // Nothing to write, nothing to protect: the files are not read again.
+  const now = plan.changed.length === 0 ? plan.current : readDatabases(root);
   for (const k of Object.keys(FILES) as FileKey[]) {
     if (now[k] !== plan.current[k]) throw new ConcurrentChangeError(`/${FILES[k]} changed since the users plan was made; nothing written`);
   }
@@ -152,10 +151,14 @@ export function ensureHomes(root: string, plan: UsersPlanData, warn: (l: string)
     let path: string;
     try {
       path = join(mkdirInRoot(root, dirname(h.path)), basename(h.path));
-      try {
-        mkdirSync(path, { mode: h.mode });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      // Looked at first, so a home that is there (every home of a rerun) costs no failed mkdir(2)
+      // and no exception; whatever it is, the open below judges it.
+      if (lstatSync(path, { throwIfNoEntry: false }) === undefined) {
+        try {
+          mkdirSync(path, { mode: h.mode });
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        }
       }
     } catch (e) {
       warn(`warning: cannot create home directory ‘${h.path}’ of user ‘${h.user}’: ${(e as Error).message}`);
