@@ -6,7 +6,7 @@ import { type Dirent, lstatSync, readdirSync, readlinkSync, statSync, type Stats
 import { CLEAN, parseClean } from "./clean.ts";
 import { type IdTables, idTables } from "./owners.ts";
 import { parentName, STATIC } from "./paths.ts";
-import { isSymlinkAt, knownRegularAt, knownSymlinkAt, linkTargetAt, memoised, noteRegularAt, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
+import { isSymlinkAt, knownMissingAt, knownRegularAt, knownSymlinkAt, linkTargetAt, memoised, noteRegularAt, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
 import { sortBytewise } from "../text/bytewise.ts";
 import { InputFileError, MAX_BYTES, readRegularFileOptional } from "../fs/read.ts";
 import { isTempName } from "../fs/staged.ts";
@@ -148,14 +148,24 @@ function isDirectory(d: Dirent, here: string): boolean {
   return lstatSync(here).isDirectory();
 }
 
+/** What the walk of /etc listed: the directories (relative to /etc, "" for /etc) and every name in them. */
+interface Listed {
+  dirs: ReadonlySet<string>;
+  names: ReadonlySet<string>;
+}
+
 /** What is at `/etc/NAME` for the entry `e` (`etc`: /etc resolved inside the root). */
-function observe(root: string, e: EtcEntry, etc: string): NodeState {
+function observe(root: string, e: EtcEntry, etc: string, listed: Listed): NodeState {
   const name = e.name;
   let host: string | undefined;
   // A parent that cannot be resolved (a loop of links): that parent is in the way of this entry
   // alone (the planner refuses it when it gets there), not of the whole run.
   try { host = etcHostPath(root, name, false, etc); } catch { return { type: "other" }; }
   if (host === undefined) return { type: "none" };
+  // Nothing there, known without an lstat: the walk of /etc listed its directory (through real
+  // directories, so at this very path) without it, or resolving its directory found none.
+  const parent = parentName(name);
+  if (listed.dirs.has(parent) ? !listed.names.has(name) : knownMissingAt(host.slice(0, host.lastIndexOf("/")))) return { type: "none" };
   // A regular file the walk of /etc listed where a copy goes: its open's fstat tells all, no lstat.
   if (e.kind === "copy" && knownRegularAt(host)) {
     const found = observeFile(host, e.name);
@@ -220,7 +230,7 @@ function oldContent(host: string, name: string): Buffer | undefined {
  * Finds links into /etc/static under /etc (resolved inside the root), never looking under
  * /etc/nixos. Temporary names of an earlier, killed run are skipped: applying sweeps them.
  */
-function findStaticLinks(root: string, tree: EtcTree, listedDirs: Set<string>, dirsWithTemps: Set<string>): StaticLink[] {
+function findStaticLinks(root: string, tree: EtcTree, listedDirs: Set<string>, listedNames: Set<string>, dirsWithTemps: Set<string>): StaticLink[] {
   const found: StaticLink[] = [];
   const etc = resolveInRoot(root, "/etc");
   // Where each directory of the new tree resolves (null: it does not), once per directory.
@@ -231,6 +241,7 @@ function findStaticLinks(root: string, tree: EtcTree, listedDirs: Set<string>, d
     listedDirs.add(rel);
     for (const d of sortBytewise(listed, (e) => e.name)) {
       const name = rel === "" ? d.name : `${rel}/${d.name}`;
+      listedNames.add(name);
       if (isTempName(d.name)) { dirsWithTemps.add(rel); continue; }
       if (name === "nixos") continue;
       const here = `${etc}/${name}`;
@@ -279,13 +290,14 @@ export function loadEtcState(root: string, tree: EtcTree): EtcState {
 function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
   // The walk of /etc first: its listings tell which declared names are links (no lstat for those).
   const listedDirs = new Set<string>();
+  const listedNames = new Set<string>();
   const dirsWithTemps = new Set<string>();
-  const staticLinks = findStaticLinks(root, tree, listedDirs, dirsWithTemps);
+  const staticLinks = findStaticLinks(root, tree, listedDirs, listedNames, dirsWithTemps);
   const nodes = new Map<string, NodeState>();
   const etc = resolveInRoot(root, "/etc");
   for (const e of tree.entries) {
     if (e.kind === "file") continue;
-    nodes.set(e.name, observe(root, e, etc));
+    nodes.set(e.name, observe(root, e, etc, { dirs: listedDirs, names: listedNames }));
   }
   const cleanText = readText(resolveInRoot(root, `/etc/${CLEAN}`), `/etc/${CLEAN}`);
   const { names, refused } = parseClean(cleanText);

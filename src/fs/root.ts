@@ -32,6 +32,8 @@ let linkCache: {
   isLink: Map<string, boolean>;
   /** Paths an lstat of the resolution found to be regular files (their readers skip a second one). */
   regular: Set<string>;
+  /** Paths an lstat of the resolution found nothing at (ENOENT, ENOTDIR). */
+  missing: Set<string>;
   target: Map<string, string>;
   canonical: Map<string, string>;
   derived: Map<string, unknown>;
@@ -40,7 +42,7 @@ let linkCache: {
 /** Runs `read` (which must not change the root) with path resolution memoised; nests. */
 export function withResolveCache<T>(read: () => T): T {
   if (linkCache) return read();
-  linkCache = { isLink: new Map(), regular: new Set(), target: new Map(), canonical: new Map(), derived: new Map() };
+  linkCache = { isLink: new Map(), regular: new Set(), missing: new Set(), target: new Map(), canonical: new Map(), derived: new Map() };
   try {
     return read();
   } finally {
@@ -58,8 +60,13 @@ export function isSymlinkAt(here: string): boolean {
     if (st !== undefined) {
       isLink = st.isSymbolicLink();
       if (st.isFile()) linkCache?.regular.add(here);
+    } else {
+      linkCache?.missing.add(here);
     }
-  } catch { /* missing (ENOTDIR): kept literally */ }
+  } catch (e) {
+    // Missing behind a file (ENOTDIR): kept literally, as a missing one.
+    if ((e as NodeJS.ErrnoException).code === "ENOTDIR") linkCache?.missing.add(here);
+  }
   linkCache?.isLink.set(here, isLink);
   return isLink;
 }
@@ -70,6 +77,11 @@ export function isSymlinkAt(here: string): boolean {
  */
 export function knownRegularAt(here: string): boolean {
   return linkCache?.regular.has(here) ?? false;
+}
+
+/** Whether the lstat that resolved `here` (inside withResolveCache) found nothing there. */
+export function knownMissingAt(here: string): boolean {
+  return linkCache?.missing.has(here) ?? false;
 }
 
 /** Records that a listing the caller made typed `here` a regular file (no effect outside withResolveCache). */

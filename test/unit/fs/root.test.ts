@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { closeSync, constants, lstatSync, mkdirSync, openSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { badInRootPath, knownRegularAt, resolveInRoot, withResolveCache } from "../../../src/fs/root.ts";
+import { badInRootPath, knownMissingAt, knownRegularAt, resolveInRoot, withResolveCache } from "../../../src/fs/root.ts";
 import { openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS } from "../../../src/fs/libc.ts";
 import { fuzzSeeds, Random } from "../../harness/random.ts";
 import { tempDir } from "../tmp.ts";
@@ -90,7 +90,7 @@ test("resolveInRoot agrees with openat2(RESOLVE_IN_ROOT) on random trees", () =>
   assert.ok(compared > 100, `only ${compared} paths resolved by the kernel`);
 });
 
-test("knownRegularAt: what the resolution's own lstat found, only while resolution is memoised", () => {
+test("knownRegularAt, knownMissingAt: what the resolution's own lstat found, only while resolution is memoised", () => {
   const root = tempDir("root-");
   mkdirSync(join(root, "store"));
   writeFileSync(join(root, "store/file"), "x");
@@ -105,7 +105,13 @@ test("knownRegularAt: what the resolution's own lstat found, only while resoluti
     assert.not.ok(knownRegularAt(dir));
     assert.not.ok(knownRegularAt(resolveInRoot(root, "/missing")));
     assert.not.ok(knownRegularAt(resolveInRoot(root, "/link", false)));
+    // Nothing there (ENOENT, or ENOTDIR below a file): known missing; what exists is not.
+    assert.ok(knownMissingAt(resolveInRoot(root, "/missing")));
+    assert.ok(knownMissingAt(resolveInRoot(root, "/link/below")));
+    assert.not.ok(knownMissingAt(file));
+    assert.not.ok(knownMissingAt(dir));
   });
+  assert.not.ok(knownMissingAt(join(root, "missing")));
   // Outside, nothing is remembered: the reader stats for itself.
   assert.not.ok(knownRegularAt(resolveInRoot(root, "/link")));
 });
