@@ -27,7 +27,7 @@ import { MAX_BYTES, readRegularFileOptional } from "../fs/read.ts";
 import { type StagedFile, stageFile, sweepTemps, syncDirs, syncStaged, tempPathFor } from "../fs/staged.ts";
 import { CLEAN, formatClean } from "./clean.ts";
 import { idTables, ownerInRange, resolveOwner } from "./owners.ts";
-import { STATIC } from "./paths.ts";
+import { parentName, STATIC } from "./paths.ts";
 import { managedDirs } from "../users/files.ts";
 import { resolveInRoot, withResolveCache } from "../fs/root.ts";
 import { type EtcOp, type EtcPlan, opMessage } from "./plan.ts";
@@ -186,6 +186,12 @@ class EtcApply {
   private readonly staged: { op: CopyOp; file: StagedFile; replacingDir: boolean }[] = [];
   /** Copies in place (their owners are settled against the new passwd and group). */
   private readonly copies: CopyOp[] = [];
+  /**
+   * Directories this run made (or found made) by a mkdir operation: name -> host path. Nothing
+   * this run does later replaces them, so the entries made inside them need no resolution of
+   * their parents again (an lstat per level per entry on a first run).
+   */
+  private readonly madeDirs = new Map<string, string>();
   private readonly cleanPath: string;
   private oldClean = "";
 
@@ -319,6 +325,7 @@ class EtcApply {
       // Made meanwhile (or by an earlier run's crash): fine if it is a directory.
       if ((e as NodeJS.ErrnoException).code !== "EEXIST" || !lstatSync(p).isDirectory()) throw e;
     }
+    this.madeDirs.set(name, p);
   }
 
   /** Where `name` is built now: inside a directory being built aside, or its place in /etc. */
@@ -327,6 +334,9 @@ class EtcApply {
       if (name === dir) return tmp;
       if (name.startsWith(`${dir}/`)) return `${tmp}${name.slice(dir.length)}`;
     }
+    const parent = parentName(name);
+    const made = parent === "" ? undefined : this.madeDirs.get(parent);
+    if (made !== undefined) return `${made}/${name.slice(parent.length + 1)}`;
     return at(this.root, name, this.etc);
   }
 
@@ -344,6 +354,8 @@ class EtcApply {
       } catch (e) { this.fail(`cannot put the directory /etc/${name} in place`, e); }
     }
     this.pendingDirs.clear();
+    // Directories made inside those now have other names.
+    this.madeDirs.clear();
   }
 
   /** Makes the staged copies durable, then renames each into place (none is renamed before all are durable). */
@@ -388,12 +400,19 @@ function settleOwners(root: string, copies: Extract<EtcOp, { op: "copy" }>[], ou
     for (const c of copies) {
       try {
         const p = at(root, c.name);
-        if (!lstatSync(p).isFile()) continue;
         const inRange = (id: number | undefined) => (id !== undefined && ownerInRange(id) ? id : undefined);
         const uid = inRange(resolveOwner(c.user, ids.users)) ?? c.uid;
         const gid = inRange(resolveOwner(c.group, ids.groups)) ?? c.gid;
         // Changed through a descriptor of the file itself: a link swapped in meanwhile is not followed.
-        const fd = openSync(p, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+        // This run has just renamed its own regular file in there, so no lstat first: the fstat
+        // below judges what was opened (anything but a regular file is left alone).
+        let fd: number;
+        try {
+          fd = openSync(p, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === "ELOOP") continue;
+          throw e;
+        }
         try {
           const st = fstatSync(fd);
           if (!st.isFile()) continue;

@@ -161,6 +161,37 @@ test("between any two operations of a switch, every name declared before and aft
   assert.is(readFileSync(resolveInRoot(root, "/etc/dirlink/b"), "utf8"), "b2\n");
 });
 
+test("owners settled after the copies are in place: a link or a FIFO swapped in meanwhile is neither followed nor waited on", () => {
+  const root = makeUserRoot();
+  const host = join(root, "..", `host-file-${process.pid}`);
+  writeFileSync(host, "host\n", { mode: 0o600 });
+  const before = lstatSync(host);
+  const entries = {
+    linked: { text: "l\n", mode: "0644", user: "etcsvc", group: "etcsvc" },
+    "d/fifo": { text: "f\n", mode: "0644", user: "etcsvc", group: "etcsvc" },
+    kept: { text: "k\n", mode: "0640", user: "etcsvc", group: "etcsvc" },
+  };
+  const { data } = planEtcSetup(root, buildEtcTree(root, entries), {}, false);
+  const messages: string[] = [];
+  const status = applyEtc(root, data, {
+    stderr: (l) => messages.push(l),
+    afterOp: (op) => {
+      // The copies are in place once "clean" is applied; owners are settled right after.
+      if (op.op !== "clean") return;
+      rmSync(join(root, "etc/linked"));
+      symlinkSync(host, join(root, "etc/linked"));
+      rmSync(join(root, "etc/d/fifo"));
+      assert.is(spawnSync("mkfifo", [join(root, "etc/d/fifo")]).status, 0);
+    },
+  });
+  assert.is(status, 0, messages.join("\n"));
+  const after = lstatSync(host);
+  assert.equal([after.uid, after.gid, after.mode], [before.uid, before.gid, before.mode]);
+  const kept = lstatSync(join(root, "etc/kept"));
+  assert.equal([kept.uid, kept.gid, kept.mode & 0o7777], [4242, 4343, 0o640]);
+  rmSync(host);
+});
+
 test("a no-op rerun writes nothing: /etc, its entries and .clean keep their inodes and times", () => {
   const root = makeUserRoot();
   const entries = { a: { text: "a\n" }, "d/b": { text: "b\n", mode: "0640" }, c: { text: "c\n", mode: "direct-symlink" } };
