@@ -5,8 +5,13 @@
 /** Where NixOS keeps the link to the current generation's etc tree, relative to /etc. */
 export const STATIC = "static";
 
+/** What any refused name has: a newline or NUL, or an empty, `.` or `..` component (a leading `/` is one). */
+const SUSPECT = /[\n\0]|(?:^|\/)\.{0,2}(?:\/|$)/;
+
 /** Why an entry name was refused, or undefined when it is a safe relative name under /etc. */
 export function badEntryName(name: string): string | undefined {
+  // One scan for the many good names; the reasons below for the few others.
+  if (!SUSPECT.test(name)) return undefined;
   if (name === "") return "empty name";
   if (name.startsWith("/")) return "absolute name escapes /etc";
   if (/[\n\0]/.test(name)) return "name contains a newline or NUL (it would corrupt /etc/.clean)";

@@ -154,18 +154,21 @@ interface Listed {
   names: ReadonlySet<string>;
 }
 
-/** What is at `/etc/NAME` for the entry `e` (`etc`: /etc resolved inside the root). */
-function observe(root: string, e: EtcEntry, etc: string, listed: Listed): NodeState {
+/**
+ * What is at `/etc/NAME` for the entry `e`, in the directory `parent` (relative to /etc) whose
+ * resolved host path is `dir` (etcDirHostPath: undefined under a link into /etc/static, null when
+ * it cannot be resolved).
+ */
+function observe(root: string, e: EtcEntry, parent: string, dir: string | undefined | null, listed: Listed): NodeState {
   const name = e.name;
-  let host: string | undefined;
   // A parent that cannot be resolved (a loop of links): that parent is in the way of this entry
   // alone (the planner refuses it when it gets there), not of the whole run.
-  try { host = etcHostPath(root, name, false, etc); } catch { return { type: "other" }; }
-  if (host === undefined) return { type: "none" };
+  if (dir === null) return { type: "other" };
+  if (dir === undefined) return { type: "none" };
   // Nothing there, known without an lstat: the walk of /etc listed its directory (through real
   // directories, so at this very path) without it, or resolving its directory found none.
-  const parent = parentName(name);
-  if (listed.dirs.has(parent) ? !listed.names.has(name) : knownMissingAt(host.slice(0, host.lastIndexOf("/")))) return { type: "none" };
+  if (listed.dirs.has(parent) ? !listed.names.has(name) : knownMissingAt(dir)) return { type: "none" };
+  const host = `${dir}/${parent === "" ? name : name.slice(parent.length + 1)}`;
   // A regular file the walk of /etc listed where a copy goes: its open's fstat tells all, no lstat.
   if (e.kind === "copy" && knownRegularAt(host)) {
     const found = observeFile(host, e.name);
@@ -295,9 +298,18 @@ function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
   const staticLinks = findStaticLinks(root, tree, listedDirs, listedNames, dirsWithTemps);
   const nodes = new Map<string, NodeState>();
   const etc = resolveInRoot(root, "/etc");
+  const listed = { dirs: listedDirs, names: listedNames };
+  // Each directory of /etc resolved once for all its entries (null: it cannot be).
+  const dirHosts = new Map<string, string | undefined | null>();
   for (const e of tree.entries) {
     if (e.kind === "file") continue;
-    nodes.set(e.name, observe(root, e, etc, { dirs: listedDirs, names: listedNames }));
+    const parent = parentName(e.name);
+    let dir = dirHosts.get(parent);
+    if (dir === undefined && !dirHosts.has(parent)) {
+      try { dir = etcDirHostPath(root, parent, false, etc); } catch { dir = null; }
+      dirHosts.set(parent, dir);
+    }
+    nodes.set(e.name, observe(root, e, parent, dir, listed));
   }
   const cleanText = readText(resolveInRoot(root, `/etc/${CLEAN}`), `/etc/${CLEAN}`);
   const { names, refused } = parseClean(cleanText);

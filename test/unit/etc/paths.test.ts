@@ -72,4 +72,15 @@ test("memoised resolution agrees with the live one on relative links, `..`, chai
   ]);
 });
 
+test("badEntryName's quick scan passes exactly the names its rules pass (every name of up to 5 characters from a/./\\n/NUL)", () => {
+  const rules = (name: string) => name !== "" && !name.startsWith("/") && !/[\n\0]/.test(name)
+    && name.split("/").every((p) => p !== "" && p !== "." && p !== "..");
+  const alphabet = ["a", ".", "/", "\n", "\0"];
+  let names = [""];
+  for (let len = 0; len <= 5; len++) {
+    for (const n of names) assert.is(badEntryName(n) === undefined, rules(n), JSON.stringify(n));
+    names = names.flatMap((n) => alphabet.map((c) => n + c));
+  }
+});
+
 test.run();
