@@ -99,6 +99,11 @@ export function copyDiff(op: Extract<EtcOp, { op: "copy" }>): string[] {
   return patch.split("\n").filter((l, i, all) => !(l === "" && i === all.length - 1) && !l.startsWith("===="));
 }
 
+/** setup-etc.pl's warning for a directory (or a link to one) where an entry goes. */
+function userFilesWarning(name: string): string {
+  return `/etc/${name} directory contains user files. Symlinking may fail.`;
+}
+
 /** Plans setting up /etc for `tree` given `state`. Pure. */
 export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcPlan {
   const ops: EtcOp[] = [];
@@ -192,19 +197,18 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     if (blocked) { ops.push({ op: "error", name: e.name, message: blocked }); continue; }
 
     const s = state.nodes.get(e.name) ?? { type: "none" as const };
-    const failure = e.kind === "copy" ? `could not create target /etc/${e.name}` : `could not create symlink /etc/${e.name}`;
-    const userFiles = `/etc/${e.name} directory contains user files. Symlinking may fail.`;
     let current = s;
     if (s.type === "dir") {
       if (!s.onlyStatic) {
-        ops.push({ op: "warn", message: userFiles }, { op: "warn", message: failure });
+        const failure = e.kind === "copy" ? `could not create target /etc/${e.name}` : `could not create symlink /etc/${e.name}`;
+        ops.push({ op: "warn", message: userFilesWarning(e.name) }, { op: "warn", message: failure });
         continue;
       }
       ops.push({ op: "replace-dir", name: e.name });
       current = { type: "none" };
     } else if (s.type === "link" && s.leadsToDir && !intoStatic(s.linkTarget!)) {
       // setup-etc.pl warns here too, although replacing a link always works.
-      ops.push({ op: "warn", message: userFiles });
+      ops.push({ op: "warn", message: userFilesWarning(e.name) });
     }
 
     if (e.kind === "link" || e.kind === "direct") {

@@ -53,21 +53,23 @@ function parseMode(text: string): number | undefined {
 }
 
 /**
- * Reads one entry (a symlink of the tree at host path `host`) with its sidecars, found by name in
- * `siblings` (its directory's listing); a sidecar that cannot be read makes it invalid.
+ * Reads one entry (a symlink of the tree named `base` in its directory, at host path `host`) with
+ * its sidecars, found by name in `siblings` (that directory's listing); a sidecar that cannot be
+ * read makes it invalid.
  */
-function readLinkEntry(root: string, treePath: string, name: string, host: string, siblings: ReadonlyMap<string, Dirent>): EtcEntry {
+function readLinkEntry(root: string, treePath: string, name: string, base: string, host: string, siblings: ReadonlyMap<string, Dirent>): EtcEntry {
+  // Most entries are plain links: no sidecar listed, nothing to read.
+  if (!siblings.has(`${base}.mode`)) return { name, kind: "link" };
   try {
-    return readLinkEntryOrThrow(root, treePath, name, host, siblings);
+    return readLinkEntryOrThrow(root, treePath, name, base, host, siblings);
   } catch (e) {
     if (e instanceof InputFileError) return { name, kind: "invalid", reason: e.message };
     throw e;
   }
 }
 
-function readLinkEntryOrThrow(root: string, treePath: string, name: string, host: string, siblings: ReadonlyMap<string, Dirent>): EtcEntry {
+function readLinkEntryOrThrow(root: string, treePath: string, name: string, base: string, host: string, siblings: ReadonlyMap<string, Dirent>): EtcEntry {
   // A sidecar missing from the directory listing needs no failing open.
-  const base = name.slice(name.lastIndexOf("/") + 1);
   const sidecar = (suffix: string) => {
     const d = siblings.get(base + suffix);
     return d === undefined ? undefined : readSidecar(`${host}${suffix}`, `${suffix} of the etc entry ${name}`, d.isFile());
@@ -126,7 +128,7 @@ function readEtcTreeNow(root: string, etcPath: string): EtcTree {
       const st = d.isSymbolicLink() || d.isDirectory() || d.isFile() ? d : lstatSync(here);
       if (st.isSymbolicLink()) {
         noteSymlinkAt(here, true);
-        entries.push(readLinkEntry(root, path, name, here, siblings));
+        entries.push(readLinkEntry(root, path, name, d.name, here, siblings));
       } else if (st.isDirectory() && SIDECAR.test(d.name) && siblings.get(d.name.replace(SIDECAR, ""))?.isSymbolicLink()) {
         // A directory where an entry's sidecar should be: that entry is refused (readLinkEntry);
         // the directory itself is not set up as part of /etc.
