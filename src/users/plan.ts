@@ -61,6 +61,7 @@ export interface PlanOptions {
 }
 
 const NOLOGIN = "/run/current-system/sw/bin/nologin";
+const NUMERIC = /^[0-9]+$/;
 
 /**
  * A declared user or group that would share its ID with another one already in the databases
@@ -165,7 +166,8 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
   const out = new Map<string, GroupEntry>();
   for (const g of spec.groups) {
     const existing = groupsCurByName.get(g.name);
-    const members = new Set(g.members);
+    const members = new Set<string>();
+    for (let i = 0; i < g.members.length; i++) members.add(g.members[i]!);
     let gid: number;
     let password: string;
     if (existing) {
@@ -187,7 +189,7 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
       }
       password = "x";
     }
-    out.set(g.name, { name: g.name, password, gid, members: sortNames([...members]) });
+    out.set(g.name, { name: g.name, password, gid, members: members.size === 0 ? [] : sortNames([...members]) });
     p.gidMap.set(g.name, gid);
   }
   const declarative = serializeNameList(out.keys());
@@ -196,7 +198,7 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
     if (!spec.mutableUsers || p.declGroups.has(g.name)) say("removing group", "would remove group", `‘${g.name}’`);
     else out.set(g.name, g);
   }
-  refuseSharedIds("group", "GID", "/etc/group", spec.groups, groupsCur, out, (g) => g.gid);
+  refuseSharedIds("group", "GID", "/etc/group", spec.groups, groupsCurByName, out, (g) => g.gid);
   return { out, lines: sortById([...out.values()], (g) => g.gid), declarative };
 }
 
@@ -231,7 +233,7 @@ function planPasswd(p: Planning, groupsOut: Map<string, GroupEntry>): PlannedUse
     if (!spec.mutableUsers || p.declUsers.has(u.name)) say("removing user", "would remove user", `‘${u.name}’`);
     else r.out.set(u.name, u);
   }
-  refuseSharedIds("user", "UID", "/etc/passwd", spec.users, usersCur, r.out, (u) => u.uid);
+  refuseSharedIds("user", "UID", "/etc/passwd", spec.users, usersCurByName, r.out, (u) => u.uid);
   r.lines = sortById([...r.out.values()], (u) => u.uid);
   return r;
 }
@@ -247,8 +249,9 @@ function planUser(p: Planning, declared: UsersSpec["users"][number], groupsOut: 
     password: declared.password ?? (declared.hashedPassword === null ? declared.initialPassword : null),
   };
   let gid: string;
-  if (/^[0-9]+$/.test(u.group)) gid = String(Number(u.group));
-  else if (groupsOut.has(u.group)) gid = String(groupsOut.get(u.group)!.gid);
+  const named = groupsOut.get(u.group);
+  if (NUMERIC.test(u.group)) gid = String(Number(u.group));
+  else if (named !== undefined) gid = String(named.gid);
   else {
     messages.push(`warning: user ‘${u.name}’ has unknown group ‘${u.group}’`);
     gid = "65534";
@@ -340,8 +343,18 @@ function planSubIds(p: Planning, users: PlannedUsers): { subUids: SubIdEntry[]; 
   const f = p.cur.files;
   const specByName = byName(p.spec.users);
   // Users kept from the current files (mutable, not declared) keep their own subordinate ranges.
-  const keptSub = (text: string | null) =>
-    parseSubId(text ?? "").filter((e) => users.out.has(e.name) && !specByName.has(e.name));
+  // Lines are picked by the name before their first ':' (a line's name, when it parses at all), so
+  // the declared users' lines, usually all of them, are never parsed.
+  const keptSub = (text: string | null) => {
+    const kept: string[] = [];
+    const lines = (text ?? "").split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      const name = line.slice(0, line.indexOf(":"));
+      if (users.out.has(name) && !specByName.has(name)) kept.push(line);
+    }
+    return kept.length === 0 ? [] : parseSubId(kept.join("\n"));
+  };
   const subUids: SubIdEntry[] = keptSub(f.subuid);
   const subGids: SubIdEntry[] = keptSub(f.subgid);
   const declaredRanges: { start: number; count: number }[] = [...subUids, ...subGids];
@@ -373,10 +386,10 @@ function planSubIds(p: Planning, users: PlannedUsers): { subUids: SubIdEntry[]; 
  * an ID in the current file are left as they are (not introduced by this run).
  */
 function refuseSharedIds<T extends { name: string }>(
-  kind: string, idName: string, file: string, declared: readonly { name: string }[], current: readonly T[], out: Map<string, T>, id: (x: T) => number,
+  kind: string, idName: string, file: string, declared: readonly { name: string }[], current: ReadonlyMap<string, T>, out: Map<string, T>, id: (x: T) => number,
 ): void {
-  const existing = new Set(current.map((x) => x.name));
-  const fresh = declared.filter((d) => !existing.has(d.name));
+  const fresh: { name: string }[] = [];
+  for (let i = 0; i < declared.length; i++) if (!current.has(declared[i]!.name)) fresh.push(declared[i]!);
   if (fresh.length === 0) return;
   const byId = new Map<number, string[]>();
   for (const x of out.values()) {

@@ -173,6 +173,8 @@ class SpecReader {
   }
 
   name(v: unknown, p: string, k: string, what: string): string {
+    // A valid name has no character a field may not have: one test decides the usual case.
+    if (typeof v === "string" && v.length <= NAME_MAX && NAME_RE.test(v)) return v;
     const s = this.field(v, p, k);
     if (!NAME_RE.test(s) || s.length > NAME_MAX) {
       this.bad(this.at(p, k), `${JSON.stringify(s)} is not a valid ${what} name (lower-case letters, digits, '_' and '-', starting with a letter or '_', at most ${NAME_MAX} characters)`);
@@ -266,22 +268,35 @@ function readUser(r: SpecReader, p: string, entry: unknown): UserSpec {
   };
 }
 
-/** Names and fixed IDs declared twice are refused, naming both entries. */
+/** Names and fixed IDs declared twice are refused, naming both entries (in this order of checks). */
 function refuseDuplicates(r: SpecReader, users: UserSpec[], groups: GroupSpec[]): void {
-  const unique = <T>(list: T[], key: (x: T) => string | number | null, base: string, what: string) => {
+  const unique = (keys: (string | number | null)[], base: string, what: string) => {
     const seen = new Map<string | number, number>();
-    for (let i = 0; i < list.length; i++) {
-      const k = key(list[i]!);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
       if (k === null) continue;
       const prev = seen.get(k);
       if (prev !== undefined) r.bad(`${base}[${i}]`, `${what} ${JSON.stringify(k)} is also declared by ${base}[${prev}]`);
       seen.set(k, i);
     }
   };
-  unique(users, (u) => u.name, "users", "user name");
-  unique(groups, (g) => g.name, "groups", "group name");
-  unique(users, (u) => u.uid, "users", "UID");
-  unique(groups, (g) => g.gid, "groups", "GID");
+  const userNames: string[] = [];
+  const uids: (number | null)[] = [];
+  for (let i = 0; i < users.length; i++) {
+    userNames.push(users[i]!.name);
+    uids.push(users[i]!.uid);
+  }
+  const groupNames: string[] = [];
+  const gids: (number | null)[] = [];
+  for (let i = 0; i < groups.length; i++) {
+    groupNames.push(groups[i]!.name);
+    gids.push(groups[i]!.gid);
+  }
+  // Names first: a Set decides the usual case (no repeat) natively.
+  if (new Set(userNames).size !== userNames.length) unique(userNames, "users", "user name");
+  if (new Set(groupNames).size !== groupNames.length) unique(groupNames, "groups", "group name");
+  unique(uids, "users", "UID");
+  unique(gids, "groups", "GID");
 }
 
 /** `YYYY-MM-DD` to days since 1970-01-01 (the shadow `expire` field), or null if not a real date. */

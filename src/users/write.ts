@@ -150,14 +150,18 @@ export function ensureHomes(root: string, plan: UsersPlanData, warn: (l: string)
   for (const h of plan.homes) {
     let path: string;
     try {
-      path = join(mkdirInRoot(root, dirname(h.path)), basename(h.path));
-      // Looked at first, so a home that is there (every home of a rerun) costs no failed mkdir(2)
-      // and no exception; whatever it is, the open below judges it.
-      if (lstatSync(path, { throwIfNoEntry: false }) === undefined) {
-        try {
-          mkdirSync(path, { mode: h.mode });
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const parent = dirname(h.path);
+      path = join(inRoot(root, parent, true, parent), basename(h.path));
+      // A home that is there (every home of a rerun) is only opened below, which judges what it
+      // is: no mkdir(2) of its parents or itself, no exception, no Stats object (access(2)).
+      if (!existsSync(path)) {
+        path = join(mkdirInRoot(root, parent), basename(h.path));
+        if (lstatSync(path, { throwIfNoEntry: false }) === undefined) {
+          try {
+            mkdirSync(path, { mode: h.mode });
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+          }
         }
       }
     } catch (e) {
