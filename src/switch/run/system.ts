@@ -4,6 +4,7 @@
  * init interface version, then plan and either print it (`dry-activate`) or carry it out.
  */
 import { join } from "node:path";
+import { pipelined } from "../../dbus/pipeline.ts";
 import { InputFileError } from "../../fs/read.ts";
 import { SystemdManager } from "../../systemd/manager.ts";
 import { diskUnitDirectory, type UnitDirectory } from "../../units/dir.ts";
@@ -228,11 +229,12 @@ function fillDrySummary(s: SwitchSummary, plan: UnitPlan): void {
 async function recordDebt(systemd: SwitchSystemd, s: SwitchSummary, toplevel: string, runDir: string): Promise<void> {
   try {
     const skipped = new Map(s.skipped.map((x) => [x.unit, x.reason] as const));
+    const units = [...skipped.keys()];
     const ids = new Map<string, string>();
-    for (const u of skipped.keys()) {
-      const id = await systemd.invocationId(u);
-      if (id) ids.set(u, id);
-    }
+    (await pipelined(units, (u) => systemd.invocationId(u))).forEach((r, i) => {
+      if (r.status === "rejected") throw r.reason;
+      if (r.value) ids.set(units[i]!, r.value);
+    });
     const settled = [...s.stopped, ...s.restarted, ...s.started].filter((u) => !skipped.has(u));
     saveDebt(runDir, updateDebt(loadDebt(runDir), { toplevel, now: new Date(), skipped, settled, invocationIds: ids }));
   } catch { /* bookkeeping only */ }
