@@ -27,6 +27,12 @@ export function parseGroup(text: string): GroupEntry[] {
 
 /** Serializes entries in the given order, with the old file's verbatim lines in their places. */
 export function serializeGroup(entries: readonly GroupEntry[], old?: DatabaseFile<GroupEntry>): string {
-  const lines = entries.map((g) => ({ name: g.name, text: `${g.name}:${g.password}:${g.gid}:${g.members.join(",")}` }));
-  return joinWithVerbatim(lines, old ?? { verbatim: [], names: [] });
+  const names: string[] = [];
+  const texts: string[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    const g = entries[i]!;
+    names.push(g.name);
+    texts.push(`${g.name}:${g.password}:${g.gid}:${g.members.length === 0 ? "" : g.members.join(",")}`);
+  }
+  return joinWithVerbatim(names, texts, old ?? { verbatim: [], names: [] });
 }

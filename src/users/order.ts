@@ -36,8 +36,8 @@ export function sortById<T extends { name: string }>(list: T[], id: (x: T) => nu
   for (const k of byId.keys()) ids[n++] = k;
   ids.sort();
   let i = 0;
-  for (const k of ids) {
-    const e = byId.get(k)!;
+  for (let j = 0; j < ids.length; j++) {
+    const e = byId.get(ids[j]!)!;
     if (!Array.isArray(e)) list[i++] = e;
     else for (const x of e.sort((a, b) => byteCompare(a.name, b.name))) list[i++] = x;
   }

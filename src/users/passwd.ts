@@ -31,6 +31,12 @@ export function parsePasswd(text: string): PasswdEntry[] {
 
 /** Serializes entries in the given order, with the old file's verbatim lines in their places. */
 export function serializePasswd(entries: readonly PasswdEntry[], old?: DatabaseFile<PasswdEntry>): string {
-  const lines = entries.map((u) => ({ name: u.name, text: `${u.name}:${u.password}:${u.uid}:${u.gid}:${u.description}:${u.home}:${u.shell}` }));
-  return joinWithVerbatim(lines, old ?? { verbatim: [], names: [] });
+  const names: string[] = [];
+  const texts: string[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    const u = entries[i]!;
+    names.push(u.name);
+    texts.push(`${u.name}:${u.password}:${u.uid}:${u.gid}:${u.description}:${u.home}:${u.shell}`);
+  }
+  return joinWithVerbatim(names, texts, old ?? { verbatim: [], names: [] });
 }

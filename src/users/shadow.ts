@@ -41,7 +41,10 @@ export function parseShadow(text: string): ShadowEntry[] {
 
 /** Serializes entries in the given order. */
 export function serializeShadow(entries: readonly ShadowEntry[]): string {
-  let out = "";
-  for (const s of entries) out += s.verbatim !== undefined ? `${s.verbatim}\n` : `${s.name}:${s.hash}:${s.lastChange}:${s.min}:${s.max}:${s.warn}:${s.inactive}:${s.expire}:${s.flag}\n`;
-  return out;
+  const lines: string[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    const s = entries[i]!;
+    lines.push(s.verbatim !== undefined ? s.verbatim : `${s.name}:${s.hash}:${s.lastChange}:${s.min}:${s.max}:${s.warn}:${s.inactive}:${s.expire}:${s.flag}`);
+  }
+  return lines.length === 0 ? "" : lines.join("\n") + "\n";
 }

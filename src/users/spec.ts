@@ -210,6 +210,12 @@ function readGroups(r: SpecReader, top: Record<string, unknown>): GroupSpec[] {
     const memberList = r.arr(o.members, p, "members");
     const members: string[] = [];
     for (let j = 0; j < memberList.length; j++) {
+      const v = memberList[j];
+      // The usual case decided without building the member's path (only errors name it).
+      if (typeof v === "string" && v.length <= NAME_MAX && NAME_RE.test(v)) {
+        members.push(v);
+        continue;
+      }
       const mp = `${p}.members[${j}]`;
       const m = r.name(memberList[j], mp, "", "user");
       if (m.includes(",")) r.bad(mp, "contains ','");

@@ -38,8 +38,19 @@ export function parseIdMap(file: string, text: string | null): Map<string, numbe
 /** Serializes an ID map canonically, as Perl's `to_json($m, {canonical => 1})`. */
 export function serializeIdMap(map: ReadonlyMap<string, number>): string {
   const keys = sortNames([...map.keys()]);
-  return "{" + keys.map((k) => `${JSON.stringify(k)}:${map.get(k)}`).join(",") + "}";
+  // Keys JSON writes as they are (no quote, backslash, control character or surrogate: always so
+  // for valid user and group names) are quoted directly; one test over all of them decides.
+  const plain = !NEEDS_ESCAPE.test(keys.join(""));
+  const parts: string[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    parts.push(`${plain ? `"${k}"` : JSON.stringify(k)}:${map.get(k)}`);
+  }
+  return "{" + parts.join(",") + "}";
 }
+
+/** What JSON.stringify writes escaped in a string: `"`, `\\`, control characters, surrogates. */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** Parses a space-separated name list. */
 export function parseNameList(text: string | null): Set<string> {

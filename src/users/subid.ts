@@ -22,5 +22,7 @@ export function parseSubId(text: string): SubIdEntry[] {
  * database is a single empty line.
  */
 export function serializeSubId(entries: readonly SubIdEntry[]): string {
-  return entries.map((e) => `${e.name}:${e.start}:${e.count}`).join("\n") + "\n";
+  const lines: string[] = [];
+  for (let i = 0; i < entries.length; i++) lines.push(`${entries[i]!.name}:${entries[i]!.start}:${entries[i]!.count}`);
+  return lines.join("\n") + "\n";
 }

@@ -41,7 +41,9 @@ export function isRecord(name: string, id: string | undefined): boolean {
  * and verbatim lines; empty lines are dropped. `idField` is the index of the ID field.
  */
 export function splitDatabase<T extends { name: string }>(text: string, idField: number, parse: (f: string[]) => T): DatabaseFile<T> {
-  const byName = new Map<string, T>();
+  // Each name's entry in `entries`, so a later line with the same name replaces it in its place.
+  const at = new Map<string, number>();
+  const entries: T[] = [];
   const verbatim: VerbatimLine[] = [];
   const names: string[] = [];
   const lines = text.split("\n");
@@ -56,9 +58,13 @@ export function splitDatabase<T extends { name: string }>(text: string, idField:
       continue;
     }
     names.push(name);
-    byName.set(name, parse(f));
+    const had = at.get(name);
+    if (had === undefined) {
+      at.set(name, entries.length);
+      entries.push(parse(f));
+    } else entries[had] = parse(f);
   }
-  return { entries: [...byName.values()], verbatim, names };
+  return { entries, verbatim, names };
 }
 
 /** Fields `from` to the end of a split line, joined again (`""` when the line has fewer). */
@@ -67,17 +73,15 @@ export function restOf(f: string[], from: number): string {
 }
 
 /**
- * Serializes `lines` (record lines with their names, in output order) with the old file's
+ * Serializes record lines (`texts`, in output order, with their `names`) with the old file's
  * verbatim lines: those that followed the old file's last record at the end, the others after the
- * nearest record they followed that is still there (at the top when none is).
+ * nearest record they followed that is still there (at the top when none is). The text is joined
+ * natively in one piece (a string grown line by line is a rope the engine flattens later).
  */
-export function joinWithVerbatim(lines: readonly { name: string; text: string }[], old: { verbatim: readonly VerbatimLine[]; names: readonly string[] }): string {
-  if (old.verbatim.length === 0) {
-    let out = "";
-    for (const l of lines) out += `${l.text}\n`;
-    return out;
-  }
-  const present = new Set(lines.map((l) => l.name));
+export function joinWithVerbatim(names: readonly string[], texts: readonly string[], old: { verbatim: readonly VerbatimLine[]; names: readonly string[] }): string {
+  if (old.verbatim.length === 0) return texts.length === 0 ? "" : texts.join("\n") + "\n";
+  const lines = names.map((name, i) => ({ name, text: texts[i]! }));
+  const present = new Set(names);
   const byAnchor = new Map<string | null, string[]>();
   const trailing: string[] = [];
   for (const v of old.verbatim) {

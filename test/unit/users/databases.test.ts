@@ -45,6 +45,20 @@ test("state: canonical JSON maps (Perl's to_json canonical), space-separated sor
   assert.throws(() => parseIdMap("/var/lib/nixos/uid-map", "[".repeat(8e6) + "]".repeat(8e6)), (e: Error) => e instanceof StateError && /nested too deeply/.test(e.message));
 });
 
+test("ID map keys that JSON escapes (quote, backslash, control character, surrogate) are written as JSON.stringify writes them", () => {
+  const keys = ["a\"b", "c\\d", "e\u0001", "f\ud800", "g😀", "hé", "plain"];
+  const m = new Map(keys.map((k, i) => [k, i] as [string, number]));
+  const want = "{" + [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))).map((k) => `${JSON.stringify(k)}:${m.get(k)}`).join(",") + "}";
+  assert.is(serializeIdMap(m), want);
+  assert.equal(parseIdMap("/m", serializeIdMap(m)), m);
+});
+
+test("a name on two lines: the later line's fields, in the first line's place", () => {
+  const f = parsePasswdFile("a:x:1:1::/:/bin/sh\nb:x:2:2::/:/bin/sh\na:x:3:3::/:/bin/zsh\n");
+  assert.equal(f.entries.map((e) => [e.name, e.uid, e.shell]), [["a", 3, "/bin/zsh"], ["b", 2, "/bin/sh"]]);
+  assert.equal(f.names, ["a", "b", "a"]);
+});
+
 test("lines that are not records are kept verbatim: at the top, after the record they followed (or the nearest one still there), at the end", () => {
   const text = "#top\nroot:x:0:0::/root:/bin/sh\n-bad\ngone:x:5:0::/:/bin/sh\n+@nis::::::\nodd:x:7x:0::/:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n+::::::\n";
   const f = parsePasswdFile(text);
