@@ -1,12 +1,14 @@
 /**
- * Applies a plan: each changed file replaced atomically (temp file, fsync, rename), an existing
- * file's mode and owner kept (except /etc/shadow: always 0640 root:shadow), nothing written when
- * nothing changed; then home directories and nscd. Every path is resolved inside the root.
+ * Applies a plan: the changed files replaced atomically (all written under temporary names and
+ * made durable, then renamed in write order, each directory fsynced once per run of renames in
+ * it), an existing file's mode and owner kept (except /etc/shadow: always 0640 root:shadow),
+ * nothing written when nothing changed; then home directories and nscd. Every path is resolved
+ * inside the root.
  */
-import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync } from "node:fs";
+import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync } from "node:fs";
 import { basename, delimiter, dirname, join } from "node:path";
-import { writeFileAtomic } from "../fs/atomic.ts";
-import { isTempName, sweepTemps } from "../fs/staged.ts";
+import { fsyncDir } from "../fs/atomic.ts";
+import { isTempName, stageFile, sweepTemps, syncStaged, type StagedFile } from "../fs/staged.ts";
 import { inRoot, readDatabases } from "./load.ts";
 import { FILES, type FileKey, managedDirs } from "./files.ts";
 import type { UsersPlanData } from "./plan.ts";
@@ -93,28 +95,58 @@ export function writeDatabases(root: string, plan: UsersPlanData): void {
     return join(host, basename(FILES[k]));
   };
   const shadow = shadowOwnership(plan);
-  for (const k of plan.changed) {
-    const path = hostPath(k);
-    let mode = 0o644;
-    let uid: number | undefined = 0;
-    let gid: number | undefined = 0;
-    if (k === "shadow") ({ mode, uid, gid } = shadow);
-    else {
-      try {
-        const st = lstatSync(path);
-        if (st.isFile()) {
-          mode = st.mode & 0o7777;
-          uid = st.uid;
-          gid = st.gid;
-        }
-      } catch { /* new file: 0644 root:root */ }
+  const staged: StagedFile[] = [];
+  let published = 0;
+  try {
+    for (const k of plan.changed) staged.push(stageDatabase(hostPath(k), k, plan.next[k], shadow));
+    // Every new file durable before any is published (one fsync each; syncfs from SYNCFS_FROM on).
+    const failed = syncStaged(staged);
+    for (const f of staged) {
+      const e = failed.get(f);
+      if (e) throw e;
     }
-    if (!asRoot()) uid = gid = undefined;
-    // The temporary file is created with `mode` (0640 for shadow) and owned before it is filled
-    // and renamed: never world-readable, not even while being written.
-    writeFileAtomic(path, plan.next[k], { mode, uid, gid });
+    // Published in the write order. A directory's renames are made durable before the next
+    // directory's begin (and at the end): an ID map is on disk before a database using its IDs,
+    // the databases before the declarative lists; a crash leaves each file old or new.
+    for (let i = 0; i < staged.length; i++) {
+      const f = staged[i]!;
+      renameSync(f.tmp, f.path);
+      published = i + 1;
+      const dir = dirname(f.path);
+      if (i === staged.length - 1 || dirname(staged[i + 1]!.path) !== dir) fsyncDir(dir);
+    }
+  } finally {
+    // The temporaries not renamed (a failure midway): removed (those syncStaged refused are gone).
+    for (let i = published; i < staged.length; i++) {
+      try { unlinkSync(staged[i]!.tmp); } catch { /* gone */ }
+    }
   }
   if (!plan.changed.includes("shadow") && plan.current.shadow !== null) enforceMode(hostPath("shadow"), shadow);
+}
+
+/**
+ * Writes database `k`'s new content beside `path` under a temporary name, with the mode and owner
+ * of the file it replaces (a new file: 0644 root:root; /etc/shadow: always `shadow`'s).
+ */
+function stageDatabase(path: string, k: FileKey, content: string, shadow: { mode: number; uid: number; gid: number }): StagedFile {
+  let mode = 0o644;
+  let uid: number | undefined = 0;
+  let gid: number | undefined = 0;
+  if (k === "shadow") ({ mode, uid, gid } = shadow);
+  else {
+    try {
+      const st = lstatSync(path);
+      if (st.isFile()) {
+        mode = st.mode & 0o7777;
+        uid = st.uid;
+        gid = st.gid;
+      }
+    } catch { /* new file: 0644 root:root */ }
+  }
+  if (!asRoot()) uid = gid = undefined;
+  // The temporary file is created with `mode` (0640 for shadow) and owned before it is filled
+  // and renamed: never world-readable, not even while being written.
+  return stageFile(path, Buffer.from(content), { mode, uid, gid });
 }
 
 /**
@@ -156,12 +188,10 @@ export function ensureHomes(root: string, plan: UsersPlanData, warn: (l: string)
       // is: no mkdir(2) of its parents or itself, no exception, no Stats object (access(2)).
       if (!existsSync(path)) {
         path = join(mkdirInRoot(root, parent), basename(h.path));
-        if (lstatSync(path, { throwIfNoEntry: false }) === undefined) {
-          try {
-            mkdirSync(path, { mode: h.mode });
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-          }
+        try {
+          mkdirSync(path, { mode: h.mode });
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; // a dangling link: judged below
         }
       }
     } catch (e) {
