@@ -188,11 +188,21 @@ export function ensureHomes(root: string, plan: UsersPlanData, warn: (l: string)
       // A home that is there (every home of a rerun) is only opened below, which judges what it
       // is: no mkdir(2) of its parents or itself, no exception, no Stats object (access(2)).
       if (!existsSync(path)) {
-        path = join(mkdirInRoot(root, parent), basename(h.path));
+        const made = (at: string) => {
+          try {
+            mkdirSync(at, { mode: h.mode });
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; // EEXIST: a dangling link, judged below
+          }
+        };
         try {
-          mkdirSync(path, { mode: h.mode });
+          made(path);
         } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; // a dangling link: judged below
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code !== "ENOENT" && code !== "ENOTDIR") throw e;
+          // A parent is missing (made here, inside the root) or is not a directory (refused).
+          path = join(mkdirInRoot(root, parent), basename(h.path));
+          made(path);
         }
       }
     } catch (e) {
