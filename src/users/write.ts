@@ -240,7 +240,7 @@ export function ensureHomes(root: string, plan: UsersPlanData, warn: (l: string)
 
 /** Tells a running nscd to forget cached passwd/group entries (only for the real root). */
 export function invalidateNscd(root: string, plan: UsersPlanData, env: Record<string, string | undefined>): void {
-  if (root !== "/") return;
+  if (root !== "/" || !(plan.changed.includes("group") || plan.changed.includes("passwd"))) return;
   const nscd = (env.PATH ?? "").split(delimiter).map((d) => join(d, "nscd")).find((p) => existsSync(p));
   if (!nscd) return;
   for (const [key, db] of [["group", "group"], ["passwd", "passwd"]] as const) {
