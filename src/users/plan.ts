@@ -321,9 +321,14 @@ function planShadow(p: Planning, users: PlannedUsers): ShadowEntry[] {
     }
     if (!users.out.has(s.name) || seen.has(s.name)) continue;
     seen.add(s.name);
+    const exp = users.expires.get(s.name);
+    // The parsed line itself when nothing of it changes (the usual case): copied only to change it.
+    if (p.spec.mutableUsers && exp === undefined) {
+      out.push(s);
+      continue;
+    }
     const line = { ...s };
     if (!p.spec.mutableUsers) line.hash = users.hashes.get(s.name) ?? "!";
-    const exp = users.expires.get(s.name);
     if (exp !== undefined) line.expire = String(exp);
     out.push(line);
   }
