@@ -3,10 +3,11 @@
  * holds. stagehand runs as root at boot, and a FIFO where a file should be would block it forever,
  * `/dev/zero` would be read until memory runs out, and a device's open(2) can have effects of its
  * own (a watchdog, a tape). So the path is lstat'ed (or stat'ed) first, unless the caller has just
- * seen a regular file there itself (`knownRegular`), and only a regular file is opened, with O_NONBLOCK (a FIFO swapped in meanwhile cannot block the open) and O_NOCTTY; the
- * descriptor's fstat must then show the same regular file, and at most `maxBytes` are read even if
- * the file grows meanwhile. A refusal is an InputFileError naming the file and what it is for,
- * never quoting its content.
+ * seen a regular file there itself (`knownRegular`), and only a regular file is opened, with
+ * O_NONBLOCK (a FIFO swapped in meanwhile cannot block the open) and O_NOCTTY; the descriptor's
+ * fstat must then show a regular file, and at most `maxBytes` are read even if the file grows
+ * meanwhile. A refusal is an InputFileError naming the file and what it is for, never quoting
+ * its content.
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, statSync, type Stats } from "node:fs";
 
