@@ -9,13 +9,13 @@ export const PIPELINE_WINDOW = 64;
 
 /**
  * Settles `call(item)` for every item, at most PIPELINE_WINDOW at a time, in the items' order. Each
- * call's own outcome is kept (a refused call does not stop the others), so callers report refusals
- * in order, as a loop of awaited calls would.
+ * call's own outcome is kept (a refused call, even one that throws before it is sent, does not stop
+ * the others), so callers report refusals in order, as a loop of awaited calls would.
  */
 export async function pipelined<T, R>(items: readonly T[], call: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
   const out: PromiseSettledResult<R>[] = [];
   for (let i = 0; i < items.length; i += PIPELINE_WINDOW) {
-    out.push(...await Promise.allSettled(items.slice(i, i + PIPELINE_WINDOW).map((item) => call(item))));
+    out.push(...await Promise.allSettled(items.slice(i, i + PIPELINE_WINDOW).map(async (item) => call(item))));
   }
   return out;
 }

@@ -108,7 +108,9 @@ export function writeDatabases(root: string, plan: UsersPlanData): void {
     }
     // Published in the write order. A directory's renames are made durable before the next
     // directory's begin (and at the end): an ID map is on disk before a database using its IDs,
-    // the databases before the declarative lists; a crash leaves each file old or new.
+    // the databases before the declarative lists; a crash leaves each file old or new. Within
+    // one directory (/etc's databases) the renames share one fsync: journaling file systems
+    // (ext4, XFS, btrfs) persist them in order, which POSIX does not promise.
     for (let i = 0; i < staged.length; i++) {
       const f = staged[i]!;
       renameSync(f.tmp, f.path);
@@ -117,7 +119,11 @@ export function writeDatabases(root: string, plan: UsersPlanData): void {
       if (i === staged.length - 1 || dirname(staged[i + 1]!.path) !== dir) fsyncDir(dir);
     }
   } finally {
-    // The temporaries not renamed (a failure midway): removed (those syncStaged refused are gone).
+    // A failure midway: what was renamed is made durable (its directory's fsync may be pending),
+    // the temporaries not renamed are removed (those syncStaged refused are gone).
+    if (published > 0 && published < staged.length) {
+      try { fsyncDir(dirname(staged[published - 1]!.path)); } catch { /* best effort: the error in flight says more */ }
+    }
     for (let i = published; i < staged.length; i++) {
       try { unlinkSync(staged[i]!.tmp); } catch { /* gone */ }
     }
@@ -186,8 +192,9 @@ export function ensureHomes(root: string, plan: UsersPlanData, warn: (l: string)
       const parent = dirname(h.path);
       path = join(inRoot(root, parent, true, parent), basename(h.path));
       // A home that is there (every home of a rerun) is only opened below, which judges what it
-      // is: no mkdir(2) of its parents or itself, no exception, no Stats object (access(2)).
-      if (!existsSync(path)) {
+      // is: no mkdir(2) of its parents or itself. lstat, not access(2): a link at the home must
+      // not be followed out of the root (to a host path that could even hang).
+      if (lstatSync(path, { throwIfNoEntry: false }) === undefined) {
         const made = (at: string) => {
           try {
             mkdirSync(at, { mode: h.mode });

@@ -23,6 +23,14 @@ test("at most a window of calls in flight; outcomes in the items' order, refusal
   });
 });
 
+test("a call that throws before it is sent is one refusal, not the window's end", async () => {
+  const out = await pipelined([1, 2, 3], (i) => {
+    if (i === 2) throw new Error("bad argument");
+    return Promise.resolve(i);
+  });
+  assert.equal(out.map((o) => o.status), ["fulfilled", "rejected", "fulfilled"]);
+});
+
 test("no items: no calls", async () => {
   assert.equal(await pipelined([], async () => { throw new Error("called"); }), []);
 });

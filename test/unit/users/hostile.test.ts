@@ -136,6 +136,26 @@ test("an existing home that is a symlink (absolute or relative) is left alone wi
   }
 });
 
+test("an existing home that is an absolute symlink is only ever visited without following it (strace)", () => {
+  const { top, root, host } = scratch();
+  const victim = join(host, "victim-home");
+  mkdirSync(victim);
+  mkdirSync(join(root, "home"));
+  symlinkSync(victim, join(root, "home/alice"));
+  const spec = specFile(top, [alice({ home: "/home/alice", createHome: true, homeMode: "700" })]);
+  const trace = join(top, "trace.txt");
+  const r = spawnSync("strace", ["-f", "-qq", "-o", trace, "-e", "trace=%file,%desc", process.execPath,
+    join(import.meta.dir, "../../../src/main.ts"), "users", "--root", root, spec], { encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  assert.ok(r.stderr.includes("it is a symbolic link"), r.stderr);
+  // Every call on the home's path must not follow the link (the kernel would resolve its target
+  // on the host, outside the root): lstat, O_NOFOLLOW opens, readlink; never access or stat.
+  const home = `"${join(root, "home/alice")}"`;
+  const following = readFileSync(trace, "utf8").split("\n").filter((l) => l.includes(home))
+    .filter((l) => !/AT_SYMLINK_NOFOLLOW|O_NOFOLLOW|\blstat\(|\breadlink(at)?\(/.test(l));
+  assert.equal(following, []);
+});
+
 test("hashedPasswordFile `/../../x` is refused naming the user and field; nothing changes", async () => {
   const { top, root, host } = scratch();
   writeFileSync(join(host, "secret"), "$6$HOST$secret\n");
