@@ -64,6 +64,8 @@ export interface PlanInput {
    * them alone and plans again, instead of reading it for every active unit.
    */
   touched?: Set<string>;
+  /** With `touched`: filled with the units whose turn failed (a unit file that cannot be loaded). */
+  probeFailed?: Set<string>;
 }
 
 /** Unit name -> why. */

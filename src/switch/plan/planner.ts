@@ -10,7 +10,7 @@ import { compareUnits } from "../../units/compare.ts";
 import { loadUnit, sameUnitFiles, templateOf } from "../../units/dir.ts";
 import { parseSystemdBool } from "../../units/parse.ts";
 import { planFstab } from "./fstab.ts";
-import { add, type Decisions, emptyPlan, has, type PlanInput, sortUnits, type UnitPlan } from "./model.ts";
+import { type ActiveUnit, add, type Decisions, emptyPlan, has, type PlanInput, sortUnits, type UnitPlan } from "./model.ts";
 import { handleModifiedUnit, resolve } from "./modified.ts";
 
 const DEFAULT_PREFIX = "/etc/systemd/system";
@@ -23,6 +23,28 @@ function fingerprint(p: UnitPlan): string {
 
 function seed(d: Decisions, units: string[] | undefined, file: string): void {
   for (const u of units ?? []) if (u !== "") add(d, u, `listed in ${file} (resuming an interrupted switch)`);
+}
+
+/**
+ * planSwitch over a listing without FragmentPaths, reading them (`withFragments`) only for the units
+ * whose turn changed the plan: a probe pass records those, assuming each is ours. Where every one
+ * of them is (its FragmentPath under the managed prefix) and none failed to load, the probe is the
+ * plan; otherwise the plan is made again with what was read. Resolves to the plan and the active
+ * units with the FragmentPaths read.
+ */
+export async function planSwitchReadingFragments<A extends ActiveUnit>(
+  input: Omit<PlanInput, "active" | "touched" | "probeFailed">,
+  listed: Record<string, A>,
+  withFragments: (active: Record<string, A>, units: Set<string>) => Promise<Record<string, A>>,
+): Promise<{ plan: UnitPlan; active: Record<string, A> }> {
+  const touched = new Set<string>();
+  const probeFailed = new Set<string>();
+  const probe = planSwitch({ ...input, active: listed, touched, probeFailed });
+  const active = await withFragments(listed, touched);
+  const prefix = input.managedPrefix ?? DEFAULT_PREFIX;
+  const ours = (u: string) => active[u]?.fragmentPath === undefined || active[u]!.fragmentPath!.startsWith(prefix);
+  const stands = probeFailed.size === 0 && [...touched].every(ours);
+  return { plan: stands ? probe : planSwitch({ ...input, active }), active };
 }
 
 /**
@@ -49,6 +71,7 @@ export function planSwitch(input: PlanInput): UnitPlan {
       consider(unit);
     } catch {
       input.touched.add(unit);
+      input.probeFailed?.add(unit);
     }
     if (fingerprint(plan) !== before) input.touched.add(unit);
   }

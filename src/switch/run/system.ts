@@ -21,7 +21,7 @@ import { acquireSwitchLock, ensureRunDir } from "../host/lock.ts";
 import type { SwitchLog } from "./log.ts";
 import { DEPRECATED_ACTIVATION_LISTS, executePlan, persistLists } from "./phases.ts";
 import { canonicalOrUnknown, generationUnitDirectory, readFstab } from "../load.ts";
-import { type ActiveUnit, applyActivationRequests, dryActivateAfter, dryActivateBefore, listsToPersist, newAndFailedUnits, type PlanInput, planSwitch, type PrintOptions, reloadsAfterDaemonReload, sortUnits, type UnitPlan } from "../plan/index.ts";
+import { type ActiveUnit, applyActivationRequests, dryActivateAfter, dryActivateBefore, listsToPersist, newAndFailedUnits, type PlanInput, planSwitchReadingFragments, type PrintOptions, reloadsAfterDaemonReload, sortUnits, type UnitPlan } from "../plan/index.ts";
 import { type LineSink, runChild } from "./run-command.ts";
 import { emptySummary, type SwitchSummary } from "./summary.ts";
 import { swapoff } from "./swap.ts";
@@ -166,10 +166,7 @@ async function switchUnits(sw: SystemSwitch, connection: SystemManagerConnection
   // ng reads every active unit's FragmentPath; only the units whose turn changes the plan need
   // it (see PlanInput.touched), which on a small change is a few dozen reads instead of thousands.
   const listed = await systemd.activeUnits({ fragments: false });
-  const touched = new Set<string>();
-  planSwitch({ ...input, active: listed, touched });
-  const before = await systemd.withFragmentPaths(listed, touched);
-  const plan = planSwitch({ ...input, active: before });
+  const { plan, active: before } = await planSwitchReadingFragments(input, listed, (a, units) => systemd.withFragmentPaths(a, units));
   if (sw.action === "dry-activate") return dryActivate(sw, lists, plan, { before, oldDir, newDir });
 
   persistLists(lists, listsToPersist(plan));

@@ -15,7 +15,7 @@ import { lstatSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:f
 import { dirname, join } from "node:path";
 import { InputFileError } from "../../../../src/fs/read.ts";
 import { loadGenerationsInput } from "../../../../src/switch/load.ts";
-import { planSwitch } from "../../../../src/switch/plan/index.ts";
+import { type ActiveUnit, type PlanInput, planSwitch, planSwitchReadingFragments, type UnitPlan } from "../../../../src/switch/plan/index.ts";
 import { dryActivateLines, planToJson } from "../../../../src/switch/plan/print.ts";
 import { UnitDirectoryError } from "../../../../src/units/dir.ts";
 import { LONG_LINE_MAX, UnitParseError } from "../../../../src/units/parse.ts";
@@ -130,6 +130,35 @@ test("plan OLD NEW on generated generations: a plan or a typed error naming the 
   }
   // Both outcomes occur, or the generator has gone stale.
   if (fuzzSeeds(2).length === 2) assert.ok(outcomes.plan > 10 && outcomes.error > 10, JSON.stringify(outcomes));
+});
+
+test("reading FragmentPaths only where the probe says plans as reading them all (or fails alike)", async () => {
+  const root = tempDir("plan-fuzz-probe-");
+  const outcome = (f: () => UnitPlan) => { try { return f(); } catch (e) { return `${(e as Error).name}: ${(e as Error).message}`; } };
+  for (const seed of fuzzSeeds(60)) {
+    const r = new Random(seed * 104729);
+    const caseDir = join(root, String(seed));
+    const old = generation(r, caseDir, "old");
+    const next = generation(r, caseDir, "new");
+    let input: PlanInput;
+    try { input = loadGenerationsInput(old, next); } catch { continue; }
+    // What systemd would report: most units ours, some generated, some vanished ("").
+    const full: Record<string, ActiveUnit> = {};
+    const bare: Record<string, ActiveUnit> = {};
+    for (const [u, s] of Object.entries(input.active)) {
+      const k = r.int(10);
+      full[u] = { ...s, fragmentPath: k === 0 ? `/run/systemd/generator/${u}` : k === 1 ? "" : `/etc/systemd/system/${u}` };
+      bare[u] = { activeState: s.activeState, subState: s.subState };
+    }
+    const expected = outcome(() => planSwitch({ ...input, active: full }));
+    let got: UnitPlan | string;
+    try {
+      got = (await planSwitchReadingFragments(input, bare, async (a, units) =>
+        Object.fromEntries(Object.entries(a).map(([u, s]) => [u, units.has(u) ? full[u]! : s])))).plan;
+    } catch (e) { got = `${(e as Error).name}: ${(e as Error).message}`; }
+    assert.equal(got, expected, `seed ${seed}`);
+    rmSync(caseDir, { recursive: true, force: true });
+  }
 });
 
 test("the CLI on a few generated pairs: exit 0, or exit 1 with one error line naming the input", () => {

@@ -9,6 +9,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { activeUnits, dryLines, generation, planBetween, simpleService, TRUE, unit } from "../helpers.ts";
 import { dryActivateLines } from "../../../../src/switch/plan/print.ts";
+import { planSwitch, planSwitchReadingFragments } from "../../../../src/switch/plan/planner.ts";
+import type { ActiveUnit } from "../../../../src/switch/plan/model.ts";
+import { diskUnitDirectory } from "../../../../src/units/dir.ts";
 
 const ACT = "would activate the configuration...";
 const TARGETS = { "multi-user.target": unit({ Unit: { Description: "Multi-User System" } }), "sockets.target": unit({ Unit: { Description: "Sockets" } }) };
@@ -153,7 +156,7 @@ test("modifiedSystemConf: a new system.conf or systemd binary re-executes system
   assert.is(planBetween(generation({}), generation({}), {}, { systemd: sd("/nix/store/a-system.conf", "/nix/store/t-systemd/lib/systemd/systemd") }).restartSystemd, true);
 });
 
-test("reading FragmentPath only for the units a probe pass touched plans the same as reading it for all", () => {
+test("reading FragmentPath only for the units a probe pass touched plans the same as reading it for all", async () => {
   const sock = unit({ Socket: { ListenStream: "/run/s.sock" } });
   const oldFiles = {
     "changed.service": simpleService(), "same.service": simpleService(), "generated.service": simpleService(),
@@ -171,7 +174,7 @@ test("reading FragmentPath only for the units a probe pass touched plans the sam
   const lists = { reload: ["changed.service"], start: ["same.service"] };
   const expected = planBetween(a, b, full, { lists });
 
-  const bare = Object.fromEntries(Object.entries(full).map(([n, s]) => [n, { activeState: s.activeState, subState: s.subState }]));
+  const bare: Record<string, ActiveUnit> = Object.fromEntries(Object.entries(full).map(([n, s]) => [n, { activeState: s.activeState, subState: s.subState }]));
   const touched = new Set<string>();
   planBetween(a, b, bare, { lists, touched });
   assert.ok(touched.has("generated.service") && touched.has("changed.service") && touched.has("multi-user.target"));
@@ -179,6 +182,35 @@ test("reading FragmentPath only for the units a probe pass touched plans the sam
   const partial = Object.fromEntries(Object.entries(bare).map(([n, s]) => [n, touched.has(n) ? full[n]! : s]));
   assert.equal(planBetween(a, b, partial, { lists }), expected);
   assert.not.ok(Object.hasOwn(expected.restart, "generated.service") || Object.hasOwn(expected.stop, "generated.service"));
+
+  // planSwitchReadingFragments: the same plan, reading only the touched units' paths.
+  const input = { old: diskUnitDirectory(join(a, "etc/systemd/system")), new: diskUnitDirectory(join(b, "etc/systemd/system")), lists };
+  const reads: string[][] = [];
+  const reader = (from: Record<string, ActiveUnit>) => async (_: Record<string, ActiveUnit>, units: Set<string>) => {
+    reads.push([...units]);
+    return Object.fromEntries(Object.entries(bare).map(([n, s]) => [n, units.has(n) ? from[n]! : s]));
+  };
+  const withGenerated = await planSwitchReadingFragments(input, bare, reader(full));
+  assert.equal(withGenerated.plan, expected, "a touched unit turned out generated: planned again");
+  assert.is(withGenerated.active["generated.service"]!.fragmentPath, "/run/systemd/generator/generated.service");
+  // Every touched unit ours: the probe stands, and it is the plan a full read gives.
+  const allOurs = { ...full, "generated.service": { ...full["generated.service"]!, fragmentPath: "/etc/systemd/system/generated.service" } };
+  const probeStands = await planSwitchReadingFragments(input, bare, reader(allOurs));
+  assert.equal(probeStands.plan, planBetween(a, b, allOurs, { lists }));
+  assert.equal(reads.length, 2, "one read of fragments per plan");
+});
+
+test("a unit that cannot be loaded in the probe pass makes the plan be made again (its error is not swallowed)", async () => {
+  const oldFiles = { "bad.service": simpleService(), "ok.service": simpleService() };
+  const [a, b] = [generation(oldFiles), generation({ ...oldFiles, "bad.service": "[Service]\nExecStart=" + "x".repeat(2 << 20) + "\n" })];
+  const input = { old: diskUnitDirectory(join(a, "etc/systemd/system")), new: diskUnitDirectory(join(b, "etc/systemd/system")) };
+  const bare = activeUnits("bad.service", "ok.service");
+  let direct: unknown;
+  try { planSwitch({ ...input, active: bare }); } catch (e) { direct = e; }
+  let viaProbe: unknown;
+  try { await planSwitchReadingFragments(input, bare, async (x) => x); } catch (e) { viaProbe = e; }
+  assert.ok(direct instanceof Error, "the fixture must fail to load");
+  assert.is((viaProbe as Error)?.message, (direct as Error).message);
 });
 
 test("units linked to the same store files are unchanged; a changed drop-in link still restarts", () => {
