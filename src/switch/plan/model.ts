@@ -61,7 +61,7 @@ export interface PlanInput {
   /**
    * Filled with the active units whose turn in the active-unit pass changed the plan. Only their
    * FragmentPath can change the outcome (the filter only skips units), so a switch reads it for
-   * them alone and plans again, instead of reading it for every active unit.
+   * them alone instead of for every active unit (planSwitchReadingFragments).
    */
   touched?: Set<string>;
   /** With `touched`: filled with the units whose turn failed (a unit file that cannot be loaded). */
