@@ -19,3 +19,11 @@ export async function pipelined<T, R>(items: readonly T[], call: (item: T) => Pr
   }
   return out;
 }
+
+/** Like `pipelined`, but all or nothing: the values in the items' order, or the first refusal (in order) thrown. */
+export async function pipelinedAll<T, R>(items: readonly T[], call: (item: T) => Promise<R>): Promise<R[]> {
+  return (await pipelined(items, call)).map((r) => {
+    if (r.status === "rejected") throw r.reason;
+    return r.value;
+  });
+}

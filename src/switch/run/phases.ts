@@ -14,7 +14,7 @@ import type { SwitchLog } from "./log.ts";
 import { PhaseClock, type SwitchSummary } from "./summary.ts";
 import { EXIT } from "../host/exit.ts";
 import { userUnitsLine } from "../plan/index.ts";
-import { pipelined } from "../../dbus/pipeline.ts";
+import { pipelined, pipelinedAll } from "../../dbus/pipeline.ts";
 
 /** ng's name for the target that re-runs units ordered before sysinit.target. */
 const SYSINIT_REACTIVATION_TARGET = "sysinit-reactivation.target";
@@ -309,10 +309,8 @@ async function activateAndReload<P extends ExecPlan>(ctx: ExecuteContext<P>, sco
   // A unit to reload may have gone down with a stopped requirement: start it instead, or drop it.
   const toReload = Object.keys(plan.reload);
   if (toReload.length > 0) {
-    const states = await pipelined(toReload, (u) => systemd.isActive(u));
-    const failed = states.find((s) => s.status === "rejected");
-    if (failed) throw failed.reason;
-    const active = new Map(toReload.map((u, i) => [u, (states[i] as PromiseFulfilledResult<boolean>).value]));
+    const states = await pipelinedAll(toReload, (u) => systemd.isActive(u));
+    const active = new Map(toReload.map((u, i) => [u, states[i]!]));
     const r = scope.planner.reloadsAfterDaemonReload(plan, (u) => active.get(u) ?? false);
     lists.record("start", ...r.startedInstead);
     for (const u of [...r.dropped, ...r.startedInstead]) lists.unrecord("reload", u);

@@ -4,7 +4,7 @@
  * init interface version, then plan and either print it (`dry-activate`) or carry it out.
  */
 import { join } from "node:path";
-import { pipelined } from "../../dbus/pipeline.ts";
+import { pipelinedAll } from "../../dbus/pipeline.ts";
 import { InputFileError } from "../../fs/read.ts";
 import { SystemdManager } from "../../systemd/manager.ts";
 import { diskUnitDirectory, type UnitDirectory } from "../../units/dir.ts";
@@ -228,9 +228,8 @@ async function recordDebt(systemd: SwitchSystemd, s: SwitchSummary, toplevel: st
     const skipped = new Map(s.skipped.map((x) => [x.unit, x.reason] as const));
     const units = [...skipped.keys()];
     const ids = new Map<string, string>();
-    (await pipelined(units, (u) => systemd.invocationId(u))).forEach((r, i) => {
-      if (r.status === "rejected") throw r.reason;
-      if (r.value) ids.set(units[i]!, r.value);
+    (await pipelinedAll(units, (u) => systemd.invocationId(u))).forEach((id, i) => {
+      if (id) ids.set(units[i]!, id);
     });
     const settled = [...s.stopped, ...s.restarted, ...s.started].filter((u) => !skipped.has(u));
     saveDebt(runDir, updateDebt(loadDebt(runDir), { toplevel, now: new Date(), skipped, settled, invocationIds: ids }));

@@ -1,7 +1,7 @@
 /** Pipelined calls: bounded in flight, every outcome kept, in order. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { PIPELINE_WINDOW, pipelined } from "../../../src/dbus/pipeline.ts";
+import { PIPELINE_WINDOW, pipelined, pipelinedAll } from "../../../src/dbus/pipeline.ts";
 
 test("at most a window of calls in flight; outcomes in the items' order, refusals kept", async () => {
   let inFlight = 0;
@@ -29,6 +29,19 @@ test("a call that throws before it is sent is one refusal, not the window's end"
     return Promise.resolve(i);
   });
   assert.equal(out.map((o) => o.status), ["fulfilled", "rejected", "fulfilled"]);
+});
+
+test("pipelinedAll: the values in order, or the first refusal in order thrown", async () => {
+  assert.equal(await pipelinedAll([3, 1, 2], async (i) => i * 10), [30, 10, 20]);
+  let thrown: unknown;
+  try {
+    await pipelinedAll([1, 2, 3], async (i) => {
+      if (i === 2) throw new Error("second");
+      if (i === 3) throw new Error("third");
+      return i;
+    });
+  } catch (e) { thrown = e; }
+  assert.is((thrown as Error)?.message, "second");
 });
 
 test("no items: no calls", async () => {
