@@ -62,6 +62,8 @@ const MAX_ID = 4294967294;
 /** Names as NixOS asserts them and shadow-utils accepts them by default. */
 const NAME_RE = /^[a-z_][a-z0-9_-]*\$?$/;
 const NAME_MAX = 32;
+/** Whether `v` is a valid user or group name (the check the spec's fields get, without naming them). */
+const isValidName = (v: unknown): v is string => typeof v === "string" && v.length <= NAME_MAX && NAME_RE.test(v);
 /** What a database field must not contain: ':' splits a line, a line break or NUL injects one. */
 const FORBIDDEN_IN_FIELD = /[:\n\r\0]/;
 const OCTAL_MODE_RE = /^[0-7]{1,4}$/;
@@ -174,7 +176,7 @@ class SpecReader {
 
   name(v: unknown, p: string, k: string, what: string): string {
     // A valid name has no character a field may not have: one test decides the usual case.
-    if (typeof v === "string" && v.length <= NAME_MAX && NAME_RE.test(v)) return v;
+    if (isValidName(v)) return v;
     const s = this.field(v, p, k);
     if (!NAME_RE.test(s) || s.length > NAME_MAX) {
       this.bad(this.at(p, k), `${JSON.stringify(s)} is not a valid ${what} name (lower-case letters, digits, '_' and '-', starting with a letter or '_', at most ${NAME_MAX} characters)`);
@@ -212,7 +214,7 @@ function readGroups(r: SpecReader, top: Record<string, unknown>): GroupSpec[] {
     for (let j = 0; j < memberList.length; j++) {
       const v = memberList[j];
       // The usual case decided without building the member's path (only errors name it).
-      if (typeof v === "string" && v.length <= NAME_MAX && NAME_RE.test(v)) {
+      if (isValidName(v)) {
         members.push(v);
         continue;
       }
