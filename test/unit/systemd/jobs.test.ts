@@ -88,6 +88,27 @@ test("results of jobs this process did not create cannot be waited for", async (
   w.close();
 });
 
+test("pipelined creating calls: each job gets its own result, whatever the order of replies and signals", async () => {
+  const jobs = new JobTracker();
+  const calls = [1, 2, 3].map(() => pendingCall());
+  const created = calls.map((c) => jobs.creating(c.enqueue));
+  // Job 2 ends before any reply; job 1 is answered first; job 3 ends after its reply.
+  jobs.removed(outcome(2, "b.service", "failed"));
+  calls[0]!.answer(path(1));
+  await created[0];
+  jobs.removed(outcome(1, "a.service", "done"));
+  calls[2]!.answer(path(3));
+  calls[1]!.answer(path(2));
+  await Promise.all(created);
+  const third = jobs.result(path(3));
+  jobs.removed(outcome(3, "c.service", "timeout"));
+  assert.equal(await jobs.result(path(1)), outcome(1, "a.service", "done"));
+  assert.equal(await jobs.result(path(2)), outcome(2, "b.service", "failed"));
+  assert.equal(await third, outcome(3, "c.service", "timeout"));
+  // Nothing held once no call is in flight.
+  assert.equal(jobs.size, { own: 0, early: 0 });
+});
+
 test("the early buffer holds only while a creating call is in flight, and is bounded", async () => {
   const jobs = new JobTracker();
   const call = pendingCall();
