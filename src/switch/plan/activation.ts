@@ -5,7 +5,7 @@
 import { InputFileError } from "../../fs/read.ts";
 import { loadUnit, templateOf, UnitDirectoryError, type UnitDirectory } from "../../units/dir.ts";
 import { parseSystemdBool, UnitParseError } from "../../units/parse.ts";
-import { type ActiveUnit, add, clonePlan, has, sortUnits, type UnitPlan } from "./model.ts";
+import { type ActiveUnit, add, clonePlan, has, sortUnits, type UnitPlan, withdraw } from "./model.ts";
 import { handleModifiedUnit, resolve } from "./modified.ts";
 
 /** An error about one unit's files (missing, refused, unparsable), as opposed to a bug. */
@@ -85,7 +85,7 @@ export function reloadsAfterDaemonReload(plan: UnitPlan, isActive: (unit: string
     } else {
       dropped.push(unit);
     }
-    delete p.reload[unit];
+    withdraw(p.reload, unit);
   }
   return { plan: p, startedInstead, dropped };
 }

@@ -4,7 +4,7 @@
  */
 export * from "./activation.ts";
 export { planFstab } from "./fstab.ts";
-export { type ActiveUnit, activeUnitsFrom, clonePlan, type Decisions, emptyPlan, type ListedUnit, listsToPersist, type PlanInput, sortUnits, type UnitPlan, visible } from "./model.ts";
+export { type ActiveUnit, activeUnitsFrom, clonePlan, type Decisions, emptyPlan, type ListedUnit, listsToPersist, type PlanInput, sortUnits, type UnitPlan, visible, withdraw } from "./model.ts";
 export { cannotBeRestartedDirectly } from "./modified.ts";
 export { planSwitch, planSwitchReadingFragments } from "./planner.ts";
 export * from "./print.ts";

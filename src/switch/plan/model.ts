@@ -89,9 +89,25 @@ export interface UnitPlan {
 
 /** Whether `unit` has a decision in `d`. */
 export const has = (d: Decisions, unit: string) => Object.hasOwn(d, unit);
+/**
+ * Decisions added or withdrawn so far (add, withdraw), in any plan: a count that moves whenever a
+ * plan changes, so the planner's probe pass sees whether one unit's turn changed it without
+ * counting the plan's keys after every unit.
+ */
+let decisionChanges = 0;
+/** How many decisions have been added or withdrawn so far (only its changes mean anything). */
+export const decisionChangesSoFar = (): number => decisionChanges;
 /** Adds a decision; the first reason given for a unit is kept. */
 export function add(d: Decisions, unit: string, reason: string): void {
-  if (!has(d, unit)) d[unit] = reason;
+  if (has(d, unit)) return;
+  d[unit] = reason;
+  decisionChanges++;
+}
+/** Withdraws a decision, if there is one. */
+export function withdraw(d: Decisions, unit: string): void {
+  if (!has(d, unit)) return;
+  delete d[unit];
+  decisionChanges++;
 }
 const decisions = (): Decisions => Object.create(null) as Decisions;
 

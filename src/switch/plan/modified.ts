@@ -5,7 +5,7 @@
  */
 import { baseNameOf, loadUnit, templateOf } from "../../units/dir.ts";
 import { parseSystemdBool, type UnitInfo } from "../../units/parse.ts";
-import { add, has, type PlanInput, type UnitPlan } from "./model.ts";
+import { add, has, type PlanInput, type UnitPlan, withdraw } from "./model.ts";
 
 /** Where the unit was found, for a template instance: its template and the name without type. */
 export interface Resolved { baseUnit: string; baseName: string }
@@ -89,6 +89,6 @@ export function handleModifiedUnit(plan: UnitPlan, input: Pick<PlanInput, "new" 
     else add(plan.stop, unit, `${why}; ${rule}`);
   }
   // A restart supersedes a reload.
-  delete plan.reload[unit];
+  withdraw(plan.reload, unit);
 }
 

@@ -10,15 +10,14 @@ import { compareUnits } from "../../units/compare.ts";
 import { loadUnit, sameUnitFiles, templateOf } from "../../units/dir.ts";
 import { parseSystemdBool } from "../../units/parse.ts";
 import { planFstab } from "./fstab.ts";
-import { type ActiveUnit, add, type Decisions, emptyPlan, has, type PlanInput, sortUnits, type UnitPlan } from "./model.ts";
+import { type ActiveUnit, add, decisionChangesSoFar, type Decisions, emptyPlan, has, type PlanInput, sortUnits, type UnitPlan } from "./model.ts";
 import { handleModifiedUnit, resolve } from "./modified.ts";
 
 const DEFAULT_PREFIX = "/etc/systemd/system";
 
-/** The sizes of a plan's sets: an add or a delete in one unit's turn changes at least one. */
+/** Moves whenever a plan gains or loses a decision or a hidden unit (the probe pass compares it around each turn). */
 function fingerprint(p: UnitPlan): string {
-  const n = (d: Decisions) => Object.keys(d).length;
-  return `${n(p.stop)},${n(p.skip)},${n(p.start)},${n(p.restart)},${n(p.reload)},${p.hidden.length}`;
+  return `${decisionChangesSoFar()},${p.hidden.length}`;
 }
 
 function seed(d: Decisions, units: string[] | undefined, file: string): void {

@@ -19,7 +19,7 @@ import { EXIT, SwitchExit } from "../host/exit.ts";
 import { SwitchLists } from "../state/lists.ts";
 import type { SwitchLog } from "./log.ts";
 import { executePlan, persistLists } from "./phases.ts";
-import { type ActiveUnit, listsToPersist, planSwitch, planUserMigration, sortUnits, USER_UNIT_DIR, userConfigUnitDir, userDryActivateLines, userMigrationCandidates } from "../plan/index.ts";
+import { type ActiveUnit, listsToPersist, planSwitch, planUserMigration, sortUnits, USER_UNIT_DIR, userConfigUnitDir, userDryActivateLines, userMigrationCandidates, withdraw } from "../plan/index.ts";
 import { emptySummary, type SwitchSummary } from "./summary.ts";
 import { switchSystemd } from "./systemd-adapter.ts";
 
@@ -166,7 +166,7 @@ export async function runUserSwitch(parentExe: string, log: SwitchLog, env: Reco
       managedPrefix: USER_UNIT_DIR,
       lists: { start: lists.read("start"), restart: lists.read("restart"), reload: lists.read("reload") },
     });
-    delete plan.skip[ACTIVATION_SERVICE]; // restarted unconditionally after the start phase
+    withdraw(plan.skip, ACTIVATION_SERVICE); // restarted unconditionally after the start phase
 
     if (dry) {
       // As ng: the migration pass depends on what the per-user activation does, so it has no dry lines.
