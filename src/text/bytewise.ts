@@ -26,6 +26,16 @@ export function byteCompare(a: string, b: string): number {
 const HIGH = /[\uD800-\uFFFF]/;
 
 /**
+ * Sorts `names` bytewise, in place, by the engine's own string sort (no comparator called per
+ * pair) unless some name has a character at or above U+D800: the fastest order for thousands of
+ * names in code that runs once.
+ */
+export function sortStringsBytewise(names: string[]): string[] {
+  if (names.length < 2) return names;
+  return HIGH.test(names.join("")) ? names.sort(byteCompare) : names.sort();
+}
+
+/**
  * Sorts `items` by `key` bytewise, in place. Below U+D800 the engine's native string order (UTF-16
  * code units) is the byte order, so byteCompare is only needed when a key has a character above.
  */

@@ -1,22 +1,10 @@
 /**
- * The orders of the users step's output: names bytewise (update-users-groups.pl's `sort`), database
- * entries by ID then name. The results are byteCompare's; the work is the engine's native sorts,
- * since a run sorts some 3,000 names and a comparator written in JavaScript, called ~25,000 times
- * by code that runs once per process, was the largest single cost of a no-op (milliseconds).
+ * The order of the users step's database entries: by ID, then by name bytewise (names alone sort
+ * with sortStringsBytewise). The result is a byteCompare comparator's; the work is the engine's
+ * native numeric sort, since a comparator written in JavaScript, called ~25,000 times by code that
+ * runs once per process, was the largest single cost of a no-op (milliseconds).
  */
 import { byteCompare } from "../text/bytewise.ts";
-
-/** Characters whose UTF-16 order differs from their UTF-8 (byte) order: surrogates and above. */
-const HIGH = /[\uD800-\uFFFF]/;
-
-/**
- * Sorts `names` bytewise, in place. Below U+D800 the native string order (UTF-16 code units) is
- * the byte order, so byteCompare is only needed when some name has a character above.
- */
-export function sortNames(names: string[]): string[] {
-  if (names.length < 2) return names;
-  return HIGH.test(names.join("")) ? names.sort(byteCompare) : names.sort();
-}
 
 /**
  * Sorts `list` by `id` (non-negative integers), ties by name bytewise, in place: the distinct IDs

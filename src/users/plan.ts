@@ -11,7 +11,8 @@ import { verifySha512Crypt } from "./sha512crypt.ts";
 import { parseSubId, serializeSubId, type SubIdEntry } from "./subid.ts";
 import { FILES, type FileKey } from "./files.ts";
 import { parseIdMap, parseNameList, serializeIdMap, serializeNameList } from "./state.ts";
-import { sortById, sortNames } from "./order.ts";
+import { sortById } from "./order.ts";
+import { sortStringsBytewise } from "../text/bytewise.ts";
 
 /**
  * The order files are replaced in. ID maps first (an ID is recorded before anything uses it),
@@ -189,7 +190,7 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
       }
       password = "x";
     }
-    out.set(g.name, { name: g.name, password, gid, members: members.size === 0 ? [] : sortNames([...members]) });
+    out.set(g.name, { name: g.name, password, gid, members: members.size === 0 ? [] : sortStringsBytewise([...members]) });
     p.gidMap.set(g.name, gid);
   }
   const declarative = serializeNameList(out.keys());

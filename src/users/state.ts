@@ -5,7 +5,7 @@
  * - `declarative-users`, `declarative-groups`: names separated by one space, sorted, no newline;
  * - `auto-subuid-map`: JSON object name -> first subordinate ID, then a newline.
  */
-import { sortNames } from "./order.ts";
+import { sortStringsBytewise } from "../text/bytewise.ts";
 import { nestsTooDeeply } from "./json.ts";
 
 /** A state file that cannot be read; names the file. */
@@ -37,7 +37,7 @@ export function parseIdMap(file: string, text: string | null): Map<string, numbe
 
 /** Serializes an ID map canonically, as Perl's `to_json($m, {canonical => 1})`. */
 export function serializeIdMap(map: ReadonlyMap<string, number>): string {
-  const keys = sortNames([...map.keys()]);
+  const keys = sortStringsBytewise([...map.keys()]);
   // Keys JSON writes as they are (no quote, backslash, control character or surrogate: always so
   // for valid user and group names) are quoted directly; one test over all of them decides.
   const plain = !NEEDS_ESCAPE.test(keys.join(""));
@@ -60,5 +60,5 @@ export function parseNameList(text: string | null): Set<string> {
 
 /** Serializes a name list sorted, space-separated, without a newline. */
 export function serializeNameList(names: Iterable<string>): string {
-  return sortNames([...names]).join(" ");
+  return sortStringsBytewise([...names]).join(" ");
 }
