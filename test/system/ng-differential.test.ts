@@ -93,10 +93,16 @@ systemctl reset-failed ${UNITS} 2>/dev/null || true`, { timeoutMs: 180_000 });
 ln -sfn ${q(gen.toplevel)} /run/current-system
 systemctl daemon-reload
 systemctl start --no-block r-all.target
-# settle: no job running except the slow units' own starts (bounded: 60 s)
+# settle: no job running except the slow units' own starts, and none waiting unless a slow unit's
+# start runs (they may wait behind it); jobs just queued all wait until systemd dispatches them,
+# so "nothing running" alone can be seen before anything ran (bounded: 60 s)
 for i in $(seq 240); do
-  busy=$(systemctl list-jobs --no-legend --plain 2>/dev/null | awk '$4 == "running" {print $2}' | grep -vxF -e _none_ ${slow.map((u) => `-e ${q(u)}`).join(" ")} || true)
-  [ -z "$busy" ] && break
+  jobs=$(systemctl list-jobs --no-legend --plain 2>/dev/null || true)
+  running=$(echo "$jobs" | awk '$4 == "running" {print $2}')
+  busy=$(echo "$running" | grep -vxF -e _none_ -e '' ${slow.map((u) => `-e ${q(u)}`).join(" ")} || true)
+  slowRunning=$(echo "$running" | grep -xF -e _none_ ${slow.map((u) => `-e ${q(u)}`).join(" ")} || true)
+  waiting=$(echo "$jobs" | awk '$4 == "waiting" {print $2}')
+  [ -z "$busy" ] && { [ -z "$waiting" ] || [ -n "$slowRunning" ]; } && break
   sleep 0.25
 done`, { timeoutMs: 180_000 });
   return { gen, states: unitStates() };
