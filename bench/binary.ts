@@ -26,14 +26,14 @@ export interface BinaryCosts {
  * `ignoreFailure` keeps timing when the command exits non-zero (the caller reports exit statuses);
  * `warmup` untimed runs come first (fewer where one run takes seconds).
  */
-export function hyperfine(command: string, runs = 20, prepare?: string, ignoreFailure = false, warmup = 3): { meanMs: number; stddevMs: number; userMs: number; systemMs: number } {
+export function hyperfine(command: string, runs = 20, prepare?: string, ignoreFailure = false, warmup = 3): { meanMs: number; stddevMs: number; userMs: number; systemMs: number; timesMs: number[] } {
   const dir = mkdtempSync(join(tmpdir(), "bench-"));
   try {
     const json = join(dir, "h.json");
     const prep = prepare === undefined ? [] : ["--prepare", prepare];
     execFileSync("hyperfine", ["--warmup", String(warmup), "--runs", String(runs), "--export-json", json, "-N", ...prep, ...(ignoreFailure ? ["-i"] : []), command], { stdio: "ignore" });
     const r = JSON.parse(readFileSync(json, "utf8")).results[0];
-    return { meanMs: r.mean * 1000, stddevMs: (r.stddev ?? 0) * 1000, userMs: r.user * 1000, systemMs: r.system * 1000 };
+    return { meanMs: r.mean * 1000, stddevMs: (r.stddev ?? 0) * 1000, userMs: r.user * 1000, systemMs: r.system * 1000, timesMs: (r.times as number[]).map((t) => t * 1000) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,7 +1,7 @@
 /**
  * Shared method of the Perl-vs-stagehand benchmarks: two private overlay copies of the cached Debian
  * rootfs (one for the Perl original, one for the compiled binary), each tool run by `chroot` so both
- * pay the same process start-up, timed by hyperfine in one session so the ratio holds on a noisy
+ * pay the same process start-up, timed by hyperfine in turn, round after round, so the ratio holds on a noisy
  * machine, with `--prepare` restoring a saved state where a first run is measured.
  */
 import { copyFileSync, mkdirSync, statSync } from "node:fs";
@@ -90,12 +90,31 @@ export function must(argv: string[]): string {
   return r.stdout;
 }
 
-/** Times both commands (hyperfine, one after the other) and measures their peak RSS after `prepare`. */
+/** Mean and standard deviation (sample) of times in ms. */
+function meanSd(xs: number[]): { meanMs: number; stddevMs: number } {
+  const meanMs = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const stddevMs = xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, b) => a + (b - meanMs) ** 2, 0) / (xs.length - 1));
+  return { meanMs, stddevMs };
+}
+
+/**
+ * Times the commands in turn, round after round (hyperfine, one timed run of each per round, the warm-ups
+ * in the first), so each program meets the same state of the machine and of its file system: run back to
+ * back, a first-run row on a journal-less ext4 timed whichever program came last in its inode allocator's
+ * "recently deleted" window (the bench deletes and restores /etc before each run). Then measures each
+ * one's peak RSS after its `prepare`.
+ */
 export function compare(scenario: string, perl: string[], ours: string[], opts: { prepPerl?: string; prepOurs?: string; runs?: number; third?: string[]; prepThird?: string }): ComparisonRow {
   const runs = opts.runs ?? 10;
-  const p = hyperfine(shellLine(perl), runs, opts.prepPerl);
-  const o = hyperfine(shellLine(ours), runs, opts.prepOurs);
-  const t = opts.third ? hyperfine(shellLine(opts.third), runs, opts.prepThird) : undefined;
+  const programs = [
+    { line: shellLine(perl), prep: opts.prepPerl, times: [] as number[] },
+    { line: shellLine(ours), prep: opts.prepOurs, times: [] as number[] },
+    ...(opts.third ? [{ line: shellLine(opts.third), prep: opts.prepThird, times: [] as number[] }] : []),
+  ];
+  for (let round = 0; round < runs; round++) {
+    for (const prog of programs) prog.times.push(...hyperfine(prog.line, 1, prog.prep, false, round === 0 ? 3 : 0).timesMs);
+  }
+  const [p, o, t] = programs.map((prog) => meanSd(prog.times)) as [ReturnType<typeof meanSd>, ReturnType<typeof meanSd>, ReturnType<typeof meanSd> | undefined];
   if (opts.prepPerl) must(["sh", "-c", opts.prepPerl]);
   const perlRssKiB = peakRssKiB(perl);
   if (opts.prepOurs) must(["sh", "-c", opts.prepOurs]);

@@ -87,7 +87,7 @@ export function benchEtc(n = 2000, runs = 10, filesystems: EtcFs[] = ["disk", "t
     `${n} entries (60% links, 20% copies with modes and numeric owners, 10% direct symlinks, 10% directory sources; ` +
     "nested up to 4 levels). Each tool runs by `chroot` in its own overlay copy of a Debian rootfs, whose /etc is a plain " +
     "directory on the host's disk (ext4) or on a tmpfs (storage cost taken out: the tools' own work); hyperfine, " +
-    `${runs} runs after 3 warm-ups, mean ± σ; first-run and change rows restore /etc before each run (\`--prepare\`, not timed). ` +
+    `the three programs in turn, ${runs} rounds after 3 warm-ups, mean ± σ; first-run and change rows restore /etc before each run (\`--prepare\`, not timed). ` +
     "setup-etc.pl's no-op rerun removes and re-creates every link (a bug stagehand does not reproduce); stagehand " +
     "makes each file it writes durable before renaming it into place and each changed directory after (crash safety: " +
     "fsync of each, or one syncfs per file system from 16 on), setup-etc.pl syncs nothing; a no-op writes and syncs nothing. " +

@@ -85,7 +85,7 @@ const SECTIONS: { key: string; heading: string; run: (progress: (partial: string
       ].join("\n");
     },
   },
-  // Each comparison runs both tools back to back in one session, so its ratios hold on a noisy machine.
+  // Each comparison runs the tools in turn, round after round, so its ratios hold on a noisy machine.
   { key: "etc", heading: "## setup-etc", run: async () => benchEtc(2000, runs).join("\n") },
   { key: "users", heading: "## users", run: async () => benchUsers(500, 300, runs).join("\n") },
   { key: "planner", heading: "## Planner", run: async () => benchPlanner().join("\n") },
