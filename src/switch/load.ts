@@ -5,11 +5,14 @@
 import { realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { MAX_BYTES, readRegularFileOptional } from "../fs/read.ts";
-import { diskUnitDirectory, UnitDirectoryError, type UnitDirectory } from "../units/dir.ts";
+import { diskUnitDirectory, UnitDirectoryError, type SharedFileStates, type UnitDirectory } from "../units/dir.ts";
 import type { ActiveUnit, PlanInput } from "./plan/index.ts";
 
-/** A generation's unit directory; missing, looping or not a directory is an error naming it and saying which. */
-export function generationUnitDirectory(toplevel: string): UnitDirectory {
+/**
+ * A generation's unit directory; missing, looping or not a directory is an error naming it and saying
+ * which. `sharedStates` is shared with the other generation's (see SharedFileStates).
+ */
+export function generationUnitDirectory(toplevel: string, opts: { sharedStates?: SharedFileStates } = {}): UnitDirectory {
   const dir = join(toplevel, "etc/systemd/system");
   let st;
   try {
@@ -21,7 +24,7 @@ export function generationUnitDirectory(toplevel: string): UnitDirectory {
     throw new UnitDirectoryError(dir, `cannot use the unit directory: ${code ?? (e as Error).message}`);
   }
   if (!st.isDirectory()) throw new UnitDirectoryError(dir, "not a directory");
-  return diskUnitDirectory(dir);
+  return diskUnitDirectory(dir, opts);
 }
 
 /** realpath, or "/unknown" as ng uses when a path does not resolve. */
@@ -76,8 +79,9 @@ function assumeAllActive(dir: UnitDirectory): Record<string, ActiveUnit> {
 
 /** The planner input for two generations. `active` undefined: every unit of OLD is assumed active. */
 export function loadGenerationsInput(oldTop: string, newTop: string, active?: Record<string, ActiveUnit>): PlanInput {
-  const old = generationUnitDirectory(oldTop);
-  const next = generationUnitDirectory(newTop);
+  const sharedStates: SharedFileStates = new Map();
+  const old = generationUnitDirectory(oldTop, { sharedStates });
+  const next = generationUnitDirectory(newTop, { sharedStates });
   const assumptions: string[] = ["the list files of an interrupted switch (/run/nixos/*-list) are not read"];
   if (!active) assumptions.push(`every unit with a file in ${old.path} is active (no --active given)`);
   return {

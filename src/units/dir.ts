@@ -75,9 +75,19 @@ export class UnitDirectoryError extends Error {
  */
 const MAX_UNIT_DIRECTORY_BYTES = 256 << 20;
 
-/** The unit directory on disk at `path`; everything is read lazily and cached. */
-export function diskUnitDirectory(path: string, opts: { maxTotalBytes?: number } = {}): UnitDirectory {
-  return new DiskUnitDirectory(path, opts.maxTotalBytes ?? MAX_UNIT_DIRECTORY_BYTES);
+/**
+ * The states of unit files (present, masked, missing) by resolved directory, shared by the unit
+ * directories of one run: a generation whose units did not change resolves to the running system's
+ * unit directory (NixOS builds them as one store path), so one stat per unit answers for both.
+ */
+export type SharedFileStates = Map<string, Map<string, UnitFileState>>;
+
+/**
+ * The unit directory on disk at `path`; everything is read lazily and cached. `sharedStates`, when
+ * given, is shared with the other generation's directory (see SharedFileStates).
+ */
+export function diskUnitDirectory(path: string, opts: { maxTotalBytes?: number; sharedStates?: SharedFileStates } = {}): UnitDirectory {
+  return new DiskUnitDirectory(path, opts.maxTotalBytes ?? MAX_UNIT_DIRECTORY_BYTES, opts.sharedStates);
 }
 
 /**
@@ -94,13 +104,13 @@ class DiskUnitDirectory implements UnitDirectory {
   /** Where file system calls go: the resolved path, or the path as given when it cannot be resolved. */
   private readonly io: string;
   private total = 0;
-  private readonly states = new Map<string, UnitFileState>();
+  private readonly states: Map<string, UnitFileState>;
   private readonly listings = new Map<string, Map<string, Dirent> | null>();
   private readonly contents = new Map<string, Uint8Array>();
   private readonly dropinLists = new Map<string, DropIn[]>();
   private readonly identities = new Map<string, string | undefined>();
 
-  constructor(readonly path: string, private readonly maxTotal: number) {
+  constructor(readonly path: string, private readonly maxTotal: number, sharedStates?: SharedFileStates) {
     let io = path;
     try {
       io = this.resolved = realpathSync(path);
@@ -108,6 +118,12 @@ class DiskUnitDirectory implements UnitDirectory {
       io = path; // missing or unreadable: each question reports it
     }
     this.io = io;
+    let states = this.resolved === undefined ? undefined : sharedStates?.get(this.resolved);
+    if (!states) {
+      states = new Map();
+      if (this.resolved !== undefined) sharedStates?.set(this.resolved, states);
+    }
+    this.states = states;
   }
 
   private at(rel: string): string {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { pipelinedAll } from "../../dbus/pipeline.ts";
 import { InputFileError } from "../../fs/read.ts";
 import { SystemdManager } from "../../systemd/manager.ts";
-import { diskUnitDirectory, type UnitDirectory } from "../../units/dir.ts";
+import { diskUnitDirectory, type SharedFileStates, type UnitDirectory } from "../../units/dir.ts";
 import { runActivation } from "./activation.ts";
 import { installBootloader, installsBootloader } from "../host/bootloader.ts";
 import { runPreSwitchCheck } from "../host/checks.ts";
@@ -147,8 +147,11 @@ export async function runSystemSwitch(o: SystemSwitchOptions, host: SystemHost =
 async function switchUnits(sw: SystemSwitch, connection: SystemManagerConnection, lists: SwitchLists, newPid1: string): Promise<number> {
   const { env, at, log } = sw;
   const { systemd } = connection;
-  const oldDir = diskUnitDirectory(at("/etc/systemd/system"));
-  const newDir = generationUnitDirectory(env.toplevel);
+  // When no unit changed, both generations resolve to the same unit directory: one stat for both.
+  // (Read before the activation, which may change /etc; the re-read after it shares nothing.)
+  const sharedStates: SharedFileStates = new Map();
+  const oldDir = diskUnitDirectory(at("/etc/systemd/system"), { sharedStates });
+  const newDir = generationUnitDirectory(env.toplevel, { sharedStates });
   const input: Omit<PlanInput, "active"> = {
     old: oldDir,
     new: newDir,

@@ -101,6 +101,34 @@ test("an empty unit file is masked, as systemd reads it (systemd.unit(5)); the p
   assert.equal(Object.keys(plan.start), []);
 });
 
+test("two generations' directories that resolve to the same directory share their files' states: one stat for both", () => {
+  const d = tempDir("stagehand-dir-");
+  try {
+    const units = join(d, "store-units");
+    mkdirSync(units);
+    writeFileSync(join(units, "a.service"), "[Unit]\n");
+    writeFileSync(join(units, "b.service"), "[Unit]\n");
+    symlinkSync(join(units, "a.service"), join(units, "l.service"));
+    for (const gen of ["old", "new"]) symlinkSync(units, join(d, gen));
+    mkdirSync(join(d, "other"));
+    symlinkSync(join(units, "a.service"), join(d, "other", "l.service"));
+    const sharedStates = new Map();
+    const old = diskUnitDirectory(join(d, "old"), { sharedStates });
+    assert.equal(["a.service", "l.service", "none.service"].map((n) => old.fileState(n)), ["present", "present", "missing"]);
+    // The new generation's answers come from the shared states: the files are not asked again.
+    rmSync(join(units, "a.service"));
+    const next = diskUnitDirectory(join(d, "new"), { sharedStates });
+    assert.is(next.resolved, old.resolved);
+    assert.equal(["a.service", "l.service", "none.service"].map((n) => next.fileState(n)), ["present", "present", "missing"]);
+    // A directory that resolves elsewhere, or one not sharing, asks for itself.
+    assert.is(diskUnitDirectory(join(d, "other"), { sharedStates }).fileState("l.service"), "missing");
+    assert.is(diskUnitDirectory(join(d, "new")).fileState("l.service"), "missing");
+    assert.equal(sharedStates.size, 2);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
 test("the unit files read from one directory are bounded in total", () => {
   const d = tempDir("stagehand-dir-");
   for (let i = 0; i < 5; i++) writeFileSync(join(d, `u${i}.service`), `[Unit]\nDescription=${"x".repeat(1000)}\n`);
