@@ -114,6 +114,9 @@ function removeStaticTree(path: string): void {
  * nothing else is done), or when another run holds the lock on /etc.
  */
 export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number {
+  // Nothing to write, print or sweep: no lock either (a run that writes nothing needs no exclusion,
+  // and taking flock(2) loads bun:ffi, milliseconds of a no-op's run).
+  if (isNoop(plan)) return 0;
   // /etc itself resolved inside the root (`DIR/etc` may be a link), once: it is never replaced here.
   const etc = resolveInRoot(root, "/etc");
   /** Directories whose entries changed, made durable at the end. */
@@ -137,6 +140,14 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
   } finally {
     lock.release();
   }
+}
+
+/**
+ * Whether applying `plan` would change nothing: no operation but an unchanged `.clean`, and no
+ * directory where a killed run's temporaries may be left (the planner's walk saw none).
+ */
+export function isNoop(plan: EtcPlan): boolean {
+  return plan.dirs.length === 0 && plan.ops.every((op) => op.op === "clean" && !op.changed);
 }
 
 /**

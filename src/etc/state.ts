@@ -6,8 +6,8 @@ import { type Dirent, lstatSync, readdirSync, readlinkSync, statSync, type Stats
 import { CLEAN, parseClean } from "./clean.ts";
 import { type IdTables, idTables } from "./owners.ts";
 import { parentName, STATIC } from "./paths.ts";
-import { isSymlinkAt, knownMissingAt, knownRegularAt, knownSymlinkAt, linkTargetAt, memoised, noteRegularAt, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
-import { sortBytewise } from "../text/bytewise.ts";
+import { isSymlinkAt, knownMissingAt, noteLinkTargetAt, knownRegularAt, linkTargetAt, memoised, noteRegularAt, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
+import { sortStringsBytewise } from "../text/bytewise.ts";
 import { InputFileError, MAX_BYTES, readRegularFileOptional } from "../fs/read.ts";
 import { isTempName } from "../fs/staged.ts";
 import { type EtcEntry, type EtcTree } from "./tree.ts";
@@ -61,7 +61,7 @@ export interface EtcState {
    * among them holding a temporary name of ours: a killed run's leftovers are only looked for
    * again, under the lock, where the walk saw one or did not look.
    */
-  listedDirs?: ReadonlySet<string>;
+  listedDirs?: { has(dir: string): boolean };
   dirsWithTemps?: ReadonlySet<string>;
 }
 
@@ -148,53 +148,72 @@ function isDirectory(d: Dirent, here: string): boolean {
   return lstatSync(here).isDirectory();
 }
 
-/** What the walk of /etc listed: the directories (relative to /etc, "" for /etc) and every name in them. */
-interface Listed {
-  dirs: ReadonlySet<string>;
-  names: ReadonlySet<string>;
-}
+/** What the walk of /etc saw at a name: a symlink's target, a regular file, a directory, or something else (or not known). */
+type Seen = string | typeof FILE | typeof DIR | typeof OTHER;
+const FILE = 1;
+const DIR = 2;
+const OTHER = 3;
+
+/**
+ * What the walk of /etc listed: per directory (relative to /etc, "" for /etc), reached through
+ * real directories only (so at `${etc}/${dir}`), what each of its names is. Kept per directory
+ * and by base name, so that the thousands of entries cost no long path keys.
+ */
+type Listing = Map<string, Map<string, Seen>>;
 
 /**
  * What is at `/etc/NAME` for the entry `e`, in the directory `parent` (relative to /etc) whose
  * resolved host path is `dir` (etcDirHostPath: undefined under a link into /etc/static, null when
  * it cannot be resolved).
  */
-function observe(root: string, e: EtcEntry, parent: string, dir: string | undefined | null, listed: Listed): NodeState {
+function observe(root: string, e: EtcEntry, parent: string, dir: string | undefined | null, listing: Listing): NodeState {
   const name = e.name;
   // A parent that cannot be resolved (a loop of links): that parent is in the way of this entry
   // alone (the planner refuses it when it gets there), not of the whole run.
   if (dir === null) return { type: "other" };
   if (dir === undefined) return { type: "none" };
-  // Nothing there, known without an lstat: the walk of /etc listed its directory (through real
-  // directories, so at this very path) without it, or resolving its directory found none.
-  if (listed.dirs.has(parent) ? !listed.names.has(name) : knownMissingAt(dir)) return { type: "none" };
-  const host = `${dir}/${parent === "" ? name : name.slice(parent.length + 1)}`;
+  const leaf = parent === "" ? name : name.slice(parent.length + 1);
+  // What the walk of /etc saw there, when it listed this directory (through real directories, so
+  // at this very path): nothing (no lstat needed), a link and its target, or the listing's type.
+  const listed = listing.get(parent);
+  const seen = listed?.get(leaf);
+  if (listed !== undefined ? seen === undefined : knownMissingAt(dir)) return { type: "none" };
+  // A link the walk of /etc listed needs no lstat: a link's mode and owner mean nothing here.
+  const host = `${dir}/${leaf}`;
+  if (typeof seen === "string") return linkState(root, name, host, seen);
   // A regular file the walk of /etc listed where a copy goes: its open's fstat tells all, no lstat.
-  if (e.kind === "copy" && knownRegularAt(host)) {
+  if (e.kind === "copy" && (seen === FILE || (listed === undefined && knownRegularAt(host)))) {
     const found = observeFile(host, e.name);
     if (found) return found;
   }
-  // A link the walk of /etc listed needs no lstat: a link's mode and owner mean nothing here.
   let st;
-  if (knownSymlinkAt(host) !== true) {
-    try { st = lstatSync(host); } catch { return { type: "none" }; }
-    noteSymlinkAt(host, st.isSymbolicLink());
-  }
-  if (st === undefined || st.isSymbolicLink()) {
-    const linkTarget = linkTargetAt(host);
-    if (intoStatic(linkTarget)) return { type: "link", linkTarget };
-    let leadsToDir = false;
-    try {
-      // The resolution's own lstat of where it ends may have found a regular file already.
-      const to = resolveInRoot(root, `/etc/${name}`);
-      leadsToDir = !knownRegularAt(to) && statSync(to).isDirectory();
-    } catch { /* dangling */ }
-    return { type: "link", linkTarget, leadsToDir };
+  try { st = lstatSync(host); } catch { return { type: "none" }; }
+  if (st.isSymbolicLink()) {
+    let linkTarget;
+    try { linkTarget = readlinkSync(host); } catch { return { type: "none" }; }
+    return linkState(root, name, host, linkTarget);
   }
   const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   if (st.isDirectory()) return { ...base, type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host) }) };
   if (st.isFile()) return { ...base, type: "file", content: e.kind === "copy" ? oldContent(host, e.name) : undefined };
   return { ...base, type: "other" };
+}
+
+/**
+ * A link at `/etc/NAME` (host path `host`) to `linkTarget`: for one not into /etc/static, whether
+ * it leads to a directory.
+ */
+function linkState(root: string, name: string, host: string, linkTarget: string): NodeState {
+  if (intoStatic(linkTarget)) return { type: "link", linkTarget };
+  let leadsToDir = false;
+  // The resolution starts at this link, already read.
+  noteLinkTargetAt(host, linkTarget);
+  try {
+    // The resolution's own lstat of where it ends may have found a regular file already.
+    const to = resolveInRoot(root, `/etc/${name}`);
+    leadsToDir = !knownRegularAt(to) && statSync(to).isDirectory();
+  } catch { /* dangling */ }
+  return { type: "link", linkTarget, leadsToDir };
 }
 
 /**
@@ -231,43 +250,75 @@ function oldContent(host: string, name: string): Buffer | undefined {
 
 /**
  * Finds links into /etc/static under /etc (resolved inside the root), never looking under
- * /etc/nixos. Temporary names of an earlier, killed run are skipped: applying sweeps them.
+ * /etc/nixos, and records in `listing` what each directory it listed holds. Temporary names of an
+ * earlier, killed run are skipped: applying sweeps them.
  */
-function findStaticLinks(root: string, tree: EtcTree, listedDirs: Set<string>, listedNames: Set<string>, dirsWithTemps: Set<string>): StaticLink[] {
+function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: Listing, dirsWithTemps: Set<string>): StaticLink[] {
   const found: StaticLink[] = [];
-  const etc = resolveInRoot(root, "/etc");
   // Where each directory of the new tree resolves (null: it does not), once per directory.
   const treeDirs = new Map<string, string | null>();
-  const walk = (rel: string) => {
+  /** Like `-l "/etc/static/NAME"` once /etc/static is the new tree: parents followed, the entry not. */
+  const stillDeclared = (rel: string, base: string, name: string): boolean => {
+    // A directory the tree's walk listed (reached through real directories): its links are known.
+    if (rel === "" || tree.byName.get(rel)?.kind === "directory") return tree.links.has(name);
+    let dirHost = treeDirs.get(rel);
+    if (dirHost === undefined) {
+      try { dirHost = resolveInRoot(root, `${tree.path}/${rel}`); } catch { dirHost = null; }
+      treeDirs.set(rel, dirHost);
+    }
+    return dirHost !== null && isSymlinkAt(`${dirHost}/${base}`);
+  };
+  const walk = (rel: string, host: string) => {
     let listed: Dirent[];
-    try { listed = readdirSync(rel === "" ? etc : `${etc}/${rel}`, { withFileTypes: true }); } catch { return; }
-    listedDirs.add(rel);
-    for (const d of sortBytewise(listed, (e) => e.name)) {
-      const name = rel === "" ? d.name : `${rel}/${d.name}`;
-      listedNames.add(name);
-      if (isTempName(d.name)) { dirsWithTemps.add(rel); continue; }
-      if (name === "nixos") continue;
-      const here = `${etc}/${name}`;
+    try { listed = readdirSync(host, { withFileTypes: true }); } catch { return; }
+    const seen = new Map<string, Seen>();
+    listing.set(rel, seen);
+    const names: string[] = [];
+    for (const d of listed) {
+      const base = d.name;
+      if (isTempName(base)) {
+        dirsWithTemps.add(rel);
+        // Listed, but not looked at: an entry of that name is lstat'ed by observe.
+        seen.set(base, OTHER);
+        continue;
+      }
+      names.push(base);
       // The listing's file types spare an lstat per node; link targets are read once (observe reuses them).
-      if (isSymlink(d, here)) {
-        const target = linkTargetAt(here);
-        if (!intoStatic(target)) continue;
-        // Like `-l "/etc/static/NAME"` once /etc/static is the new tree: parents followed, the entry
-        // not. The new tree's directory `rel` is resolved once for all its entries.
-        let dirHost = treeDirs.get(rel);
-        if (dirHost === undefined) {
-          try { dirHost = resolveInRoot(root, rel === "" ? tree.path : `${tree.path}/${rel}`); } catch { dirHost = null; }
-          treeDirs.set(rel, dirHost);
-        }
-        const stillDeclared = dirHost !== null && isSymlinkAt(`${dirHost}/${d.name}`);
-        found.push({ name, target, stillDeclared });
-      } else if (isDirectory(d, here)) {
-        walk(name);
+      seen.set(base, seenAt(d, `${host}/${base}`));
+    }
+    for (const base of sortStringsBytewise(names)) {
+      const name = rel === "" ? base : `${rel}/${base}`;
+      if (name === "nixos") continue;
+      const what = seen.get(base)!;
+      if (typeof what === "string") {
+        if (intoStatic(what)) found.push({ name, target: what, stillDeclared: stillDeclared(rel, base, name) });
+      } else if (what === DIR) {
+        const sub = `${host}/${base}`;
+        // Resolutions under /etc (of links that are not into /etc/static) need no lstat of it.
+        noteSymlinkAt(sub, false);
+        walk(name, sub);
       }
     }
   };
-  walk("");
+  walk("", etc);
   return found;
+}
+
+/** What a listed node is: from the listing's file type (lstat only when the file system gives none); a link's target read. */
+function seenAt(d: Dirent, here: string): Seen {
+  let link = d.isSymbolicLink();
+  if (!link) {
+    if (d.isFile()) return FILE;
+    if (d.isDirectory()) return DIR;
+    let st;
+    try { st = lstatSync(here); } catch { return OTHER; }
+    if (st.isFile()) return FILE;
+    if (st.isDirectory()) return DIR;
+    link = st.isSymbolicLink();
+    if (!link) return OTHER;
+  }
+  // Gone or replaced meanwhile: observe looks again.
+  try { return readlinkSync(here); } catch { return OTHER; }
 }
 
 /** The source text of a declared /etc file (for passwd/group declared by the tree itself). */
@@ -291,43 +342,57 @@ export function loadEtcState(root: string, tree: EtcTree): EtcState {
 }
 
 function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
-  // The walk of /etc first: its listings tell which declared names are links (no lstat for those).
-  const listedDirs = new Set<string>();
-  const listedNames = new Set<string>();
-  const dirsWithTemps = new Set<string>();
-  const staticLinks = findStaticLinks(root, tree, listedDirs, listedNames, dirsWithTemps);
-  const nodes = new Map<string, NodeState>();
   const etc = resolveInRoot(root, "/etc");
-  const listed = { dirs: listedDirs, names: listedNames };
-  // Each directory of /etc resolved once for all its entries (null: it cannot be).
+  // The walk of /etc first: its listings tell which declared names are links (no lstat for those).
+  const listing: Listing = new Map();
+  const dirsWithTemps = new Set<string>();
+  const staticLinks = findStaticLinks(root, tree, etc, listing, dirsWithTemps);
+  const nodes = new Map<string, NodeState>();
+  // Each directory of /etc resolved once for all its entries (null: it cannot be); one the walk
+  // listed is at its own name under /etc.
   const dirHosts = new Map<string, string | undefined | null>();
   for (const e of tree.entries) {
     if (e.kind === "file") continue;
     const parent = parentName(e.name);
     let dir = dirHosts.get(parent);
     if (dir === undefined && !dirHosts.has(parent)) {
-      try { dir = etcDirHostPath(root, parent, false, etc); } catch { dir = null; }
+      if (listing.has(parent)) dir = parent === "" ? etc : `${etc}/${parent}`;
+      else try { dir = etcDirHostPath(root, parent, false, etc); } catch { dir = null; }
       dirHosts.set(parent, dir);
     }
-    nodes.set(e.name, observe(root, e, parent, dir, listed));
+    nodes.set(e.name, observe(root, e, parent, dir, listing));
   }
-  const cleanText = readText(resolveInRoot(root, `/etc/${CLEAN}`), `/etc/${CLEAN}`);
+  const top = listing.get("");
+  /** A file of /etc itself: where a listed regular file is, no resolution nor lstat first (fstat judges what is opened). */
+  const etcText = (name: string, what: string) => {
+    const s = top?.get(name);
+    if (top !== undefined && s === undefined) return "";
+    if (s === FILE) {
+      return readRegularFileOptional(`${etc}/${name}`, { maxBytes: MAX_BYTES.database, what, noFollow: true, knownRegular: true })?.toString("utf8") ?? "";
+    }
+    return readText(resolveInRoot(root, `/etc/${name}`), what);
+  };
+  const cleanText = etcText(CLEAN, `/etc/${CLEAN}`);
   const { names, refused } = parseClean(cleanText);
   let staticTarget: string | undefined;
   let staticInTheWay: string | undefined;
-  try {
-    const st = lstatSync(`${etc}/${STATIC}`);
-    if (st.isSymbolicLink()) staticTarget = readlinkSync(`${etc}/${STATIC}`);
-    else staticInTheWay = st.isDirectory() ? "a directory" : st.isFile() ? "a regular file" : "not a symlink";
-  } catch { /* none yet */ }
-  let hasTag = false;
-  try { lstatSync(`${etc}/NIXOS`); hasTag = true; } catch { /* missing */ }
+  const listedStatic = top?.get(STATIC);
+  if (typeof listedStatic === "string") staticTarget = listedStatic;
+  else if (top === undefined || listedStatic !== undefined) {
+    try {
+      const st = lstatSync(`${etc}/${STATIC}`);
+      if (st.isSymbolicLink()) staticTarget = readlinkSync(`${etc}/${STATIC}`);
+      else staticInTheWay = st.isDirectory() ? "a directory" : st.isFile() ? "a regular file" : "not a symlink";
+    } catch { /* none yet */ }
+  }
+  let hasTag = top?.has("NIXOS") ?? false;
+  if (top === undefined) try { lstatSync(`${etc}/NIXOS`); hasTag = true; } catch { /* missing */ }
   // Owner names are the target root's: its passwd and group, resolved inside it (a link to
   // /etc/static/passwd is the root's too), never the host's.
-  const passwd = declaredText(root, tree, "passwd") ?? readText(resolveInRoot(root, "/etc/passwd"), "/etc/passwd");
-  const group = declaredText(root, tree, "group") ?? readText(resolveInRoot(root, "/etc/group"), "/etc/group");
+  const passwd = declaredText(root, tree, "passwd") ?? etcText("passwd", "/etc/passwd");
+  const group = declaredText(root, tree, "group") ?? etcText("group", "/etc/group");
   return {
     staticTarget, ...(staticInTheWay ? { staticInTheWay } : {}), staticLinks, nodes, clean: names, cleanRefused: refused,
-    cleanText, hasTag, ids: idTables(passwd, group), listedDirs, dirsWithTemps,
+    cleanText, hasTag, ids: idTables(passwd, group), listedDirs: listing, dirsWithTemps,
   };
 }

@@ -4,7 +4,7 @@
  * files `X.mode` (an octal mode or `direct-symlink`), `X.uid` and `X.gid` (a name or `+N`).
  */
 import { type Dirent, lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
-import { sortBytewise } from "../text/bytewise.ts";
+import { sortStringsBytewise } from "../text/bytewise.ts";
 import { badEntryName } from "./paths.ts";
 import { canonicalInRoot, hostPath, knownRegularAt, noteSymlinkAt, resolveInRoot, withResolveCache } from "../fs/root.ts";
 import { InputFileError, MAX_BYTES, readRegularFile, readRegularFileOptional } from "../fs/read.ts";
@@ -31,6 +31,8 @@ export interface EtcTree {
   entries: EtcEntry[];
   /** Entries by name. */
   byName: Map<string, EtcEntry>;
+  /** The names of the entries that are symlinks in the tree (what `-l "/etc/static/NAME"` finds, parents walked). */
+  links: ReadonlySet<string>;
 }
 
 /**
@@ -80,6 +82,8 @@ function readLinkEntryOrThrow(root: string, treePath: string, name: string, base
   const mode = parseMode(modeText);
   // The sidecar's text is not quoted: a refused input is never printed.
   if (mode === undefined) return { name, kind: "invalid", reason: `${name}.mode is neither 'direct-symlink' nor an octal mode` };
+  // The resolution starts at this link: what the listing said spares an lstat of it.
+  noteSymlinkAt(host, true);
   const source = resolveInRoot(root, `${treePath}/${name}`);
   let content: Buffer;
   try {
@@ -113,11 +117,15 @@ function readEtcTreeNow(root: string, etcPath: string): EtcTree {
   const top = hostPath(root, path);
   if (!statSync(top).isDirectory()) throw new Error(`${etcPath} is not a directory`);
   const entries: EtcEntry[] = [];
+  const links = new Set<string>();
   const walk = (rel: string, dirHost: string) => {
-    const listed = sortBytewise(readdirSync(dirHost, { withFileTypes: true }), (d) => d.name);
+    const listed = readdirSync(dirHost, { withFileTypes: true });
     const siblings = new Map<string, Dirent>();
-    for (const d of listed) siblings.set(d.name, d);
-    for (const d of listed) {
+    const names: string[] = [];
+    for (const d of listed) { siblings.set(d.name, d); names.push(d.name); }
+    // Sorted as names (the engine's own sort, no comparator called per pair), then found by name.
+    for (const base of sortStringsBytewise(names)) {
+      const d = siblings.get(base)!;
       const name = rel === "" ? d.name : `${rel}/${d.name}`;
       // A listed name is never empty, `.` or `..` and holds no `/` or NUL: of badEntryName's
       // reasons only a newline can apply (`rel` passed it already).
@@ -127,7 +135,7 @@ function readEtcTreeNow(root: string, etcPath: string): EtcTree {
       const here = `${dirHost}/${d.name}`;
       const st = d.isSymbolicLink() || d.isDirectory() || d.isFile() ? d : lstatSync(here);
       if (st.isSymbolicLink()) {
-        noteSymlinkAt(here, true);
+        links.add(name);
         entries.push(readLinkEntry(root, path, name, d.name, here, siblings));
       } else if (st.isDirectory() && SIDECAR.test(d.name) && siblings.get(d.name.replace(SIDECAR, ""))?.isSymbolicLink()) {
         // A directory where an entry's sidecar should be: that entry is refused (readLinkEntry);
@@ -144,5 +152,7 @@ function readEtcTreeNow(root: string, etcPath: string): EtcTree {
     }
   };
   walk("", top);
-  return { path, entries, byName: new Map(entries.map((e) => [e.name, e])) };
+  const byName = new Map<string, EtcEntry>();
+  for (const e of entries) byName.set(e.name, e);
+  return { path, entries, byName, links };
 }

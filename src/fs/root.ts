@@ -113,6 +113,13 @@ export function noteSymlinkAt(here: string, isLink: boolean): void {
   linkCache?.isLink.set(here, isLink);
 }
 
+/** Records a symlink at `here` to `target` that the caller read itself (no effect outside withResolveCache). */
+export function noteLinkTargetAt(here: string, target: string): void {
+  if (!linkCache) return;
+  linkCache.isLink.set(here, true);
+  linkCache.target.set(here, target);
+}
+
 /** readlink of `here` (a host path); throws as readlinkSync. Memoised inside withResolveCache. */
 export function linkTargetAt(here: string): string {
   const cached = linkCache?.target.get(here);

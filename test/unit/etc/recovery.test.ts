@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { applyEtc } from "../../../src/etc/apply.ts";
+import { applyEtc, isNoop } from "../../../src/etc/apply.ts";
 import { planEtcSetup } from "../../../src/etc/step.ts";
 import { tryLockDirectory } from "../../../src/fs/lock.ts";
 import { tempPathFor } from "../../../src/fs/staged.ts";
@@ -87,6 +87,31 @@ test("a run while another holds the lock on /etc does nothing (and sweeps nothin
   assert.ok(lstatSync(inFlight).isSymbolicLink(), "the other run's temporary link is not swept");
   assert.not.ok(existsSync(join(root, "etc/static")));
   assert.is(applyEtc(root, data, { stderr: () => {} }), 0, "free again once released");
+});
+
+test("a no-op run needs no lock (it writes nothing), but one with a killed run's temporary to sweep does", () => {
+  const root = makeUserRoot("etc-sweep-");
+  assert.is(setup(root, ENTRIES).status, 0);
+  const etc = buildEtcTree(root, ENTRIES);
+  const lock = tryLockDirectory(join(root, "etc"));
+  assert.ok(lock);
+  try {
+    const before = snapshot(join(root, "etc"));
+    const { data } = planEtcSetup(root, etc, {}, false);
+    assert.ok(isNoop(data));
+    const messages: string[] = [];
+    assert.is(applyEtc(root, data, { stderr: (l) => messages.push(l) }), 0);
+    assert.equal(messages, []);
+    assert.equal(snapshot(join(root, "etc")), before);
+    // A leftover temporary makes its directory one to sweep: that run takes the lock (and is refused here).
+    writeFileSync(tempPathFor(join(root, "etc/ssh/sshd_config")), "half", { mode: 0o600 });
+    const sweep = planEtcSetup(root, etc, {}, false).data;
+    assert.not.ok(isNoop(sweep));
+    assert.equal(sweep.dirs, ["ssh"]);
+    assert.is(applyEtc(root, sweep, { stderr: () => {} }), 1);
+  } finally {
+    lock.release();
+  }
 });
 
 test("/etc/static that is a real directory is refused before any link is made", () => {
