@@ -4,7 +4,7 @@
  * switches between the two freely.
  */
 import { badEntryName } from "./paths.ts";
-import { sortBytewise } from "../text/bytewise.ts";
+import { sortStringsBytewise } from "../text/bytewise.ts";
 
 /** The bookkeeping file's name under /etc. */
 export const CLEAN = ".clean";
@@ -24,5 +24,7 @@ export function parseClean(text: string): { names: string[]; refused: { name: st
 
 /** Formats names as `.clean` text. */
 export function formatClean(names: Iterable<string>): string {
-  return sortBytewise([...new Set(names)], (n) => n).map((n) => `${n}\n`).join("");
+  const sorted = sortStringsBytewise([...new Set(names)]);
+  // One line per name, each ending in a newline (nothing at all for none).
+  return sorted.length === 0 ? "" : `${sorted.join("\n")}\n`;
 }

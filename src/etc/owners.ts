@@ -29,14 +29,16 @@ export function idTables(passwd: string, group: string): IdTables {
 /** The largest owner id chown(2) can set: uid_t is 32 bits and (uid_t)-1 means "leave unchanged". */
 const MAX_OWNER_ID = 0xfffffffe;
 
+/** `+N`: an id given as a number. */
+const PLUS_ID = /^\+\d+$/;
+
 /**
  * Resolves an owner spec: `+N` is the number N; otherwise a name looked up in `table`; a bare
  * number that names nobody is taken as a number (as chown(1) does). Undefined when unknown.
  * The number may be out of range (see ownerInRange): planning refuses it, naming the entry.
  */
 export function resolveOwner(spec: string, table: Map<string, number>): number | undefined {
-  const plus = /^\+(\d+)$/.exec(spec);
-  if (plus) return Number(plus[1]);
+  if (PLUS_ID.test(spec)) return Number(spec.slice(1));
   const named = table.get(spec);
   if (named !== undefined) return named;
   if (/^\d+$/.test(spec)) return Number(spec);

@@ -120,9 +120,10 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
 
   // Directories holding only static links, to be replaced by a link.
   const replaced = new Set<string>();
-  for (const e of tree.entries) {
-    const s = state.nodes.get(e.name);
-    if ((e.kind === "link" || e.kind === "direct") && s?.type === "dir" && s.onlyStatic) replaced.add(e.name);
+  for (const name of state.dirNodes ?? state.nodes.keys()) {
+    const s = state.nodes.get(name);
+    const kind = tree.byName.get(name)?.kind;
+    if ((kind === "link" || kind === "direct") && s?.type === "dir" && s.onlyStatic) replaced.add(name);
   }
 
   // Links into /etc/static the new tree does not declare.
@@ -137,7 +138,6 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     removed.add(l.name);
   }
 
-  const present = new Set<string>(); // names of every tree entry: never "obsolete"
   const copied: string[] = [];
   const madeDirs = new Set<string>();
   const oldClean = new Set(state.clean);
@@ -149,9 +149,14 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     if (s.type === "dir" || (s.type === "link" && s.leadsToDir)) return "yes";
     return "blocked";
   };
-  const ensureParents = (name: string): string | undefined => {
+  /** The directories to sweep (see EtcPlan.dirs): of those this run manages, where loading saw a temporary or did not list. */
+  const sweep = new Set<string>();
+  const consider = (dir: string) => { if (!state.listedDirs?.has(dir) || state.dirsWithTemps?.has(dir)) sweep.add(dir); };
+  consider("");
+  /** The parent of the entry before: entries come directory by directory, so most share it. */
+  let lastParent: string | undefined;
+  const ensureParents = (name: string, parent: string): string | undefined => {
     // A directory is in madeDirs only once all its parents are: siblings need no second walk up.
-    const parent = parentName(name);
     if (parent === "" || madeDirs.has(parent)) return undefined;
     const chain: string[] = [];
     for (let p = parentName(name); p !== ""; p = parentName(p)) chain.unshift(p);
@@ -165,8 +170,10 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   };
 
   for (const e of tree.entries) {
-    present.add(e.name);
-    if (e.kind === "file" || e.kind === "directory") continue;
+    if (e.kind === "file") continue;
+    const parent = parentName(e.name);
+    if (parent !== lastParent) { consider(parent); lastParent = parent; }
+    if (e.kind === "directory") continue;
     if (e.kind === "invalid") {
       ops.push({ op: "error", name: e.name, message: `error: not setting up ${q(e.name)}: ${e.reason}` });
       if (oldClean.has(e.name)) copied.push(e.name);
@@ -193,7 +200,7 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
       }
       owner = { uid, gid };
     }
-    const blocked = ensureParents(e.name);
+    const blocked = ensureParents(e.name, parent);
     if (blocked) { ops.push({ op: "error", name: e.name, message: blocked }); continue; }
 
     const s = state.nodes.get(e.name) ?? { type: "none" as const };
@@ -227,19 +234,20 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     if (!same) ops.push({ op: "copy", name: e.name, content: e.content, mode: e.mode, uid, gid, user: e.user, group: e.group, old });
   }
 
+  // Every name of the tree (sidecars and directories too) is never "obsolete".
   for (const name of state.clean) {
-    if (!present.has(name)) ops.push({ op: "remove-file", name });
+    if (!tree.byName.has(name)) ops.push({ op: "remove-file", name });
   }
   const cleanText = formatClean(copied);
   ops.push({ op: "clean", names: [...new Set(copied)], changed: cleanText !== state.cleanText });
   if (!state.hasTag) ops.push({ op: "tag" });
-  const dirs = new Set<string>([""]);
-  for (const e of tree.entries) if (e.kind !== "file") dirs.add(parentName(e.name));
-  for (const l of state.staticLinks) dirs.add(parentName(l.name));
-  for (const name of state.clean) dirs.add(parentName(name));
-  // Where the walk of /etc listed a directory and saw no temporary, there is none to sweep.
-  const toSweep = [...dirs].filter((d) => !state.listedDirs?.has(d) || state.dirsWithTemps?.has(d));
-  return { tree: tree.path, ops, dirs: toSweep };
+  // Where the walk of /etc listed a directory and saw no temporary, there is none to sweep. The
+  // static links were found by that walk, in directories it listed: only temporaries there count.
+  if (state.listedDirs === undefined || (state.dirsWithTemps?.size ?? 1) > 0) {
+    for (const l of state.staticLinks) consider(parentName(l.name));
+  }
+  for (const name of state.clean) consider(parentName(name));
+  return { tree: tree.path, ops, dirs: [...sweep] };
 }
 
 /** The lines dry-activate prints for a plan (nothing for a no-op). */

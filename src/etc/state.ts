@@ -62,6 +62,8 @@ export interface EtcState {
    * again, under the lock, where the walk saw one or did not look.
    */
   listedDirs?: { has(dir: string): boolean };
+  /** The names in `nodes` where a directory is (the only ones a link or a copy may replace as a whole). */
+  dirNodes?: readonly string[];
   dirsWithTemps?: ReadonlySet<string>;
 }
 
@@ -348,6 +350,7 @@ function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
   const dirsWithTemps = new Set<string>();
   const staticLinks = findStaticLinks(root, tree, etc, listing, dirsWithTemps);
   const nodes = new Map<string, NodeState>();
+  const dirNodes: string[] = [];
   // Each directory of /etc resolved once for all its entries (null: it cannot be); one the walk
   // listed is at its own name under /etc.
   const dirHosts = new Map<string, string | undefined | null>();
@@ -360,7 +363,9 @@ function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
       else try { dir = etcDirHostPath(root, parent, false, etc); } catch { dir = null; }
       dirHosts.set(parent, dir);
     }
-    nodes.set(e.name, observe(root, e, parent, dir, listing));
+    const node = observe(root, e, parent, dir, listing);
+    nodes.set(e.name, node);
+    if (node.type === "dir") dirNodes.push(e.name);
   }
   const top = listing.get("");
   /** A file of /etc itself: where a listed regular file is, no resolution nor lstat first (fstat judges what is opened). */
@@ -393,6 +398,6 @@ function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
   const group = declaredText(root, tree, "group") ?? etcText("group", "/etc/group");
   return {
     staticTarget, ...(staticInTheWay ? { staticInTheWay } : {}), staticLinks, nodes, clean: names, cleanRefused: refused,
-    cleanText, hasTag, ids: idTables(passwd, group), listedDirs: listing, dirsWithTemps,
+    cleanText, hasTag, ids: idTables(passwd, group), listedDirs: listing, dirsWithTemps, dirNodes,
   };
 }
