@@ -23,7 +23,7 @@ import { dirname, join } from "node:path";
 import { symlinkAtomic, writeFileAtomic } from "../fs/atomic.ts";
 import { renameExchange } from "../fs/libc.ts";
 import { tryLockDirectory } from "../fs/lock.ts";
-import { MAX_BYTES, readRegularFileOptional } from "../fs/read.ts";
+import { MAX_BYTES, readRegularTextOptional } from "../fs/read.ts";
 import { type StagedFile, stageFile, sweepTemps, syncDirs, syncStaged, tempPathFor } from "../fs/staged.ts";
 import { CLEAN, formatClean } from "./clean.ts";
 import { idTables, ownerInRange, resolveOwner } from "./owners.ts";
@@ -238,7 +238,7 @@ class EtcApply {
   private recordNewCopies(plan: EtcPlan): void {
     const cleanOp = plan.ops.find((o) => o.op === "clean") as Extract<EtcOp, { op: "clean" }> | undefined;
     try {
-      this.oldClean = readRegularFileOptional(this.cleanPath, { maxBytes: MAX_BYTES.database, what: `/etc/${CLEAN}`, noFollow: true })?.toString("utf8") ?? "";
+      this.oldClean = readRegularTextOptional(this.cleanPath, { maxBytes: MAX_BYTES.database, what: `/etc/${CLEAN}`, noFollow: true }) ?? "";
     } catch { this.oldClean = ""; }
     if (!cleanOp?.changed) return;
     const union = formatClean([...this.oldClean.split("\n").filter((l) => l !== ""), ...cleanOp.names]);
@@ -402,7 +402,7 @@ function settleOwners(root: string, copies: Extract<EtcOp, { op: "copy" }>[], ou
   if (copies.length === 0) return 0;
   // The root's passwd and group, resolved inside it; unreadable or refused: the planned owners stay.
   const read = (f: string) => {
-    try { return readRegularFileOptional(resolveInRoot(root, f), { maxBytes: MAX_BYTES.database, what: f, noFollow: true })?.toString("utf8") ?? ""; } catch { return ""; }
+    try { return readRegularTextOptional(resolveInRoot(root, f), { maxBytes: MAX_BYTES.database, what: f, noFollow: true }) ?? ""; } catch { return ""; }
   };
   const ids = idTables(read("/etc/passwd"), read("/etc/group"));
   let status = 0;

@@ -8,7 +8,7 @@ import { type IdTables, idTables } from "./owners.ts";
 import { parentName, STATIC } from "./paths.ts";
 import { isSymlinkAt, knownMissingAt, noteLinkTargetAt, knownRegularAt, linkTargetAt, memoised, noteRegularAt, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
-import { InputFileError, MAX_BYTES, readRegularFileOptional } from "../fs/read.ts";
+import { InputFileError, MAX_BYTES, readRegularFileOptional, readRegularTextOptional } from "../fs/read.ts";
 import { isTempName } from "../fs/staged.ts";
 import { type EtcEntry, type EtcTree } from "./tree.ts";
 
@@ -79,7 +79,7 @@ export function intoStatic(target: string): boolean {
  */
 function readText(path: string, what: string): string {
   // Resolved already: a symlink found at the path now appeared meanwhile, and is refused.
-  return readRegularFileOptional(path, { maxBytes: MAX_BYTES.database, what, noFollow: true })?.toString("utf8") ?? "";
+  return readRegularTextOptional(path, { maxBytes: MAX_BYTES.database, what, noFollow: true }) ?? "";
 }
 
 /**
@@ -373,7 +373,7 @@ function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
     const s = top?.get(name);
     if (top !== undefined && s === undefined) return "";
     if (s === FILE) {
-      return readRegularFileOptional(`${etc}/${name}`, { maxBytes: MAX_BYTES.database, what, noFollow: true, knownRegular: true })?.toString("utf8") ?? "";
+      return readRegularTextOptional(`${etc}/${name}`, { maxBytes: MAX_BYTES.database, what, noFollow: true, knownRegular: true }) ?? "";
     }
     return readText(resolveInRoot(root, `/etc/${name}`), what);
   };

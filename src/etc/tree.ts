@@ -7,7 +7,7 @@ import { type Dirent, lstatSync, readdirSync, readlinkSync, statSync } from "nod
 import { sortStringsBytewise } from "../text/bytewise.ts";
 import { badEntryName } from "./paths.ts";
 import { canonicalInRoot, hostPath, knownRegularAt, noteSymlinkAt, resolveInRoot, withResolveCache } from "../fs/root.ts";
-import { InputFileError, MAX_BYTES, readRegularFile, readRegularFileOptional } from "../fs/read.ts";
+import { InputFileError, MAX_BYTES, readRegularFile, readRegularTextOptional } from "../fs/read.ts";
 
 /** How an entry of the etc tree is to appear in /etc. */
 export type EtcEntry =
@@ -45,7 +45,7 @@ export interface EtcTree {
  * Throws InputFileError.
  */
 function readSidecar(path: string, what: string, listedRegular: boolean): string | undefined {
-  const text = readRegularFileOptional(path, { maxBytes: MAX_BYTES.sidecar, what, noFollow: true, knownRegular: listedRegular })?.toString("utf8");
+  const text = readRegularTextOptional(path, { maxBytes: MAX_BYTES.sidecar, what, noFollow: true, knownRegular: listedRegular });
   return text !== undefined && text.endsWith("\n") ? text.slice(0, -1) : text;
 }
 

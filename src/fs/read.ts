@@ -71,6 +71,42 @@ function refuseUnless(path: string, st: Stats, limits: ReadLimits): void {
  * ENOTDIR for a parent that is a file). Throws InputFileError for anything else that is wrong.
  */
 export function readRegularFileOptional(path: string, limits: ReadLimits): Buffer | undefined {
+  return readWith(path, limits, copyOut);
+}
+
+/**
+ * Like readRegularFileOptional, but the content decoded as UTF-8 (straight from the read buffer:
+ * small files such as sidecars and /etc/.clean need no Buffer of their own).
+ */
+export function readRegularTextOptional(path: string, limits: ReadLimits): string | undefined {
+  return readWith(path, limits, decodeOut);
+}
+
+/** A read's result: the first `n` bytes of `buf` (which may be the shared scratch buffer). */
+type Take<T> = (buf: Buffer, n: number) => T;
+
+const copyOut: Take<Buffer> = (buf, n) => {
+  if (buf !== scratch) return n === buf.length ? buf : buf.subarray(0, n);
+  // Out of the shared buffer into one of its own, exactly as long (cheaper than a subarray view).
+  const out = Buffer.allocUnsafe(n);
+  buf.copy(out, 0, 0, n);
+  return out;
+};
+
+const decodeOut: Take<string> = (buf, n) => buf.toString("utf8", 0, n);
+
+/** One read buffer for the files that fit (most inputs are small): no allocation per read. */
+const SCRATCH_BYTES = 64 << 10;
+let scratch: Buffer | undefined;
+
+/** A buffer of `size` bytes to read into: the shared one when it fits. */
+function readBuffer(size: number): Buffer {
+  if (size > SCRATCH_BYTES) return Buffer.allocUnsafe(size);
+  scratch ??= Buffer.allocUnsafe(SCRATCH_BYTES);
+  return scratch;
+}
+
+function readWith<T>(path: string, limits: ReadLimits, take: Take<T>): T | undefined {
   if (!limits.knownRegular) {
     let st: Stats;
     try {
@@ -98,7 +134,8 @@ export function readRegularFileOptional(path: string, limits: ReadLimits): Buffe
     // Swapped between the stat and the open: judge what was opened.
     refuseUnless(path, now, limits);
     // One byte more than the stat size, so growth is noticed without a second read buffer.
-    return readToEnd(fd, path, limits, Buffer.allocUnsafe(Math.min(now.size, limits.maxBytes) + 1));
+    const want = Math.min(now.size, limits.maxBytes) + 1;
+    return readToEnd(fd, path, limits, readBuffer(want), want, take);
   } catch (e) {
     if (e instanceof InputFileError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
@@ -108,24 +145,30 @@ export function readRegularFileOptional(path: string, limits: ReadLimits): Buffe
   }
 }
 
-/** Reads `fd` into `buf`, growing it up to the limit, until end of file. */
-function readToEnd(fd: number, path: string, limits: ReadLimits, buf: Buffer): Buffer {
+/**
+ * Reads `fd` into the first `len` bytes of `buf`, growing that up to the limit, until end of file;
+ * the content is what `take` makes of the bytes read.
+ */
+function readToEnd<T>(fd: number, path: string, limits: ReadLimits, buf: Buffer, len: number, take: Take<T>): T {
   let off = 0;
   for (;;) {
-    if (off === buf.length) {
-      if (buf.length > limits.maxBytes) {
+    if (off === len) {
+      if (len > limits.maxBytes) {
         throw new InputFileError(path, limits.what, "too-large", `grew past the ${limits.maxBytes} bytes accepted`);
       }
-      const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, limits.maxBytes + 1));
-      buf.copy(bigger);
-      buf = bigger;
+      len = Math.min(len * 2, limits.maxBytes + 1);
+      if (len > buf.length) {
+        const bigger = Buffer.allocUnsafe(len);
+        buf.copy(bigger, 0, 0, off);
+        buf = bigger;
+      }
     }
-    const want = buf.length - off;
+    const want = len - off;
     const n = readSync(fd, buf, off, want, null);
     off += n;
     // A regular file reads short only at its end: no second read(2) just to see 0 (the buffer is
     // one byte larger than fstat's size, so a file read whole always reads short).
-    if (n < want) return buf.subarray(0, off);
+    if (n < want) return take(buf, off);
   }
 }
 

@@ -3,7 +3,7 @@ import * as assert from "uvu/assert";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { InputFileError, readRegularFile, readRegularFileOptional } from "../../../src/fs/read.ts";
+import { InputFileError, readRegularFile, readRegularFileOptional, readRegularTextOptional } from "../../../src/fs/read.ts";
 import { tempDir } from "../tmp.ts";
 
 const limits = { maxBytes: 16, what: "a test input" };
@@ -92,6 +92,33 @@ test("paths as the kernel takes them: UTF-8 names, large files whole, a NUL or a
   refused(() => readRegularFile(`${d}/${"x/".repeat(3000)}f`, limits), "unreadable");
   // Reads after a refused path use the reused path buffer correctly.
   assert.is(readRegularFile(join(d, "größe-∑"), limits).toString(), "ü");
+});
+
+test("small files are read through one shared buffer: each result is its own, text decoded as UTF-8", () => {
+  const d = tempDir("read-");
+  const big = { ...limits, maxBytes: 1 << 20 };
+  writeFileSync(join(d, "a"), "first\n");
+  writeFileSync(join(d, "b"), "zweite ü\n");
+  const a = readRegularFile(join(d, "a"), big);
+  const b = readRegularFile(join(d, "b"), big);
+  assert.is(a.toString(), "first\n", "not overwritten by the next read");
+  assert.is(b.toString(), "zweite ü\n");
+  assert.is(a.length, 6);
+  assert.is(readRegularTextOptional(join(d, "b"), big), "zweite ü\n");
+  assert.is(readRegularTextOptional(join(d, "nope"), big), undefined);
+  writeFileSync(join(d, "empty"), "");
+  assert.is(readRegularTextOptional(join(d, "empty"), big), "");
+  assert.is(readRegularFile(join(d, "empty"), big).length, 0);
+  // At, just past and far past the shared buffer's size (64 KiB).
+  for (const n of [65_535, 65_536, 65_537, 200_000]) {
+    const content = Buffer.alloc(n, 1);
+    content[n - 1] = 2;
+    writeFileSync(join(d, `n${n}`), content);
+    assert.ok(readRegularFile(join(d, `n${n}`), big).equals(content), `${n} bytes`);
+    assert.is(readRegularTextOptional(join(d, `n${n}`), big)!.length, n);
+  }
+  assert.is(a.toString(), "first\n", "still its own after larger reads");
+  refused(() => readRegularTextOptional(join(d, "n200000"), limits), "too-large");
 });
 
 test.run();
