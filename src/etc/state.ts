@@ -166,9 +166,9 @@ type Listing = Map<string, Map<string, Seen>>;
 /**
  * What is at `/etc/NAME` for the entry `e`, in the directory `parent` (relative to /etc) whose
  * resolved host path is `dir` (etcDirHostPath: undefined under a link into /etc/static, null when
- * it cannot be resolved).
+ * it cannot be resolved); `listed`: what the walk of /etc saw in that directory, if it listed it.
  */
-function observe(root: string, e: EtcEntry, parent: string, dir: string | undefined | null, listing: Listing): NodeState {
+function observe(root: string, e: EtcEntry, parent: string, dir: string | undefined | null, listed: Map<string, Seen> | undefined): NodeState {
   const name = e.name;
   // A parent that cannot be resolved (a loop of links): that parent is in the way of this entry
   // alone (the planner refuses it when it gets there), not of the whole run.
@@ -177,7 +177,6 @@ function observe(root: string, e: EtcEntry, parent: string, dir: string | undefi
   const leaf = parent === "" ? name : name.slice(parent.length + 1);
   // What the walk of /etc saw there, when it listed this directory (through real directories, so
   // at this very path): nothing (no lstat needed), a link and its target, or the listing's type.
-  const listed = listing.get(parent);
   const seen = listed?.get(leaf);
   if (listed !== undefined ? seen === undefined : knownMissingAt(dir)) return { type: "none" };
   // A link the walk of /etc listed needs no lstat: a link's mode and owner mean nothing here.
@@ -278,7 +277,8 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
     const names: string[] = [];
     for (const d of listed) {
       const base = d.name;
-      if (isTempName(base)) {
+      // Only a dot name can be a temporary (one test of a character for the many others).
+      if (base.charCodeAt(0) === 46 && isTempName(base)) {
         dirsWithTemps.add(rel);
         // Listed, but not looked at: an entry of that name is lstat'ed by observe.
         seen.set(base, OTHER);
@@ -354,16 +354,24 @@ function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
   // Each directory of /etc resolved once for all its entries (null: it cannot be); one the walk
   // listed is at its own name under /etc.
   const dirHosts = new Map<string, string | undefined | null>();
+  // Entries come directory by directory: the one before's directory is most often this one's.
+  let lastParent: string | undefined;
+  let dir: string | undefined | null;
+  let listed: Map<string, Seen> | undefined;
   for (const e of tree.entries) {
     if (e.kind === "file") continue;
     const parent = parentName(e.name);
-    let dir = dirHosts.get(parent);
-    if (dir === undefined && !dirHosts.has(parent)) {
-      if (listing.has(parent)) dir = parent === "" ? etc : `${etc}/${parent}`;
-      else try { dir = etcDirHostPath(root, parent, false, etc); } catch { dir = null; }
-      dirHosts.set(parent, dir);
+    if (parent !== lastParent) {
+      lastParent = parent;
+      listed = listing.get(parent);
+      dir = dirHosts.get(parent);
+      if (dir === undefined && !dirHosts.has(parent)) {
+        if (listed !== undefined) dir = parent === "" ? etc : `${etc}/${parent}`;
+        else try { dir = etcDirHostPath(root, parent, false, etc); } catch { dir = null; }
+        dirHosts.set(parent, dir);
+      }
     }
-    const node = observe(root, e, parent, dir, listing);
+    const node = observe(root, e, parent, dir, listed);
     nodes.set(e.name, node);
     if (node.type === "dir") dirNodes.push(e.name);
   }

@@ -55,15 +55,15 @@ function parseMode(text: string): number | undefined {
 }
 
 /**
- * Reads one entry (a symlink of the tree named `base` in its directory, at host path `host`) with
+ * Reads one entry (a symlink of the tree named `base` in the directory at host path `dirHost`) with
  * its sidecars, found by name in `siblings` (that directory's listing); a sidecar that cannot be
  * read makes it invalid.
  */
-function readLinkEntry(root: string, treePath: string, name: string, base: string, host: string, siblings: ReadonlyMap<string, Dirent>): EtcEntry {
+function readLinkEntry(root: string, treePath: string, name: string, base: string, dirHost: string, siblings: ReadonlyMap<string, Dirent>): EtcEntry {
   // Most entries are plain links: no sidecar listed, nothing to read.
   if (!siblings.has(`${base}.mode`)) return { name, kind: "link" };
   try {
-    return readLinkEntryOrThrow(root, treePath, name, base, host, siblings);
+    return readLinkEntryOrThrow(root, treePath, name, base, `${dirHost}/${base}`, siblings);
   } catch (e) {
     if (e instanceof InputFileError) return { name, kind: "invalid", reason: e.message };
     throw e;
@@ -126,23 +126,32 @@ function readEtcTreeNow(root: string, etcPath: string): EtcTree {
     // Sorted as names (the engine's own sort, no comparator called per pair), then found by name.
     for (const base of sortStringsBytewise(names)) {
       const d = siblings.get(base)!;
-      const name = rel === "" ? d.name : `${rel}/${d.name}`;
+      const name = rel === "" ? base : `${rel}/${base}`;
       // A listed name is never empty, `.` or `..` and holds no `/` or NUL: of badEntryName's
       // reasons only a newline can apply (`rel` passed it already).
-      const bad = d.name.includes("\n") ? badEntryName(name) : undefined;
+      const bad = base.includes("\n") ? badEntryName(name) : undefined;
       if (bad) { entries.push({ name, kind: "invalid", reason: bad }); continue; }
       // The listing's file type spares an lstat per entry (asked only when the file system has none).
-      const here = `${dirHost}/${d.name}`;
-      const st = d.isSymbolicLink() || d.isDirectory() || d.isFile() ? d : lstatSync(here);
-      if (st.isSymbolicLink()) {
+      let link = false;
+      let dir = false;
+      if (d.isSymbolicLink()) link = true;
+      else if (d.isFile()) { /* a sidecar or another plain file */ }
+      else if (d.isDirectory()) dir = true;
+      else {
+        const st = lstatSync(`${dirHost}/${base}`);
+        link = st.isSymbolicLink();
+        dir = st.isDirectory();
+      }
+      if (link) {
         links.add(name);
-        entries.push(readLinkEntry(root, path, name, d.name, here, siblings));
-      } else if (st.isDirectory() && SIDECAR.test(d.name) && siblings.get(d.name.replace(SIDECAR, ""))?.isSymbolicLink()) {
+        entries.push(readLinkEntry(root, path, name, base, dirHost, siblings));
+      } else if (dir && SIDECAR.test(base) && siblings.get(base.replace(SIDECAR, ""))?.isSymbolicLink()) {
         // A directory where an entry's sidecar should be: that entry is refused (readLinkEntry);
         // the directory itself is not set up as part of /etc.
-        noteSymlinkAt(here, false);
+        noteSymlinkAt(`${dirHost}/${base}`, false);
         entries.push({ name, kind: "file" });
-      } else if (st.isDirectory()) {
+      } else if (dir) {
+        const here = `${dirHost}/${base}`;
         noteSymlinkAt(here, false);
         entries.push({ name, kind: "directory" });
         walk(name, here);
