@@ -6,7 +6,7 @@
 import { type Dirent, lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { sortStringsBytewise } from "../text/bytewise.ts";
 import { badEntryName } from "./paths.ts";
-import { canonicalInRoot, hostPath, knownRegularAt, noteSymlinkAt, resolveInRoot, withResolveCache } from "../fs/root.ts";
+import { badInRootPath, canonicalInRoot, hostPath, knownRegularAt, noteLinkTargetAt, noteSymlinkAt, resolveInRoot, withResolveCache } from "../fs/root.ts";
 import { InputFileError, MAX_BYTES, readRegularFile, readRegularTextOptional } from "../fs/read.ts";
 
 /** How an entry of the etc tree is to appear in /etc. */
@@ -82,13 +82,11 @@ function readLinkEntryOrThrow(root: string, treePath: string, name: string, base
   const mode = parseMode(modeText);
   // The sidecar's text is not quoted: a refused input is never printed.
   if (mode === undefined) return { name, kind: "invalid", reason: `${name}.mode is neither 'direct-symlink' nor an octal mode` };
-  // The resolution starts at this link: what the listing said spares an lstat of it.
-  noteSymlinkAt(host, true);
-  const source = resolveInRoot(root, `${treePath}/${name}`);
+  const { source, regular } = copySource(root, treePath, name, host);
   let content: Buffer;
   try {
     // The resolution's own lstat of the source's last component tells whether it is a regular file.
-    content = readRegularFile(source, { maxBytes: MAX_BYTES.etcCopy, what: `the source of the etc entry ${name}`, noFollow: true, knownRegular: knownRegularAt(source) });
+    content = readRegularFile(source, { maxBytes: MAX_BYTES.etcCopy, what: `the source of the etc entry ${name}`, noFollow: true, knownRegular: regular });
   } catch (e) {
     if (e instanceof InputFileError && e.problem === "not-regular") return { name, kind: "invalid", reason: `cannot copy ${name}: its source is not a regular file` };
     return { name, kind: "invalid", reason: e instanceof InputFileError ? e.message : `cannot read the source of ${name}: ${(e as Error).message}` };
@@ -99,6 +97,38 @@ function readLinkEntryOrThrow(root: string, treePath: string, name: string, base
   return { name, kind: "copy", mode, user, group, content };
 }
 
+/** Where the directories of copy sources resolve (in-root path -> host path), while a tree is read. */
+let sourceDirs: Map<string, string> | undefined;
+
+/**
+ * The host path of the source of the copied entry `name` (the tree's link at host path `host`),
+ * resolved inside the root, and whether the lstat of its last component found a regular file.
+ * The common target, an absolute path in normal form (a store path), has its directory resolved
+ * once for all the entries there and its last component looked at with one lstat; a link there,
+ * or any other target, goes through the general resolution.
+ */
+function copySource(root: string, treePath: string, name: string, host: string): { source: string; regular: boolean } {
+  const target = readlinkSync(host);
+  const cut = target.lastIndexOf("/");
+  if (cut > 0 && badInRootPath(target) === undefined) {
+    const dir = target.slice(0, cut);
+    let dirHost = sourceDirs?.get(dir);
+    if (dirHost === undefined) {
+      dirHost = resolveInRoot(root, dir);
+      sourceDirs?.set(dir, dirHost);
+    }
+    const here = `${dirHost}/${target.slice(cut + 1)}`;
+    let st;
+    // Not looked at (unreadable, a file for a parent): the read looks again and says why, typed.
+    try { st = lstatSync(here, { throwIfNoEntry: false }); } catch { return { source: here, regular: false }; }
+    if (st === undefined || !st.isSymbolicLink()) return { source: here, regular: st?.isFile() ?? false };
+  }
+  // The resolution starts at this link, already read.
+  noteLinkTargetAt(host, target);
+  const source = resolveInRoot(root, `${treePath}/${name}`);
+  return { source, regular: knownRegularAt(source) };
+}
+
 /** The suffix of a sidecar's name. */
 const SIDECAR = /\.(?:mode|uid|gid)$/;
 
@@ -106,7 +136,13 @@ const SIDECAR = /\.(?:mode|uid|gid)$/;
 export function readEtcTree(root: string, etcPath: string): EtcTree {
   // Resolution memoised for the walk (it nests in the planner's): what the walk's listings say
   // about a path is what a resolution of it answers, without another lstat.
-  return withResolveCache(() => readEtcTreeNow(root, etcPath));
+  const outer = sourceDirs;
+  sourceDirs = new Map();
+  try {
+    return withResolveCache(() => readEtcTreeNow(root, etcPath));
+  } finally {
+    sourceDirs = outer;
+  }
 }
 
 function readEtcTreeNow(root: string, etcPath: string): EtcTree {

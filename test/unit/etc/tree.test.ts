@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readEtcTree } from "../../../src/etc/tree.ts";
 import { buildEtcTree, makeRoot } from "./fixtures.ts";
@@ -28,6 +28,43 @@ test("links, direct symlinks, copies with their sidecars (chomped), directories 
   }
   const direct = tree.byName.get("direct")!;
   assert.ok(direct.kind === "direct" && direct.source.startsWith("/nix/store/"));
+});
+
+test("a copy's source is resolved inside the root whatever its link's shape: store path, link at the store path, relative, `..`, through a linked directory", () => {
+  const root = makeRoot();
+  const names = ["store", "linked", "relative", "dotdot", "viadir", "missing", "dir"];
+  const entries = Object.fromEntries(names.map((n) => [n, { text: `${n}\n`, mode: "0644" }]));
+  const etc = buildEtcTree(root, entries);
+  const at = (n: string) => join(root, etc, n);
+  mkdirSync(join(root, "srv/real"), { recursive: true });
+  writeFileSync(join(root, "srv/real/file"), "in the root\n");
+  // The store path itself a link (absolute, so inside the root): followed inside the root.
+  const linkedSource = join(root, "nix/store/linked-source");
+  symlinkSync("/srv/real/file", linkedSource);
+  unlinkSync(at("linked"));
+  symlinkSync("/nix/store/linked-source", at("linked"));
+  // Relative targets, and `..` climbing from the entry's own directory (never above the root).
+  unlinkSync(at("relative"));
+  symlinkSync("../../../../../srv/real/file", at("relative"));
+  unlinkSync(at("dotdot"));
+  symlinkSync("/nix/../../../srv/real/file", at("dotdot"));
+  // A directory of the target that is a link: its own target resolved inside the root.
+  symlinkSync("/srv/real", join(root, "srv/alias"));
+  unlinkSync(at("viadir"));
+  symlinkSync("/srv/alias/file", at("viadir"));
+  unlinkSync(at("missing"));
+  symlinkSync("/nix/store/nothing-here", at("missing"));
+  unlinkSync(at("dir"));
+  symlinkSync("/srv/real", at("dir"));
+  const tree = readEtcTree(root, etc);
+  const got = (n: string) => {
+    const e = tree.byName.get(n)!;
+    return e.kind === "copy" ? e.content.toString() : `${e.kind}: ${"reason" in e ? e.reason.replace(root, "ROOT") : ""}`;
+  };
+  assert.is(got("store"), "store\n");
+  for (const n of ["linked", "relative", "dotdot", "viadir"]) assert.is(got(n), "in the root\n", n);
+  assert.match(got("missing"), /^invalid: the source of the etc entry missing: ROOT\/nix\/store\/nothing-here: does not exist$/);
+  assert.match(got("dir"), /^invalid: cannot copy dir: its source is not a regular file$/);
 });
 
 test("the tree path is canonical inside the root (what /etc/static will point to)", () => {
