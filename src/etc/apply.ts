@@ -26,7 +26,7 @@ import { tryLockDirectory } from "../fs/lock.ts";
 import { MAX_BYTES, readRegularTextOptional } from "../fs/read.ts";
 import { type StagedFile, stageFile, sweepTemps, syncDirs, syncStaged, tempPathFor } from "../fs/staged.ts";
 import { CLEAN, formatClean } from "./clean.ts";
-import { idTables, ownerInRange, resolveOwner } from "./owners.ts";
+import { idTables, isFixedOwner, ownerInRange, resolveOwner } from "./owners.ts";
 import { parentName, STATIC } from "./paths.ts";
 import { managedDirs } from "../users/files.ts";
 import { resolveInRoot, withResolveCache } from "../fs/root.ts";
@@ -398,7 +398,9 @@ class EtcApply {
  * Re-resolves the owners of the copies just written against the target root's etc/passwd and
  * etc/group as they now are, fixing owner and mode where they differ (normally nothing to do).
  */
-function settleOwners(root: string, copies: Extract<EtcOp, { op: "copy" }>[], out: ApplyOutput): number {
+function settleOwners(root: string, written: Extract<EtcOp, { op: "copy" }>[], out: ApplyOutput): number {
+  // A copy owned by `+N` ids was given exactly those when written: nothing to settle.
+  const copies = written.filter((c) => !isFixedOwner(c.user) || !isFixedOwner(c.group));
   if (copies.length === 0) return 0;
   // The root's passwd and group, resolved inside it; unreadable or refused: the planned owners stay.
   const read = (f: string) => {

@@ -32,6 +32,11 @@ const MAX_OWNER_ID = 0xfffffffe;
 /** `+N`: an id given as a number. */
 const PLUS_ID = /^\+\d+$/;
 
+/** Whether `spec` is `+N`: the same id whatever the passwd and group files say. */
+export function isFixedOwner(spec: string): boolean {
+  return PLUS_ID.test(spec);
+}
+
 /**
  * Resolves an owner spec: `+N` is the number N; otherwise a name looked up in `table`; a bare
  * number that names nobody is taken as a number (as chown(1) does). Undefined when unknown.

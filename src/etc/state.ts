@@ -26,6 +26,7 @@ export interface NodeState {
    * /etc/static (and such directories). Not looked into where the tree declares a directory too.
    */
   onlyStatic?: boolean;
+  /** For a regular file (the planner compares them with a copy's): its mode and owner. */
   mode?: number;
   uid?: number;
   gid?: number;
@@ -180,8 +181,10 @@ function observe(root: string, e: EtcEntry, parent: string, dir: string | undefi
   const seen = listed?.get(leaf);
   if (listed !== undefined ? seen === undefined : knownMissingAt(dir)) return { type: "none" };
   // A link the walk of /etc listed needs no lstat: a link's mode and owner mean nothing here.
+  if (typeof seen === "string") return linkState(root, name, dir, leaf, seen);
   const host = `${dir}/${leaf}`;
-  if (typeof seen === "string") return linkState(root, name, host, seen);
+  // A directory the walk of /etc listed: nothing more to know of it (its mode and owner are not asked).
+  if (seen === DIR) return { type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host) }) };
   // A regular file the walk of /etc listed where a copy goes: its open's fstat tells all, no lstat.
   if (e.kind === "copy" && (seen === FILE || (listed === undefined && knownRegularAt(host)))) {
     const found = observeFile(host, e.name);
@@ -192,7 +195,7 @@ function observe(root: string, e: EtcEntry, parent: string, dir: string | undefi
   if (st.isSymbolicLink()) {
     let linkTarget;
     try { linkTarget = readlinkSync(host); } catch { return { type: "none" }; }
-    return linkState(root, name, host, linkTarget);
+    return linkState(root, name, dir, leaf, linkTarget);
   }
   const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   if (st.isDirectory()) return { ...base, type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host) }) };
@@ -201,14 +204,14 @@ function observe(root: string, e: EtcEntry, parent: string, dir: string | undefi
 }
 
 /**
- * A link at `/etc/NAME` (host path `host`) to `linkTarget`: for one not into /etc/static, whether
- * it leads to a directory.
+ * A link at `/etc/NAME` (named `leaf` in the directory at host path `dir`) to `linkTarget`: for one
+ * not into /etc/static, whether it leads to a directory.
  */
-function linkState(root: string, name: string, host: string, linkTarget: string): NodeState {
+function linkState(root: string, name: string, dir: string, leaf: string, linkTarget: string): NodeState {
   if (intoStatic(linkTarget)) return { type: "link", linkTarget };
   let leadsToDir = false;
   // The resolution starts at this link, already read.
-  noteLinkTargetAt(host, linkTarget);
+  noteLinkTargetAt(`${dir}/${leaf}`, linkTarget);
   try {
     // The resolution's own lstat of where it ends may have found a regular file already.
     const to = resolveInRoot(root, `/etc/${name}`);
@@ -259,9 +262,9 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
   // Where each directory of the new tree resolves (null: it does not), once per directory.
   const treeDirs = new Map<string, string | null>();
   /** Like `-l "/etc/static/NAME"` once /etc/static is the new tree: parents followed, the entry not. */
-  const stillDeclared = (rel: string, base: string, name: string): boolean => {
+  const stillDeclared = (rel: string, base: string, name: string, walkedInTree: boolean): boolean => {
     // A directory the tree's walk listed (reached through real directories): its links are known.
-    if (rel === "" || tree.byName.get(rel)?.kind === "directory") return tree.links.has(name);
+    if (walkedInTree) return tree.links.has(name);
     let dirHost = treeDirs.get(rel);
     if (dirHost === undefined) {
       try { dirHost = resolveInRoot(root, `${tree.path}/${rel}`); } catch { dirHost = null; }
@@ -288,12 +291,14 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
       // The listing's file types spare an lstat per node; link targets are read once (observe reuses them).
       seen.set(base, seenAt(d, `${host}/${base}`));
     }
+    // Whether the tree's walk listed this directory too (asked once for all its links).
+    const walkedInTree = rel === "" || tree.byName.get(rel)?.kind === "directory";
     for (const base of sortStringsBytewise(names)) {
       const name = rel === "" ? base : `${rel}/${base}`;
       if (name === "nixos") continue;
       const what = seen.get(base)!;
       if (typeof what === "string") {
-        if (intoStatic(what)) found.push({ name, target: what, stillDeclared: stillDeclared(rel, base, name) });
+        if (intoStatic(what)) found.push({ name, target: what, stillDeclared: stillDeclared(rel, base, name, walkedInTree) });
       } else if (what === DIR) {
         const sub = `${host}/${base}`;
         // Resolutions under /etc (of links that are not into /etc/static) need no lstat of it.

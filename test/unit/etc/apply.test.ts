@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { resolveInRoot } from "../../../src/fs/root.ts";
 import { buildEtcTree, type FixtureEntry, makeRoot, makeUserRoot, snapshot } from "./fixtures.ts";
@@ -190,6 +190,28 @@ test("owners settled after the copies are in place: a link or a FIFO swapped in 
   const kept = lstatSync(join(root, "etc/kept"));
   assert.equal([kept.uid, kept.gid, kept.mode & 0o7777], [4242, 4343, 0o640]);
   rmSync(host);
+});
+
+test("the owner pass looks only at copies with a user or group name: `+N` ids were set exactly when written", () => {
+  const root = makeUserRoot();
+  const entries = {
+    numeric: { text: "n\n", mode: "0640", user: "+4242", group: "+4343" },
+    named: { text: "m\n", mode: "0640", user: "etcsvc", group: "+0" },
+  };
+  const { data } = planEtcSetup(root, buildEtcTree(root, entries), {}, false);
+  const status = applyEtc(root, data, {
+    stderr: () => {},
+    afterOp: (op) => {
+      // Between the copies' rename into place and the owner pass: both made group-writable.
+      if (op.op !== "clean") return;
+      for (const n of ["numeric", "named"]) chmodSync(join(root, "etc", n), 0o660);
+    },
+  });
+  assert.is(status, 0);
+  const numeric = lstatSync(join(root, "etc/numeric"));
+  assert.equal([numeric.uid, numeric.gid, numeric.mode & 0o7777], [4242, 4343, 0o660], "not opened again");
+  const named = lstatSync(join(root, "etc/named"));
+  assert.equal([named.uid, named.gid, named.mode & 0o7777], [4242, 0, 0o640], "settled against passwd");
 });
 
 test("a no-op rerun writes nothing: /etc, its entries and .clean keep their inodes and times", () => {
