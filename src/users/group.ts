@@ -15,7 +15,7 @@ export interface GroupEntry {
  */
 export function parseGroupFile(text: string): DatabaseFile<GroupEntry> {
   return splitDatabase(text, 2, (f) => {
-    const members = restOf(f, 3);
+    const members = f.length === 4 ? f[3]! : restOf(f, 3);
     return { name: f[0]!, password: f[1] ?? "", gid: Number(f[2]), members: members === "" ? [] : members.split(",") };
   });
 }

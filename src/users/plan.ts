@@ -163,12 +163,12 @@ function readPlanning(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions): Pl
 function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEntry[]; declarative: string } {
   const { spec, say } = p;
   const groupsCur = p.groupFile.entries;
-  const groupsCurByName = byName(groupsCur);
+  const groupsCurByName = p.groupFile.byName;
   const out = new Map<string, GroupEntry>();
   for (const g of spec.groups) {
     const existing = groupsCurByName.get(g.name);
-    const members = new Set<string>();
-    for (let i = 0; i < g.members.length; i++) members.add(g.members[i]!);
+    // Members an existing line has besides the declared users (kept while users are mutable).
+    let kept: string[] | undefined;
     let gid: number;
     let password: string;
     if (existing) {
@@ -178,7 +178,12 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
         gid = existing.gid;
       }
       password = existing.password;
-      if (spec.mutableUsers) for (const m of existing.members) if (!p.declUsers.has(m)) members.add(m);
+      if (spec.mutableUsers) {
+        for (let i = 0; i < existing.members.length; i++) {
+          const m = existing.members[i]!;
+          if (!p.declUsers.has(m)) (kept ??= []).push(m);
+        }
+      }
     } else {
       if (g.gid !== null) gid = g.gid;
       else {
@@ -190,7 +195,7 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
       }
       password = "x";
     }
-    out.set(g.name, { name: g.name, password, gid, members: members.size === 0 ? [] : sortStringsBytewise([...members]) });
+    out.set(g.name, { name: g.name, password, gid, members: memberList(g.members, kept) });
     p.gidMap.set(g.name, gid);
   }
   const declarative = serializeNameList(out.keys());
@@ -203,12 +208,28 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
   return { out, lines: sortById([...out.values()], (g) => g.gid), declarative };
 }
 
+/**
+ * A group's members, sorted bytewise without repeats: the declared ones and those `kept`. Declared
+ * names are valid names (ASCII), so when no member is kept and the declared list is ascending by
+ * `<` (as NixOS writes it), it is the answer already.
+ */
+function memberList(declared: readonly string[], kept: readonly string[] | undefined): string[] {
+  if (kept === undefined) {
+    let ascending = true;
+    for (let i = 1; i < declared.length && ascending; i++) ascending = declared[i - 1]! < declared[i]!;
+    if (ascending) return declared.length === 0 ? [] : declared.slice();
+  }
+  const members = new Set(declared);
+  if (kept !== undefined) for (let i = 0; i < kept.length; i++) members.add(kept[i]!);
+  return sortStringsBytewise([...members]);
+}
+
 /** The users' side of the plan: passwd entries, and what the shadow lines and homes get. */
 interface PlannedUsers {
   out: Map<string, PasswdEntry>;
   lines: PasswdEntry[];
   declarative: string;
-  /** Declared hashes: what the shadow line gets (always for new lines, with immutable users for all). */
+  /** Declared hashes where the shadow line gets them: a new line, or any line with immutable users. */
   hashes: Map<string, string>;
   expires: Map<string, number>;
   homes: HomeDir[];
@@ -218,13 +239,16 @@ interface PlannedUsers {
 function planPasswd(p: Planning, groupsOut: Map<string, GroupEntry>): PlannedUsers {
   const { spec, say } = p;
   const usersCur = p.passwdFile.entries;
-  const usersCurByName = byName(usersCur);
+  const usersCurByName = p.passwdFile.byName;
   const shadowByName = byName(p.shadowCur);
   const r: PlannedUsers = { out: new Map(), lines: [], declarative: "", hashes: new Map(), expires: new Map(), homes: [] };
   for (const declared of spec.users) {
-    const u = planUser(p, declared, groupsOut, usersCurByName.get(declared.name), shadowByName.get(declared.name)?.hash, r.homes);
+    const oldHash = shadowByName.get(declared.name)?.hash;
+    const u = planUser(p, declared, groupsOut, usersCurByName.get(declared.name), oldHash, r.homes);
     r.out.set(u.entry.name, u.entry);
-    if (u.hashed !== undefined) r.hashes.set(u.entry.name, u.hashed);
+    // Only a user without a shadow line yet gets its hash there while users are mutable
+    // (a declared name is a valid one: never the name of a verbatim line).
+    if (u.hashed !== undefined && (!spec.mutableUsers || oldHash === undefined)) r.hashes.set(u.entry.name, u.hashed);
     if (declared.expires !== null) r.expires.set(u.entry.name, expiresToDays(declared.expires)!);
     p.uidMap.set(u.entry.name, u.entry.uid);
   }
@@ -257,12 +281,6 @@ function planUser(p: Planning, declared: UsersSpec["users"][number], groupsOut: 
     messages.push(`warning: user ‘${u.name}’ has unknown group ‘${u.group}’`);
     gid = "65534";
   }
-  /**
-   * Hashes a plain password, keeping the current hash when it already matches (stable files).
-   * A current hash with more than VERIFY_ROUNDS_MAX rounds is not tried (up to 999,999,999
-   * rounds would take an hour at boot): the password is hashed anew instead.
-   */
-  const hash = (pw: string) => (oldHash !== undefined && cheapToVerify(oldHash) && verifySha512Crypt(pw, oldHash) ? oldHash : opts.hashPassword(pw));
   let uid: number;
   let hashed = u.hashedPassword ?? undefined;
   if (existing) {
@@ -285,7 +303,7 @@ function planUser(p: Planning, declared: UsersSpec["users"][number], groupsOut: 
   // Initial passwords apply to a user without a shadow line yet: a new user, or one whose passwd
   // line was written by a run that crashed before /etc/shadow was replaced.
   if (hashed === undefined && (!existing || oldHash === undefined)) {
-    if (u.initialPassword !== null) hashed = hash(u.initialPassword);
+    if (u.initialPassword !== null) hashed = hashKeeping(u.initialPassword, oldHash, opts);
     else if (u.initialHashedPassword !== null) hashed = u.initialHashedPassword;
   }
   if (u.createHome) homes.push({ user: u.name, path: u.home, uid, gid: Number(gid), mode: parseInt(u.homeMode, 8) });
@@ -298,7 +316,7 @@ function planUser(p: Planning, declared: UsersSpec["users"][number], groupsOut: 
       if (/[:\n\r\0]/.test(line)) messages.push(`warning: password file ‘${u.hashedPasswordFile}’ contains ':' or a line break; ignored`);
       else hashed = line;
     }
-  } else if (u.password !== null) hashed = hash(u.password);
+  } else if (u.password !== null) hashed = hashKeeping(u.password, oldHash, opts);
   let shell = u.shell;
   if (shell === null) {
     if (existing) shell = existing.shell;
@@ -328,7 +346,7 @@ function planShadow(p: Planning, users: PlannedUsers): ShadowEntry[] {
       out.push(s);
       continue;
     }
-    const line = { ...s };
+    const line: ShadowEntry = { ...s, text: undefined };
     if (!p.spec.mutableUsers) line.hash = users.hashes.get(s.name) ?? "!";
     if (exp !== undefined) line.expire = String(exp);
     out.push(line);
@@ -410,6 +428,15 @@ function refuseSharedIds<T extends { name: string }>(
     const how = declared.some((x) => x.name === other) ? "also declared" : `already in ${file}, not declared`;
     throw new IdConflictError(`${kind} ‘${d.name}’ is declared with ${idName} ${n}, which ${kind} ‘${other}’ (${how}) has: two ${kind}s with one ${idName} would share every file; nothing changed`);
   }
+}
+
+/**
+ * Hashes a plain password, keeping the current hash when it already matches (stable files). A
+ * current hash with more than VERIFY_ROUNDS_MAX rounds is not tried (up to 999,999,999 rounds would
+ * take an hour at boot): the password is hashed anew instead.
+ */
+function hashKeeping(pw: string, oldHash: string | undefined, opts: PlanOptions): string {
+  return oldHash !== undefined && cheapToVerify(oldHash) && verifySha512Crypt(pw, oldHash) ? oldHash : opts.hashPassword(pw);
 }
 
 /** The most SHA-512-crypt rounds a current hash may ask for to be verified (4x the default: ~0.1 s). */

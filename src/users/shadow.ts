@@ -14,6 +14,11 @@ export interface ShadowEntry {
   flag: string;
   /** Set for a line that is not a user's (NIS compat `+`/`-`, a comment): written back as it was. */
   verbatim?: string;
+  /**
+   * The line as read, when it has exactly the nine fields (so writing them back gives this text):
+   * serialized as it is. A changed copy of the entry must drop it.
+   */
+  text?: string;
 }
 
 /**
@@ -34,6 +39,7 @@ export function parseShadow(text: string): ShadowEntry[] {
     };
     const c = name.charCodeAt(0);
     if (name === "" || c === 0x2b || c === 0x2d || c === 0x23) entry.verbatim = line;
+    else if (f.length === 9) entry.text = line;
     out.push(entry);
   }
   return out;
@@ -44,7 +50,7 @@ export function serializeShadow(entries: readonly ShadowEntry[]): string {
   const lines: string[] = [];
   for (let i = 0; i < entries.length; i++) {
     const s = entries[i]!;
-    lines.push(s.verbatim !== undefined ? s.verbatim : `${s.name}:${s.hash}:${s.lastChange}:${s.min}:${s.max}:${s.warn}:${s.inactive}:${s.expire}:${s.flag}`);
+    lines.push(s.verbatim !== undefined ? s.verbatim : s.text !== undefined ? s.text : `${s.name}:${s.hash}:${s.lastChange}:${s.min}:${s.max}:${s.warn}:${s.inactive}:${s.expire}:${s.flag}`);
   }
   return lines.length === 0 ? "" : lines.join("\n") + "\n";
 }

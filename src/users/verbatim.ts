@@ -19,6 +19,8 @@ export interface VerbatimLine {
 /** A database file: its records, in file order, and the lines kept verbatim. */
 export interface DatabaseFile<T> {
   entries: T[];
+  /** Each record by name (the one in `entries`). */
+  byName: Map<string, T>;
   verbatim: VerbatimLine[];
   /** The names of the record lines in file order (the anchors of `verbatim`). */
   names: string[];
@@ -41,8 +43,7 @@ export function isRecord(name: string, id: string | undefined): boolean {
  * and verbatim lines; empty lines are dropped. `idField` is the index of the ID field.
  */
 export function splitDatabase<T extends { name: string }>(text: string, idField: number, parse: (f: string[]) => T): DatabaseFile<T> {
-  // Each name's entry in `entries`, so a later line with the same name replaces it in its place.
-  const at = new Map<string, number>();
+  const byName = new Map<string, T>();
   const entries: T[] = [];
   const verbatim: VerbatimLine[] = [];
   const names: string[] = [];
@@ -52,19 +53,23 @@ export function splitDatabase<T extends { name: string }>(text: string, idField:
     if (line === "") continue;
     const f = line.split(":");
     const name = f[0]!;
-    if (!isRecord(name, f[idField])) {
-      const lead = /^[0-9]{1,10}/.exec(f[idField] ?? "");
+    const id = f[idField];
+    // isRecord, written out: this loop runs for every line of /etc/passwd and /etc/group.
+    const c = name.charCodeAt(0);
+    if (name === "" || c === 0x2b || c === 0x2d || c === 0x23 || id === undefined || !DIGITS.test(id) || (id.length === 10 && Number(id) > 4294967295)) {
+      const lead = /^[0-9]{1,10}/.exec(id ?? "");
       verbatim.push(lead ? { text: line, after: names.length - 1, id: Number(lead[0]) } : { text: line, after: names.length - 1 });
       continue;
     }
     names.push(name);
-    const had = at.get(name);
-    if (had === undefined) {
-      at.set(name, entries.length);
-      entries.push(parse(f));
-    } else entries[had] = parse(f);
+    const entry = parse(f);
+    const had = byName.get(name);
+    byName.set(name, entry);
+    // A later line with the same name replaces the earlier one in its place (rare: searched for).
+    if (had === undefined) entries.push(entry);
+    else entries[entries.indexOf(had)] = entry;
   }
-  return { entries, verbatim, names };
+  return { entries, byName, verbatim, names };
 }
 
 /** Fields `from` to the end of a split line, joined again (`""` when the line has fewer). */

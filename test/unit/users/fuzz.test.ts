@@ -48,6 +48,45 @@ test("mangled specs: a SpecError or a spec, never another exception (400 seeds)"
   }
 });
 
+/** Values a spec field may be given: each type, and the strings each check refuses or accepts. */
+const FIELD_VALUES: unknown[] = [
+  undefined, null, true, false, 0, -1, 1.5, 1000, 4294967294, 4294967295, "", "a", "alice", "Bad", "a:b", "a\nb", "a\u0000b", "a,b",
+  "x".repeat(33), "700", "0755", "rwx", "99999999999", "100", "/home/a", "/home/../x", "/", "home", "/h//a", "2030-01-02", "2030-02-30",
+  [], ["alice"], ["alice", "bob"], ["bob", "alice"], ["alice", "alice"], ["Bad"], [1], [{ startUid: 1, count: 2 }], [{ startGid: 1, count: 2 }], {}, [null],
+];
+const USER_FIELDS = [
+  "name", "uid", "group", "description", "home", "homeMode", "createHome", "isSystemUser", "shell", "password", "hashedPassword",
+  "hashedPasswordFile", "passwordFile", "initialPassword", "initialHashedPassword", "expires", "subUidRanges", "subGidRanges", "autoSubUidGidRange",
+];
+const GROUP_FIELDS = ["name", "gid", "members"];
+
+/** The outcome of reading `text`: the spec, or the refusal's message. */
+function outcome(text: string, checked: boolean): unknown {
+  try {
+    return parseSpec("/s.json", text, checked);
+  } catch (e) {
+    assert.instance(e, SpecError);
+    return (e as Error).message;
+  }
+}
+
+test("the shortcut for plain entries reads what the per-field checks read, and refuses the same (600 seeds)", () => {
+  for (const seed of fuzzSeeds(600)) {
+    const r = new Random(seed);
+    const doc = JSON.parse(VALID) as { users: Record<string, unknown>[]; groups: Record<string, unknown>[] };
+    for (let n = 1 + r.int(3); n > 0; n--) {
+      const [list, fields] = r.chance(0.7) ? [doc.users, USER_FIELDS] : [doc.groups, GROUP_FIELDS];
+      const entry = r.pick(list);
+      const field = r.pick(fields);
+      const v = r.pick(FIELD_VALUES);
+      if (v === undefined) delete entry[field];
+      else entry[field] = v;
+    }
+    const text = JSON.stringify(doc);
+    assert.equal(outcome(text, false), outcome(text, true), `seed ${seed}: ${text}`);
+  }
+});
+
 const LINE_PIECES = ["root", "alice", "+", "-", "#", "", "x", "0", "1000", "12abc", "-5", "99999999999", "4294967295", "a,b", ":", "\r", "ü"];
 /** A random database text of `fields`-field lines from pieces (colons, odd IDs, NIS lines). */
 function database(r: Random, fields: number): string {

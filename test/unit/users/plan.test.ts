@@ -46,6 +46,20 @@ test("mutable: members of declarative users are dropped unless declared", () => 
   assert.is(plan.next.group, "g:x:5:bob,carol\n");
 });
 
+test("members: declared ones sorted bytewise without repeats, kept ones merged in", () => {
+  const cur = files({ group: "g:x:5:zed\nh:x:6:\n", declarativeUsers: "" });
+  const { plan } = run(spec([], [group("g", 5, ["bob", "alice", "bob"]), group("h", 6, ["carol", "bob"]), group("i", 7, ["a", "b"])], true), cur);
+  assert.is(plan.next.group, "g:x:5:alice,bob,zed\nh:x:6:bob,carol\ni:x:7:a,b\n");
+});
+
+test("an existing shadow line read as it was is written anew once a field of it changes", () => {
+  const cur = files({ passwd: "alice:x:1000:100::/home/alice:/bin/sh\n", shadow: "alice:$6$a:19000:0:99999:7:::\n" });
+  const { plan } = run(spec([user("alice", { uid: 1000, expires: "2030-01-02" })], [group("users", 100)], true), cur);
+  assert.is(plan.next.shadow, "alice:$6$a:19000:0:99999:7::21916:\n");
+  const immutable = run(spec([user("alice", { uid: 1000, hashedPassword: "$6$b" })], [group("users", 100)]), cur).plan;
+  assert.is(immutable.next.shadow, "alice:$6$b:19000:0:99999:7:::\n");
+});
+
 test("mutable: a group or user removed from the spec is removed only if it was declarative", () => {
   const cur = files({ group: "a:x:5:\nb:x:6:\n", passwd: "x:x:1001:5::/:/bin/sh\ny:x:1002:5::/:/bin/sh\n", declarativeGroups: "a", declarativeUsers: "x" });
   const { plan } = run(spec([], [], true), cur);
