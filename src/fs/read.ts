@@ -82,6 +82,11 @@ export function readRegularTextOptional(path: string, limits: ReadLimits): strin
   return readWith(path, limits, decodeOut);
 }
 
+/** open(2) flags of a read: a FIFO never blocks it, a terminal never becomes its controlling one. */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+/** The same, refusing a symlink at the path itself. */
+const OPEN_NOFOLLOW = OPEN_FLAGS | constants.O_NOFOLLOW;
+
 /** A read's result: the first `n` bytes of `buf` (which may be the shared scratch buffer). */
 type Take<T> = (buf: Buffer, n: number) => T;
 
@@ -120,7 +125,7 @@ function readWith<T>(path: string, limits: ReadLimits, take: Take<T>): T | undef
   }
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY | (limits.noFollow ? constants.O_NOFOLLOW : 0));
+    fd = openSync(path, limits.noFollow ? OPEN_NOFOLLOW : OPEN_FLAGS);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
@@ -130,12 +135,16 @@ function readWith<T>(path: string, limits: ReadLimits, take: Take<T>): T | undef
   }
   try {
     const now = fstatSync(fd);
-    limits.seen?.(now);
+    if (limits.seen !== undefined) limits.seen(now);
     // Swapped between the stat and the open: judge what was opened.
-    refuseUnless(path, now, limits);
+    if (!now.isFile() || now.size > limits.maxBytes) refuseUnless(path, now, limits);
     // One byte more than the stat size, so growth is noticed without a second read buffer.
-    const want = Math.min(now.size, limits.maxBytes) + 1;
-    return readToEnd(fd, path, limits, readBuffer(want), want, take);
+    const want = now.size + 1;
+    const buf = readBuffer(want);
+    const n = readSync(fd, buf, 0, want, null);
+    // A regular file reads short only at its end: one read(2) for a file read whole (the buffer is
+    // one byte larger than fstat's size), none more just to see 0.
+    return n < want ? take(buf, n) : readToEnd(fd, path, limits, buf, want, n, take);
   } catch (e) {
     if (e instanceof InputFileError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
@@ -146,11 +155,11 @@ function readWith<T>(path: string, limits: ReadLimits, take: Take<T>): T | undef
 }
 
 /**
- * Reads `fd` into the first `len` bytes of `buf`, growing that up to the limit, until end of file;
- * the content is what `take` makes of the bytes read.
+ * Reads the rest of `fd` (a file that grew since its fstat) after the `off` bytes of `buf` read
+ * already, into its first `len` bytes, growing that up to the limit, until end of file; the
+ * content is what `take` makes of the bytes read.
  */
-function readToEnd<T>(fd: number, path: string, limits: ReadLimits, buf: Buffer, len: number, take: Take<T>): T {
-  let off = 0;
+function readToEnd<T>(fd: number, path: string, limits: ReadLimits, buf: Buffer, len: number, off: number, take: Take<T>): T {
   for (;;) {
     if (off === len) {
       if (len > limits.maxBytes) {
@@ -166,8 +175,6 @@ function readToEnd<T>(fd: number, path: string, limits: ReadLimits, buf: Buffer,
     const want = len - off;
     const n = readSync(fd, buf, off, want, null);
     off += n;
-    // A regular file reads short only at its end: no second read(2) just to see 0 (the buffer is
-    // one byte larger than fstat's size, so a file read whole always reads short).
     if (n < want) return take(buf, off);
   }
 }
