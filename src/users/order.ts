@@ -6,11 +6,48 @@
  */
 import { byteCompare } from "../text/bytewise.ts";
 
+/** Entries below this many are sorted by one packed key each (ID and position in one double). */
+const PACKED_BELOW = 1 << 20;
+
 /**
- * Sorts `list` by `id` (non-negative integers), ties by name bytewise, in place: the distinct IDs
- * sorted natively as numbers, and only entries sharing an ID compared by name.
+ * Sorts `list` by `id` (integers from 0 to 2^32 - 1), ties by name bytewise, in place: one number
+ * per entry, `id * 2^20 + position` (exact in a double), sorted natively; only entries sharing an
+ * ID are then compared by name.
  */
 export function sortById<T extends { name: string }>(list: T[], id: (x: T) => number): T[] {
+  const n = list.length;
+  if (n >= PACKED_BELOW) return sortByIdGrouped(list, id);
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = id(list[i]!) * PACKED_BELOW + i;
+  keys.sort();
+  const from = list.slice();
+  let tie = false;
+  let prev = -1;
+  for (let i = 0; i < n; i++) {
+    const k = keys[i]!;
+    const at = k % PACKED_BELOW;
+    const ident = (k - at) / PACKED_BELOW;
+    if (ident === prev) tie = true;
+    prev = ident;
+    list[i] = from[at]!;
+  }
+  if (!tie) return list;
+  // Runs of one ID (rare: two names sharing a UID or GID) ordered by name.
+  for (let start = 0; start < n;) {
+    const ident = id(list[start]!);
+    let end = start + 1;
+    while (end < n && id(list[end]!) === ident) end++;
+    if (end - start > 1) {
+      const run = list.slice(start, end).sort((a, b) => byteCompare(a.name, b.name));
+      for (let j = 0; j < run.length; j++) list[start + j] = run[j]!;
+    }
+    start = end;
+  }
+  return list;
+}
+
+/** sortById for lists too long to pack: the distinct IDs sorted natively, entries grouped by ID. */
+function sortByIdGrouped<T extends { name: string }>(list: T[], id: (x: T) => number): T[] {
   const byId = new Map<number, T | T[]>();
   for (const x of list) {
     const k = id(x);
@@ -31,3 +68,6 @@ export function sortById<T extends { name: string }>(list: T[], id: (x: T) => nu
   }
   return list;
 }
+
+/** @internal For tests: sortById's way for long lists, on any list. */
+export const sortByIdGroupedForTest = sortByIdGrouped;

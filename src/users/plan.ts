@@ -10,7 +10,7 @@ import { expiresToDays, type UsersSpec } from "./spec.ts";
 import { verifySha512Crypt } from "./sha512crypt.ts";
 import { parseSubId, serializeSubId, type SubIdEntry } from "./subid.ts";
 import { FILES, type FileKey } from "./files.ts";
-import { parseIdMap, parseNameList, serializeIdMap, serializeNameList } from "./state.ts";
+import { parseIdMap, parseNameList, readIdMap, serializeIdMap, serializeNameList } from "./state.ts";
 import { sortById } from "./order.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
 
@@ -84,6 +84,11 @@ interface Planning {
   uidMap: Map<string, number>;
   gidMap: Map<string, number>;
   subMap: Map<string, number>;
+  /**
+   * Which maps may be written back as read: canonical when read, and not changed since (the
+   * planner clears the flag when it records an ID that differs).
+   */
+  asRead: { uidMap: boolean; gidMap: boolean; autoSubUidMap: boolean };
   declUsers: Set<string>;
   declGroups: Set<string>;
   groupFile: ReturnType<typeof parseGroupFile>;
@@ -111,11 +116,12 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
     shadow: serializeShadow(shadowOut),
     subuid: serializeSubId(subUids),
     subgid: serializeSubId(subGids),
-    uidMap: serializeIdMap(p.uidMap),
-    gidMap: serializeIdMap(p.gidMap),
+    // A map recorded nothing new and was canonical: its text is what serializing would give.
+    uidMap: p.asRead.uidMap ? f.uidMap! : serializeIdMap(p.uidMap),
+    gidMap: p.asRead.gidMap ? f.gidMap! : serializeIdMap(p.gidMap),
     declarativeUsers: users.declarative,
     declarativeGroups: groups.declarative,
-    autoSubUidMap: serializeIdMap(p.subMap) + "\n",
+    autoSubUidMap: p.asRead.autoSubUidMap ? f.autoSubUidMap! : serializeIdMap(p.subMap) + "\n",
   };
   // An equivalent map in another key order (Perl's encode_json) is not rewritten.
   if (f.autoSubUidMap !== null && f.autoSubUidMap !== next.autoSubUidMap && sameMap(f.autoSubUidMap, next.autoSubUidMap)) {
@@ -131,9 +137,9 @@ function readPlanning(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions): Pl
   const f = cur.files;
   const messages: string[] = [];
   // Parsed in update-users-groups.pl's order, so the first broken file is the one reported.
-  const uidMap = parseIdMap(`/${FILES.uidMap}`, f.uidMap);
-  const gidMap = parseIdMap(`/${FILES.gidMap}`, f.gidMap);
-  const subMap = parseIdMap(`/${FILES.autoSubUidMap}`, f.autoSubUidMap);
+  const uidMap = readIdMap(`/${FILES.uidMap}`, f.uidMap);
+  const gidMap = readIdMap(`/${FILES.gidMap}`, f.gidMap);
+  const subMap = readIdMap(`/${FILES.autoSubUidMap}`, f.autoSubUidMap, "\n");
   const declUsers = parseNameList(f.declarativeUsers);
   const declGroups = parseNameList(f.declarativeGroups);
   const groupFile = parseGroupFile(f.group ?? "");
@@ -153,9 +159,11 @@ function readPlanning(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions): Pl
   return {
     spec, cur, opts, messages,
     say: (real, dry, rest) => messages.push(`${opts.dry ? dry : real} ${rest}`),
-    uidMap, gidMap, subMap, declUsers, declGroups, groupFile, passwdFile, shadowCur,
-    gids: new IdAllocator(usedGids, new Set(gidMap.values())),
-    uids: new IdAllocator(usedUids, new Set(uidMap.values())),
+    uidMap: uidMap.map, gidMap: gidMap.map, subMap: subMap.map,
+    asRead: { uidMap: uidMap.canonical, gidMap: gidMap.canonical, autoSubUidMap: subMap.canonical },
+    declUsers, declGroups, groupFile, passwdFile, shadowCur,
+    gids: new IdAllocator(usedGids, new Set(gidMap.map.values())),
+    uids: new IdAllocator(usedUids, new Set(uidMap.map.values())),
   };
 }
 
@@ -196,7 +204,10 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
       password = "x";
     }
     out.set(g.name, { name: g.name, password, gid, members: memberList(g.members, kept) });
-    p.gidMap.set(g.name, gid);
+    if (p.gidMap.get(g.name) !== gid) {
+      p.gidMap.set(g.name, gid);
+      p.asRead.gidMap = false;
+    }
   }
   const declarative = serializeNameList(out.keys());
   for (const g of groupsCur) {
@@ -233,6 +244,8 @@ interface PlannedUsers {
   hashes: Map<string, string>;
   expires: Map<string, number>;
   homes: HomeDir[];
+  /** Users kept from the current files without being declared (mutable users). */
+  kept: Set<string>;
 }
 
 /** /etc/passwd: declared users (UIDs kept, revived or allocated), then the kept or removed others. */
@@ -241,7 +254,7 @@ function planPasswd(p: Planning, groupsOut: Map<string, GroupEntry>): PlannedUse
   const usersCur = p.passwdFile.entries;
   const usersCurByName = p.passwdFile.byName;
   const shadowByName = byName(p.shadowCur);
-  const r: PlannedUsers = { out: new Map(), lines: [], declarative: "", hashes: new Map(), expires: new Map(), homes: [] };
+  const r: PlannedUsers = { out: new Map(), lines: [], declarative: "", hashes: new Map(), expires: new Map(), homes: [], kept: new Set() };
   for (const declared of spec.users) {
     const oldHash = shadowByName.get(declared.name)?.hash;
     const u = planUser(p, declared, groupsOut, usersCurByName.get(declared.name), oldHash, r.homes);
@@ -250,13 +263,19 @@ function planPasswd(p: Planning, groupsOut: Map<string, GroupEntry>): PlannedUse
     // (a declared name is a valid one: never the name of a verbatim line).
     if (u.hashed !== undefined && (!spec.mutableUsers || oldHash === undefined)) r.hashes.set(u.entry.name, u.hashed);
     if (declared.expires !== null) r.expires.set(u.entry.name, expiresToDays(declared.expires)!);
-    p.uidMap.set(u.entry.name, u.entry.uid);
+    if (p.uidMap.get(u.entry.name) !== u.entry.uid) {
+      p.uidMap.set(u.entry.name, u.entry.uid);
+      p.asRead.uidMap = false;
+    }
   }
   r.declarative = serializeNameList(r.out.keys());
   for (const u of usersCur) {
     if (r.out.has(u.name)) continue;
     if (!spec.mutableUsers || p.declUsers.has(u.name)) say("removing user", "would remove user", `‘${u.name}’`);
-    else r.out.set(u.name, u);
+    else {
+      r.out.set(u.name, u);
+      r.kept.add(u.name);
+    }
   }
   refuseSharedIds("user", "UID", "/etc/passwd", spec.users, usersCurByName, r.out, (u) => u.uid);
   r.lines = sortById([...r.out.values()], (u) => u.uid);
@@ -365,7 +384,15 @@ function planShadow(p: Planning, users: PlannedUsers): ShadowEntry[] {
 /** /etc/subuid and /etc/subgid: kept users' own ranges, declared ranges, and automatic ones. */
 function planSubIds(p: Planning, users: PlannedUsers): { subUids: SubIdEntry[]; subGids: SubIdEntry[] } {
   const f = p.cur.files;
-  const specByName = byName(p.spec.users);
+  // The declared users with subordinate ranges, declared or automatic (the others have none).
+  const withSub = new Map<string, UsersSpec["users"][number]>();
+  const declaredRanges: { start: number; count: number }[] = [];
+  for (const s of p.spec.users) {
+    if (s.subUidRanges.length === 0 && s.subGidRanges.length === 0 && !s.autoSubUidGidRange) continue;
+    withSub.set(s.name, s);
+    for (const r of s.subUidRanges) declaredRanges.push(r);
+    for (const r of s.subGidRanges) declaredRanges.push(r);
+  }
   // Users kept from the current files (mutable, not declared) keep their own subordinate ranges.
   // Lines are picked by the name before their first ':' (a line's name, when it parses at all), so
   // the declared users' lines, usually all of them, are never parsed.
@@ -375,28 +402,26 @@ function planSubIds(p: Planning, users: PlannedUsers): { subUids: SubIdEntry[]; 
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
       const name = line.slice(0, line.indexOf(":"));
-      if (users.out.has(name) && !specByName.has(name)) kept.push(line);
+      if (users.kept.has(name)) kept.push(line);
     }
     return kept.length === 0 ? [] : parseSubId(kept.join("\n"));
   };
   const subUids: SubIdEntry[] = keptSub(f.subuid);
   const subGids: SubIdEntry[] = keptSub(f.subgid);
-  const declaredRanges: { start: number; count: number }[] = [...subUids, ...subGids];
-  for (const u of users.lines) {
-    const s = specByName.get(u.name);
-    if (!s) continue;
-    for (const r of s.subUidRanges) declaredRanges.push(r);
-    for (const r of s.subGidRanges) declaredRanges.push(r);
-  }
+  for (const r of subUids) declaredRanges.push(r);
+  for (const r of subGids) declaredRanges.push(r);
   const subAlloc = new SubIdAllocator(new Set(p.subMap.values()), declaredRanges);
   for (const u of users.lines) {
-    const s = specByName.get(u.name);
+    const s = withSub.get(u.name);
     if (!s) continue;
     for (const r of s.subUidRanges) subUids.push({ name: u.name, start: r.start, count: r.count });
     for (const r of s.subGidRanges) subGids.push({ name: u.name, start: r.start, count: r.count });
     if (s.autoSubUidGidRange) {
       const start = subAlloc.allocate(p.subMap.get(u.name));
-      p.subMap.set(u.name, start);
+      if (p.subMap.get(u.name) !== start) {
+        p.subMap.set(u.name, start);
+        p.asRead.autoSubUidMap = false;
+      }
       subUids.push({ name: u.name, start, count: 65536 });
       subGids.push({ name: u.name, start, count: 65536 });
     }

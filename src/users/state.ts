@@ -15,8 +15,26 @@ export class StateError extends Error {
 
 /** Parses an ID map (`uid-map`, `gid-map`, `auto-subuid-map`); `file` names it in errors. */
 export function parseIdMap(file: string, text: string | null): Map<string, number> {
+  return readIdMap(file, text).map;
+}
+
+/** An ID map as read, and whether it is written canonically. */
+export interface ReadIdMap {
+  map: Map<string, number>;
+  /** Whether `serializeIdMap(map) + ending` is the text read, exactly: unchanged, it needs no writing. */
+  canonical: boolean;
+}
+
+/**
+ * Characters whose UTF-16 order is not their byte order, or a `\u` escape (JSON.stringify writes a
+ * lone surrogate so): a map text with one is never taken as canonical.
+ */
+const HIGH = /[\ud800-\uffff]|\\u/;
+
+/** Parses an ID map as parseIdMap, and tells whether its text is canonical with `ending` after it. */
+export function readIdMap(file: string, text: string | null, ending = ""): ReadIdMap {
   const map = new Map<string, number>();
-  if (text === null || text.trim() === "") return map;
+  if (text === null || text.trim() === "") return { map, canonical: false };
   if (nestsTooDeeply(text)) throw new StateError(`${file}: nested too deeply for an ID map`);
   let v: unknown;
   try {
@@ -25,14 +43,25 @@ export function parseIdMap(file: string, text: string | null): Map<string, numbe
     throw new StateError(`${file}: invalid JSON: ${(e as Error).message}`);
   }
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw new StateError(`${file}: expected a JSON object`);
+  // Canonical: numbers only, keys ascending (no key above U+D7FF, where `<` is the byte order), compact.
+  let canonical = !HIGH.test(text);
+  let prev: string | undefined;
   for (const k in v) {
     const id = (v as Record<string, unknown>)[k];
-    // Perl may have stored an ID as a string ("5"); accept both.
-    const n = typeof id === "string" && /^\d+$/.test(id) ? +id : id;
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 0) throw new StateError(`${file}: ${JSON.stringify(k)}: expected an ID`);
-    map.set(k, n);
+    if (typeof id !== "number") {
+      canonical = false;
+      // Perl may have stored an ID as a string ("5"); accept both.
+      const n = typeof id === "string" && /^\d+$/.test(id) ? +id : id;
+      if (typeof n !== "number" || !Number.isInteger(n) || n < 0) throw new StateError(`${file}: ${JSON.stringify(k)}: expected an ID`);
+      map.set(k, n);
+      continue;
+    }
+    if (!Number.isInteger(id) || id < 0) throw new StateError(`${file}: ${JSON.stringify(k)}: expected an ID`);
+    if (canonical && prev !== undefined && !(prev < k)) canonical = false;
+    prev = k;
+    map.set(k, id);
   }
-  return map;
+  return { map, canonical: canonical && JSON.stringify(v) + ending === text };
 }
 
 /** Serializes an ID map canonically, as Perl's `to_json($m, {canonical => 1})`. */

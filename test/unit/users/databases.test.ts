@@ -4,7 +4,8 @@ import { parsePasswd, parsePasswdFile, serializePasswd } from "../../../src/user
 import { parseGroup, serializeGroup } from "../../../src/users/group.ts";
 import { parseShadow, serializeShadow } from "../../../src/users/shadow.ts";
 import { parseSubId, serializeSubId } from "../../../src/users/subid.ts";
-import { parseIdMap, parseNameList, serializeIdMap, serializeNameList, StateError } from "../../../src/users/state.ts";
+import { parseIdMap, parseNameList, readIdMap, serializeIdMap, serializeNameList, StateError } from "../../../src/users/state.ts";
+import { Random } from "../../harness/random.ts";
 
 test("passwd round-trips, fields split on ':'", () => {
   const text = "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:100:Alice A:/home/alice:/bin/sh\n";
@@ -51,6 +52,33 @@ test("ID map keys that JSON escapes (quote, backslash, control character, surrog
   const want = "{" + [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))).map((k) => `${JSON.stringify(k)}:${m.get(k)}`).join(",") + "}";
   assert.is(serializeIdMap(m), want);
   assert.equal(parseIdMap("/m", serializeIdMap(m)), m);
+});
+
+test("an ID map read as canonical is exactly what serializing its entries writes (written back unchanged)", () => {
+  const PIECES = ['"a":1', '"b":2', '"b":"2"', '"":0', '"10":3', '"9":4', '"é":5', '"😀":6', '"\\ue000":7', '"a\\"b":8', '"c":-0', '"d":1e3', '"e":1.0', '"a":9', '"\\ud800x":10', '"\\udc00a":11'];
+  const r = new Random(7);
+  let canonical = 0;
+  for (let i = 0; i < 3000; i++) {
+    const parts = Array.from({ length: r.int(4) }, () => r.pick(PIECES));
+    if (r.chance(0.5)) parts.sort();
+    const sep = r.chance(0.9) ? "," : ", ";
+    const ending = r.pick(["", "\n"]);
+    const text = `{${parts.join(sep)}}` + (r.chance(0.8) ? ending : ending === "" ? "\n" : "");
+    let read;
+    try { read = readIdMap("/m", text, ending); } catch { continue; }
+    assert.equal(read.map, parseIdMap("/m", text), text);
+    if (read.canonical) {
+      canonical++;
+      assert.is(serializeIdMap(read.map) + ending, text, `read as canonical: ${text}`);
+    }
+  }
+  assert.ok(canonical > 100, `only ${canonical} canonical cases`);
+  assert.is(readIdMap("/m", '{"a":1,"b":2}').canonical, true);
+  assert.is(readIdMap("/m", '{"a":1,"b":2}\n', "\n").canonical, true);
+  assert.is(readIdMap("/m", '{"b":2,"a":1}').canonical, false);
+  assert.is(readIdMap("/m", '{"a":1, "b":2}').canonical, false);
+  assert.is(readIdMap("/m", '{"a":"1"}').canonical, false);
+  assert.is(readIdMap("/m", null).canonical, false);
 });
 
 test("a name on two lines: the later line's fields, in the first line's place", () => {
