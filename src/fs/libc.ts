@@ -3,7 +3,6 @@
  * datagram sockets), through bun:ffi: the one place that opens libc. Loaded on first use, so pure
  * code and runs that never call in pay nothing for it.
  */
-import { constants } from "node:os";
 
 /** bun:ffi, loaded on first use. */
 const ffi = () => require("bun:ffi") as typeof import("bun:ffi");
@@ -59,6 +58,8 @@ function errnoValue(): number {
 /** errno after a failed call, as its name (ENOENT, EXDEV, …). */
 export function lastErrno(): string {
   const n = errnoValue();
+  // node:os loaded here, on an error, not with this module (every etc and users run loads it).
+  const { constants } = require("node:os") as typeof import("node:os");
   for (const [k, v] of Object.entries(constants.errno)) if (v === n) return k;
   return `errno ${n}`;
 }

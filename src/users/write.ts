@@ -11,7 +11,7 @@ import { fsyncDir } from "../fs/atomic.ts";
 import { isTempName, stageFile, sweepTemps, syncStaged, type StagedFile } from "../fs/staged.ts";
 import { inRoot, readDatabases } from "./load.ts";
 import { FILES, type FileKey, managedDirs } from "./files.ts";
-import type { UsersPlanData } from "./plan.ts";
+import type { HomeDir, UsersPlanData } from "./plan.ts";
 
 /** The files changed under our feet between planning and applying. */
 export class ConcurrentChangeError extends Error {
@@ -186,49 +186,39 @@ function enforceMode(path: string, want: { mode: number; uid: number; gid: numbe
  */
 export function ensureHomes(root: string, plan: UsersPlanData, warn: (l: string) => void): boolean {
   let ok = true;
+  // Once a home was missing (a first run), the next ones are looked at with lstat before they are
+  // made: a failed open(2) costs a thrown error, an lstat of nothing does not.
+  let expectMissing = false;
   for (const h of plan.homes) {
+    const parent = dirname(h.path);
     let path: string;
+    let opened: number | string;
     try {
-      const parent = dirname(h.path);
       path = join(inRoot(root, parent, true, parent), basename(h.path));
-      // A home that is there (every home of a rerun) is only opened below, which judges what it
-      // is: no mkdir(2) of its parents or itself. lstat, not access(2): a link at the home must
-      // not be followed out of the root (to a host path that could even hang).
-      if (lstatSync(path, { throwIfNoEntry: false }) === undefined) {
-        const made = (at: string) => {
-          try {
-            mkdirSync(at, { mode: h.mode });
-          } catch (e) {
-            if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; // EEXIST: a dangling link, judged below
-          }
-        };
-        try {
-          made(path);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          if (code !== "ENOENT" && code !== "ENOTDIR") throw e;
-          // A parent is missing (made here, inside the root) or is not a directory (refused).
-          path = join(mkdirInRoot(root, parent), basename(h.path));
-          made(path);
-        }
+      // A home that is there (every home of a rerun) is opened at once, which judges what it is:
+      // O_NOFOLLOW refuses a symlink at the home itself (never followed out of the root, to a host
+      // path that could even hang). Only a missing one is made, then opened. (lstat, not
+      // access(2), where one is asked: a link at the home is not followed either.)
+      const missing = expectMissing && lstatSync(path, { throwIfNoEntry: false }) === undefined;
+      opened = missing ? "ENOENT" : openHome(path);
+      if (opened === "ENOENT" || (opened === "ENOTDIR" && lstatSync(path, { throwIfNoEntry: false }) === undefined)) {
+        expectMissing = true;
+        path = makeHome(root, parent, path, h);
+        opened = openHome(path);
       }
     } catch (e) {
       warn(`warning: cannot create home directory ‘${h.path}’ of user ‘${h.user}’: ${(e as Error).message}`);
       ok = false;
       continue;
     }
-    let fd: number;
-    try {
-      // O_NOFOLLOW: a symlink at the home itself is refused, not followed (lstat only names it).
-      fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      let link = code === "ELOOP";
+    if (typeof opened === "string") {
+      let link = opened === "ELOOP";
       try { link ||= lstatSync(path).isSymbolicLink(); } catch { /* gone */ }
-      const what = link ? "it is a symbolic link" : code === "ENOTDIR" ? "it is not a directory" : `it cannot be opened (${code})`;
+      const what = link ? "it is a symbolic link" : opened === "ENOTDIR" ? "it is not a directory" : `it cannot be opened (${opened})`;
       warn(`warning: not changing the owner or mode of home directory ‘${h.path}’ of user ‘${h.user}’: ${what}`);
       continue;
     }
+    const fd = opened;
     try {
       const st = fstatSync(fd);
       if (st.uid !== h.uid || st.gid !== h.gid) fchownSync(fd, h.uid, h.gid);
@@ -243,6 +233,41 @@ export function ensureHomes(root: string, plan: UsersPlanData, warn: (l: string)
     }
   }
   return ok;
+}
+
+/** Opens the directory at host path `path` without following a link there: its descriptor, or the error code. */
+function openHome(path: string): number | string {
+  try {
+    return openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? String(e);
+  }
+}
+
+/**
+ * Makes the missing home `h` at host path `path` (in-root parent `parent`) with one mkdir(2) beside
+ * its resolved parent; the parents are walked (mkdir -p inside the root) only when that fails for a
+ * missing or non-directory parent. Returns the home's host path.
+ */
+function makeHome(root: string, parent: string, path: string, h: HomeDir): string {
+  const made = (at: string) => {
+    try {
+      mkdirSync(at, { mode: h.mode });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; // EEXIST: made meanwhile, or a dangling link: judged when opened
+    }
+  };
+  try {
+    made(path);
+    return path;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw e;
+    // A parent is missing (made here, inside the root) or is not a directory (refused).
+    const at = join(mkdirInRoot(root, parent), basename(h.path));
+    made(at);
+    return at;
+  }
 }
 
 /** Tells a running nscd to forget cached passwd/group entries (only for the real root). */
