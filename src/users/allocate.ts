@@ -14,13 +14,29 @@ export class AllocationError extends Error {
   override name = "AllocationError";
 }
 
+/** A set, or how to make it when first needed. */
+type SetOrThunk<S> = S | (() => S);
+
 /** One ID space (UIDs or GIDs) during a run. */
 export class IdAllocator {
+  private usedSet: Set<number> | undefined;
+  private recordedSet: ReadonlySet<number> | undefined;
+
   /**
    * @param used IDs taken in this run: fixed IDs of the spec and every ID of the current database.
    * @param recorded IDs recorded in the state map for any name: never handed to a different name.
+   * Either may be a function making the set on the first revive or allocate (a run that creates no
+   * user or group never builds it); it must give the same set whenever it is called.
    */
-  constructor(readonly used: Set<number>, readonly recorded: ReadonlySet<number>) {}
+  constructor(private readonly usedOf: SetOrThunk<Set<number>>, private readonly recordedOf: SetOrThunk<ReadonlySet<number>>) {}
+
+  private used(): Set<number> {
+    return (this.usedSet ??= typeof this.usedOf === "function" ? this.usedOf() : this.usedOf);
+  }
+
+  private recorded(): ReadonlySet<number> {
+    return (this.recordedSet ??= typeof this.recordedOf === "function" ? this.recordedOf() : this.recordedOf);
+  }
 
   /**
    * Where each range's scan resumes. IDs only ever become taken during a run, and recorded IDs stay
@@ -31,18 +47,22 @@ export class IdAllocator {
 
   /** Revives `prev` (the name's recorded ID) if it is in range and not taken in this run. */
   revive(prev: number | undefined, range?: { min: number; max: number }): number | undefined {
-    if (prev === undefined || this.used.has(prev)) return undefined;
+    if (prev === undefined) return undefined;
+    const used = this.used();
+    if (used.has(prev)) return undefined;
     if (range && (prev < range.min || prev > range.max)) return undefined;
-    this.used.add(prev);
+    used.add(prev);
     return prev;
   }
 
   /** The first free ID scanning the range in its direction. */
   allocate(range: { min: number; max: number; up: boolean }, what: string): number {
+    const used = this.used();
+    const recorded = this.recorded();
     const step = range.up ? 1 : -1;
     for (let id = this.resume.get(range) ?? (range.up ? range.min : range.max); id >= range.min && id <= range.max; id += step) {
-      if (!this.used.has(id) && !this.recorded.has(id)) {
-        this.used.add(id);
+      if (!used.has(id) && !recorded.has(id)) {
+        used.add(id);
         this.resume.set(range, id + step);
         return id;
       }

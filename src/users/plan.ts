@@ -146,15 +146,23 @@ function readPlanning(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions): Pl
   const passwdFile = parsePasswdFile(f.passwd ?? "");
   const shadowCur = parseShadow(f.shadow ?? "");
 
-  // IDs in use: fixed IDs of the spec and everything in the current databases.
-  const usedGids = new Set<number>();
-  for (const g of spec.groups) if (g.gid !== null) usedGids.add(g.gid);
-  for (const g of groupFile.entries) usedGids.add(g.gid);
-  for (const v of groupFile.verbatim) if (v.id !== undefined) usedGids.add(v.id);
-  const usedUids = new Set<number>();
-  for (const u of spec.users) if (u.uid !== null) usedUids.add(u.uid);
-  for (const u of passwdFile.entries) usedUids.add(u.uid);
-  for (const v of passwdFile.verbatim) if (v.id !== undefined) usedUids.add(v.id);
+  // IDs in use: fixed IDs of the spec and everything in the current databases (inputs that do not
+  // change while planning), gathered only when a user or group is new (not on a rerun). The
+  // recorded IDs are taken now: planning overwrites map entries.
+  const usedGids = () => {
+    const used = new Set<number>();
+    for (const g of spec.groups) if (g.gid !== null) used.add(g.gid);
+    for (const g of groupFile.entries) used.add(g.gid);
+    for (const v of groupFile.verbatim) if (v.id !== undefined) used.add(v.id);
+    return used;
+  };
+  const usedUids = () => {
+    const used = new Set<number>();
+    for (const u of spec.users) if (u.uid !== null) used.add(u.uid);
+    for (const u of passwdFile.entries) used.add(u.uid);
+    for (const v of passwdFile.verbatim) if (v.id !== undefined) used.add(v.id);
+    return used;
+  };
 
   return {
     spec, cur, opts, messages,

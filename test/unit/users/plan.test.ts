@@ -60,6 +60,13 @@ test("an existing shadow line read as it was is written anew once a field of it 
   assert.is(immutable.next.shadow, "alice:$6$b:19000:0:99999:7:::\n");
 });
 
+test("an ID a user's map entry recorded is not handed to a new user after planning moved that entry", () => {
+  const cur = files({ passwd: "alice:x:1001:100::/home/alice:/bin/sh\n", uidMap: '{"alice":1000}', group: "users:x:100:\n" });
+  const { plan } = run(spec([user("alice"), user("bob")], [group("users", 100)], true), cur);
+  assert.match(plan.next.passwd, /^bob:x:1002:/m);
+  assert.is(plan.next.uidMap, '{"alice":1001,"bob":1002}');
+});
+
 test("mutable: a group or user removed from the spec is removed only if it was declarative", () => {
   const cur = files({ group: "a:x:5:\nb:x:6:\n", passwd: "x:x:1001:5::/:/bin/sh\ny:x:1002:5::/:/bin/sh\n", declarativeGroups: "a", declarativeUsers: "x" });
   const { plan } = run(spec([], [], true), cur);
