@@ -302,7 +302,9 @@ function planUser(p: Planning, declared: UsersSpec["users"][number], groupsOut: 
   };
   let gid: string;
   const named = groupsOut.get(u.group);
-  if (NUMERIC.test(u.group)) gid = String(Number(u.group));
+  // A name that starts with a letter is not numeric: no test of the whole name for most users.
+  const c = u.group.charCodeAt(0);
+  if (c >= 0x30 && c <= 0x39 && NUMERIC.test(u.group)) gid = String(Number(u.group));
   else if (named !== undefined) gid = String(named.gid);
   else {
     messages.push(`warning: user ‘${u.name}’ has unknown group ‘${u.group}’`);

@@ -81,10 +81,15 @@ export function serializeIdMap(map: ReadonlyMap<string, number>): string {
 /** What JSON.stringify writes escaped in a string: `"`, `\\`, control characters, surrogates. */
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
+/** Whitespace other than a single space between two names. */
+const OTHER_SPACE = /\s\s|[^\S ]/;
+
 /** Parses a space-separated name list. */
 export function parseNameList(text: string | null): Set<string> {
   const trimmed = (text ?? "").trim();
-  return new Set(trimmed === "" ? [] : trimmed.split(/\s+/));
+  if (trimmed === "") return new Set();
+  // Written by us or the Perl script: one space between names, split without a regular expression.
+  return new Set(OTHER_SPACE.test(trimmed) ? trimmed.split(/\s+/) : trimmed.split(" "));
 }
 
 /** Serializes a name list sorted, space-separated, without a newline. */

@@ -81,6 +81,15 @@ test("an ID map read as canonical is exactly what serializing its entries writes
   assert.is(readIdMap("/m", null).canonical, false);
 });
 
+test("name lists split at any run of whitespace, as the Perl script's split", () => {
+  const r = new Random(11);
+  for (let i = 0; i < 500; i++) {
+    const text = Array.from({ length: r.int(6) }, () => r.pick(["a", "b", "c1", " ", "  ", "\t", "\n", "\u00a0", "\u2028", "\r\n"])).join("");
+    const trimmed = text.trim();
+    assert.equal([...parseNameList(text)], trimmed === "" ? [] : [...new Set(trimmed.split(/\s+/))], JSON.stringify(text));
+  }
+});
+
 test("a name on two lines: the later line's fields, in the first line's place", () => {
   const f = parsePasswdFile("a:x:1:1::/:/bin/sh\nb:x:2:2::/:/bin/sh\na:x:3:3::/:/bin/zsh\n");
   assert.equal(f.entries.map((e) => [e.name, e.uid, e.shell]), [["a", 3, "/bin/zsh"], ["b", 2, "/bin/sh"]]);
