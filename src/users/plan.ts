@@ -450,15 +450,24 @@ function refuseSharedIds<T extends { name: string }>(
   const fresh: { name: string }[] = [];
   for (let i = 0; i < declared.length; i++) if (!current.has(declared[i]!.name)) fresh.push(declared[i]!);
   if (fresh.length === 0) return;
-  const byId = new Map<number, string[]>();
+  // Each ID's first name; the names of IDs several entries have, in the result's order (rare).
+  const first = new Map<number, string>();
+  let shared: Map<number, string[]> | undefined;
   for (const x of out.values()) {
-    const list = byId.get(id(x));
-    if (list) list.push(x.name);
-    else byId.set(id(x), [x.name]);
+    const n = id(x);
+    const had = first.get(n);
+    if (had === undefined) first.set(n, x.name);
+    else {
+      shared ??= new Map();
+      const list = shared.get(n);
+      if (list) list.push(x.name);
+      else shared.set(n, [had, x.name]);
+    }
   }
+  if (shared === undefined) return; // every ID is one entry's
   for (const d of fresh) {
     const n = id(out.get(d.name)!);
-    const other = byId.get(n)!.find((name) => name !== d.name);
+    const other = shared.get(n)?.find((name) => name !== d.name);
     if (other === undefined) continue;
     const how = declared.some((x) => x.name === other) ? "also declared" : `already in ${file}, not declared`;
     throw new IdConflictError(`${kind} ‘${d.name}’ is declared with ${idName} ${n}, which ${kind} ‘${other}’ (${how}) has: two ${kind}s with one ${idName} would share every file; nothing changed`);

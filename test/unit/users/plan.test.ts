@@ -67,6 +67,14 @@ test("an ID a user's map entry recorded is not handed to a new user after planni
   assert.is(plan.next.uidMap, '{"alice":1001,"bob":1002}');
 });
 
+test("IDs two current entries already share are left alone; a new entry joining them is refused naming the first", () => {
+  const cur = files({ passwd: "a:x:1500:100::/:/bin/sh\nb:x:1500:100::/:/bin/sh\n", group: "users:x:100:\n" });
+  const ok = run(spec([user("c", { uid: 1600 })], [group("users", 100)], true), cur).plan;
+  assert.match(ok.next.passwd, /^a:x:1500:.*\nb:x:1500:.*\nc:x:1600:/m);
+  assert.throws(() => run(spec([user("c", { uid: 1500 })], [group("users", 100)], true), cur), /user ‘c’ is declared with UID 1500, which user ‘a’ \(already in \/etc\/passwd, not declared\) has/);
+  assert.throws(() => run(spec([user("c", { uid: 1600 }), user("d", { uid: 1600 })], [group("users", 100)], true), cur), /user ‘c’ is declared with UID 1600, which user ‘d’ \(also declared\) has/);
+});
+
 test("mutable: a group or user removed from the spec is removed only if it was declarative", () => {
   const cur = files({ group: "a:x:5:\nb:x:6:\n", passwd: "x:x:1001:5::/:/bin/sh\ny:x:1002:5::/:/bin/sh\n", declarativeGroups: "a", declarativeUsers: "x" });
   const { plan } = run(spec([], [], true), cur);
