@@ -10,7 +10,7 @@ import { expiresToDays, type UsersSpec } from "./spec.ts";
 import { verifySha512Crypt } from "./sha512crypt.ts";
 import { parseSubId, serializeSubId, type SubIdEntry } from "./subid.ts";
 import { FILES, type FileKey } from "./files.ts";
-import { parseIdMap, parseNameList, readIdMap, serializeIdMap, serializeNameList } from "./state.ts";
+import { type IdMap, parseIdMap, parseNameList, readIdMap, serializeIdMap, serializeNameList } from "./state.ts";
 import { sortById } from "./order.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
 
@@ -81,14 +81,10 @@ interface Planning {
   messages: string[];
   /** Adds a message in the run's wording (real or dry). */
   say(real: string, dry: string, rest: string): void;
-  uidMap: Map<string, number>;
-  gidMap: Map<string, number>;
-  subMap: Map<string, number>;
-  /**
-   * Which maps may be written back as read: canonical when read, and not changed since (the
-   * planner clears the flag when it records an ID that differs).
-   */
-  asRead: { uidMap: boolean; gidMap: boolean; autoSubUidMap: boolean };
+  /** The ID maps; one that changed nothing since it was read canonically is written back as read (IdMap). */
+  uidMap: IdMap;
+  gidMap: IdMap;
+  subMap: IdMap;
   declUsers: Set<string>;
   declGroups: Set<string>;
   groupFile: ReturnType<typeof parseGroupFile>;
@@ -117,11 +113,11 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
     subuid: serializeSubId(subUids),
     subgid: serializeSubId(subGids),
     // A map recorded nothing new and was canonical: its text is what serializing would give.
-    uidMap: p.asRead.uidMap ? f.uidMap! : serializeIdMap(p.uidMap),
-    gidMap: p.asRead.gidMap ? f.gidMap! : serializeIdMap(p.gidMap),
+    uidMap: p.uidMap.asRead ?? serializeIdMap(p.uidMap),
+    gidMap: p.gidMap.asRead ?? serializeIdMap(p.gidMap),
     declarativeUsers: users.declarative,
     declarativeGroups: groups.declarative,
-    autoSubUidMap: p.asRead.autoSubUidMap ? f.autoSubUidMap! : serializeIdMap(p.subMap) + "\n",
+    autoSubUidMap: p.subMap.asRead ?? serializeIdMap(p.subMap) + "\n",
   };
   // An equivalent map in another key order (Perl's encode_json) is not rewritten.
   if (f.autoSubUidMap !== null && f.autoSubUidMap !== next.autoSubUidMap && sameMap(f.autoSubUidMap, next.autoSubUidMap)) {
@@ -168,7 +164,6 @@ function readPlanning(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions): Pl
     spec, cur, opts, messages,
     say: (real, dry, rest) => messages.push(`${opts.dry ? dry : real} ${rest}`),
     uidMap: uidMap.map, gidMap: gidMap.map, subMap: subMap.map,
-    asRead: { uidMap: uidMap.canonical, gidMap: gidMap.canonical, autoSubUidMap: subMap.canonical },
     declUsers, declGroups, groupFile, passwdFile, shadowCur,
     gids: new IdAllocator(usedGids, new Set(gidMap.map.values())),
     uids: new IdAllocator(usedUids, new Set(uidMap.map.values())),
@@ -212,10 +207,7 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
       password = "x";
     }
     out.set(g.name, { name: g.name, password, gid, members: memberList(g.members, kept) });
-    if (p.gidMap.get(g.name) !== gid) {
-      p.gidMap.set(g.name, gid);
-      p.asRead.gidMap = false;
-    }
+    p.gidMap.set(g.name, gid);
   }
   const declarative = serializeNameList(out.keys());
   for (const g of groupsCur) {
@@ -271,10 +263,7 @@ function planPasswd(p: Planning, groupsOut: Map<string, GroupEntry>): PlannedUse
     // (a declared name is a valid one: never the name of a verbatim line).
     if (u.hashed !== undefined && (!spec.mutableUsers || oldHash === undefined)) r.hashes.set(u.entry.name, u.hashed);
     if (declared.expires !== null) r.expires.set(u.entry.name, expiresToDays(declared.expires)!);
-    if (p.uidMap.get(u.entry.name) !== u.entry.uid) {
-      p.uidMap.set(u.entry.name, u.entry.uid);
-      p.asRead.uidMap = false;
-    }
+    p.uidMap.set(u.entry.name, u.entry.uid);
   }
   r.declarative = serializeNameList(r.out.keys());
   for (const u of usersCur) {
@@ -428,10 +417,7 @@ function planSubIds(p: Planning, users: PlannedUsers): { subUids: SubIdEntry[]; 
     for (const r of s.subGidRanges) subGids.push({ name: u.name, start: r.start, count: r.count });
     if (s.autoSubUidGidRange) {
       const start = subAlloc.allocate(p.subMap.get(u.name));
-      if (p.subMap.get(u.name) !== start) {
-        p.subMap.set(u.name, start);
-        p.asRead.autoSubUidMap = false;
-      }
+      p.subMap.set(u.name, start);
       subUids.push({ name: u.name, start, count: 65536 });
       subGids.push({ name: u.name, start, count: 65536 });
     }

@@ -15,12 +15,46 @@ export class StateError extends Error {
 
 /** Parses an ID map (`uid-map`, `gid-map`, `auto-subuid-map`); `file` names it in errors. */
 export function parseIdMap(file: string, text: string | null): Map<string, number> {
-  return readIdMap(file, text).map;
+  return new Map(readIdMap(file, text).map);
+}
+
+/**
+ * An ID map that remembers the text it was read from while that text is what serializing it would
+ * write: every change goes through `set` or `delete`, which forget the text when they change an entry.
+ */
+export class IdMap extends Map<string, number> {
+  #asRead: string | undefined = undefined;
+
+  /** The text read (with its ending), while it is canonical and no entry has changed since. */
+  get asRead(): string | undefined {
+    return this.#asRead;
+  }
+
+  /** Remembers `text` as what this map, canonical, was read from (readIdMap). */
+  readFrom(text: string): void {
+    this.#asRead = text;
+  }
+
+  override set(name: string, id: number): this {
+    if (this.#asRead !== undefined && super.get(name) !== id) this.#asRead = undefined;
+    return super.set(name, id);
+  }
+
+  override delete(name: string): boolean {
+    const had = super.delete(name);
+    if (had) this.#asRead = undefined;
+    return had;
+  }
+
+  override clear(): void {
+    if (this.size > 0) this.#asRead = undefined;
+    super.clear();
+  }
 }
 
 /** An ID map as read, and whether it is written canonically. */
 export interface ReadIdMap {
-  map: Map<string, number>;
+  map: IdMap;
   /** Whether `serializeIdMap(map) + ending` is the text read, exactly: unchanged, it needs no writing. */
   canonical: boolean;
 }
@@ -33,7 +67,7 @@ const HIGH = /[\ud800-\uffff]|\\u/;
 
 /** Parses an ID map as parseIdMap, and tells whether its text is canonical with `ending` after it. */
 export function readIdMap(file: string, text: string | null, ending = ""): ReadIdMap {
-  const map = new Map<string, number>();
+  const map = new IdMap();
   if (text === null || text.trim() === "") return { map, canonical: false };
   if (nestsTooDeeply(text)) throw new StateError(`${file}: nested too deeply for an ID map`);
   let v: unknown;
@@ -61,7 +95,9 @@ export function readIdMap(file: string, text: string | null, ending = ""): ReadI
     prev = k;
     map.set(k, id);
   }
-  return { map, canonical: canonical && JSON.stringify(v) + ending === text };
+  canonical &&= JSON.stringify(v) + ending === text;
+  if (canonical) map.readFrom(text);
+  return { map, canonical };
 }
 
 /** Serializes an ID map canonically, as Perl's `to_json($m, {canonical => 1})`. */
