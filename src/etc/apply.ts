@@ -333,8 +333,10 @@ class EtcApply {
       mkdirSync(p, { mode: 0o755 });
       this.touched.add(dirname(p));
     } catch (e) {
-      // Made meanwhile (or by an earlier run's crash): fine if it is a directory.
+      // Made meanwhile (or by an earlier run's crash): fine if it is a directory. Its entries are
+      // placed by resolving their path, as a directory this run did not make.
       if ((e as NodeJS.ErrnoException).code !== "EEXIST" || !lstatSync(p).isDirectory()) throw e;
+      return;
     }
     this.madeDirs.set(name, p);
   }
@@ -417,8 +419,9 @@ function settleOwners(root: string, written: Extract<EtcOp, { op: "copy" }>[], o
         const uid = inRange(resolveOwner(c.user, ids.users)) ?? c.uid;
         const gid = inRange(resolveOwner(c.group, ids.groups)) ?? c.gid;
         // Changed through a descriptor of the file itself: a link swapped in meanwhile is not followed.
-        // This run has just renamed its own regular file in there, so no lstat first: the fstat
-        // below judges what was opened (anything but a regular file is left alone).
+        // Opened only when a regular file is there (opening a device can have effects); the fstat
+        // below judges what was opened, should it have been swapped after this look.
+        if (!lstatSync(p, { throwIfNoEntry: false })?.isFile()) continue;
         let fd: number;
         try {
           fd = openSync(p, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
