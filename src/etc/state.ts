@@ -280,8 +280,7 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
     const names: string[] = [];
     for (const d of listed) {
       const base = d.name;
-      // Only a dot name can be a temporary (one test of a character for the many others).
-      if (base.charCodeAt(0) === 46 && isTempName(base)) {
+      if (isTempName(base)) {
         dirsWithTemps.add(rel);
         // Listed, but not looked at: an entry of that name is lstat'ed by observe.
         seen.set(base, OTHER);

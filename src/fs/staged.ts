@@ -49,9 +49,12 @@ export function tempPathFor(path: string, tag?: string): string {
 /** A name made by tempPathFor: a dot, the target's name, `.stagehand-`, an optional tag, the suffix. */
 const TEMP_NAME = /^\..+\.stagehand-(?:[a-z]+-)?[0-9a-f]{12}[0-9a-z]+$/;
 
-/** Whether `name` (a base name) is one of stagehand's temporary names. */
+/**
+ * Whether `name` (a base name) is one of stagehand's temporary names. Asked of every entry of /etc:
+ * a name not starting with a dot is answered by one character, without the regular expression.
+ */
 export function isTempName(name: string): boolean {
-  return TEMP_NAME.test(name);
+  return name.charCodeAt(0) === 0x2e && TEMP_NAME.test(name);
 }
 
 /**

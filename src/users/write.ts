@@ -68,8 +68,7 @@ export function hasUsersTemps(root: string): boolean {
   for (const [dir, names] of managedDirs()) {
     let entries: string[];
     try { entries = readdirSync(inRoot(root, dir, true, dir)); } catch { continue; }
-    // Temporary names start with a dot: the other entries of /etc are not matched one by one.
-    for (const e of entries) if (e.charCodeAt(0) === 0x2e && isTempName(e) && names.has(e.slice(1, e.lastIndexOf(".stagehand-")))) return true;
+    for (const e of entries) if (isTempName(e) && names.has(e.slice(1, e.lastIndexOf(".stagehand-")))) return true;
   }
   return false;
 }
