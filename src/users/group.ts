@@ -15,7 +15,7 @@ export interface GroupEntry {
  */
 export function parseGroupFile(text: string): DatabaseFile<GroupEntry> {
   return splitDatabase(text, 2, (f) => {
-    const members = f.length === 4 ? f[3]! : restOf(f, 3);
+    const members = restOf(f, 3);
     return { name: f[0]!, password: f[1] ?? "", gid: Number(f[2]), members: members === "" ? [] : members.split(",") };
   });
 }
@@ -32,7 +32,7 @@ export function serializeGroup(entries: readonly GroupEntry[], old?: DatabaseFil
   for (let i = 0; i < entries.length; i++) {
     const g = entries[i]!;
     names.push(g.name);
-    texts.push(`${g.name}:${g.password}:${g.gid}:${g.members.length === 0 ? "" : g.members.join(",")}`);
+    texts.push(`${g.name}:${g.password}:${g.gid}:${g.members.join(",")}`);
   }
   return joinWithVerbatim(names, texts, old ?? { verbatim: [], names: [] });
 }

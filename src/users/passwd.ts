@@ -20,7 +20,7 @@ export interface PasswdEntry {
 export function parsePasswdFile(text: string): DatabaseFile<PasswdEntry> {
   return splitDatabase(text, 2, (f) => ({
     name: f[0]!, password: f[1] ?? "", uid: Number(f[2]), gid: f[3] ?? "",
-    description: f[4] ?? "", home: f[5] ?? "", shell: f.length === 7 ? f[6]! : restOf(f, 6),
+    description: f[4] ?? "", home: f[5] ?? "", shell: restOf(f, 6),
   }));
 }
 

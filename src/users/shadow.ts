@@ -1,5 +1,5 @@
 /** /etc/shadow: `name:hash:lastchg:min:max:warn:inactive:expire:flag`, see shadow(5). */
-import { restOf } from "./verbatim.ts";
+import { isCompatOrComment, restOf } from "./verbatim.ts";
 
 /** A line of /etc/shadow; fields other than name and hash are kept verbatim. */
 export interface ShadowEntry {
@@ -37,8 +37,7 @@ export function parseShadow(text: string): ShadowEntry[] {
       name, hash: f[1] ?? "", lastChange: f[2] ?? "", min: f[3] ?? "", max: f[4] ?? "", warn: f[5] ?? "",
       inactive: f[6] ?? "", expire: f[7] ?? "", flag: restOf(f, 8),
     };
-    const c = name.charCodeAt(0);
-    if (name === "" || c === 0x2b || c === 0x2d || c === 0x23) entry.verbatim = line;
+    if (isCompatOrComment(name)) entry.verbatim = line;
     else if (f.length === 9) entry.text = line;
     out.push(entry);
   }

@@ -29,13 +29,15 @@ export interface DatabaseFile<T> {
 /** An ID field: decimal digits only. */
 const DIGITS = /^[0-9]{1,10}$/;
 
+/** Whether a line's first field is no name: empty, or `+`, `-` (NIS compat) or `#` (a comment) first. */
+export function isCompatOrComment(name: string): boolean {
+  const c = name.charCodeAt(0);
+  return name === "" || c === 0x2b || c === 0x2d || c === 0x23;
+}
+
 /** Whether a line with this name and ID field is a record: a plain name and a decimal ID. */
 export function isRecord(name: string, id: string | undefined): boolean {
-  if (name === "") return false;
-  const c = name.charCodeAt(0);
-  // `+`, `-` (NIS compat) and `#` (a comment) start lines that are not records.
-  if (c === 0x2b || c === 0x2d || c === 0x23) return false;
-  return id !== undefined && DIGITS.test(id) && (id.length < 10 || Number(id) <= 4294967295);
+  return !isCompatOrComment(name) && id !== undefined && DIGITS.test(id) && (id.length < 10 || Number(id) <= 4294967295);
 }
 
 /**
@@ -54,9 +56,7 @@ export function splitDatabase<T extends { name: string }>(text: string, idField:
     const f = line.split(":");
     const name = f[0]!;
     const id = f[idField];
-    // isRecord, written out: this loop runs for every line of /etc/passwd and /etc/group.
-    const c = name.charCodeAt(0);
-    if (name === "" || c === 0x2b || c === 0x2d || c === 0x23 || id === undefined || !DIGITS.test(id) || (id.length === 10 && Number(id) > 4294967295)) {
+    if (!isRecord(name, id)) {
       const lead = /^[0-9]{1,10}/.exec(id ?? "");
       verbatim.push(lead ? { text: line, after: names.length - 1, id: Number(lead[0]) } : { text: line, after: names.length - 1 });
       continue;
