@@ -14,28 +14,20 @@ export class AllocationError extends Error {
   override name = "AllocationError";
 }
 
-/** A set, or how to make it when first needed. */
-type SetOrThunk<S> = S | (() => S);
-
 /** One ID space (UIDs or GIDs) during a run. */
 export class IdAllocator {
   private usedSet: Set<number> | undefined;
-  private recordedSet: ReadonlySet<number> | undefined;
 
   /**
-   * @param used IDs taken in this run: fixed IDs of the spec and every ID of the current database.
-   * @param recorded IDs recorded in the state map for any name: never handed to a different name.
-   * Either may be a function making the set on the first revive or allocate (a run that creates no
-   * user or group never builds it); it must give the same set whenever it is called.
+   * @param usedOf IDs taken in this run: fixed IDs of the spec and every ID of the current database;
+   * or a function making that set on the first revive or allocate (a run that creates no user or
+   * group never builds it).
+   * @param recordedSet IDs recorded in the state map for any name: never handed to a different name.
    */
-  constructor(private readonly usedOf: SetOrThunk<Set<number>>, private readonly recordedOf: SetOrThunk<ReadonlySet<number>>) {}
+  constructor(private readonly usedOf: Set<number> | (() => Set<number>), private readonly recordedSet: ReadonlySet<number>) {}
 
   private used(): Set<number> {
     return (this.usedSet ??= typeof this.usedOf === "function" ? this.usedOf() : this.usedOf);
-  }
-
-  private recorded(): ReadonlySet<number> {
-    return (this.recordedSet ??= typeof this.recordedOf === "function" ? this.recordedOf() : this.recordedOf);
   }
 
   /**
@@ -58,7 +50,7 @@ export class IdAllocator {
   /** The first free ID scanning the range in its direction. */
   allocate(range: { min: number; max: number; up: boolean }, what: string): number {
     const used = this.used();
-    const recorded = this.recorded();
+    const recorded = this.recordedSet;
     const step = range.up ? 1 : -1;
     for (let id = this.resume.get(range) ?? (range.up ? range.min : range.max); id >= range.min && id <= range.max; id += step) {
       if (!used.has(id) && !recorded.has(id)) {
