@@ -12,6 +12,7 @@ import { parseSubId, serializeSubId, type SubIdEntry } from "./subid.ts";
 import { FILES, type FileKey } from "./files.ts";
 import { type IdMap, parseIdMap, parseNameList, readIdMap, serializeIdMap, serializeNameList } from "./state.ts";
 import { sortById } from "./order.ts";
+import type { DatabaseFile } from "./verbatim.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
 
 /**
@@ -145,20 +146,8 @@ function readPlanning(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions): Pl
   // IDs in use: fixed IDs of the spec and everything in the current databases (inputs that do not
   // change while planning), gathered only when a user or group is new (not on a rerun). The
   // recorded IDs are taken now: planning overwrites map entries.
-  const usedGids = () => {
-    const used = new Set<number>();
-    for (const g of spec.groups) if (g.gid !== null) used.add(g.gid);
-    for (const g of groupFile.entries) used.add(g.gid);
-    for (const v of groupFile.verbatim) if (v.id !== undefined) used.add(v.id);
-    return used;
-  };
-  const usedUids = () => {
-    const used = new Set<number>();
-    for (const u of spec.users) if (u.uid !== null) used.add(u.uid);
-    for (const u of passwdFile.entries) used.add(u.uid);
-    for (const v of passwdFile.verbatim) if (v.id !== undefined) used.add(v.id);
-    return used;
-  };
+  const usedGids = () => idsInUse(spec.groups.map((g) => g.gid), groupFile.entries.map((g) => g.gid), groupFile);
+  const usedUids = () => idsInUse(spec.users.map((u) => u.uid), passwdFile.entries.map((u) => u.uid), passwdFile);
 
   return {
     spec, cur, opts, messages,
@@ -168,6 +157,14 @@ function readPlanning(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions): Pl
     gids: new IdAllocator(usedGids, new Set(gidMap.map.values())),
     uids: new IdAllocator(usedUids, new Set(uidMap.map.values())),
   };
+}
+
+/** A set of the IDs given: the spec's fixed ones, a database's records' and its verbatim lines' leading ones. */
+function idsInUse(fixed: readonly (number | null)[], records: readonly number[], file: Pick<DatabaseFile<unknown>, "verbatim">): Set<number> {
+  const used = new Set<number>(records);
+  for (const id of fixed) if (id !== null) used.add(id);
+  for (const v of file.verbatim) if (v.id !== undefined) used.add(v.id);
+  return used;
 }
 
 /** /etc/group: declared groups (GIDs kept, revived or allocated), then the kept or removed others. */
