@@ -2,6 +2,7 @@
  * Shared helpers for the ported switch-test.nix subtests: a booted container running a base
  * generation, generations built on demand, and `switch_to_specialisation` as NixOS's test has it.
  */
+import { readFileSync } from "node:fs";
 import * as assert from "uvu/assert";
 import { Container } from "../harness/container.ts";
 import { buildGeneration, type Generation, type GenerationSpec, prepareBooted } from "../harness/generation.ts";
@@ -36,7 +37,7 @@ export async function bootSwitchMachine(name: string): Promise<{ c: Container; b
   // As NixOS's test begins: one switch to the running configuration (activates
   // sysinit-reactivation.target, which nothing starts at boot).
   const r = runSwitch(c, base, "test");
-  assert.is(r.status, 0, r.out);
+  if (r.status !== 0) assert.unreachable(`boot switch failed with ${r.status}:\n${r.out}${whatTheMachineSaw(c)}`);
   return { c, base };
 }
 
@@ -53,8 +54,32 @@ export function switchTo(c: Container, spec: GenerationSpec, action = "test", fa
   const gen = buildGeneration(c.root, nixos(spec));
   const r = runSwitch(c, gen, action);
   if (fail) assert.is.not(r.status, 0, `switch to ${spec.name} should fail:\n${r.out}`);
-  else assert.is(r.status, 0, `switch to ${spec.name} (${action}) failed with ${r.status}:\n${r.out}`);
+  else if (r.status !== 0) assert.unreachable(`switch to ${spec.name} (${action}) failed with ${r.status}:\n${r.out}${whatTheMachineSaw(c)}`);
   return r.out;
+}
+
+/**
+ * What explains a switch that failed unexpectedly, for the failure message: the end of the
+ * container's journal (PID 1's and dbus-daemon's view of the switch), the jobs still queued, and
+ * the host's load (a call systemd left unanswered for 25 s has so far been seen only under CI).
+ * Each command is bounded: a wedged systemd must not hang the report.
+ */
+export function whatTheMachineSaw(c: Container): string {
+  const run = (label: string, cmd: string) => {
+    const r = c.sh(`${cmd} 2>&1`, { timeoutMs: 15_000 });
+    return `--- ${label} (exit ${r.status}) ---\n${r.stdout}`;
+  };
+  let load = "";
+  try {
+    load = readFileSync("/proc/loadavg", "utf8");
+  } catch { /* not Linux */ }
+  return [
+    "\n=== the machine, after the failure ===",
+    `host load: ${load.trim()}`,
+    run("journal", "journalctl -b --no-pager -o short-monotonic -n 120"),
+    run("jobs", "systemctl list-jobs --no-pager"),
+    run("failed units", "systemctl list-units --failed --no-pager --plain"),
+  ].join("\n");
 }
 
 export function assertContains(haystack: string, needle: string): void {
