@@ -8,6 +8,7 @@
  * and speed on the hot path (thousands of pipelined property reads and signals during a reload),
  * which is why outgoing messages are written in one batch per tick.
  */
+import { inputDeadline, type Deadline } from "./deadline.ts";
 import { encodeMessage, MalformedMessageError, MessageFlag, MessageFramer, MessageType, type Message } from "./message.ts";
 import { openBus } from "./transport.ts";
 import { Variant } from "./wire.ts";
@@ -130,7 +131,7 @@ interface PendingCall {
   onReply?: (m: Message) => void;
   resolve(body: unknown[]): void;
   reject(e: Error): void;
-  timer: ReturnType<typeof setTimeout>;
+  deadline: Deadline;
 }
 
 /** What is known of a well-known name's owner; `owner` undefined while it has none. */
@@ -160,6 +161,8 @@ export class BusConnection {
   #names = new Map<string, NameWatch>();
   #disconnectHandlers: ((e: DBusDisconnectedError) => void)[] = [];
   #closed = false;
+  /** Chunks of input read so far (deadlines wait for input that is still being read). */
+  #chunksRead = 0;
   #closeReason: DBusDisconnectedError | undefined;
   /** The name the bus gave us (set once Hello is answered). */
   uniqueName = "";
@@ -206,7 +209,16 @@ export class BusConnection {
     return this.#closed;
   }
 
+  /**
+   * A deadline for something this connection's input brings (a reply, a signal): it expires only
+   * once the input that arrived in time has been read, also after the process was frozen.
+   */
+  deadline(ms: number, expire: () => void): Deadline {
+    return inputDeadline(ms, () => this.#chunksRead, expire);
+  }
+
   #receive(chunk: Buffer): void {
+    this.#chunksRead++;
     let messages: Message[];
     try {
       messages = this.#framer.push(chunk, (e) => this.#malformed(e));
@@ -229,7 +241,7 @@ export class BusConnection {
     const p = h.replySerial === undefined ? undefined : this.#pending.get(h.replySerial);
     if (!p || !this.#fromCallee(p, h)) return;
     this.#pending.delete(h.replySerial!);
-    clearTimeout(p.timer);
+    p.deadline.cancel();
     p.reject(new DBusProtocolError(`${p.what}: malformed reply: ${e.message}`, { cause: e }));
   }
 
@@ -257,7 +269,7 @@ export class BusConnection {
         if (!p) return; // timed out meanwhile, or never ours
         if (!this.#fromCallee(p, m)) return; // not from the peer the call went to: not its reply
         this.#pending.delete(m.replySerial!);
-        clearTimeout(p.timer);
+        p.deadline.cancel();
         p.onReply?.(m);
         if (m.type === MessageType.METHOD_RETURN) p.resolve(m.body ?? []);
         else {
@@ -341,11 +353,11 @@ export class BusConnection {
 
   #expect(serial: number, what: string, timeoutMs: number, destination = BUS_DRIVER, onReply?: (m: Message) => void): Promise<unknown[]> {
     return new Promise<unknown[]>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const deadline = this.deadline(timeoutMs, () => {
         this.#pending.delete(serial);
         reject(new DBusTimeoutError(`${what}: no reply after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#pending.set(serial, { what, destination, onReply, resolve, reject, timer });
+      });
+      this.#pending.set(serial, { what, destination, onReply, resolve, reject, deadline });
     });
   }
 
@@ -356,7 +368,7 @@ export class BusConnection {
     const pending = [...this.#pending.values()];
     this.#pending.clear();
     for (const p of pending) {
-      clearTimeout(p.timer);
+      p.deadline.cancel();
       p.reject(new DBusDisconnectedError(`${p.what}: ${reason.message}`));
     }
     for (const h of this.#disconnectHandlers) h(reason);

@@ -3,6 +3,7 @@
  * vouches for our UID), after which the socket carries D-Bus messages.
  */
 import { connect, type Socket } from "node:net";
+import { inputDeadline } from "./deadline.ts";
 
 /** A Unix socket address parsed from a D-Bus address string. */
 export interface UnixAddress {
@@ -58,10 +59,11 @@ export function openBus(address: string, first: Buffer, timeoutMs: number): Prom
     const socket = connect({ path: target.path });
     let received = Buffer.alloc(0);
     let settled = false;
+    let events = 0; // what the deadline waits to have read (see deadline.ts)
     const finish = (e?: Error, leftover?: Buffer) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      deadline.cancel();
       socket.removeListener("data", onData);
       socket.removeListener("error", onError);
       socket.removeListener("close", onClose);
@@ -73,10 +75,11 @@ export function openBus(address: string, first: Buffer, timeoutMs: number): Prom
         resolve({ socket, leftover: leftover ?? Buffer.alloc(0) });
       }
     };
-    const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+    const deadline = inputDeadline(timeoutMs, () => events, () => finish(new Error(`timed out after ${timeoutMs} ms`)));
     const onError = (e: Error) => finish(e);
     const onClose = () => finish(new Error("the bus closed the connection during authentication"));
     const onData = (chunk: Buffer) => {
+      events++;
       received = Buffer.concat([received, chunk]);
       const end = received.indexOf("\r\n");
       if (end < 0) {
@@ -95,6 +98,7 @@ export function openBus(address: string, first: Buffer, timeoutMs: number): Prom
     socket.on("error", onError);
     socket.on("close", onClose);
     socket.on("connect", () => {
+      events++;
       const uid = process.getuid?.() ?? 0;
       socket.write(Buffer.concat([Buffer.from([0]), Buffer.from(authExternalLine(uid), "latin1")]));
     });

@@ -10,6 +10,7 @@
  * be planted for a future job, and state stays bounded.
  */
 import { DBusDisconnectedError, DBusTimeoutError } from "../dbus/connection.ts";
+import type { Deadline } from "../dbus/deadline.ts";
 import type { JobMode, JobResult, JobType } from "./job-result.ts";
 import type { SystemdManager } from "./manager.ts";
 
@@ -157,22 +158,22 @@ export class JobWaiter {
   wait(jobPath: string, timeoutMs?: number): Promise<JobOutcome> {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise<JobOutcome>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let deadline: Deadline | undefined;
       const entry = {
         path: jobPath,
         reject: (e: Error) => {
-          clearTimeout(timer);
+          deadline?.cancel();
           this.#open.delete(entry);
           reject(e);
         },
       };
       this.#open.add(entry);
       this.#manager.jobResult(jobPath).then(
-        (o) => { clearTimeout(timer); this.#open.delete(entry); resolve(o); },
+        (o) => { deadline?.cancel(); this.#open.delete(entry); resolve(o); },
         (e: Error) => entry.reject(e),
       );
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => entry.reject(new DBusTimeoutError(`job ${jobPath} did not finish within ${timeoutMs} ms`)), timeoutMs);
+        deadline = this.#manager.deadline(timeoutMs, () => entry.reject(new DBusTimeoutError(`job ${jobPath} did not finish within ${timeoutMs} ms`)));
       }
     });
   }

@@ -9,6 +9,7 @@
  */
 import { BusConnection, connectSystemBus, DBusCallError, DBusDisconnectedError, DBusTimeoutError, QUICK_CALL_TIMEOUT_MS, systemBusAddress } from "../dbus/connection.ts";
 import type { Subscription } from "../dbus/connection.ts";
+import type { Deadline } from "../dbus/deadline.ts";
 import { JOB_METHOD } from "./job-result.ts";
 import { JobTracker, type JobOutcome } from "./jobs.ts";
 import type { JobMode, JobType } from "./job-result.ts";
@@ -82,6 +83,11 @@ export class SystemdManager {
   /** The current connection (a new one after a re-exec that dropped the old). */
   get bus(): BusConnection {
     return this.#bus;
+  }
+
+  /** A deadline on what systemd sends us (see BusConnection.deadline): right also after the process was frozen. */
+  deadline(ms: number, expire: () => void): Deadline {
+    return this.#bus.deadline(ms, expire);
   }
 
   /** Installs the signal match and asks systemd to emit signals to us (Subscribe). */
@@ -199,7 +205,7 @@ export class SystemdManager {
     const timeoutMs = this.#opts.reloadTimeoutMs;
     let off: () => void = () => {};
     let offDisconnect: () => void = () => {};
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let deadline: Deadline | undefined;
     const finished = new Promise<void>((resolve, reject) => {
       let started = false;
       off = this.onSignal("Reloading", ([active]) => {
@@ -207,14 +213,14 @@ export class SystemdManager {
         else if (started) resolve();
       });
       offDisconnect = this.onDisconnect((e) => reject(new DBusDisconnectedError(`daemon-reload: ${e.message}`)));
-      timer = setTimeout(() => reject(new DBusTimeoutError(`daemon-reload did not finish within ${timeoutMs} ms`)), timeoutMs);
+      deadline = this.deadline(timeoutMs, () => reject(new DBusTimeoutError(`daemon-reload did not finish within ${timeoutMs} ms`)));
     });
     finished.catch(() => {}); // handled below; avoid an unhandled rejection while the call is pending
     try {
       await this.#call("Reload", "", [], timeoutMs);
       await finished;
     } finally {
-      clearTimeout(timer);
+      deadline?.cancel();
       off();
       offDisconnect();
     }

@@ -72,6 +72,20 @@ test("receives signals it subscribed to, and no more after remove()", async () =
   watcher.close();
 });
 
+test("a reply that arrived while the process was frozen is taken, not reported as a timeout", async () => {
+  // A paused VM or a stopped process: when it runs again, its expired timers run before the input
+  // that arrived meanwhile is read. CI once saw a StartUnit "not answered in 25 s" this way.
+  const bus = await connectBus(address);
+  for (let round = 0; round < 6; round++) {
+    const reply = bus.call(...DBUS, "GetId", "", [], { timeoutMs: 100 });
+    // Queued behind the microtask that writes the call: the bus answers while we are frozen.
+    queueMicrotask(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400));
+    const [id] = await reply;
+    assert.match(String(id), /^[0-9a-f]{32}$/, `round ${round}`);
+  }
+  bus.close();
+});
+
 test("when the bus goes away, the connection says so and calls fail with DBusDisconnectedError", async () => {
   const bus = await connectBus(address);
   let dropped: Error | undefined;

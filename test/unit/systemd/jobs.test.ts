@@ -1,6 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { DBusDisconnectedError, DBusTimeoutError } from "../../../src/dbus/connection.ts";
+import { inputDeadline } from "../../../src/dbus/deadline.ts";
 import { EARLY_RESULTS_MAX, ForeignJobError, JobTracker, JobWaiter, UNCLAIMED_RESULTS_MAX } from "../../../src/systemd/jobs.ts";
 import type { JobOutcome } from "../../../src/systemd/jobs.ts";
 import type { SystemdManager } from "../../../src/systemd/manager.ts";
@@ -21,6 +22,7 @@ function source() {
   const drops = new Set<(e: Error) => void>();
   const manager = {
     jobResult: (p: string) => jobs.result(p),
+    deadline: (ms: number, expire: () => void) => inputDeadline(ms, () => 0, expire),
     onDisconnect(fn: (e: Error) => void) {
       drops.add(fn);
       return () => drops.delete(fn);
