@@ -151,7 +151,14 @@ function readEtcTreeNow(root: string, etcPath: string): EtcTree {
   // resolveInRoot would answer for them.
   const path = canonicalInRoot(root, etcPath);
   const top = hostPath(root, path);
-  if (!statSync(top).isDirectory()) throw new Error(`${etcPath} is not a directory`);
+  let isDir: boolean;
+  try {
+    isDir = statSync(top).isDirectory();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(`the etc tree: ${etcPath}: ${code === "ENOENT" ? "does not exist" : code === "ENOTDIR" ? "a part of the path is not a directory" : (e as Error).message}`);
+  }
+  if (!isDir) throw new Error(`the etc tree: ${etcPath}: is not a directory`);
   const entries: EtcEntry[] = [];
   const links = new Set<string>();
   const walk = (rel: string, dirHost: string) => {

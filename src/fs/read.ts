@@ -23,7 +23,8 @@ export class InputFileError extends Error {
     /** What the file is for, e.g. "hashedPasswordFile of user alice". */
     readonly what: string,
     readonly problem: InputFileProblem,
-    detail: string,
+    /** What is wrong, without the role and path (`does not exist`, `is a FIFO, not a regular file`). */
+    readonly detail: string,
   ) {
     super(`${what}: ${path}: ${detail}`);
   }
@@ -200,6 +201,10 @@ export const MAX_BYTES = {
   usersSpec: 64 << 20,
   /** passwd, group, shadow, gshadow, subuid, subgid and stagehand's state files. */
   database: 64 << 20,
+  /** os-release (a few lines of KEY=value). */
+  osRelease: 64 << 10,
+  /** One TOML file of an activation graph. */
+  graphFile: 4 << 20,
   /** A file copied into /etc (mode other than "symlink"). */
   etcCopy: 64 << 20,
 } as const;

@@ -4,7 +4,8 @@
  * `[shell]` table. Every error names the file, and the key or line at fault.
  */
 import TOML from "@iarna/toml";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
+import { InputFileError, MAX_BYTES, readRegularFile } from "../fs/read.ts";
 import { join } from "node:path";
 import type { Graph, ShellSettings, StepDeclaration, StepKind } from "./step.ts";
 
@@ -112,8 +113,13 @@ export function parseDeclarations(file: string, text: string): { steps: StepDecl
 
 /** The TOML files a path names: the file itself, or a directory's `*.toml` in sorted order. */
 function tomlFiles(path: string): string[] {
-  if (!statSync(path).isDirectory()) return [path];
-  return readdirSync(path).filter((f) => f.endsWith(".toml")).sort().map((f) => join(path, f));
+  try {
+    if (!statSync(path).isDirectory()) return [path]; // anything else is judged by the read
+    return readdirSync(path).filter((f) => f.endsWith(".toml")).sort().map((f) => join(path, f));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new DeclarationError(path, "read", code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? (e as Error).message})`);
+  }
 }
 
 /**
@@ -128,9 +134,10 @@ export function loadGraph(paths: readonly string[]): Graph {
     for (const file of tomlFiles(p)) {
       let text: string;
       try {
-        text = readFileSync(file, "utf8");
+        // Only a regular file of sane size: a FIFO in a graph directory must not hang activation.
+        text = readRegularFile(file, { maxBytes: MAX_BYTES.graphFile, what: "activation graph" }).toString("utf8");
       } catch (e) {
-        throw new DeclarationError(file, "read", (e as Error).message);
+        throw new DeclarationError(file, "read", e instanceof InputFileError ? e.detail : (e as Error).message);
       }
       const parsed = parseDeclarations(file, text);
       if (parsed.shell) shell = { ...shell, ...parsed.shell };

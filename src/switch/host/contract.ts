@@ -2,7 +2,8 @@
  * The environment contract of a generation's `bin/switch-to-configuration`: NixOS's wrapper sets
  * these variables before exec'ing the engine, exactly as for switch-to-configuration-ng.
  */
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
+import { MAX_BYTES, readRegularFile } from "../../fs/read.ts";
 import { join } from "node:path";
 import { EXIT, SwitchExit } from "./exit.ts";
 
@@ -84,7 +85,8 @@ export function isNixos(root: string, distroId: string): boolean {
   // ng reads os-release first and fails without it, even where /etc/NIXOS exists.
   let text: string;
   try {
-    text = readFileSync(join(root, "etc/os-release"), "utf8");
+    // Only a regular file of sane size: a FIFO or a device planted there must not hang a switch.
+    text = readRegularFile(join(root, "etc/os-release"), { maxBytes: MAX_BYTES.osRelease, what: "os-release" }).toString("utf8");
   } catch (e) {
     throw new SwitchExit(EXIT.error, ["Error: Failed to parse os-release", "", "Caused by:", "    0: Failed to read /etc/os-release", `    1: ${(e as Error).message}`]);
   }

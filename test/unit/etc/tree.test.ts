@@ -75,6 +75,15 @@ test("the tree path is canonical inside the root (what /etc/static will point to
   assert.is(readEtcTree(root, "/nix/store/sys/etc").path, etc);
 });
 
+test("a missing etc tree, or a file in its place, is one clear error naming the path as given", () => {
+  const root = makeRoot();
+  assert.throws(() => readEtcTree(root, "/nix/store/missing-etc/etc"), (e: Error) => e.message === "the etc tree: /nix/store/missing-etc/etc: does not exist");
+  mkdirSync(join(root, "nix/store"), { recursive: true });
+  writeFileSync(join(root, "nix/store/file"), "x");
+  assert.throws(() => readEtcTree(root, "/nix/store/file"), (e: Error) => e.message === "the etc tree: /nix/store/file: is not a directory");
+  assert.throws(() => readEtcTree(root, "/nix/store/file/etc"), (e: Error) => e.message === "the etc tree: /nix/store/file/etc: a part of the path is not a directory");
+});
+
 test("a .mode that is neither direct-symlink nor octal, and copies of directories, are invalid entries", () => {
   const root = makeRoot();
   const etc = buildEtcTree(root, {

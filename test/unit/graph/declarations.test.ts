@@ -1,6 +1,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { MAX_BYTES } from "../../../src/fs/read.ts";
 import { join } from "node:path";
 import { DeclarationError, loadGraph, parseDeclarations } from "../../../src/graph/declarations.ts";
 import { tempDir } from "../tmp.ts";
@@ -56,6 +58,17 @@ test("a step declared in two files names both", () => {
   writeFileSync(join(dir, "a.toml"), '[steps.x]\ntext = ""\n');
   writeFileSync(join(dir, "b.toml"), '[steps.x]\ntext = ""\n');
   assert.throws(() => loadGraph([dir]), (e: Error) => e.message.includes("b.toml") && e.message.includes("a.toml"));
+});
+
+test("a FIFO, a missing file or an oversized file as a graph file is an error naming it, never a hang", () => {
+  const dir = tempDir("decl-");
+  const fifo = join(dir, "fifo.toml");
+  execFileSync("mkfifo", [fifo]);
+  assert.throws(() => loadGraph([fifo]), (e: Error) => e instanceof DeclarationError && e.message === `${fifo}: read: is a FIFO, not a regular file`);
+  assert.throws(() => loadGraph([join(dir, "missing.toml")]), (e: Error) => e instanceof DeclarationError && e.message.startsWith(join(dir, "missing.toml")));
+  const big = join(dir, "big.toml");
+  writeFileSync(big, "#".repeat(MAX_BYTES.graphFile + 1));
+  assert.throws(() => loadGraph([big]), (e: Error) => e instanceof DeclarationError && /more than the \d+ accepted/.test(e.message));
 });
 
 test("shell settings are read and merged", () => {

@@ -1,5 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isNixos, parseAction, readSwitchEnv, requireNixos, requireRootUser } from "../../../../src/switch/host/contract.ts";
@@ -62,6 +63,14 @@ test("a missing os-release is an error, as in ng", () => {
   const e = exitOf(() => isNixos(root({ "etc/NIXOS": "" }), "nixos"));
   assert.is(e.code, 1);
   assert.match(e.lines[0]!, "Failed to parse os-release");
+});
+
+test("an os-release that is not a regular file is refused, never read (a FIFO would hang the switch)", () => {
+  const dir = root({ "etc/NIXOS": "" });
+  execFileSync("mkfifo", [join(dir, "etc/os-release")]);
+  const e = exitOf(() => isNixos(dir, "nixos"));
+  assert.is(e.code, 1);
+  assert.match(e.lines.join("\n"), /Failed to read \/etc\/os-release[^]*is a FIFO, not a regular file/);
 });
 
 test("root is required", () => {
