@@ -15,10 +15,22 @@ export interface LineSink {
 }
 
 /**
- * Runs `argv` and waits. stdin is inherited (activation scripts may prompt). Without a sink,
- * stdout and stderr are inherited. With one, the child writes into pipes we drain line by line:
- * if our own stdout goes away (a dropped SSH session), the child never sees EPIPE and is not
- * killed by SIGPIPE halfway through activating (NixOS #462179), and its lines reach the journal.
+ * How long the pipes of a child that exited are still waited for. A process it left running in
+ * the background (`daemon &` in an activation snippet) holds them open for as long as it lives;
+ * ng, whose children inherit its descriptors, waits only for the exit. What such a process
+ * writes later still reaches the sink while this process runs.
+ */
+export const DRAIN_AFTER_EXIT_MS = 1_000;
+
+/** A line longer than this is passed on in pieces of this size (output without newlines is not held in memory). */
+export const MAX_LINE_CHARS = 64 << 10;
+
+/**
+ * Runs `argv` and waits for it to exit. stdin is inherited (activation scripts may prompt).
+ * Without a sink, stdout and stderr are inherited. With one, the child writes into pipes we drain
+ * line by line: if our own stdout goes away (a dropped SSH session), the child never sees EPIPE
+ * and is not killed by SIGPIPE halfway through activating (NixOS #462179), and its lines reach
+ * the journal.
  */
 export function runChild(argv: string[], env: NodeJS.ProcessEnv = process.env, sink?: LineSink): Promise<ChildResult> {
   return new Promise((resolve) => {
@@ -31,7 +43,12 @@ export function runChild(argv: string[], env: NodeJS.ProcessEnv = process.env, s
     }
     let open = sink ? 2 : 0;
     let exited: ChildResult | undefined;
-    const finish = () => { if (exited && open === 0) resolve(exited); };
+    let drain: ReturnType<typeof setTimeout> | undefined;
+    const finish = () => {
+      if (!exited || open > 0) return;
+      clearTimeout(drain);
+      resolve(exited);
+    };
     if (sink) {
       for (const [stream, write] of [[child.stdout!, sink.stdout], [child.stderr!, sink.stderr]] as const) {
         let buf = "";
@@ -40,12 +57,17 @@ export function runChild(argv: string[], env: NodeJS.ProcessEnv = process.env, s
           buf += chunk;
           let nl: number;
           while ((nl = buf.indexOf("\n")) >= 0) { write(buf.slice(0, nl)); buf = buf.slice(nl + 1); }
+          while (buf.length >= MAX_LINE_CHARS) { write(buf.slice(0, MAX_LINE_CHARS)); buf = buf.slice(MAX_LINE_CHARS); }
         });
         stream.once("close", () => { if (buf !== "") write(buf); open--; finish(); });
       }
     }
     child.once("error", (e) => resolve({ status: null, signal: null, spawnError: e as NodeJS.ErrnoException }));
-    child.once("exit", (status, signal) => { exited = { status, signal }; finish(); });
+    child.once("exit", (status, signal) => {
+      exited = { status, signal };
+      if (open > 0) drain = setTimeout(() => resolve(exited!), DRAIN_AFTER_EXIT_MS);
+      finish();
+    });
   });
 }
 
