@@ -24,9 +24,14 @@ const GONE = new Set(["org.freedesktop.DBus.Error.UnknownObject", "org.freedeskt
 export interface SettleOptions {
   quietMs: number;
   pollMs: number;
+  /**
+   * The longest wait, whatever still changes (ng's 90 s): a service that keeps restarting, or
+   * socket-activated instances started more often than every `quietMs`, must not hold a switch.
+   */
+  maxMs: number;
 }
 
-export const DEFAULT_SETTLE: SettleOptions = { quietMs: 250, pollMs: 10 };
+export const DEFAULT_SETTLE: SettleOptions = { quietMs: 250, pollMs: 10, maxMs: 90_000 };
 
 /**
  * Service types whose start job is done before the service has shown it runs: systemd ends the job
@@ -46,8 +51,10 @@ const RACY_SERVICE_TYPES: ReadonlySet<string> = new Set(["simple", "exec", "idle
  *   whether the switch ran it or one of its jobs pulled it in. `quietMs` must pass after it, as ng
  *   gives it. A switch with no such job (a no-op switch starts the active targets and restarts
  *   sysinit-reactivation.target, whose services are oneshots) waits only for the queue.
+ * - Never past `maxMs` after the settle began.
  */
 export function settleDone(s: { now: number; startedAt: number; lastRacyJobEnd: number | undefined; jobsQueued: number }, opts: SettleOptions): boolean {
+  if (s.now >= s.startedAt + opts.maxMs) return true;
   const graceOver = s.lastRacyJobEnd === undefined || s.now >= s.lastRacyJobEnd + opts.quietMs;
   const queueOver = s.jobsQueued === 0 || s.now >= Math.max(s.startedAt, s.lastRacyJobEnd ?? 0) + opts.quietMs;
   return graceOver && queueOver;

@@ -27,4 +27,10 @@ test("after a job on a racy (simple, exec, idle) service, 250 ms from its end, n
   assert.ok(at(1350, 1100, 3));
 });
 
+test("racy jobs that never stop ending do not hold the switch past ng's 90 s", () => {
+  // e.g. a Restart=always service failing every 100 ms, or Accept=yes instances started by a busy socket
+  assert.not.ok(at(1000 + opts.maxMs - 1, 1000 + opts.maxMs - 100, 0));
+  assert.ok(at(1000 + opts.maxMs, 1000 + opts.maxMs - 100, 5));
+});
+
 test.run();
