@@ -22,12 +22,12 @@ import {
 import { dirname, join } from "node:path";
 import { symlinkAtomic, writeFileAtomic } from "../fs/atomic.ts";
 import { renameExchange } from "../fs/libc.ts";
-import { tryLockDirectory } from "../fs/lock.ts";
+import { tryLockExclusive } from "../fs/lock.ts";
 import { MAX_BYTES, readRegularTextOptional } from "../fs/read.ts";
 import { type StagedFile, stageFile, sweepTemps, syncDirs, syncStaged, tempPathFor } from "../fs/staged.ts";
 import { CLEAN, formatClean } from "./clean.ts";
 import { idTables, isFixedOwner, ownerInRange, resolveOwner } from "./owners.ts";
-import { parentName, STATIC } from "./paths.ts";
+import { ETC_LOCK, parentName, STATIC } from "./paths.ts";
 import { managedDirs } from "../users/files.ts";
 import { resolveInRoot, withResolveCache } from "../fs/root.ts";
 import { type EtcOp, type EtcPlan, opMessage } from "./plan.ts";
@@ -125,13 +125,13 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
   try {
     const madeEtc = mkdirSync(etc, { recursive: true, mode: 0o755 });
     if (madeEtc !== undefined) touched.add(dirname(madeEtc));
-    lock = tryLockDirectory(etc);
+    lock = tryLockExclusive(join(etc, ETC_LOCK));
   } catch (e) {
     out.stderr(`error: cannot set up /etc: ${(e as Error).message}`);
     return 1;
   }
   if (!lock) {
-    out.stderr("error: another process is setting up /etc (it holds the lock on /etc); nothing done");
+    out.stderr(`error: another process is setting up /etc (it holds /etc/${ETC_LOCK}); nothing done`);
     return 1;
   }
   try {

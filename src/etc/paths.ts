@@ -2,6 +2,13 @@
  * Names of entries under /etc. Paths under the target root are resolved by src/fs/root.ts.
  */
 
+/**
+ * The lock file of the runs that write /etc, in /etc (so per root, also for `--root /sysroot`),
+ * root's and 0600: a lock on the /etc directory itself could be held by any user (flock needs only
+ * read access), and one holding it would keep /etc on the old generation at every boot and switch.
+ */
+export const ETC_LOCK = ".setup-etc.lock";
+
 /** Where NixOS keeps the link to the current generation's etc tree, relative to /etc. */
 export const STATIC = "static";
 

@@ -1,5 +1,5 @@
 /** An exclusive, non-blocking advisory lock on a file, held until released or the process exits. */
-import { closeSync, openSync, constants } from "node:fs";
+import { closeSync, constants, fchmodSync, fstatSync, openSync } from "node:fs";
 import { flock, LOCK_EX, LOCK_NB, LOCK_UN } from "./libc.ts";
 
 export interface Lock {
@@ -23,18 +23,22 @@ function take(path: string, fd: number): Lock | undefined {
 }
 
 /**
- * Takes `flock(LOCK_EX|LOCK_NB)` on the directory `dir` itself (no lock file is created in it),
- * e.g. the root's /etc for the steps that write there. Undefined when another process holds it.
- */
-export function tryLockDirectory(dir: string): Lock | undefined {
-  return take(dir, openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY));
-}
-
-/**
- * Takes `flock(LOCK_EX|LOCK_NB)` on `path` (created 0600 if missing).
- * Returns undefined when another process holds it: callers must not wait, as
- * switch-to-configuration refuses to queue behind a running switch.
+ * Takes `flock(LOCK_EX|LOCK_NB)` on the lock file `path`, created 0600 if missing. Returns
+ * undefined when another process holds it: callers must not wait, as switch-to-configuration
+ * refuses to queue behind a running switch. flock(2) needs only an open descriptor, so a lock on
+ * anything another user can open (a directory, a world-readable file) is one any user can hold:
+ * the file is kept 0600, and opened O_NOFOLLOW (a link planted at its name is refused) and
+ * O_NONBLOCK (a FIFO there cannot block the open).
  */
 export function tryLockExclusive(path: string): Lock | undefined {
-  return take(path, openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600));
+  const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error(`${path}: the lock is not a regular file`);
+    if ((st.mode & 0o077) !== 0) fchmodSync(fd, 0o600);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return take(path, fd);
 }

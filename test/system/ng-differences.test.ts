@@ -222,4 +222,36 @@ test("difference: progress lines also go to the journal (ng journals only its st
   assert.ok(journal.stagehand!.includes("stopping the following units: r-j.service"), journal.stagehand);
 });
 
+test("difference (ng bug): the switch lock file is root's alone (ng makes it 0644, so any user can hold the lock and block every switch)", () => {
+  enter(BASE);
+  const LOCK = "/run/nixos/switch-to-configuration.lock";
+  const env = { NIXOS_NO_SYNC: "1" };
+  const p = switchPrograms(c, base);
+  // What any local user can do: open the lock file read-only and hold flock(2) on it.
+  const holdAsNobody = () => c.sh(`setsid -f setpriv --reuid=65534 --regid=65534 --clear-groups flock -n ${LOCK} sleep 60 </dev/null >/dev/null 2>&1; sleep 0.5; pgrep -u 65534 -f 'flock -n ${LOCK}' >/dev/null`);
+  const release = () => c.sh("pkill -u 65534 -f 'flock -n' ; pkill -u 65534 -x sleep; true");
+  try {
+    // ng creates the file with its default mode: 0644 under the usual umask.
+    c.must(`rm -f ${LOCK}`);
+    assert.is(runProgram(c, p.ng, "dry-activate", { env }).status, 0);
+    assert.is(c.must(`stat -c %a ${LOCK}`).trim(), "644");
+    assert.is(holdAsNobody().status, 0, "nobody holds ng's lock");
+    const blocked = both(base, "dry-activate", undefined, { env });
+    assert.is(blocked.ng.status, 11, report(blocked));
+    assert.is(blocked.ng.stderr, "Could not acquire lock\n", report(blocked));
+    release();
+    // stagehand makes a missing lock file 0600 and narrows one left 0644: nobody can open it again.
+    assert.is(runProgram(c, p.stagehand, "dry-activate", { env }).status, 0);
+    assert.is(c.must(`stat -c %a ${LOCK}`).trim(), "600", "stagehand narrowed ng's file");
+    c.must(`rm -f ${LOCK}`);
+    assert.is(runProgram(c, p.stagehand, "dry-activate", { env }).status, 0);
+    assert.is(c.must(`stat -c '%a %u' ${LOCK}`).trim(), "600 0");
+    assert.is.not(holdAsNobody().status, 0, "nobody cannot open stagehand's lock file");
+    const free = both(base, "dry-activate", undefined, { env });
+    assert.ok(free.ng.status === 0 && free.sh.status === 0, report(free));
+  } finally {
+    release();
+  }
+});
+
 test.run();

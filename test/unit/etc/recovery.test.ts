@@ -5,11 +5,14 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyEtc, isNoop } from "../../../src/etc/apply.ts";
 import { planEtcSetup } from "../../../src/etc/step.ts";
-import { tryLockDirectory } from "../../../src/fs/lock.ts";
+import { tryLockExclusive } from "../../../src/fs/lock.ts";
+import { ETC_LOCK } from "../../../src/etc/paths.ts";
+import { flock, LOCK_EX, LOCK_NB, LOCK_UN } from "../../../src/fs/libc.ts";
 import { tempPathFor } from "../../../src/fs/staged.ts";
 import { buildEtcTree, makeUserRoot, snapshot } from "./fixtures.ts";
 import { setup } from "./helpers.ts";
@@ -75,7 +78,7 @@ test("a run while another holds the lock on /etc does nothing (and sweeps nothin
   const inFlight = tempPathFor(join(root, "etc/hosts"), "link");
   symlinkSync("/etc/static/hosts", inFlight);
   // flock(2) locks conflict between open file descriptions, even within one process.
-  const lock = tryLockDirectory(join(root, "etc"));
+  const lock = tryLockExclusive(join(root, "etc", ETC_LOCK));
   assert.ok(lock);
   const messages: string[] = [];
   try {
@@ -83,17 +86,54 @@ test("a run while another holds the lock on /etc does nothing (and sweeps nothin
   } finally {
     lock!.release();
   }
-  assert.equal(messages, ["error: another process is setting up /etc (it holds the lock on /etc); nothing done"]);
+  assert.equal(messages, [`error: another process is setting up /etc (it holds /etc/${ETC_LOCK}); nothing done`]);
   assert.ok(lstatSync(inFlight).isSymbolicLink(), "the other run's temporary link is not swept");
   assert.not.ok(existsSync(join(root, "etc/static")));
   assert.is(applyEtc(root, data, { stderr: () => {} }), 0, "free again once released");
+});
+
+test("the lock is a root-only file: a lock on the /etc directory, which any user can take, holds nothing up", () => {
+  const root = makeUserRoot("etc-lock-");
+  const etc = buildEtcTree(root, ENTRIES);
+  const { data } = planEtcSetup(root, etc, {}, false);
+  // What `flock /etc sleep infinity` by any user does: a lock on the directory's open file.
+  const dirFd = openSync(join(root, "etc"), constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    assert.ok(flock(dirFd, LOCK_EX | LOCK_NB));
+    assert.is(applyEtc(root, data, { stderr: (l) => assert.unreachable(l) }), 0);
+  } finally {
+    flock(dirFd, LOCK_UN);
+    closeSync(dirFd);
+  }
+  const st = lstatSync(join(root, "etc", ETC_LOCK));
+  assert.ok(st.isFile());
+  assert.is(st.mode & 0o777, 0o600, "no one but root can open it, so no one else can hold it");
+  assert.is(st.uid, process.getuid!());
+});
+
+test("a lock file that is a link or a FIFO is refused, never followed or waited on", () => {
+  const root = makeUserRoot("etc-lock-");
+  const etc = buildEtcTree(root, ENTRIES);
+  const { data } = planEtcSetup(root, etc, {}, false);
+  const victim = join(root, "victim");
+  writeFileSync(victim, "keep");
+  symlinkSync(victim, join(root, "etc", ETC_LOCK));
+  const messages: string[] = [];
+  assert.is(applyEtc(root, data, { stderr: (l) => messages.push(l) }), 1);
+  assert.match(messages.join("\n"), /cannot set up \/etc/);
+  assert.is(readFileSync(victim, "utf8"), "keep");
+  unlinkSync(join(root, "etc", ETC_LOCK));
+  execFileSync("mkfifo", [join(root, "etc", ETC_LOCK)]);
+  messages.length = 0;
+  assert.is(applyEtc(root, data, { stderr: (l) => messages.push(l) }), 1);
+  assert.match(messages.join("\n"), /the lock is not a regular file/);
 });
 
 test("a no-op run needs no lock (it writes nothing), but one with a killed run's temporary to sweep does", () => {
   const root = makeUserRoot("etc-sweep-");
   assert.is(setup(root, ENTRIES).status, 0);
   const etc = buildEtcTree(root, ENTRIES);
-  const lock = tryLockDirectory(join(root, "etc"));
+  const lock = tryLockExclusive(join(root, "etc", ETC_LOCK));
   assert.ok(lock);
   try {
     const before = snapshot(join(root, "etc"));
