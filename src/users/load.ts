@@ -39,16 +39,22 @@ export function readDatabases(root: string): Record<FileKey, string | null> {
 }
 
 /**
- * Everything the planner reads for `spec` under `root`. A password file that is missing is
- * reported by the planner (a warning, as before); one that is not a regular file, too large or
- * unreadable refuses the run with an error naming the user and the field.
+ * Everything the planner reads for `spec` under `root`. A password file that is missing, or that
+ * is not a regular file, too large or unreadable, is reported by the planner (a warning naming the
+ * user and why) and that password left as it is: one user's file cannot stop every user and group
+ * from being updated at every boot.
  */
 export function readCurrent(root: string, spec: UsersSpec): CurrentFiles {
-  const passwordFiles = new Map<string, string | null>();
+  const passwordFiles: CurrentFiles["passwordFiles"] = new Map();
   for (const u of spec.users) {
     if (u.hashedPasswordFile !== null && !passwordFiles.has(u.hashedPasswordFile)) {
       const what = `hashedPasswordFile of user ‘${u.name}’`;
-      passwordFiles.set(u.hashedPasswordFile, readInRoot(root, u.hashedPasswordFile, MAX_BYTES.passwordFile, what));
+      try {
+        passwordFiles.set(u.hashedPasswordFile, readInRoot(root, u.hashedPasswordFile, MAX_BYTES.passwordFile, what));
+      } catch (e) {
+        if (!(e instanceof InputFileError)) throw e;
+        passwordFiles.set(u.hashedPasswordFile, { refused: e.detail });
+      }
     }
   }
   return { files: readDatabases(root), passwordFiles };

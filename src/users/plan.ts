@@ -26,8 +26,12 @@ const WRITE_ORDER: readonly FileKey[] = [
 /** What the planner reads: each file's text, null when absent. */
 export interface CurrentFiles {
   files: Record<FileKey, string | null>;
-  /** Contents of each `hashedPasswordFile` of the spec, null when it does not exist. */
-  passwordFiles: Map<string, string | null>;
+  /**
+   * Contents of each `hashedPasswordFile` of the spec, null when it does not exist, or why it
+   * cannot be used (not a regular file, too large, unreadable): that user's password is then left
+   * as it is, with a warning, and everything else is still applied.
+   */
+  passwordFiles: Map<string, string | null | { refused: string }>;
 }
 
 /** A home directory to ensure. */
@@ -325,6 +329,7 @@ function planUser(p: Planning, declared: UsersSpec["users"][number], groupsOut: 
   if (u.hashedPasswordFile !== null) {
     const content = p.cur.passwordFiles.get(u.hashedPasswordFile);
     if (content === null || content === undefined) messages.push(`warning: password file ‘${u.hashedPasswordFile}’ does not exist`);
+    else if (typeof content === "object") messages.push(`warning: password file ‘${u.hashedPasswordFile}’ of user ‘${u.name}’ ${content.refused}; ignored`);
     else {
       const line = content.endsWith("\n") ? content.slice(0, -1) : content;
       // A hash with ':' or a newline would split or inject /etc/shadow lines.
