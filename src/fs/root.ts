@@ -7,6 +7,11 @@
  */
 import { lstatSync, readlinkSync } from "node:fs";
 
+/** Whether `root` is this machine's own `/` (no confinement to apply). */
+export function isHostRoot(root: string): boolean {
+  return /^\/+$/.test(root);
+}
+
 /** Joins a root and an absolute in-root path as a plain string (no resolution). */
 export function hostPath(root: string, abs: string): string {
   const r = root.endsWith("/") ? root.replace(/\/+$/, "") : root;

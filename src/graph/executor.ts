@@ -6,6 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { orderSteps, GraphError } from "./order.ts";
+import { isHostRoot } from "../fs/root.ts";
 import type { BuiltinStep, Graph, ShellSettings, StepContext, StepDeclaration, StepOutcome } from "./step.ts";
 
 /** The result of running a graph. */
@@ -88,6 +89,12 @@ async function runStep(
     return { status: "skipped", exitCode: 0, reason: "does not support dry activation" };
   }
   if (step.kind === "shell") {
+    if (!isHostRoot(ctx.root)) {
+      // A snippet acts on `/` (`install -d /root`, …): run here it would change this machine, not DIR.
+      const reason = `a shell step acts on this machine's /, not on --root ${ctx.root}; run the activation inside it (nixos-enter, chroot)`;
+      ctx.stderr(`${step.name}: ${reason}`);
+      return { status: "failed", exitCode: 1, reason };
+    }
     const code = await runShell(step, ctx, graph.shell);
     return { status: code === 0 ? "ok" : "failed", exitCode: code };
   }

@@ -4,6 +4,7 @@
  * killed run left, write and print.
  */
 import { resolve } from "node:path";
+import { isHostRoot, resolveInRoot } from "../fs/root.ts";
 import type { BuiltinStep, StepContext, StepPlan } from "../graph/step.ts";
 import { readCurrent } from "./load.ts";
 import { lockUserDatabases } from "./lock.ts";
@@ -46,7 +47,9 @@ export const usersStep: BuiltinStep<UsersPlanData> = {
   plan(ctx: StepContext, options: Record<string, string>) {
     const spec = options.spec;
     if (!spec) throw new SpecError("the users step needs option `spec` (the users-groups.json path)");
-    return planUsersStep(ctx.root, resolve(spec), ctx.mode === "dry-activate");
+    // The spec is the generation's (`${systemConfig}/users-groups.json`): inside the root it acts on.
+    const path = isHostRoot(ctx.root) ? resolve(spec) : resolveInRoot(ctx.root, spec);
+    return planUsersStep(ctx.root, path, ctx.mode === "dry-activate");
   },
   apply(ctx, plan) {
     return applyUsersPlan(ctx.root, plan, ctx.stderr, ctx.env);

@@ -1,12 +1,14 @@
 /**
  * `stagehand activate [--dry] [--graph FILE]... [--root DIR] [--json] SYSTEM`: what a generation's
  * `activate` (and `dry-activate`) script runs. The graph comes from `SYSTEM/activation-graph.toml`
- * unless `--graph` names files or directories.
+ * unless `--graph` names files or directories (paths of this machine). With `--root DIR`, SYSTEM is
+ * a path inside DIR, as the builtins read it (`${systemConfig}/etc`), and is resolved there; shell
+ * steps, which would act on this machine's `/`, are refused (graph/executor.ts).
  */
 import { mkdirSync, realpathSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { symlinkAtomic } from "../../fs/atomic.ts";
-import { resolveInRoot } from "../../fs/root.ts";
+import { canonicalInRoot, isHostRoot, resolveInRoot } from "../../fs/root.ts";
 import { sweepTemps } from "../../fs/staged.ts";
 import { loadGraph } from "../../graph/declarations.ts";
 import { executeGraph } from "../../graph/executor.ts";
@@ -23,7 +25,7 @@ function setCurrentSystem(root: string, systemConfig: string): void {
   const link = resolveInRoot(root, "/run/current-system", false);
   mkdirSync(dirname(link), { recursive: true });
   sweepTemps(dirname(link));
-  symlinkAtomic(realpathSync(systemConfig), link, true);
+  symlinkAtomic(isHostRoot(root) ? realpathSync(systemConfig) : canonicalInRoot(root, systemConfig), link, true);
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -32,7 +34,8 @@ export async function run(args: string[]): Promise<number> {
   const systemConfig = p.positionals[0]!;
   const root = flag(p, "root") ?? "/";
   const dry = has(p, "dry");
-  const graphPaths = p.flags.get("graph") ?? [join(systemConfig, GRAPH_FILE)];
+  if (!isHostRoot(root) && !isAbsolute(systemConfig)) throw new UsageError(`with --root, SYSTEM is a path inside ${root} and must be absolute: ${systemConfig}`);
+  const graphPaths = p.flags.get("graph") ?? [isHostRoot(root) ? join(systemConfig, GRAPH_FILE) : resolveInRoot(root, join(systemConfig, GRAPH_FILE))];
   const graph = loadGraph(graphPaths);
   if (!dry && root === "/") requireRoot("activate");
   const ctx = cliContext(systemConfig, root, dry ? "dry-activate" : "activate");

@@ -116,4 +116,23 @@ test("an unknown builtin is rejected before anything runs", async () => {
   try { await executeGraph(g, ctx().c, new Map()); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /unknown builtin 'nope'/); }
 });
 
+test("with --root, a shell step is refused, never run on this machine (it would act on its /); builtins still run", async () => {
+  const dir = tempDir("exec-root-");
+  const marker = join(dir, "ran");
+  const log: string[] = [];
+  const g = graph([
+    step("snippet", [], { text: `touch ${marker}`, supportsDryActivation: true }),
+    { ...step("b", ["snippet"]), kind: "builtin", builtin: "rec", options: { what: "b" }, supportsDryActivation: true },
+  ]);
+  for (const mode of ["activate", "dry-activate"] as const) {
+    const { c, stderr } = ctx(mode);
+    const r = await executeGraph(g, { ...c, root: join(dir, "root") }, new Map([["rec", recorder(log)]]));
+    assert.is(r.status, 1);
+    assert.equal(r.outcomes.map((o) => [o.name, o.status]), [["snippet", "failed"], ["b", "ok"]]);
+    assert.match(stderr.join("\n"), /snippet: a shell step acts on this machine's \/, not on --root /);
+    assert.not.ok(existsSync(marker), `${mode}: the snippet did not run`);
+  }
+  assert.equal(log, ["applied b"]);
+});
+
 test.run();

@@ -22,8 +22,11 @@ test("--dry: ok, failed and skipped steps and a builtin's plan match the schema"
   dry = activate(true);
   assertValid("activate", dry, "activate --dry --json");
   assert.is(dry.status, 1);
-  assert.is(byName(dry, "greet").status, "ok");
+  // Shell steps act on this machine's /, so with --root they are refused (failed, with the reason).
+  assert.is(byName(dry, "greet").status, "failed");
+  assert.match(byName(dry, "greet").reason ?? "", /acts on this machine's \/, not on --root/);
   assert.is(byName(dry, "fails").status, "failed");
+  assert.is(byName(dry, "users").status, "ok");
   assert.is(byName(dry, "nodry").status, "skipped");
   assert.ok(Array.isArray(byName(dry, "users").plan), "the users step carries its plan");
 });

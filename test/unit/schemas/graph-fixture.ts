@@ -27,13 +27,17 @@ export const NIXOS_USERS_SPEC = {
   ],
 };
 
-/** A generation directory (users-groups.json inside) and a graph file with ok, failing, dry-less and builtin steps. */
+/**
+ * A scratch root holding a generation directory (`/system`, users-groups.json inside; `system` is
+ * that in-root path, as `activate --root` takes it) and a graph file on this machine with shell
+ * (refused with `--root`), failing, dry-less and builtin steps.
+ */
 export function graphFixture(opts: { badSpec?: boolean } = {}): { system: string; graph: string; root: string } {
   const dir = tempDir("schema-graph-");
-  const system = join(dir, "system");
   const root = join(dir, "root");
-  mkdirSync(system);
+  const system = join(root, "system");
   mkdirSync(root);
+  mkdirSync(system);
   writeFileSync(join(system, "users-groups.json"), opts.badSpec ? JSON.stringify({ users: [{ name: "Bad:Name" }] }) : JSON.stringify(NIXOS_USERS_SPEC));
   const graph = join(dir, "activation-graph.toml");
   // bash wherever it is (a Nix build sandbox has no /bin/bash).
@@ -64,5 +68,5 @@ after = ["greet"]
 supportsDryActivation = true
 options = { spec = "\${systemConfig}/users-groups.json" }
 `);
-  return { system, graph, root };
+  return { system: "/system", graph, root };
 }

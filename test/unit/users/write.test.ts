@@ -117,9 +117,11 @@ test("the builtin step `users`: plan prints the messages, apply writes", async (
     systemConfig: "/nix/store/x", root, mode, env: {}, stdout: () => {}, stderr: (l) => err.push(l),
   });
   const immutable = { ...good, mutableUsers: false };
-  const dry = await step.plan(ctx("dry-activate"), { spec: spec(root, immutable) });
+  // The step reads the generation's spec inside the root it acts on: DIR/spec.json is /spec.json.
+  spec(root, immutable);
+  const dry = await step.plan(ctx("dry-activate"), { spec: "/spec.json" });
   assert.ok(dry.lines.includes("would remove user ‘old’"));
-  const plan = await step.plan(ctx("activate"), { spec: spec(root, immutable) });
+  const plan = await step.plan(ctx("activate"), { spec: "/spec.json" });
   assert.ok(plan.lines.includes("removing user ‘old’"));
   assert.is(await step.apply(ctx("activate"), plan), 0);
   assert.ok(err.includes("removing user ‘old’"));
