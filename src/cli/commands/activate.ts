@@ -37,7 +37,7 @@ export async function run(args: string[]): Promise<number> {
   if (!isHostRoot(root) && !isAbsolute(systemConfig)) throw new UsageError(`with --root, SYSTEM is a path inside ${root} and must be absolute: ${systemConfig}`);
   const graphPaths = p.flags.get("graph") ?? [isHostRoot(root) ? join(systemConfig, GRAPH_FILE) : resolveInRoot(root, join(systemConfig, GRAPH_FILE))];
   const graph = loadGraph(graphPaths);
-  if (!dry && root === "/") requireRoot("activate");
+  if (!dry && isHostRoot(root)) requireRoot("activate");
   const ctx = cliContext(systemConfig, root, dry ? "dry-activate" : "activate");
   const result = await executeGraph(graph, ctx, builtins());
   if (!dry) setCurrentSystem(root, systemConfig);
