@@ -2,13 +2,12 @@
  * Dispatch: `stagehand COMMAND ...`, or, invoked under the name `switch-to-configuration` (a
  * generation's `bin/switch-to-configuration`), `stagehand switch-to-configuration ACTION`.
  */
-import { basename } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { DeclarationError } from "../graph/errors.ts";
 import { GraphError } from "../graph/order.ts";
 import { UsageError } from "./args.ts";
 import { NeedsRootError } from "./context.ts";
-import { err, ignoreSigpipe, out } from "../output/lines.ts";
+import { err, ignoreSigpipe, outOnly } from "../output/lines.ts";
 import { USAGE } from "./usage.ts";
 
 type Command = (args: string[]) => Promise<number>;
@@ -31,18 +30,19 @@ const VERSION: string = pkg.version;
 export async function main(argv0: string, args: string[]): Promise<number> {
   ignoreSigpipe();
   let command: string | undefined;
-  if (basename(argv0) === "switch-to-configuration" || process.env.__NIXOS_SWITCH_TO_CONFIGURATION_PARENT_EXE !== undefined) {
+  // The base name, without node:path (a fifth of --version's instructions).
+  if (argv0.slice(argv0.lastIndexOf("/") + 1) === "switch-to-configuration" || process.env.__NIXOS_SWITCH_TO_CONFIGURATION_PARENT_EXE !== undefined) {
     // The per-user child of a switch is started with no arguments and this variable set (as ng).
     command = "switch-to-configuration";
   } else {
     command = args.shift();
   }
   if (command === "--version" || command === "version") {
-    out(`stagehand ${VERSION}`);
+    outOnly(`stagehand ${VERSION}`);
     return 0;
   }
   if (command === "--help" || command === "-h" || command === "help") {
-    out(USAGE.trimEnd());
+    outOnly(USAGE.trimEnd());
     return 0;
   }
   const load = command === undefined ? undefined : COMMANDS[command];
