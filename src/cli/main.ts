@@ -30,7 +30,7 @@ const VERSION: string = pkg.version;
 export async function main(argv0: string, args: string[]): Promise<number> {
   ignoreSigpipe();
   let command: string | undefined;
-  // The base name, without node:path (a fifth of --version's instructions).
+  // The base name, without loading node:path (0.8M instructions of start-up).
   if (argv0.slice(argv0.lastIndexOf("/") + 1) === "switch-to-configuration" || process.env.__NIXOS_SWITCH_TO_CONFIGURATION_PARENT_EXE !== undefined) {
     // The per-user child of a switch is started with no arguments and this variable set (as ng).
     command = "switch-to-configuration";
