@@ -5,7 +5,7 @@
  * nothing written when nothing changed; then home directories and nscd. Every path is resolved
  * inside the root.
  */
-import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync } from "node:fs";
+import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, unlinkSync } from "node:fs";
 import { basename, delimiter, dirname, join } from "node:path";
 import { fsyncDir } from "../fs/atomic.ts";
 import { isTempName, stageFile, sweepTemps, syncStaged, type StagedFile } from "../fs/staged.ts";
@@ -185,6 +185,10 @@ function enforceMode(path: string, want: { mode: number; uid: number; gid: numbe
  */
 export function ensureHomes(root: string, plan: UsersPlanData, warn: (l: string) => void): boolean {
   let ok = true;
+  // Host paths below are the root's prefix and an in-root path without links; the kernel names an
+  // open directory by the root's real path instead (see openedAt).
+  const rootPrefix = root.replace(/\/+$/, "");
+  let realPrefix: string | undefined;
   // Once a home was missing (a first run), the next ones are looked at with lstat before they are
   // made: a failed open(2) costs a thrown error, an lstat of nothing does not.
   let expectMissing = false;
@@ -218,6 +222,13 @@ export function ensureHomes(root: string, plan: UsersPlanData, warn: (l: string)
       continue;
     }
     const fd = opened;
+    realPrefix ??= realpathSync(root).replace(/\/+$/, "");
+    if (!openedAt(fd, realPrefix + path.slice(rootPrefix.length))) {
+      closeSync(fd);
+      warn(`warning: not changing the owner or mode of home directory ‘${h.path}’ of user ‘${h.user}’: a directory above it was replaced while it was set up`);
+      ok = false;
+      continue;
+    }
     try {
       const st = fstatSync(fd);
       if (st.uid !== h.uid || st.gid !== h.gid) fchownSync(fd, h.uid, h.gid);
@@ -232,6 +243,20 @@ export function ensureHomes(root: string, plan: UsersPlanData, warn: (l: string)
     }
   }
   return ok;
+}
+
+/**
+ * Whether the directory open at `fd` is the one at host path `expected` (which has no link in it).
+ * O_NOFOLLOW guards only a path's last component; a parent of a home may belong to a user, who
+ * could swap it for a link between the path's resolution and its open, and have root chown
+ * whatever the link leads to. The kernel's own name for the descriptor says where it really is.
+ */
+function openedAt(fd: number, expected: string): boolean {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`) === expected;
+  } catch {
+    return false;
+  }
 }
 
 /** Opens the directory at host path `path` without following a link there: its descriptor, or the error code. */

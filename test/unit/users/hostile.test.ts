@@ -7,12 +7,15 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run as cli } from "../../../src/cli/commands/users.ts";
 import { applyUsersPlan, planUsersStep } from "../../../src/users/step.ts";
 import { DatabaseLockedError, lockUserDatabases } from "../../../src/users/lock.ts";
-import { IdConflictError } from "../../../src/users/plan.ts";
+import { IdConflictError, type HomeDir, type UsersPlanData } from "../../../src/users/plan.ts";
+import { ensureHomes } from "../../../src/users/write.ts";
+import { inRoot } from "../../../src/users/load.ts";
+import { withResolveCache } from "../../../src/fs/root.ts";
 import { tempDir } from "../tmp.ts";
 
 /** A scratch directory holding `root/` (the --root) and `host/` (stands for the host outside it). */
@@ -203,6 +206,35 @@ test("an absolute DIR/etc symlink: passwd and shadow are read and written inside
   assert.not.match(passwd, /hostonly/);
   assert.ok(existsSync(join(inside, "shadow")));
   assert.ok(existsSync(join(inside, ".pwd.lock")));
+});
+
+test("a parent of a home swapped for a link between its resolution and the home's open: nothing is chowned where the link leads", () => {
+  // alice owns /home/alice/x; svc's home is /home/alice/x/svc. She swaps x for a link to a
+  // directory holding a `svc` of someone else's, in the moment between stagehand resolving the
+  // parents and opening the home. The resolution memo makes that moment last for the test.
+  const { root } = scratch();
+  mkdirSync(join(root, "home/alice/x"), { recursive: true });
+  mkdirSync(join(root, "var/lib/victim/svc"), { recursive: true, mode: 0o755 });
+  const home: HomeDir = { user: "svc", path: "/home/alice/x/svc", uid: 4242, gid: 4242, mode: 0o700 };
+  const plan = { next: {}, current: {}, changed: [], homes: [home], shadowGid: 42, messages: [] } as unknown as UsersPlanData;
+  const warnings: string[] = [];
+  const ok = withResolveCache(() => {
+    inRoot(root, "/home/alice/x", true, "x"); // resolved: a plain directory
+    renameSync(join(root, "home/alice/x"), join(root, "home/alice/x.old"));
+    symlinkSync("../../var/lib/victim", join(root, "home/alice/x"));
+    return ensureHomes(root, plan, (l) => warnings.push(l));
+  });
+  assert.not.ok(ok);
+  assert.equal(warnings, ["warning: not changing the owner or mode of home directory ‘/home/alice/x/svc’ of user ‘svc’: a directory above it was replaced while it was set up"]);
+  const victim = statSync(join(root, "var/lib/victim/svc"));
+  assert.is(victim.uid, 0, "not chowned");
+  assert.is(victim.mode & 0o777, 0o755, "not chmodded");
+  // Without the swap, the same home is made and owned as declared.
+  rmSync(join(root, "home/alice/x"));
+  renameSync(join(root, "home/alice/x.old"), join(root, "home/alice/x"));
+  assert.ok(ensureHomes(root, plan, (l) => assert.unreachable(l)));
+  const made = statSync(join(root, "home/alice/x/svc"));
+  assert.equal([made.uid, made.gid, made.mode & 0o777], [4242, 4242, 0o700]);
 });
 
 // --- §2: only regular files of bounded size --------------------------------------------------------
