@@ -9,6 +9,7 @@ import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, ls
 import { basename, delimiter, dirname, join } from "node:path";
 import { fsyncDir } from "../fs/atomic.ts";
 import { isTempName, stageFile, sweepTemps, syncStaged, type StagedFile } from "../fs/staged.ts";
+import { isHostRoot } from "../fs/root.ts";
 import { inRoot, readDatabases } from "./load.ts";
 import { FILES, type FileKey, managedDirs } from "./files.ts";
 import type { HomeDir, UsersPlanData } from "./plan.ts";
@@ -296,7 +297,7 @@ function makeHome(root: string, parent: string, path: string, h: HomeDir): strin
 
 /** Tells a running nscd to forget cached passwd/group entries (only for the real root). */
 export function invalidateNscd(root: string, plan: UsersPlanData, env: Record<string, string | undefined>): void {
-  if (root !== "/" || !(plan.changed.includes("group") || plan.changed.includes("passwd"))) return;
+  if (!isHostRoot(root) || !(plan.changed.includes("group") || plan.changed.includes("passwd"))) return;
   const nscd = (env.PATH ?? "").split(delimiter).map((d) => join(d, "nscd")).find((p) => existsSync(p));
   if (!nscd) return;
   for (const [key, db] of [["group", "group"], ["passwd", "passwd"]] as const) {
