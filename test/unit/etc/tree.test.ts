@@ -41,21 +41,20 @@ test("a copy's source is resolved inside the root whatever its link's shape: sto
   // The store path itself a link (absolute, so inside the root): followed inside the root.
   const linkedSource = join(root, "nix/store/linked-source");
   symlinkSync("/srv/real/file", linkedSource);
-  unlinkSync(at("linked"));
-  symlinkSync("/nix/store/linked-source", at("linked"));
+  /** The tree's link for entry `name` now points at `target`. */
+  const relink = (name: string, target: string) => {
+    unlinkSync(at(name));
+    symlinkSync(target, at(name));
+  };
+  relink("linked", "/nix/store/linked-source");
   // Relative targets, and `..` climbing from the entry's own directory (never above the root).
-  unlinkSync(at("relative"));
-  symlinkSync("../../../../../srv/real/file", at("relative"));
-  unlinkSync(at("dotdot"));
-  symlinkSync("/nix/../../../srv/real/file", at("dotdot"));
+  relink("relative", "../../../../../srv/real/file");
+  relink("dotdot", "/nix/../../../srv/real/file");
   // A directory of the target that is a link: its own target resolved inside the root.
   symlinkSync("/srv/real", join(root, "srv/alias"));
-  unlinkSync(at("viadir"));
-  symlinkSync("/srv/alias/file", at("viadir"));
-  unlinkSync(at("missing"));
-  symlinkSync("/nix/store/nothing-here", at("missing"));
-  unlinkSync(at("dir"));
-  symlinkSync("/srv/real", at("dir"));
+  relink("viadir", "/srv/alias/file");
+  relink("missing", "/nix/store/nothing-here");
+  relink("dir", "/srv/real");
   const tree = readEtcTree(root, etc);
   const got = (n: string) => {
     const e = tree.byName.get(n)!;
