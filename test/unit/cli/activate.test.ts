@@ -1,0 +1,58 @@
+/** `stagehand activate --root DIR`: SYSTEM, the graph and the users spec inside DIR; shell steps refused. */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { existsSync, mkdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { NIXOS_USERS_SPEC } from "../schemas/graph-fixture.ts";
+import { lastLineDocument, stagehand } from "../schemas/validate.ts";
+import { tempDir } from "../tmp.ts";
+
+type Run = { status: number; steps: { name: string; status: string; reason?: string }[] };
+
+/** DIR with a generation at /gens/real-system, and /system an absolute link to it (a host path that does not exist). */
+function rootWithLinkedSystem(): string {
+  const root = join(tempDir("activate-root-"), "root");
+  const gen = join(root, "gens/real-system");
+  mkdirSync(gen, { recursive: true });
+  mkdirSync(join(root, "etc"));
+  writeFileSync(join(root, "etc/passwd"), "root:x:0:0::/root:/bin/sh\n");
+  writeFileSync(join(root, "etc/group"), "root:x:0:\n");
+  writeFileSync(join(gen, "users-groups.json"), JSON.stringify(NIXOS_USERS_SPEC));
+  writeFileSync(join(gen, "activation-graph.toml"), `
+[steps.users]
+builtin = "users"
+supportsDryActivation = true
+options = { spec = "\${systemConfig}/users-groups.json" }
+
+[steps.snippet]
+kind = "shell"
+supportsDryActivation = true
+text = "echo escaped > /tmp/stagehand-activate-escaped"
+`);
+  symlinkSync("/gens/real-system", join(root, "system"));
+  return root;
+}
+
+test("SYSTEM given as a link inside DIR: graph and spec are found inside DIR, the shell step is refused and never runs", () => {
+  assert.not.ok(existsSync("/gens/real-system"), "the host has no such path");
+  const root = rootWithLinkedSystem();
+  const r = stagehand(["activate", "--dry", "--root", root, "--json", "/system"]);
+  const doc = lastLineDocument(r.stdout, "activate --json") as Run;
+  assert.is(r.status, 1, r.stderr);
+  const byName = new Map(doc.steps.map((s) => [s.name, s]));
+  assert.is(byName.get("users")?.status, "ok", JSON.stringify(doc));
+  assert.is(byName.get("snippet")?.status, "failed");
+  assert.match(byName.get("snippet")?.reason ?? "", /acts on this machine's \/, not on --root/);
+  assert.not.ok(existsSync("/tmp/stagehand-activate-escaped"), "nothing ran on this machine");
+});
+
+test("a real run points DIR's /run/current-system at SYSTEM as DIR sees it; a relative SYSTEM is refused with --root", () => {
+  const root = rootWithLinkedSystem();
+  stagehand(["activate", "--root", root, "/system"]);
+  assert.is(readlinkSync(join(root, "run/current-system")), "/gens/real-system");
+  const rel = stagehand(["activate", "--dry", "--root", root, "system"]);
+  assert.is(rel.status, 1);
+  assert.match(rel.stderr, /with --root, SYSTEM is a path inside .* and must be absolute: system/);
+});
+
+test.run();
