@@ -5,11 +5,12 @@
  * nothing written when nothing changed; then home directories and nscd. Every path is resolved
  * inside the root.
  */
-import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, unlinkSync } from "node:fs";
+import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync } from "node:fs";
 import { basename, delimiter, dirname, join } from "node:path";
 import { fsyncDir } from "../fs/atomic.ts";
 import { isTempName, stageFile, sweepTemps, syncStaged, type StagedFile } from "../fs/staged.ts";
 import { isHostRoot } from "../fs/root.ts";
+import { entryAt, kernelNames, openCheckedDirectory, REPLACED } from "../fs/dir-at.ts";
 import { inRoot, readDatabases } from "./load.ts";
 import { FILES, type FileKey, managedDirs } from "./files.ts";
 import type { HomeDir, UsersPlanData } from "./plan.ts";
@@ -26,23 +27,37 @@ export class UsersWriteError extends Error {
 
 /**
  * `mkdir -p` of the in-root directory `abs`, each component resolved inside `root` (a symlinked
- * `/etc` or `/home` under `--root DIR` leads into DIR, never out). Returns its host path.
+ * `/etc` or `/home` under `--root DIR` leads into DIR, never out). A missing component is made by
+ * descriptor in its checked parent (src/fs/dir-at.ts), so a parent swapped for a link after its
+ * resolution cannot place it elsewhere. Returns its host path.
  */
 export function mkdirInRoot(root: string, abs: string, mode = 0o755): string {
   const full = inRoot(root, abs, true, abs);
   try {
     if (lstatSync(full).isDirectory()) return full; // the usual case: there already
   } catch { /* missing: made below */ }
+  let names: ((host: string) => string) | undefined;
   let prefix = "";
   for (const part of abs.split("/")) {
     if (part === "") continue;
     prefix += `/${part}`;
     const host = inRoot(root, prefix, true, prefix);
     try {
-      mkdirSync(host, { mode });
+      if (lstatSync(host).isDirectory()) continue;
+    } catch { /* missing: made below */ }
+    names ??= kernelNames(root);
+    const parent = dirname(host);
+    const fd = openCheckedDirectory(parent, names(parent));
+    if (typeof fd === "string") throw new UsersWriteError(`cannot create ${prefix} inside ${root}: ${fd === REPLACED ? "a directory above it was replaced meanwhile" : fd}`);
+    const at = entryAt(fd, basename(host));
+    try {
+      mkdirSync(at, { mode });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new UsersWriteError(`cannot create ${prefix} inside ${root}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      if (!lstatSync(host).isDirectory()) throw new UsersWriteError(`${prefix} inside ${root} is not a directory`);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "EEXIST") throw new UsersWriteError(`cannot create ${prefix} inside ${root}: ${code ?? (e as Error).message}`);
+      if (!lstatSync(at).isDirectory()) throw new UsersWriteError(`${prefix} inside ${root} is not a directory`);
+    } finally {
+      closeSync(fd);
     }
   }
   return inRoot(root, abs, true, abs);
@@ -183,84 +198,124 @@ function enforceMode(path: string, want: { mode: number; uid: number; gid: numbe
  * declared owner and mode. An existing home that is a symlink or not a directory is left alone
  * with a warning: chown/chmod would act on whatever it points to. Returns false when a home
  * could not be made.
+ *
+ * Each home is made and opened by descriptor in its parent directory, opened once and checked to
+ * be where it was resolved (src/fs/dir-at.ts): a parent that a user owns (`/home/alice/x` of
+ * `/home/alice/x/svc`) swapped for a link in the meantime can neither receive the mkdir nor have
+ * what it leads to chowned.
  */
 export function ensureHomes(root: string, plan: UsersPlanData, warn: (l: string) => void): boolean {
   let ok = true;
-  // Host paths below are the root's prefix and an in-root path without links; the kernel names an
-  // open directory by the root's real path instead (see openedAt).
-  const rootPrefix = root.replace(/\/+$/, "");
-  let realPrefix: string | undefined;
-  // Once a home was missing (a first run), the next ones are looked at with lstat before they are
-  // made: a failed open(2) costs a thrown error, an lstat of nothing does not.
+  const parents = new HomeParents(root);
+  // Once a home was missing (a first run), the next ones are made first, then opened: an open of
+  // a missing home costs a thrown error.
   let expectMissing = false;
-  for (const h of plan.homes) {
-    const parent = dirname(h.path);
-    let path: string;
-    let opened: number | string;
-    try {
-      path = join(inRoot(root, parent, true, parent), basename(h.path));
-      // A home that is there (every home of a rerun) is opened at once, which judges what it is:
-      // O_NOFOLLOW refuses a symlink at the home itself (never followed out of the root, to a host
-      // path that could even hang). Only a missing one is made, then opened. (lstat, not
-      // access(2), where one is asked: a link at the home is not followed either.)
-      const missing = expectMissing && lstatSync(path, { throwIfNoEntry: false }) === undefined;
-      opened = missing ? "ENOENT" : openHome(path);
-      if (opened === "ENOENT" || (opened === "ENOTDIR" && lstatSync(path, { throwIfNoEntry: false }) === undefined)) {
-        expectMissing = true;
-        path = makeHome(root, parent, path, h);
-        opened = openHome(path);
+  try {
+    for (const h of plan.homes) {
+      const base = basename(h.path);
+      let at = "";
+      let opened: number | string;
+      try {
+        const dir = parents.open(dirname(h.path));
+        if (dir === REPLACED) {
+          warn(`warning: not changing the owner or mode of home directory ‘${h.path}’ of user ‘${h.user}’: a directory above it was replaced while it was set up`);
+          ok = false;
+          continue;
+        }
+        at = entryAt(dir, base);
+        // O_NOFOLLOW: a symlink at the home itself is refused, never followed (out of the root,
+        // or to a host path that could even hang).
+        if (expectMissing) makeHome(at, h.mode);
+        opened = openHome(at);
+        if (opened === "ENOENT") {
+          expectMissing = true;
+          makeHome(at, h.mode);
+          opened = openHome(at);
+        }
+      } catch (e) {
+        warn(`warning: cannot create home directory ‘${h.path}’ of user ‘${h.user}’: ${(e as Error).message}`);
+        ok = false;
+        continue;
       }
-    } catch (e) {
-      warn(`warning: cannot create home directory ‘${h.path}’ of user ‘${h.user}’: ${(e as Error).message}`);
-      ok = false;
-      continue;
+      if (typeof opened === "string") {
+        // O_NOFOLLOW|O_DIRECTORY answers ENOTDIR for a link, not only ELOOP.
+        const what = isLink(opened, at) ? "it is a symbolic link" : opened === "ENOTDIR" ? "it is not a directory" : `it cannot be opened (${opened})`;
+        warn(`warning: not changing the owner or mode of home directory ‘${h.path}’ of user ‘${h.user}’: ${what}`);
+        continue;
+      }
+      const fd = opened;
+      try {
+        const st = fstatSync(fd);
+        if (st.uid !== h.uid || st.gid !== h.gid) fchownSync(fd, h.uid, h.gid);
+        // After the owner: chown clears setuid/setgid bits.
+        if ((st.mode & 0o7777) !== h.mode || st.uid !== h.uid || st.gid !== h.gid) fchmodSync(fd, h.mode);
+      } catch (e) {
+        // One home that cannot be changed (a read-only mount, EPERM) does not stop the others.
+        warn(`warning: cannot set the owner or mode of home directory ‘${h.path}’ of user ‘${h.user}’: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        ok = false;
+      } finally {
+        closeSync(fd);
+      }
     }
-    if (typeof opened === "string") {
-      let link = opened === "ELOOP";
-      try { link ||= lstatSync(path).isSymbolicLink(); } catch { /* gone */ }
-      const what = link ? "it is a symbolic link" : opened === "ENOTDIR" ? "it is not a directory" : `it cannot be opened (${opened})`;
-      warn(`warning: not changing the owner or mode of home directory ‘${h.path}’ of user ‘${h.user}’: ${what}`);
-      continue;
-    }
-    const fd = opened;
-    realPrefix ??= realpathSync(root).replace(/\/+$/, "");
-    if (!openedAt(fd, realPrefix + path.slice(rootPrefix.length))) {
-      closeSync(fd);
-      warn(`warning: not changing the owner or mode of home directory ‘${h.path}’ of user ‘${h.user}’: a directory above it was replaced while it was set up`);
-      ok = false;
-      continue;
-    }
-    try {
-      const st = fstatSync(fd);
-      if (st.uid !== h.uid || st.gid !== h.gid) fchownSync(fd, h.uid, h.gid);
-      // After the owner: chown clears setuid/setgid bits.
-      if ((st.mode & 0o7777) !== h.mode || st.uid !== h.uid || st.gid !== h.gid) fchmodSync(fd, h.mode);
-    } catch (e) {
-      // One home that cannot be changed (a read-only mount, EPERM) does not stop the others.
-      warn(`warning: cannot set the owner or mode of home directory ‘${h.path}’ of user ‘${h.user}’: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      ok = false;
-    } finally {
-      closeSync(fd);
-    }
+  } finally {
+    parents.close();
   }
   return ok;
 }
 
-/**
- * Whether the directory open at `fd` is the one at host path `expected` (which has no link in it).
- * O_NOFOLLOW guards only a path's last component; a parent of a home may belong to a user, who
- * could swap it for a link between the path's resolution and its open, and have root chown
- * whatever the link leads to. The kernel's own name for the descriptor says where it really is.
- */
-function openedAt(fd: number, expected: string): boolean {
+/** At most this many parent directories are kept open at once (most homes share `/home`). */
+const MAX_OPEN_PARENTS = 32;
+
+/** The parent directories of homes, each resolved inside the root, made if missing, opened and checked once. */
+class HomeParents {
+  readonly #root: string;
+  readonly #open = new Map<string, number>();
+  #names: ((host: string) => string) | undefined;
+
+  constructor(root: string) {
+    this.#root = root;
+  }
+
+  /** The descriptor of the in-root directory `abs` (made where missing), or REPLACED. Throws UsersWriteError. */
+  open(abs: string): number | typeof REPLACED {
+    const known = this.#open.get(abs);
+    if (known !== undefined) return known;
+    const root = this.#root;
+    this.#names ??= kernelNames(root);
+    let host = inRoot(root, abs, true, abs);
+    let fd = openCheckedDirectory(host, this.#names(host));
+    if (fd === "ENOENT") {
+      host = mkdirInRoot(root, abs);
+      fd = openCheckedDirectory(host, this.#names(host));
+    }
+    // A link at the resolved path itself was put there after the resolution: a swapped parent.
+    if (typeof fd === "string") {
+      if (fd === REPLACED || isLink(fd, host)) return REPLACED;
+      throw new UsersWriteError(fd === "ENOTDIR" ? `${abs} inside ${root} is not a directory` : `cannot open ${abs} inside ${root}: ${fd}`);
+    }
+    if (this.#open.size >= MAX_OPEN_PARENTS) this.close();
+    this.#open.set(abs, fd);
+    return fd;
+  }
+
+  close(): void {
+    for (const fd of this.#open.values()) closeSync(fd);
+    this.#open.clear();
+  }
+}
+
+/** Whether an open with O_NOFOLLOW|O_DIRECTORY of `path` failed with `code` because a symlink is there. */
+function isLink(code: string, path: string): boolean {
+  if (code === "ELOOP") return true;
+  if (code !== "ENOTDIR") return false;
   try {
-    return readlinkSync(`/proc/self/fd/${fd}`) === expected;
+    return lstatSync(path).isSymbolicLink();
   } catch {
     return false;
   }
 }
 
-/** Opens the directory at host path `path` without following a link there: its descriptor, or the error code. */
+/** Opens the directory at `path` without following a link there: its descriptor, or the error code. */
 function openHome(path: string): number | string {
   try {
     return openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -270,28 +325,17 @@ function openHome(path: string): number | string {
 }
 
 /**
- * Makes the missing home `h` at host path `path` (in-root parent `parent`) with one mkdir(2) beside
- * its resolved parent; the parents are walked (mkdir -p inside the root) only when that fails for a
- * missing or non-directory parent. Returns the home's host path.
+ * mkdir(2) of a home at `at` (reached through its parent's descriptor) with `mode`; true when made.
+ * EEXIST is no error: a home made meanwhile, or something else there, which the open judges.
  */
-function makeHome(root: string, parent: string, path: string, h: HomeDir): string {
-  const made = (at: string) => {
-    try {
-      mkdirSync(at, { mode: h.mode });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; // EEXIST: made meanwhile, or a dangling link: judged when opened
-    }
-  };
+function makeHome(at: string, mode: number): boolean {
   try {
-    made(path);
-    return path;
+    mkdirSync(at, { mode });
+    return true;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code !== "ENOENT" && code !== "ENOTDIR") throw e;
-    // A parent is missing (made here, inside the root) or is not a directory (refused).
-    const at = join(mkdirInRoot(root, parent), basename(h.path));
-    made(at);
-    return at;
+    if (code === "EEXIST") return false;
+    throw new UsersWriteError(code ?? (e as Error).message);
   }
 }
 

@@ -237,6 +237,46 @@ test("a parent of a home swapped for a link between its resolution and the home'
   assert.equal([made.uid, made.gid, made.mode & 0o777], [4242, 4242, 0o700]);
 });
 
+test("a parent of a missing home swapped for a link after its resolution: no directory appears where the link leads", () => {
+  // As above, but svc's home does not exist yet: the mkdir itself must not follow the swapped
+  // parent (it would leave a directory of root's in the victim's tree).
+  const { root } = scratch();
+  mkdirSync(join(root, "home/alice/x"), { recursive: true });
+  mkdirSync(join(root, "var/lib/victim"), { recursive: true, mode: 0o755 });
+  const home: HomeDir = { user: "svc", path: "/home/alice/x/svc", uid: 4242, gid: 4242, mode: 0o700 };
+  const plan = { next: {}, current: {}, changed: [], homes: [home], shadowGid: 42, messages: [] } as unknown as UsersPlanData;
+  const warnings: string[] = [];
+  const ok = withResolveCache(() => {
+    inRoot(root, "/home/alice/x", true, "x");
+    renameSync(join(root, "home/alice/x"), join(root, "home/alice/x.old"));
+    symlinkSync("../../var/lib/victim", join(root, "home/alice/x"));
+    return ensureHomes(root, plan, (l) => warnings.push(l));
+  });
+  assert.not.ok(ok);
+  assert.equal(warnings, ["warning: not changing the owner or mode of home directory ‘/home/alice/x/svc’ of user ‘svc’: a directory above it was replaced while it was set up"]);
+  assert.equal(readdirSync(join(root, "var/lib/victim")), [], "nothing made there");
+  assert.equal(readdirSync(join(root, "home/alice/x.old")), [], "nor in the old place");
+});
+
+test("homes below missing parents are made by descriptor, parents and all, inside the root; a second run changes nothing", () => {
+  const { root } = scratch();
+  const homes: HomeDir[] = [
+    { user: "a", path: "/srv/one/a", uid: 1001, gid: 100, mode: 0o700 },
+    { user: "b", path: "/srv/one/b", uid: 1002, gid: 100, mode: 0o750 },
+    { user: "c", path: "/var/lib/c/deep/c", uid: 1003, gid: 100, mode: 0o711 },
+  ];
+  const plan = { next: {}, current: {}, changed: [], homes, shadowGid: 42, messages: [] } as unknown as UsersPlanData;
+  assert.ok(ensureHomes(root, plan, (l) => assert.unreachable(l)));
+  for (const h of homes) {
+    const st = statSync(join(root, h.path));
+    assert.equal([st.isDirectory(), st.uid, st.gid, st.mode & 0o777], [true, h.uid, h.gid, h.mode], h.path);
+  }
+  assert.is(statSync(join(root, "srv/one")).mode & 0o777, 0o755);
+  const before = snapshot(root);
+  assert.ok(ensureHomes(root, plan, (l) => assert.unreachable(l)));
+  assert.equal(snapshot(root), before);
+});
+
 // --- §2: only regular files of bounded size --------------------------------------------------------
 
 test("a FIFO as hashedPasswordFile is not read and does not block, also with --dry; that user's password is left, everyone else applied", async () => {
