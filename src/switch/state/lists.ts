@@ -4,10 +4,10 @@
  * interrupted switch (kill -9, a lost SSH session, a crash) is continued by the next one.
  * Unit names are compared as literal strings, never as patterns (`mnt-my\x2ddata.mount`).
  */
-import { closeSync, existsSync, fsyncSync, openSync, rmSync, writeSync, constants } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, rmSync, writeSync, constants } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../fs/atomic.ts";
-import { readRegularFileOptional } from "../../fs/read.ts";
+import { InputFileError, readRegularFileOptional } from "../../fs/read.ts";
 
 /** The largest list file read (bytes): hundreds of thousands of unit names. */
 const MAX_LIST_BYTES = 16 << 20;
@@ -40,11 +40,24 @@ export function readList(path: string): string[] {
   return [...new Set(text.split("\n").filter((l) => l !== ""))];
 }
 
-/** Appends units, one a line, and fsyncs: once this returns, a crash cannot lose them. */
+/**
+ * Appends units, one a line, and fsyncs: once this returns, a crash cannot lose them. Only a
+ * regular file is appended to: a symlink there is not followed, and a FIFO neither blocks the
+ * open (O_NONBLOCK) nor is written; both are an InputFileError naming the path.
+ */
 export function appendToList(path: string, units: readonly string[]): void {
   if (units.length === 0) return;
-  const fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o644);
+  let fd: number;
   try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // ELOOP: a symlink; ENXIO: a FIFO without a reader; EISDIR: a directory.
+    if (code === "ELOOP" || code === "ENXIO" || code === "EISDIR") throw new InputFileError(path, "switch list file", "not-regular", `is not a regular file (${code}); not written`);
+    throw e;
+  }
+  try {
+    if (!fstatSync(fd).isFile()) throw new InputFileError(path, "switch list file", "not-regular", "is not a regular file; not written");
     const data = Buffer.from(units.map((u) => u + "\n").join(""));
     let off = 0;
     while (off < data.length) off += writeSync(fd, data, off, data.length - off);

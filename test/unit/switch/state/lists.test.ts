@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { InputFileError } from "../../../../src/fs/read.ts";
@@ -67,6 +67,22 @@ test("a list file that is not a regular file is refused by name, not read (a FIF
   assert.is(spawnSync("mkfifo", [p]).status, 0);
   assert.throws(() => readList(p), (e: Error) => e instanceof InputFileError && e.path === p && /is a FIFO/.test(e.message));
   assert.throws(() => removeFromList(p, "a.service"), (e: Error) => e instanceof InputFileError);
+});
+
+test("appending to a list file that is a FIFO, a symlink or a directory is refused at once: no hang, nothing followed", () => {
+  const d = tmp();
+  const fifo = join(d, "start-list");
+  assert.is(spawnSync("mkfifo", [fifo]).status, 0);
+  assert.throws(() => appendToList(fifo, ["a.service"]), (e: Error) => e instanceof InputFileError && e.path === fifo);
+  const target = join(d, "elsewhere");
+  writeFileSync(target, "");
+  const link = join(d, "restart-list");
+  symlinkSync(target, link);
+  assert.throws(() => appendToList(link, ["a.service"]), (e: Error) => e instanceof InputFileError && e.path === link);
+  assert.is(readFileSync(target, "utf8"), "", "not written through the link");
+  const dir = join(d, "reload-list");
+  mkdirSync(dir);
+  assert.throws(() => appendToList(dir, ["a.service"]), (e: Error) => e instanceof InputFileError && e.path === dir);
 });
 
 test.run();
