@@ -40,10 +40,26 @@ export interface ApplyOutput {
   afterOp?(op: EtcOp): void;
 }
 
-/** The host path of `/etc/NAME`, parents resolved inside the root (`etc`: /etc resolved), or an error. */
+/**
+ * The host path of `/etc/NAME` to write, chown or remove: parents resolved inside the root
+ * (`etc`: /etc resolved), but never through a link into /etc/static, nor into the Nix store (a
+ * direct-symlink directory, or any link that leads there): undefined then. A store path is
+ * read-only on a running NixOS, not in the initrd's /sysroot nor under --root.
+ */
+function writablePath(root: string, name: string, etc?: string): string | undefined {
+  const p = etcHostPath(root, name, false, etc);
+  if (p === undefined) return undefined;
+  const inRoot = p.slice(root.replace(/\/+$/, "").length);
+  return inRoot.startsWith(`${STORE_DIR}/`) ? undefined : p;
+}
+
+/** The Nix store, as seen inside the root. */
+const STORE_DIR = "/nix/store";
+
+/** writablePath, or an error naming the entry. */
 function at(root: string, name: string, etc?: string): string {
-  const p = etcHostPath(root, name, true, etc);
-  if (p === undefined) throw new Error(`cannot resolve /etc/${name}`);
+  const p = writablePath(root, name, etc);
+  if (p === undefined) throw new Error(`a directory above /etc/${name} is a link into /etc/static or the Nix store; nothing written there`);
   return p;
 }
 
@@ -282,7 +298,10 @@ class EtcApply {
         break;
       }
       case "remove-file": {
-        const p = at(this.root, op.name, this.etc);
+        // Under a link now (into /etc/static, a store source): the copy went with the directory the
+        // link replaced, and what the link leads to is not ours to remove.
+        const p = writablePath(this.root, op.name, this.etc);
+        if (p === undefined) break;
         let st;
         try { st = lstatSync(p); } catch { break; }
         if (!st.isDirectory()) { unlinkSync(p); this.touched.add(dirname(p)); }

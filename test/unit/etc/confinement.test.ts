@@ -12,6 +12,7 @@ import { buildEtcTree, makeUserRoot, snapshot } from "./fixtures.ts";
 import { setup } from "./helpers.ts";
 import { applyEtc } from "../../../src/etc/apply.ts";
 import { planEtcSetup } from "../../../src/etc/step.ts";
+import { resolveInRoot } from "../../../src/fs/root.ts";
 
 /** A root whose `etc` is a symlink to `target` (as the root sees it), with a "host" directory beside it. */
 function rootWithEtcLink(target: (host: string) => string) {
@@ -133,6 +134,40 @@ test("a loop of links under /etc stops only the entries below it", () => {
     "error: not setting up ‘/etc/loop/x’: ‘/etc/loop’ is in the way and is not a directory",
     "error: not setting up ‘/etc/ping/y’: ‘/etc/ping’ is in the way and is not a directory",
   ]);
+  assert.is(readlinkSync(join(root, "etc/hosts")), "/etc/static/hosts");
+});
+
+test("an obsolete copy under what is now a link into /etc/static is not removed through it: the store keeps its file (a killed switch, then a rollback)", () => {
+  // B links /etc/foo to a store directory holding `bar`; A copies foo/bar. A switch B -> A killed
+  // after widening .clean (foo/bar listed) but before /etc/foo became a directory, then B again:
+  // the obsolete foo/bar must not be looked up through /etc/foo into B's store directory.
+  const root = makeUserRoot("etc-conf-");
+  const B = { foo: { dir: { bar: "store content\n" } }, hosts: { text: "h\n" } };
+  assert.is(setup(root, B).status, 0);
+  writeFileSync(join(root, "etc/.clean"), "foo/bar\n");
+  const r = setup(root, B);
+  assert.is(r.status, 0, r.messages.join("\n"));
+  const storeDir = resolveInRoot(root, "/etc/static/foo");
+  assert.ok(storeDir.startsWith(join(root, "nix/store/")), storeDir);
+  assert.is(readFileSync(join(storeDir, "bar"), "utf8"), "store content\n");
+  assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), "");
+});
+
+test("a copy is never written below a direct-symlink directory (a store source): refused by name, the rest set up", () => {
+  const root = makeUserRoot("etc-conf-");
+  // /etc/foo is a direct link into the store; a later tree copies foo/bar while the link is still there
+  // (as if the replacement of the link had failed): the copy must not land in the store.
+  assert.is(setup(root, { foo: { dir: { other: "o\n" }, mode: "direct-symlink" }, hosts: { text: "h\n" } }).status, 0);
+  const storeDir = resolveInRoot(root, "/etc/foo");
+  assert.ok(storeDir.startsWith(join(root, "nix/store/")), storeDir);
+  const etc = buildEtcTree(root, { "foo/bar": { text: "copy\n", mode: "0644" }, hosts: { text: "h2\n" } });
+  const { data } = planEtcSetup(root, etc, {}, false);
+  // The link's replacement by a directory is taken out of the plan, as a failed one would be.
+  data.ops = data.ops.filter((o) => !(o.op === "remove-link" && o.name === "foo"));
+  const messages: string[] = [];
+  applyEtc(root, data, { stderr: (l) => messages.push(l) });
+  assert.equal(readdirSync(storeDir), ["other"]);
+  assert.ok(messages.some((m) => /foo\/bar.*link into \/etc\/static or the Nix store/.test(m)), messages.join("\n"));
   assert.is(readlinkSync(join(root, "etc/hosts")), "/etc/static/hosts");
 });
 
