@@ -221,6 +221,8 @@ class EtcApply {
   private readonly madeDirs = new Map<string, string>();
   private readonly cleanPath: string;
   private oldClean = "";
+  /** Whether a directory stands where /etc/.clean goes (then it is left, and not written). */
+  private cleanInTheWay = false;
 
   /** `touched`: directories whose entries changed, made durable at the end. */
   constructor(private readonly root: string, private readonly etc: string, private readonly out: ApplyOutput, private readonly touched: Set<string>) {
@@ -255,8 +257,12 @@ class EtcApply {
     const cleanOp = plan.ops.find((o) => o.op === "clean") as Extract<EtcOp, { op: "clean" }> | undefined;
     try {
       this.oldClean = readRegularTextOptional(this.cleanPath, { maxBytes: MAX_BYTES.database, what: `/etc/${CLEAN}`, noFollow: true }) ?? "";
-    } catch { this.oldClean = ""; }
-    if (!cleanOp?.changed) return;
+    } catch {
+      // Reported by the plan. A directory there is not ours to replace (a rename cannot, either).
+      this.oldClean = "";
+      try { this.cleanInTheWay = lstatSync(this.cleanPath).isDirectory(); } catch { /* gone meanwhile */ }
+    }
+    if (!cleanOp?.changed || this.cleanInTheWay) return;
     const union = formatClean([...this.oldClean.split("\n").filter((l) => l !== ""), ...cleanOp.names]);
     if (union !== this.oldClean) {
       try { writeFileAtomic(this.cleanPath, union, { mode: 0o644 }); } catch (e) { this.fail(`cannot write /etc/${CLEAN}`, e); }
@@ -310,7 +316,7 @@ class EtcApply {
       case "clean": {
         // Unchanged since planning (and not rewritten above, which only happens when changed): no write.
         const text = formatClean(op.names);
-        if (op.changed || text !== this.oldClean) writeFileAtomic(this.cleanPath, text, { mode: 0o644 });
+        if ((op.changed || text !== this.oldClean) && !this.cleanInTheWay) writeFileAtomic(this.cleanPath, text, { mode: 0o644 });
         break;
       }
       case "tag":

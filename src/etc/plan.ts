@@ -114,6 +114,7 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   }
   if (state.staticTarget !== tree.path) ops.push({ op: "static", target: tree.path });
 
+  for (const u of state.unreadable ?? []) ops.push({ op: "error", name: u.name, message: `error: ${u.reason}; read as empty` });
   for (const r of state.cleanRefused) {
     ops.push({ op: "error", name: r.name, message: `error: ignoring line ‘${r.name}’ of /etc/.clean: ${r.reason}` });
   }

@@ -53,6 +53,11 @@ export interface EtcState {
   /** Names in `/etc/.clean`, and refused lines. */
   clean: string[];
   cleanRefused: { name: string; reason: string }[];
+  /**
+   * Why `/etc/.clean`, or the passwd or group that owner names are looked up in, could not be read
+   * (each then read as empty): one such file must not stop every entry at every boot.
+   */
+  unreadable?: { name: string; reason: string }[];
   cleanText: string;
   hasTag: boolean;
   /** Owner tables as they will be once /etc is set up. */
@@ -389,7 +394,19 @@ function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
     }
     return readText(resolveInRoot(root, `/etc/${name}`), what);
   };
-  const cleanText = etcText(CLEAN, `/etc/${CLEAN}`);
+  /** Files that could not be read (a directory or FIFO there, too large, a link loop): read as empty, each reported. */
+  const unreadable: { name: string; reason: string }[] = [];
+  const orEmpty = (read: () => string | undefined, name: string): string | undefined => {
+    try {
+      return read();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException)?.code;
+      if (!(e instanceof InputFileError) && typeof code !== "string") throw e;
+      unreadable.push({ name, reason: e instanceof InputFileError ? e.message : `/etc/${name}: ${(e as Error).message}` });
+      return "";
+    }
+  };
+  const cleanText = orEmpty(() => etcText(CLEAN, `/etc/${CLEAN}`), CLEAN)!;
   const { names, refused } = parseClean(cleanText);
   let staticTarget: string | undefined;
   let staticInTheWay: string | undefined;
@@ -406,10 +423,10 @@ function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
   if (top === undefined) try { lstatSync(`${etc}/NIXOS`); hasTag = true; } catch { /* missing */ }
   // Owner names are the target root's: its passwd and group, resolved inside it (a link to
   // /etc/static/passwd is the root's too), never the host's.
-  const passwd = declaredText(root, tree, "passwd") ?? etcText("passwd", "/etc/passwd");
-  const group = declaredText(root, tree, "group") ?? etcText("group", "/etc/group");
+  const passwd = orEmpty(() => declaredText(root, tree, "passwd") ?? etcText("passwd", "/etc/passwd"), "passwd")!;
+  const group = orEmpty(() => declaredText(root, tree, "group") ?? etcText("group", "/etc/group"), "group")!;
   return {
-    staticTarget, ...(staticInTheWay ? { staticInTheWay } : {}), staticLinks, nodes, clean: names, cleanRefused: refused,
+    staticTarget, ...(staticInTheWay ? { staticInTheWay } : {}), staticLinks, nodes, clean: names, cleanRefused: refused, unreadable,
     cleanText, hasTag, ids: idTables(passwd, group), listedDirs: listing, dirsWithTemps, dirNodes,
   };
 }

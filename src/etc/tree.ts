@@ -66,6 +66,9 @@ function readLinkEntry(root: string, treePath: string, name: string, base: strin
     return readLinkEntryOrThrow(root, treePath, name, base, `${dirHost}/${base}`, siblings);
   } catch (e) {
     if (e instanceof InputFileError) return { name, kind: "invalid", reason: e.message };
+    // A system call's refusal (a link loop in the source's path, EACCES, …) is this entry's alone.
+    const code = (e as NodeJS.ErrnoException)?.code;
+    if (typeof code === "string") return { name, kind: "invalid", reason: `cannot read the etc entry ${name}: ${(e as Error).message}` };
     throw e;
   }
 }

@@ -99,19 +99,19 @@ test("a copy whose source is a FIFO or a device is refused without blocking", ()
   }
 });
 
-test("a FIFO as the root's /etc/passwd or /etc/.clean: a typed error naming it, no hang", () => {
+test("a FIFO as the root's /etc/passwd or /etc/.clean: reported by name and read as empty, no hang; the rest is set up", () => {
   for (const name of ["passwd", ".clean"]) {
     const root = makeUserRoot("etc-inputs-");
-    const etc = buildEtcTree(root, { conf: { text: "c\n", mode: "0600", user: "etcsvc" } });
+    const entries = { conf: { text: "c\n", mode: "0600", user: "+0" }, good: { text: "g\n" } };
+    const etc = buildEtcTree(root, entries);
     rmSync(join(root, "etc", name), { force: true });
     mkfifo(join(root, "etc", name));
-    try {
-      planEtcSetup(root, etc, {}, false);
-      assert.unreachable("refused");
-    } catch (e) {
-      assert.instance(e, InputFileError);
-      assert.match((e as Error).message, new RegExp(`^/etc/${name.replace(".", "\\.")}: .*is a FIFO`));
-    }
+    const { lines } = planEtcSetup(root, etc, {}, false);
+    assert.ok(lines.some((l) => new RegExp(`^error: /etc/${name.replace(".", "\\.")}: .*is a FIFO, not a regular file; read as empty$`).test(l)), lines.join("\n"));
+    const r = setup(root, entries);
+    assert.is(r.status, 1);
+    assert.is(readlinkSync(join(root, "etc/good")), "/etc/static/good");
+    assert.is(statSync(join(root, "etc/conf")).mode & 0o777, 0o600);
   }
 });
 
@@ -140,6 +140,38 @@ test("owners out of uid_t's range are refused at planning, naming the entry; the
   for (const n of ["a", "b", "c", "d"]) assert.not.ok(existsSync(join(root, "etc", n)), n);
   assert.is(statSync(join(root, "etc/e")).uid, 4294967294);
   assert.is(readlinkSync(join(root, "etc/f")), "/etc/static/f");
+});
+
+test("a copy whose source is a symlink loop is refused naming the entry; the other entries are set up", () => {
+  const { root, entries } = treeWithBadEntry();
+  const etc = buildEtcTree(root, entries);
+  const link = join(root, etc, "bad");
+  unlinkSync(link);
+  symlinkSync("/nix/store/loopy", link);
+  symlinkSync("/nix/store/loopy", join(root, "nix/store/loopy"));
+  assertOnlyBadRefused(root, entries, /cannot read the etc entry bad: too many levels of symbolic links/);
+});
+
+test("a passwd the tree declares as a directory, or a .clean that is a directory, is reported and read as empty: every other entry is set up, at every run", () => {
+  for (const bad of ["declared passwd", ".clean"]) {
+    const root = makeUserRoot("etc-inputs-");
+    const entries = { passwd: { text: "root:x:0:0::/root:/bin/sh\n" }, good: { text: "g\n" }, "z/copy": { text: "z\n", mode: "0600" } };
+    const etc = buildEtcTree(root, entries);
+    if (bad === ".clean") mkdirSync(join(root, "etc/.clean"));
+    else {
+      const src = join(root, readlinkSync(join(root, etc, "passwd")));
+      rmSync(src);
+      mkdirSync(src);
+    }
+    for (const run of [1, 2]) {
+      const r = setup(root, entries);
+      assert.is(r.status, 1, bad);
+      assert.is(r.messages.length, 1, r.messages.join("\n"));
+      assert.match(r.messages[0]!, bad === ".clean" ? /^error: \/etc\/\.clean: .*is a directory, not a regular file; read as empty$/ : /^error: the etc entry passwd: .*is a directory, not a regular file; read as empty$/);
+      assert.is(readlinkSync(join(root, "etc/good")), "/etc/static/good", `${bad}, run ${run}`);
+      assert.is(statSync(join(root, "etc/z/copy")).mode & 0o777, 0o600);
+    }
+  }
 });
 
 test.run();
