@@ -103,7 +103,12 @@ export class Writer {
       case "t": this.align(8); this.#reserve(8); b().writeBigUInt64LE(BigInt(v as number | bigint), this.#pos); this.#pos += 8; return;
       case "d": this.align(8); this.#reserve(8); b().writeDoubleLE(Number(v), this.#pos); this.#pos += 8; return;
       case "s": case "o": {
-        const bytes = encoder.encode(String(v));
+        // The bus daemon drops a connection that sends a NUL inside a string or a malformed object
+        // path, failing every call in flight: refused here, for this one call.
+        const text = String(v);
+        if (text.includes("\0")) throw new TypeError(`a D-Bus string cannot hold a NUL byte: ${JSON.stringify(text)}`);
+        if (t.code === "o" && !OBJECT_PATH.test(text)) throw new TypeError(`not a D-Bus object path: ${JSON.stringify(text)}`);
+        const bytes = encoder.encode(text);
         this.u32(bytes.length);
         this.raw(bytes);
         return this.u8(0);

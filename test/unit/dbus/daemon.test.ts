@@ -34,6 +34,26 @@ test("calls a method and gets the reply body", async () => {
   bus.close();
 });
 
+test("a NUL in a string or a malformed object path fails that call only: the bus daemon never sees it, the connection and the calls beside it live on", async () => {
+  // dbus-daemon drops a connection that sends either, failing every call in flight; a list file
+  // line with a NUL (a unit name for StartUnit) made every later switch abort there.
+  const bus = await connectBus(address);
+  const calls = [
+    bus.call(...DBUS, "GetNameOwner", "s", ["org.freedesktop.DBus"]),
+    bus.call(...DBUS, "GetNameOwner", "s", ["bad\0.service"]),
+    bus.call("org.freedesktop.DBus", "/org//bad", "org.freedesktop.DBus", "ListNames"),
+    bus.call(...DBUS, "ListNames"),
+  ];
+  const r = await Promise.allSettled(calls);
+  assert.equal(r.map((x) => x.status), ["fulfilled", "rejected", "rejected", "fulfilled"]);
+  assert.match(String((r[1] as PromiseRejectedResult).reason), /cannot hold a NUL byte/);
+  assert.match(String((r[2] as PromiseRejectedResult).reason), /not a D-Bus object path/);
+  assert.not.ok(bus.closed);
+  const [owner] = await bus.call(...DBUS, "GetNameOwner", "s", ["org.freedesktop.DBus"]);
+  assert.is(owner, "org.freedesktop.DBus");
+  bus.close();
+});
+
 test("reads properties, Variants unwrapped", async () => {
   const bus = await connectBus(address);
   const features = await bus.getProperty<string[]>(...DBUS, "Features");
