@@ -12,11 +12,11 @@ import { runActivation } from "./activation.ts";
 import { installBootloader, installsBootloader } from "../host/bootloader.ts";
 import { runPreSwitchCheck } from "../host/checks.ts";
 import { type Action, readSwitchEnv, requireNixos, type SwitchEnv } from "../host/contract.ts";
-import { loadDebt, saveDebt, updateDebt } from "../state/debt.ts";
+import { DEBT_FILE, loadDebt, saveDebt, updateDebt } from "../state/debt.ts";
 import type { ManagerConnection, SwitchSystemd } from "./types.ts";
 import { EXIT, SwitchExit } from "../host/exit.ts";
 import { checkInitInterfaceVersion } from "../host/interface-version.ts";
-import { SwitchLists, SYSTEM_RUN_DIR } from "../state/lists.ts";
+import { SwitchLists, sweepListTemps, SYSTEM_RUN_DIR } from "../state/lists.ts";
 import { acquireSwitchLock, ensureRunDir } from "../host/lock.ts";
 import type { SwitchLog } from "./log.ts";
 import { DEPRECATED_ACTIVATION_LISTS, executePlan, persistLists } from "./phases.ts";
@@ -122,6 +122,7 @@ export async function runSystemSwitch(o: SystemSwitchOptions, host: SystemHost =
   ensureRunDir(sw.runDir);
   const lock = acquireSwitchLock(sw.runDir);
   try {
+    if (action !== "dry-activate") sweepListTemps(sw.runDir, [DEBT_FILE]);
     if (!env.noCheck) await runPreSwitchCheck(env.preSwitchCheck, env.toplevel, action, sw.sink);
     if (action === "check") return EXIT.ok;
     if (installsBootloader(action)) await installBootloader(env.installBootloader, env.toplevel, sw.sink);
@@ -131,7 +132,7 @@ export async function runSystemSwitch(o: SystemSwitchOptions, host: SystemHost =
     const newPid1 = join(env.systemd, "lib/systemd/systemd");
     if (canonicalOrUnknown(newPid1) === "/unknown") throw new SwitchExit(EXIT.notNixos, []);
 
-    const lists = new SwitchLists(sw.runDir, action === "dry-activate");
+    const lists = new SwitchLists(sw.runDir, action === "dry-activate", (l) => sw.log.warn(l));
     const connection = await host.connect();
     try {
       return await switchUnits(sw, connection, lists, newPid1);

@@ -16,7 +16,7 @@ import { diskUnitDirectory } from "../../units/dir.ts";
 import { type Action, parseAction, requiredEnv } from "../host/contract.ts";
 import type { ManagerConnection } from "./types.ts";
 import { EXIT, SwitchExit } from "../host/exit.ts";
-import { SwitchLists } from "../state/lists.ts";
+import { SwitchLists, sweepListTemps } from "../state/lists.ts";
 import type { SwitchLog } from "./log.ts";
 import { executePlan, persistLists } from "./phases.ts";
 import { type ActiveUnit, listsToPersist, planSwitch, planUserMigration, sortUnits, USER_UNIT_DIR, userConfigUnitDir, userDryActivateLines, userMigrationCandidates, withdraw } from "../plan/index.ts";
@@ -148,7 +148,9 @@ export async function runUserSwitch(parentExe: string, log: SwitchLog, env: Reco
   const listDir = join(runtimeDir, "nixos");
   mkdirSync(listDir, { recursive: true });
   chmodSync(listDir, 0o700);
-  const lists = new SwitchLists(listDir, dry);
+  // The system switch holds its lock while this child runs: no other switch writes here now.
+  if (!dry) sweepListTemps(listDir);
+  const lists = new SwitchLists(listDir, dry, (l) => log.warn(l));
 
   const connection = await host.connect(runtimeDir);
   const { systemd } = connection;

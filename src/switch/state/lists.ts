@@ -4,9 +4,10 @@
  * interrupted switch (kill -9, a lost SSH session, a crash) is continued by the next one.
  * Unit names are compared as literal strings, never as patterns (`mnt-my\x2ddata.mount`).
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, openSync, rmSync, writeSync, constants } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, renameSync, rmSync, writeSync, constants } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../fs/atomic.ts";
+import { sweepTemps } from "../../fs/staged.ts";
 import { InputFileError, readRegularFileOptional } from "../../fs/read.ts";
 
 /** The largest list file read (bytes): hundreds of thousands of unit names. */
@@ -75,6 +76,14 @@ export function removeFromList(path: string, unit: string): void {
   writeFileAtomic(path, kept.map((l) => l + "\n").join(""), { mode: 0o644 });
 }
 
+/**
+ * Removes the temporaries a killed switch left beside the list files in `dir` (and beside `others`,
+ * more files of ours there), so none piles up until reboot. Only under the switch's lock.
+ */
+export function sweepListTemps(dir: string, others: readonly string[] = []): string[] {
+  return sweepTemps(dir, new Set([...Object.values(LIST_NAMES), ...others]));
+}
+
 /** Deletes a list file; a missing one is fine. */
 function deleteList(path: string): void {
   rmSync(path, { force: true });
@@ -86,15 +95,33 @@ function deleteList(path: string): void {
  * except consuming the dry-activation lists, which ng also deletes after reading.
  */
 export class SwitchLists {
-  constructor(readonly dir: string, readonly dry: boolean) {}
+  /** `warn`: where a list file that cannot be read is reported (see read). */
+  constructor(readonly dir: string, readonly dry: boolean, readonly warn: (line: string) => void = () => {}) {}
 
   /** The path of a list file. */
   path(name: ListName): string {
     return join(this.dir, LIST_NAMES[name]);
   }
 
+  /**
+   * A list's units. One that cannot be read (a directory or FIFO there, more than MAX_LIST_BYTES)
+   * is reported, read as empty (as ng reads it), and moved aside to `NAME.broken-TIME` unless dry:
+   * otherwise every later switch would stop at it.
+   */
   read(name: ListName): string[] {
-    return readList(this.path(name));
+    const path = this.path(name);
+    try {
+      return readList(path);
+    } catch (e) {
+      if (!(e instanceof InputFileError)) throw e;
+      let moved = "";
+      if (!this.dry) {
+        const aside = `${path}.broken-${Date.now()}`;
+        try { renameSync(path, aside); moved = `; moved to ${aside}`; } catch { /* reported below as it is */ }
+      }
+      this.warn(`warning: ${e.message}; read as empty${moved}`);
+      return [];
+    }
   }
 
   exists(name: ListName): boolean {

@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { InputFileError } from "../../../../src/fs/read.ts";
-import { appendToList, readList, removeFromList, SwitchLists } from "../../../../src/switch/state/lists.ts";
+import { appendToList, readList, removeFromList, sweepListTemps, SwitchLists } from "../../../../src/switch/state/lists.ts";
+import { tempPathFor } from "../../../../src/fs/staged.ts";
 import { tempDir } from "../../tmp.ts";
 
 const tmp = () => tempDir("stc-lists-");
@@ -83,6 +84,39 @@ test("appending to a list file that is a FIFO, a symlink or a directory is refus
   const dir = join(d, "reload-list");
   mkdirSync(dir);
   assert.throws(() => appendToList(dir, ["a.service"]), (e: Error) => e instanceof InputFileError && e.path === dir);
+});
+
+test("a list that cannot be read is reported, read as empty and moved aside (not when dry): it cannot stop every later switch", () => {
+  const d = tmp();
+  mkdirSync(join(d, "start-list"));
+  assert.is(spawnSync("mkfifo", [join(d, "reload-list")]).status, 0);
+  const warnings: string[] = [];
+  const dry = new SwitchLists(d, true, (l) => warnings.push(l));
+  assert.equal(dry.read("start"), []);
+  assert.ok(existsSync(join(d, "start-list")), "a dry run moves nothing");
+  const l = new SwitchLists(d, false, (w) => warnings.push(w));
+  assert.equal(l.read("start"), []);
+  assert.equal(l.read("reload"), []);
+  assert.equal(warnings.length, 3);
+  assert.match(warnings[0]!, /^warning: switch list file: .*start-list: is a directory, not a regular file; read as empty$/);
+  assert.match(warnings[1]!, /start-list: is a directory, not a regular file; read as empty; moved to .*start-list\.broken-\d+$/);
+  assert.match(warnings[2]!, /reload-list: is a FIFO, not a regular file; read as empty; moved to /);
+  assert.not.ok(existsSync(join(d, "start-list")));
+  // The next switch records and reads its lists as usual.
+  l.record("start", "a.service");
+  assert.equal(l.read("start"), ["a.service"]);
+});
+
+test("sweepListTemps: a killed switch's temporaries beside its lists (and the files named) are removed, nothing else", () => {
+  const d = tmp();
+  const mine = [tempPathFor(join(d, "reload-list")), tempPathFor(join(d, "start-list")), tempPathFor(join(d, "restart-debt.json"))];
+  const other = tempPathFor(join(d, "someone-elses"));
+  for (const p of [...mine, other]) writeFileSync(p, "x\n");
+  writeFileSync(join(d, "reload-list"), "a.service\n");
+  assert.equal(sweepListTemps(d, ["restart-debt.json"]).length, 3);
+  for (const p of mine) assert.not.ok(existsSync(p), p);
+  assert.ok(existsSync(other));
+  assert.equal(readList(join(d, "reload-list")), ["a.service"]);
 });
 
 test.run();
