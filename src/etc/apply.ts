@@ -150,6 +150,7 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
     out.stderr(`error: another process is setting up /etc (it holds /etc/${ETC_LOCK}); nothing done`);
     return 1;
   }
+  if (lock.movedAside) out.stderr(`warning: /etc/${ETC_LOCK} was not a regular file; moved to ${lock.movedAside}`);
   try {
     sweepManagedDirs(root, etc, plan.dirs);
     return applyLocked(root, etc, plan, out, touched);

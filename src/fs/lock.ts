@@ -1,9 +1,11 @@
 /** An exclusive, non-blocking advisory lock on a file, held until released or the process exits. */
-import { closeSync, constants, fchmodSync, fstatSync, openSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, renameSync } from "node:fs";
 import { flock, LOCK_EX, LOCK_NB, LOCK_UN } from "./libc.ts";
 
 export interface Lock {
   readonly path: string;
+  /** Where something other than a regular file found at the lock's name was moved. */
+  readonly movedAside?: string;
   release(): void;
 }
 
@@ -27,18 +29,32 @@ function take(path: string, fd: number): Lock | undefined {
  * undefined when another process holds it: callers must not wait, as switch-to-configuration
  * refuses to queue behind a running switch. flock(2) needs only an open descriptor, so a lock on
  * anything another user can open (a directory, a world-readable file) is one any user can hold:
- * the file is kept 0600, and opened O_NOFOLLOW (a link planted at its name is refused) and
+ * the file is kept 0600, and opened O_NOFOLLOW (a link planted at its name is never followed) and
  * O_NONBLOCK (a FIFO there cannot block the open).
+ *
+ * Something other than a regular file at the name (a link, a FIFO, a device, a directory) is
+ * looked at before it is opened, never opened, and moved aside to `PATH.broken-TIME` (`Lock.movedAside`
+ * says where): refusing it would make every later run fail. Throws only when the name cannot be
+ * cleared or opened.
  */
 export function tryLockExclusive(path: string): Lock | undefined {
+  let movedAside: string | undefined;
+  let st;
+  try { st = lstatSync(path); } catch { /* missing: created below */ }
+  if (st !== undefined && !st.isFile()) {
+    movedAside = `${path}.broken-${Date.now()}`;
+    renameSync(path, movedAside);
+  }
   const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new Error(`${path}: the lock is not a regular file`);
-    if ((st.mode & 0o077) !== 0) fchmodSync(fd, 0o600);
+    const opened = fstatSync(fd);
+    // Swapped in between the look and the open (by root alone: the directory is root's).
+    if (!opened.isFile()) throw new Error(`${path}: the lock is not a regular file`);
+    if ((opened.mode & 0o077) !== 0) fchmodSync(fd, 0o600);
   } catch (e) {
     closeSync(fd);
     throw e;
   }
-  return take(path, fd);
+  const lock = take(path, fd);
+  return lock && movedAside ? { ...lock, release: lock.release, movedAside } : lock;
 }

@@ -121,6 +121,7 @@ export async function runSystemSwitch(o: SystemSwitchOptions, host: SystemHost =
   requireNixos(host.root, env.distroId);
   ensureRunDir(sw.runDir);
   const lock = acquireSwitchLock(sw.runDir);
+  if (lock.movedAside) sw.log.warn(`warning: ${lock.path} was not a regular file; moved to ${lock.movedAside}`);
   try {
     if (action !== "dry-activate") sweepListTemps(sw.runDir, [DEBT_FILE]);
     if (!env.noCheck) await runPreSwitchCheck(env.preSwitchCheck, env.toplevel, action, sw.sink);

@@ -6,7 +6,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
-import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyEtc, isNoop } from "../../../src/etc/apply.ts";
 import { planEtcSetup } from "../../../src/etc/step.ts";
@@ -111,22 +111,30 @@ test("the lock is a root-only file: a lock on the /etc directory, which any user
   assert.is(st.uid, process.getuid!());
 });
 
-test("a lock file that is a link or a FIFO is refused, never followed or waited on", () => {
+test("a lock file that is a link, a FIFO or a directory is moved aside, never followed, opened or waited on: the run goes on", () => {
   const root = makeUserRoot("etc-lock-");
   const etc = buildEtcTree(root, ENTRIES);
   const { data } = planEtcSetup(root, etc, {}, false);
   const victim = join(root, "victim");
   writeFileSync(victim, "keep");
-  symlinkSync(victim, join(root, "etc", ETC_LOCK));
-  const messages: string[] = [];
-  assert.is(applyEtc(root, data, { stderr: (l) => messages.push(l) }), 1);
-  assert.match(messages.join("\n"), /cannot set up \/etc/);
-  assert.is(readFileSync(victim, "utf8"), "keep");
-  unlinkSync(join(root, "etc", ETC_LOCK));
-  execFileSync("mkfifo", [join(root, "etc", ETC_LOCK)]);
-  messages.length = 0;
-  assert.is(applyEtc(root, data, { stderr: (l) => messages.push(l) }), 1);
-  assert.match(messages.join("\n"), /the lock is not a regular file/);
+  const lockPath = join(root, "etc", ETC_LOCK);
+  const makers: [string, () => void][] = [
+    ["link", () => symlinkSync(victim, lockPath)],
+    ["FIFO", () => execFileSync("mkfifo", [lockPath])],
+    ["directory", () => mkdirSync(lockPath)],
+  ];
+  for (const [what, make] of makers) {
+    rmSync(join(root, "etc"), { recursive: true, force: true });
+    mkdirSync(join(root, "etc"));
+    make();
+    const messages: string[] = [];
+    assert.is(applyEtc(root, data, { stderr: (l) => messages.push(l) }), 0, `${what}: ${messages.join("\n")}`);
+    assert.equal(messages.length, 1, what);
+    assert.match(messages[0]!, new RegExp(`^warning: /etc/${ETC_LOCK.replace(".", "\\.")} was not a regular file; moved to .*\\.broken-\\d+$`));
+    assert.ok(lstatSync(lockPath).isFile(), what);
+    assert.is(readlinkSync(join(root, "etc/hosts")), "/etc/static/hosts", what);
+    assert.is(readFileSync(victim, "utf8"), "keep");
+  }
 });
 
 test("a no-op run needs no lock (it writes nothing), but one with a killed run's temporary to sweep does", () => {
