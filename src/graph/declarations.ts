@@ -6,6 +6,7 @@
 import TOML from "@iarna/toml";
 import { readdirSync, statSync } from "node:fs";
 import { InputFileError, MAX_BYTES, readRegularFile } from "../fs/read.ts";
+import { resolveInRoot } from "../fs/root.ts";
 import { join } from "node:path";
 import type { Graph, ShellSettings, StepDeclaration, StepKind } from "./step.ts";
 
@@ -111,11 +112,17 @@ export function parseDeclarations(file: string, text: string): { steps: StepDecl
   return { steps, shell };
 }
 
-/** The TOML files a path names: the file itself, or a directory's `*.toml` in sorted order. */
-function tomlFiles(path: string): string[] {
+/**
+ * The TOML files a path names: the file itself, or a directory's `*.toml` in sorted order. With
+ * `root`, `path` is a path inside that root, and it and each file listed are resolved inside it
+ * (a link in a graph directory leads into the root, never to this machine's files).
+ */
+function tomlFiles(path: string, root?: string): string[] {
+  const here = root === undefined ? path : resolveInRoot(root, path);
   try {
-    if (!statSync(path).isDirectory()) return [path]; // anything else is judged by the read
-    return readdirSync(path).filter((f) => f.endsWith(".toml")).sort().map((f) => join(path, f));
+    if (!statSync(here).isDirectory()) return [here]; // anything else is judged by the read
+    const names = readdirSync(here).filter((f) => f.endsWith(".toml")).sort();
+    return names.map((f) => (root === undefined ? join(here, f) : resolveInRoot(root, `${path}/${f}`)));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new DeclarationError(path, "read", code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? (e as Error).message})`);
@@ -126,16 +133,17 @@ function tomlFiles(path: string): string[] {
  * Loads a graph from files and directories. A step declared twice is an error naming both files;
  * `[shell]` settings are merged in file order.
  */
-export function loadGraph(paths: readonly string[]): Graph {
+export function loadGraph(paths: readonly string[], root?: string): Graph {
   const steps: StepDeclaration[] = [];
   const seen = new Map<string, string>();
   let shell: ShellSettings = { ...DEFAULT_SHELL };
   for (const p of paths) {
-    for (const file of tomlFiles(p)) {
+    for (const file of tomlFiles(p, root)) {
       let text: string;
       try {
         // Only a regular file of sane size: a FIFO in a graph directory must not hang activation.
-        text = readRegularFile(file, { maxBytes: MAX_BYTES.graphFile, what: "activation graph" }).toString("utf8");
+        // Resolved inside the root already: a link swapped in meanwhile is refused, not followed.
+        text = readRegularFile(file, { maxBytes: MAX_BYTES.graphFile, what: "activation graph", noFollow: root !== undefined }).toString("utf8");
       } catch (e) {
         throw new DeclarationError(file, "read", e instanceof InputFileError ? e.detail : (e as Error).message);
       }

@@ -35,8 +35,9 @@ export async function run(args: string[]): Promise<number> {
   const root = flag(p, "root") ?? "/";
   const dry = has(p, "dry");
   if (!isHostRoot(root) && !isAbsolute(systemConfig)) throw new UsageError(`with --root, SYSTEM is a path inside ${root} and must be absolute: ${systemConfig}`);
-  const graphPaths = p.flags.get("graph") ?? [isHostRoot(root) ? join(systemConfig, GRAPH_FILE) : resolveInRoot(root, join(systemConfig, GRAPH_FILE))];
-  const graph = loadGraph(graphPaths);
+  // --graph names paths of this machine; the generation's own graph is inside the root.
+  const given = p.flags.get("graph");
+  const graph = given ? loadGraph(given) : loadGraph([join(systemConfig, GRAPH_FILE)], isHostRoot(root) ? undefined : root);
   if (!dry && isHostRoot(root)) requireRoot("activate");
   const ctx = cliContext(systemConfig, root, dry ? "dry-activate" : "activate");
   const result = await executeGraph(graph, ctx, builtins());

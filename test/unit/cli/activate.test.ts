@@ -55,4 +55,25 @@ test("a real run points DIR's /run/current-system at SYSTEM as DIR sees it; a re
   assert.match(rel.stderr, /with --root, SYSTEM is a path inside .* and must be absolute: system/);
 });
 
+test("a graph directory inside DIR: its files, links among them, are resolved inside DIR, never read from this machine", () => {
+  const root = rootWithLinkedSystem();
+  const gen = join(root, "gens/real-system");
+  const host = tempDir("activate-host-");
+  // A host file outside DIR that a link in the graph directory names by an absolute path.
+  writeFileSync(join(host, "host.toml"), "[steps.fromhost]\nbuiltin = \"users\"\nsupportsDryActivation = true\n");
+  const graphDir = join(gen, "activation-graph.toml");
+  const original = join(gen, "steps.toml");
+  Bun.spawnSync(["mv", graphDir, original]);
+  mkdirSync(graphDir);
+  symlinkSync("/gens/real-system/steps.toml", join(graphDir, "a.toml")); // inside DIR: the generation's file
+  const r = stagehand(["activate", "--dry", "--root", root, "--json", "/system"]);
+  const doc = lastLineDocument(r.stdout, "activate --json") as Run;
+  assert.ok(doc.steps.some((s) => s.name === "users"), JSON.stringify(doc));
+  symlinkSync(join(host, "host.toml"), join(graphDir, "b.toml")); // inside DIR this names DIR/<host path>: missing
+  const r2 = stagehand(["activate", "--dry", "--root", root, "/system"]);
+  assert.is(r2.status, 1);
+  assert.match(r2.stderr, new RegExp(`${join(root, host, "host.toml").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: read: does not exist`));
+  assert.not.match(r2.stderr + r2.stdout, /fromhost/);
+});
+
 test.run();
