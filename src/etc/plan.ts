@@ -248,6 +248,9 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     for (const l of state.staticLinks) consider(parentName(l.name));
   }
   for (const name of state.clean) consider(parentName(name));
+  // Every directory of /etc where the walk saw a temporary of ours, managed by this tree or not:
+  // a run killed while a directory was replaced by a link leaves one where no later tree looks.
+  for (const dir of state.dirsWithTemps ?? []) sweep.add(dir);
   return { tree: tree.path, ops, dirs: [...sweep] };
 }
 

@@ -17,9 +17,11 @@ import { tempPathFor } from "../../../src/fs/staged.ts";
 import { buildEtcTree, makeUserRoot, snapshot } from "./fixtures.ts";
 import { setup } from "./helpers.ts";
 
+const lstatExists = (p: string) => { try { lstatSync(p); return true; } catch { return false; } };
+
 const ENTRIES = { hosts: { text: "h\n" }, "ssh/sshd_config": { text: "p\n", mode: "0600" }, "profile.d/a.sh": { text: "a\n" } };
 
-test("temporary files of a killed run are swept from every directory the run manages, and only there", () => {
+test("temporary files of a killed run are swept from every directory of /etc, and nothing else is", () => {
   const root = makeUserRoot("etc-sweep-");
   setup(root, ENTRIES);
   const etc = join(root, "etc");
@@ -32,10 +34,11 @@ test("temporary files of a killed run are swept from every directory the run man
   symlinkSync("/etc/static/profile.d/a.sh", join(dir, "a.sh"));
   mkdirSync(tempPathFor(join(etc, "gone"), "old"));
   writeFileSync(tempPathFor(join(etc, ".clean")), "x\n");
-  // Not ours, or not a directory this run manages: kept.
+  // In a directory this tree does not manage (a killed run's, when a directory became a link): swept too.
   mkdirSync(join(etc, "unmanaged"));
   const foreign = tempPathFor(join(etc, "unmanaged/file"));
   writeFileSync(foreign, "");
+  // Not ours (not the temporaries' name pattern): kept.
   writeFileSync(join(etc, ".hosts.stagehand-notours"), "");
   writeFileSync(join(etc, ".hidden"), "");
 
@@ -43,8 +46,21 @@ test("temporary files of a killed run are swept from every directory the run man
   assert.is(r.status, 0, r.messages.join("\n"));
   assert.equal(r.messages, [], "a temporary link into /etc/static is not an obsolete link");
   const left = Object.keys(snapshot(etc)).filter((n) => n.includes(".stagehand-"));
-  assert.equal(left.sort(), [".hosts.stagehand-notours", foreign.slice(etc.length + 1)]);
+  assert.equal(left.sort(), [".hosts.stagehand-notours"]);
   assert.ok(existsSync(join(etc, ".hidden")));
+});
+
+test("a temporary left in a directory no later tree manages is swept too (a run killed while a directory became a link)", () => {
+  const root = makeUserRoot("etc-sweep-");
+  assert.is(setup(root, { "a/b/x": { text: "x\n" }, hosts: { text: "h\n" } }).status, 0);
+  const etc = join(root, "etc");
+  // What the killed run left: the new link built beside /etc/a/b, never swapped in.
+  const left = tempPathFor(join(etc, "a/b"), "new");
+  symlinkSync("/etc/static/a/b", left);
+  const r = setup(root, { hosts: { text: "h\n" } });
+  assert.is(r.status, 0, r.messages.join("\n"));
+  assert.not.ok(existsSync(left) || lstatExists(left), "swept");
+  assert.equal(Object.keys(snapshot(etc)).filter((n) => n.includes(".stagehand-")), []);
 });
 
 test("in /etc itself, the users step's temporaries are left to it (it sweeps them under its own lock)", () => {
