@@ -289,6 +289,9 @@ class EtcApply {
       case "replace-dir":
         this.replacingDirs.add(op.name);
         break;
+      case "file-to-dir":
+        this.fileToDirectory(op.name);
+        break;
       case "mkdir":
         this.mkdir(op.name);
         break;
@@ -350,6 +353,24 @@ class EtcApply {
       unlinkSync(p);
       this.touched.add(dirname(p));
     }
+  }
+
+  /**
+   * Starts the directory that replaces this step's copy or direct link `/etc/NAME`: built aside,
+   * swapped in once complete (swapInPendingDirs), so the name never goes missing. A directory
+   * found there meanwhile is used as it is.
+   */
+  private fileToDirectory(name: string): void {
+    const p = at(this.root, name, this.etc);
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (st !== undefined && st.isDirectory()) return;
+    if (st === undefined) {
+      this.mkdir(name);
+      return;
+    }
+    const tmp = tempPathFor(p, "dir");
+    mkdirSync(tmp, { mode: 0o755 });
+    this.pendingDirs.set(name, { tmp, final: p });
   }
 
   private mkdir(name: string): void {

@@ -20,6 +20,11 @@ export type EtcOp =
   | { op: "remove-link"; name: string; toDirectory?: boolean; insideReplacedDir?: boolean }
   /** Remove a directory holding only links into /etc/static, to put a link in its place. */
   | { op: "replace-dir"; name: string }
+  /**
+   * Put a directory in place of a copy or a direct link this step made (listed in `.clean`) where
+   * the new tree has a directory: built aside and swapped in once complete, as for remove-link.
+   */
+  | { op: "file-to-dir"; name: string; was: "file" | "link" }
   | { op: "mkdir"; name: string }
   /** Make `/etc/NAME` a symlink to `target` (atomically replacing what is there). */
   | { op: "link"; name: string; target: string; direct: boolean }
@@ -65,6 +70,7 @@ export function opMessage(op: EtcOp): string | undefined {
   switch (op.op) {
     case "remove-link": return `removing obsolete symlink ${q(op.name)}...`;
     case "remove-file": return `removing obsolete file ${q(op.name)}...`;
+    case "file-to-dir": return `removing obsolete ${op.was === "file" ? "file" : "symlink"} ${q(op.name)}...`;
     case "warn": return op.message;
     case "error": return op.message;
     default: return undefined;
@@ -81,6 +87,7 @@ function opLine(op: EtcOp): string {
     case "link": return `would link ${q(op.name)} to ${op.target}`;
     case "copy": return `would ${op.old ? "update" : "copy"} ${q(op.name)} (mode ${octal(op.mode)}, owner ${op.user}:${op.group} = ${op.uid}:${op.gid})`;
     case "remove-file": return `would remove obsolete file ${q(op.name)}`;
+    case "file-to-dir": return `would replace obsolete ${op.was === "file" ? "file" : "symlink"} ${q(op.name)} with a directory`;
     case "clean": return "would update /etc/.clean";
     case "tag": return "would create /etc/NIXOS";
     case "warn": return `warning: ${op.message}`;
@@ -143,11 +150,15 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   const madeDirs = new Set<string>();
   const oldClean = new Set(state.clean);
   /** Whether /etc/DIR will be a directory once its parents are made. */
-  const dirUsable = (dir: string): "yes" | "make" | "blocked" => {
+  const dirUsable = (dir: string): "yes" | "make" | "replace" | "blocked" => {
     if (madeDirs.has(dir)) return "yes";
     const s = state.nodes.get(dir);
     if (!s || s.type === "none" || removed.has(dir) || (s.type === "link" && intoStatic(s.linkTarget!))) return "make";
-    if (s.type === "dir" || (s.type === "link" && s.leadsToDir)) return "yes";
+    if (s.type === "dir") return "yes";
+    // A copy or a direct link of ours where the new tree has a directory: replaced by it (else it
+    // would block that directory's entries at every run, and .clean would forget it).
+    if ((s.type === "file" || s.type === "link") && oldClean.has(dir) && tree.byName.get(dir)?.kind === "directory") return "replace";
+    if (s.type === "link" && s.leadsToDir) return "yes";
     return "blocked";
   };
   /** The directories to sweep (see EtcPlan.dirs): of those this run manages, where loading saw a temporary or did not list. */
@@ -165,6 +176,7 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
       const u = dirUsable(dir);
       if (u === "blocked") return `error: not setting up ${q(name)}: ‘/etc/${dir}’ is in the way and is not a directory`;
       if (u === "make") { ops.push({ op: "mkdir", name: dir }); }
+      if (u === "replace") ops.push({ op: "file-to-dir", name: dir, was: state.nodes.get(dir)!.type === "file" ? "file" : "link" });
       madeDirs.add(dir);
     }
     return undefined;

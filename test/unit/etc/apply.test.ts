@@ -161,6 +161,34 @@ test("between any two operations of a switch, every name declared before and aft
   assert.is(readFileSync(resolveInRoot(root, "/etc/dirlink/b"), "utf8"), "b2\n");
 });
 
+test("a copy or a direct link of ours where the new tree has a directory becomes that directory, never missing in between; no error at any later run", () => {
+  for (const mode of ["0644", "direct-symlink"]) {
+    const root = makeUserRoot();
+    assert.is(setup(root, { foo: { text: "old\n", mode }, hosts: { text: "h\n" } }).status, 0);
+    assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), "foo\n");
+    const gen2 = { "foo/x": { text: "x\n" }, "foo/y": { text: "y\n", mode: "0600" }, hosts: { text: "h\n" } };
+    const etc = buildEtcTree(root, gen2);
+    const { data, lines } = planEtcSetup(root, etc, {}, true);
+    assert.ok(lines.includes(`would replace obsolete ${mode === "0644" ? "file" : "symlink"} ‘/etc/foo’ with a directory`), lines.join("\n"));
+    const missing: string[] = [];
+    const messages: string[] = [];
+    const status = applyEtc(root, planEtcSetup(root, etc, {}, false).data, {
+      stderr: (l) => messages.push(l),
+      afterOp: (op) => { try { lstatSync(join(root, "etc/foo")); } catch { missing.push(`${op.op}`); } },
+    });
+    assert.ok(data.ops.length > 0);
+    assert.is(status, 0, messages.join("\n"));
+    assert.equal(missing, [], mode);
+    assert.equal(messages, [`removing obsolete ${mode === "0644" ? "file" : "symlink"} ‘/etc/foo’...`]);
+    assert.ok(lstatSync(join(root, "etc/foo")).isDirectory());
+    assert.is(readlinkSync(join(root, "etc/foo/x")), "/etc/static/foo/x");
+    assert.is(readFileSync(join(root, "etc/foo/y"), "utf8"), "y\n");
+    assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), "foo/y\n");
+    const again = setup(root, gen2);
+    assert.equal([again.status, again.messages], [0, []]);
+  }
+});
+
 test("owners settled after the copies are in place: a link or a FIFO swapped in meanwhile is neither followed nor waited on", () => {
   const root = makeUserRoot();
   const host = join(root, "..", `host-file-${process.pid}`);
