@@ -129,7 +129,7 @@ function removeStaticTree(path: string): void {
  * other entries are still set up), when /etc/static could not be pointed at the new tree (then
  * nothing else is done), or when another run holds the lock on /etc.
  */
-export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number {
+export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput, replan?: () => EtcPlan): number {
   // Nothing to write, print or sweep: no lock either (a run that writes nothing needs no exclusion,
   // and taking flock(2) loads bun:ffi, milliseconds of a no-op's run).
   if (isNoop(plan)) return 0;
@@ -152,11 +152,32 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput): number 
   }
   if (lock.movedAside) out.stderr(`warning: /etc/${ETC_LOCK} was not a regular file; moved to ${lock.movedAside}`);
   try {
+    if (changedSincePlanned(root, etc, plan)) {
+      // Another run set up /etc between our planning and our lock: a plan from before would act
+      // on a stale .clean (copies it made would go untracked). Planned again, under the lock.
+      if (!replan) {
+        out.stderr("error: another run changed /etc while this one was planned; nothing done");
+        return 1;
+      }
+      plan = replan();
+      if (isNoop(plan)) return 0;
+    }
     sweepManagedDirs(root, etc, plan.dirs);
     return applyLocked(root, etc, plan, out, touched);
   } finally {
     lock.release();
   }
+}
+
+/** Whether /etc/.clean or /etc/static differ from what `plan` was made from (see EtcPlan.seen). */
+function changedSincePlanned(root: string, etc: string, plan: EtcPlan): boolean {
+  if (plan.seen === undefined) return false;
+  let clean = "";
+  // Read as planning reads it: a link at .clean followed inside the root; unreadable is empty.
+  try { clean = readRegularTextOptional(resolveInRoot(root, `/etc/${CLEAN}`), { maxBytes: MAX_BYTES.database, what: `/etc/${CLEAN}`, noFollow: true }) ?? ""; } catch { /* empty */ }
+  let target: string | undefined;
+  try { target = readlinkSync(join(etc, STATIC)); } catch { /* none, or not a link */ }
+  return clean !== plan.seen.clean || target !== plan.seen.static;
 }
 
 /**

@@ -60,6 +60,12 @@ export interface EtcPlan {
    * Temporary files a killed run left there are swept, under the lock, before anything is done.
    */
   dirs: string[];
+  /**
+   * What the plan was made from that another run would change: `/etc/.clean`'s text and where
+   * `/etc/static` pointed. Planning takes no lock; the applier compares these under the lock and
+   * plans again when another run changed /etc meanwhile.
+   */
+  seen?: { clean: string; static: string | undefined };
 }
 
 const q = (name: string) => `‘/etc/${name}’`;
@@ -263,7 +269,7 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   // Every directory of /etc where the walk saw a temporary of ours, managed by this tree or not:
   // a run killed while a directory was replaced by a link leaves one where no later tree looks.
   for (const dir of state.dirsWithTemps ?? []) sweep.add(dir);
-  return { tree: tree.path, ops, dirs: [...sweep] };
+  return { tree: tree.path, ops, dirs: [...sweep], seen: { clean: state.cleanText, static: state.staticTarget } };
 }
 
 /** The lines dry-activate prints for a plan (nothing for a no-op). */

@@ -31,6 +31,6 @@ export const etcStep: BuiltinStep<EtcPlan> = {
   apply(ctx: StepContext, plan: StepPlan<EtcPlan>) {
     // What NixOS's etc activation snippet prints before running setup-etc.pl.
     ctx.stdout("setting up /etc...");
-    return applyEtc(ctx.root, plan.data, { stderr: ctx.stderr });
+    return applyEtc(ctx.root, plan.data, { stderr: ctx.stderr }, () => planEtcSetup(ctx.root, plan.data.tree, ctx.env, false).data);
   },
 };

@@ -199,6 +199,8 @@ test("a failure to point /etc/static at the new tree stops the run before any li
   const etc = buildEtcTree(root, { hosts: { text: "h2\n" }, added: { text: "a\n" } });
   const { data } = planEtcSetup(root, etc, {}, false);
   // Between planning and applying, /etc/static became a non-empty directory (rename over it fails).
+  // (The applier's check for another run's changes would catch this first: taken out here.)
+  data.seen = undefined;
   rmSync(join(root, "etc/static"));
   mkdirSync(join(root, "etc/static/x"), { recursive: true });
   const messages: string[] = [];
@@ -206,6 +208,28 @@ test("a failure to point /etc/static at the new tree stops the run before any li
   assert.match(messages.join("\n"), /^error: cannot point \/etc\/static at .*; nothing else done: /);
   assert.not.ok(existsSync(join(root, "etc/added")));
   assert.equal(readdirSync(join(root, "etc")).filter((n) => n.includes(".stagehand-")), [], "its temporary link removed");
+});
+
+test("two runs whose planning overlaps: the second sees the first's changes under the lock and plans again (or, unable to, does nothing)", () => {
+  const root = makeUserRoot("etc-stale-");
+  assert.is(setup(root, { hosts: { text: "h\n" } }).status, 0);
+  const B = buildEtcTree(root, { hosts: { text: "h\n" }, "only-b": { text: "b\n", mode: "0600" } });
+  const A = buildEtcTree(root, { hosts: { text: "h2\n" } });
+  const planB = planEtcSetup(root, B, {}, false).data;
+  const planA = planEtcSetup(root, A, {}, false).data; // made from the same /etc as planB
+  assert.is(applyEtc(root, planB, { stderr: () => {} }), 0);
+  assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), "only-b\n");
+  // Without a way to plan again: nothing done, said so.
+  const messages: string[] = [];
+  assert.is(applyEtc(root, planA, { stderr: (l) => messages.push(l) }), 1);
+  assert.equal(messages, ["error: another run changed /etc while this one was planned; nothing done"]);
+  assert.ok(existsSync(join(root, "etc/only-b")));
+  // With one: A's plan made again under the lock removes B's copy, which the stale plan did not know.
+  messages.length = 0;
+  assert.is(applyEtc(root, planA, { stderr: (l) => messages.push(l) }, () => planEtcSetup(root, A, {}, false).data), 0);
+  assert.equal(messages, ["removing obsolete file ‘/etc/only-b’..."]);
+  assert.not.ok(existsSync(join(root, "etc/only-b")));
+  assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), "");
 });
 
 test.run();
