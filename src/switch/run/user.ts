@@ -47,6 +47,44 @@ export interface UserSwitchParent {
   toplevel: string;
   oldToplevel: string;
   summary: SwitchSummary;
+  /** The longest one user's switch may take (USER_SWITCH_TIMEOUT_MS). */
+  timeoutMs?: number;
+}
+
+/**
+ * The longest one user's switch may take. It drives that user's own service manager, which the
+ * user controls (and the child runs as the user, who may stop it), while the system switch waits
+ * with the changed services stopped and its lock held: it must not wait for good, as ng does.
+ */
+export const USER_SWITCH_TIMEOUT_MS = 5 * 60_000;
+
+/** The status runUserChild gives a child it stopped at the deadline (timeout(1)'s). */
+export const USER_CHILD_TIMED_OUT = 124;
+
+/**
+ * Runs one user's switch child (`argv`, output inherited) and resolves to its exit status: 1 when
+ * it cannot be spawned, 128 when a signal ended it, USER_CHILD_TIMED_OUT when it was still running
+ * `timeoutMs` after its start and was killed.
+ */
+export function runUserChild(argv: string[], opts: { uid?: number; gid?: number; env: Record<string, string> }, timeoutMs: number, report: { error(e: Error): void; timeout(): void }): Promise<number> {
+  return new Promise<number>((resolve) => {
+    let timedOut = false;
+    const child = spawn(argv[0]!, argv.slice(1), { ...opts, stdio: "inherit" });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      report.timeout();
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.once("error", (e) => {
+      clearTimeout(timer);
+      report.error(e);
+      resolve(1);
+    });
+    child.once("exit", (c, sig) => {
+      clearTimeout(timer);
+      resolve(timedOut ? USER_CHILD_TIMED_OUT : c ?? (sig ? 128 : 1));
+    });
+  });
 }
 
 /** Runs the per-user switch for every logged-in user; resolves to 0, or 4 if any failed. */
@@ -73,24 +111,20 @@ export async function switchUsers(p: UserSwitchParent): Promise<number> {
       continue;
     }
     p.log.line(`reloading user units for ${u.name}...`);
-    const code = await new Promise<number>((resolve) => {
-      const child = spawn(cmd!, args, {
-        uid: u.uid,
-        gid: props.gid,
-        stdio: "inherit",
-        env: {
-          XDG_RUNTIME_DIR: props.runtimePath,
-          [PARENT_EXE_VAR]: exe,
-          TOPLEVEL: p.toplevel,
-          OLD_TOPLEVEL: p.oldToplevel,
-          NIXOS_ACTION: p.action,
-        },
-      });
-      child.once("error", (e) => {
-        p.log.error(`Error: Failed to spawn user activation for ${u.name}: ${e.message}`);
-        resolve(1);
-      });
-      child.once("exit", (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+    const timeoutMs = p.timeoutMs ?? USER_SWITCH_TIMEOUT_MS;
+    const code = await runUserChild([cmd!, ...args], {
+      uid: u.uid,
+      gid: props.gid,
+      env: {
+        XDG_RUNTIME_DIR: props.runtimePath,
+        [PARENT_EXE_VAR]: exe,
+        TOPLEVEL: p.toplevel,
+        OLD_TOPLEVEL: p.oldToplevel,
+        NIXOS_ACTION: p.action,
+      },
+    }, timeoutMs, {
+      error: (e) => p.log.error(`Error: Failed to spawn user activation for ${u.name}: ${e.message}`),
+      timeout: () => p.log.warn(`warning: user activation for ${u.name} did not finish within ${Math.round(timeoutMs / 1000)} s; stopped`),
     });
     p.summary.users.push({ name: u.name, exitCode: code });
     if (code !== 0) {

@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SwitchExit } from "../../../../src/switch/host/exit.ts";
 import { memoryLog } from "../../../../src/switch/run/log.ts";
-import { runUserSwitch, type UserHost } from "../../../../src/switch/run/user.ts";
+import { runUserChild, runUserSwitch, USER_CHILD_TIMED_OUT, type UserHost } from "../../../../src/switch/run/user.ts";
 import { tempDir } from "../../tmp.ts";
 import { type FakeOpts, fakeSystemd } from "./fake-systemd.ts";
 
@@ -81,6 +81,18 @@ test("run by anything but its own parent: refused before connecting", async () =
     assert.instance(e, SwitchExit);
     assert.is((e as SwitchExit).code, 1);
   }
+});
+
+test("runUserChild: a user's child that does not finish is killed at the deadline and reported; one that does gives its status", async () => {
+  const reported: string[] = [];
+  const report = { error: (e: Error) => reported.push(`error ${e.message}`), timeout: () => reported.push("timeout") };
+  const t0 = Date.now();
+  assert.is(await runUserChild(["sleep", "30"], { env: {} }, 300, report), USER_CHILD_TIMED_OUT);
+  assert.ok(Date.now() - t0 < 10_000, "not waited out");
+  assert.equal(reported, ["timeout"]);
+  assert.is(await runUserChild(["sh", "-c", "exit 3"], { env: {} }, 10_000, report), 3);
+  assert.is(await runUserChild(["/nonexistent/child"], { env: {} }, 10_000, report), 1);
+  assert.match(reported[1] ?? "", /^error /);
 });
 
 test.run();
