@@ -208,13 +208,15 @@ test("an absolute DIR/etc symlink: passwd and shadow are read and written inside
   assert.ok(existsSync(join(inside, ".pwd.lock")));
 });
 
-test("a parent of a home swapped for a link between its resolution and the home's open: nothing is chowned where the link leads", () => {
-  // alice owns /home/alice/x; svc's home is /home/alice/x/svc. She swaps x for a link to a
-  // directory holding a `svc` of someone else's, in the moment between stagehand resolving the
-  // parents and opening the home. The resolution memo makes that moment last for the test.
+/**
+ * alice owns /home/alice/x; svc's home is /home/alice/x/svc. She swaps x for a link to
+ * /var/lib/victim in the moment between stagehand resolving the parents and using them (the
+ * resolution memo makes that moment last for the test). Returns the root, the plan and the warnings.
+ */
+function homeParentSwapped(victimHasHome: boolean) {
   const { root } = scratch();
   mkdirSync(join(root, "home/alice/x"), { recursive: true });
-  mkdirSync(join(root, "var/lib/victim/svc"), { recursive: true, mode: 0o755 });
+  mkdirSync(join(root, victimHasHome ? "var/lib/victim/svc" : "var/lib/victim"), { recursive: true, mode: 0o755 });
   const home: HomeDir = { user: "svc", path: "/home/alice/x/svc", uid: 4242, gid: 4242, mode: 0o700 };
   const plan = { next: {}, current: {}, changed: [], homes: [home], shadowGid: 42, messages: [] } as unknown as UsersPlanData;
   const warnings: string[] = [];
@@ -226,6 +228,11 @@ test("a parent of a home swapped for a link between its resolution and the home'
   });
   assert.not.ok(ok);
   assert.equal(warnings, ["warning: not changing the owner or mode of home directory ‘/home/alice/x/svc’ of user ‘svc’: a directory above it was replaced while it was set up"]);
+  return { root, plan };
+}
+
+test("a parent of a home swapped for a link between its resolution and the home's open: nothing is chowned where the link leads", () => {
+  const { root, plan } = homeParentSwapped(true);
   const victim = statSync(join(root, "var/lib/victim/svc"));
   assert.is(victim.uid, 0, "not chowned");
   assert.is(victim.mode & 0o777, 0o755, "not chmodded");
@@ -238,22 +245,8 @@ test("a parent of a home swapped for a link between its resolution and the home'
 });
 
 test("a parent of a missing home swapped for a link after its resolution: no directory appears where the link leads", () => {
-  // As above, but svc's home does not exist yet: the mkdir itself must not follow the swapped
-  // parent (it would leave a directory of root's in the victim's tree).
-  const { root } = scratch();
-  mkdirSync(join(root, "home/alice/x"), { recursive: true });
-  mkdirSync(join(root, "var/lib/victim"), { recursive: true, mode: 0o755 });
-  const home: HomeDir = { user: "svc", path: "/home/alice/x/svc", uid: 4242, gid: 4242, mode: 0o700 };
-  const plan = { next: {}, current: {}, changed: [], homes: [home], shadowGid: 42, messages: [] } as unknown as UsersPlanData;
-  const warnings: string[] = [];
-  const ok = withResolveCache(() => {
-    inRoot(root, "/home/alice/x", true, "x");
-    renameSync(join(root, "home/alice/x"), join(root, "home/alice/x.old"));
-    symlinkSync("../../var/lib/victim", join(root, "home/alice/x"));
-    return ensureHomes(root, plan, (l) => warnings.push(l));
-  });
-  assert.not.ok(ok);
-  assert.equal(warnings, ["warning: not changing the owner or mode of home directory ‘/home/alice/x/svc’ of user ‘svc’: a directory above it was replaced while it was set up"]);
+  // The mkdir itself must not follow the swapped parent (it would leave root's directory there).
+  const { root } = homeParentSwapped(false);
   assert.equal(readdirSync(join(root, "var/lib/victim")), [], "nothing made there");
   assert.equal(readdirSync(join(root, "home/alice/x.old")), [], "nor in the old place");
 });
