@@ -40,6 +40,9 @@ export interface ApplyOutput {
   afterOp?(op: EtcOp): void;
 }
 
+/** The Nix store, as seen inside the root. */
+const STORE_DIR = "/nix/store";
+
 /**
  * The host path of `/etc/NAME` to write, chown or remove: parents resolved inside the root
  * (`etc`: /etc resolved), but never through a link into /etc/static, nor into the Nix store (a
@@ -52,9 +55,6 @@ function writablePath(root: string, name: string, etc?: string): string | undefi
   const inRoot = p.slice(root.replace(/\/+$/, "").length);
   return inRoot.startsWith(`${STORE_DIR}/`) ? undefined : p;
 }
-
-/** The Nix store, as seen inside the root. */
-const STORE_DIR = "/nix/store";
 
 /** writablePath, or an error naming the entry. */
 function at(root: string, name: string, etc?: string): string {
