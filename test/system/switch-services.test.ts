@@ -88,7 +88,12 @@ test("services", () => {
   const status = c.must(["stagehand", "status"]);
   assertContains(status, "test.service");
   c.must("systemctl restart test.service");
+  // While a switch holds its lock, status only reads: the debt file is left to the switch.
+  const debtBefore = c.must("cat /run/nixos/restart-debt.json");
+  assertLacks(c.must("flock /run/nixos/switch-to-configuration.lock stagehand status"), "test.service");
+  assert.is(c.must("cat /run/nixos/restart-debt.json"), debtBefore);
   assertLacks(c.must(["stagehand", "status"]), "test.service");
+  assertLacks(c.must("cat /run/nixos/restart-debt.json"), "test.service");
 
   // Dry mode shows different messages, and changes nothing
   const before = c.must("systemctl list-units --all --plain --no-legend --no-pager | awk '{print $1, $3, $4}' | sort");

@@ -4,6 +4,8 @@
  * restarted or stopped since are dropped (asked of systemd over D-Bus when it is reachable).
  */
 import { loadDebt, pruneDebt, saveDebt } from "../../switch/state/debt.ts";
+import { LOCK_NAME } from "../../switch/host/lock.ts";
+import { tryLockExclusive } from "../../fs/lock.ts";
 import { LIST_NAMES, readList, SYSTEM_RUN_DIR as RUN_DIR } from "../../switch/state/lists.ts";
 import { formatStatus, type StatusReport } from "../../switch/state/status.ts";
 import { flag, has, parseArgs, UsageError } from "../args.ts";
@@ -19,9 +21,7 @@ export async function run(args: string[]): Promise<number> {
     const ids = await invocationIds(debt.map((e) => e.unit));
     if (ids) {
       const pruned = pruneDebt(debt, (u) => (ids.has(u) ? ids.get(u) : null));
-      if (pruned.length !== debt.length) {
-        try { saveDebt(dir, pruned); } catch { /* read-only view is fine */ }
-      }
+      if (pruned.length !== debt.length) savePruned(dir, (u) => (ids.has(u) ? ids.get(u) : null));
       debt = pruned;
     }
   }
@@ -33,6 +33,24 @@ export async function run(args: string[]): Promise<number> {
   if (has(p, "json")) out(JSON.stringify(report, null, 2));
   else for (const l of formatStatus(report)) out(l);
   return 0;
+}
+
+/**
+ * Writes the debt back without the entries `idOf` shows are paid, only under the switch's lock (a
+ * running switch writes its own; it is read again under the lock, so none of its entries is lost).
+ * Without the lock (held, or not root) the file is left as it is: this is a view.
+ */
+function savePruned(dir: string, idOf: (unit: string) => string | undefined | null): void {
+  let lock;
+  try { lock = tryLockExclusive(join(dir, LOCK_NAME)); } catch { return; }
+  if (!lock) return;
+  try {
+    saveDebt(dir, pruneDebt(loadDebt(dir), idOf));
+  } catch {
+    // A read-only view is fine.
+  } finally {
+    lock.release();
+  }
 }
 
 /** InvocationIDs of units (undefined = not loaded), or undefined when systemd is unreachable. */

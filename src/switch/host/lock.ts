@@ -5,7 +5,7 @@ import { type Lock, tryLockExclusive } from "../../fs/lock.ts";
 import { EXIT, SwitchExit } from "./exit.ts";
 
 /** The lock file's name inside the run directory. */
-const LOCK_NAME = "switch-to-configuration.lock";
+export const LOCK_NAME = "switch-to-configuration.lock";
 
 /** Creates the run directory (`/run/nixos`) with mode 0755, as ng does on every run. */
 export function ensureRunDir(dir: string): void {
