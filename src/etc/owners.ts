@@ -4,19 +4,22 @@
  * initrd's own), as they stand once users and groups are written.
  */
 
+import { glibcId } from "../text/id-field.ts";
+
 /** Name -> id tables read from passwd(5) and group(5) text. */
 export interface IdTables {
   users: Map<string, number>;
   groups: Map<string, number>;
 }
 
-/** Parses `name:x:id:...` lines; other lines (comments, NIS `+` entries) are ignored. */
+/** Parses `name:x:id:...` lines, the ID as glibc reads it; other lines (comments, NIS `+` entries) are ignored. */
 export function parseIdFile(text: string): Map<string, number> {
   const ids = new Map<string, number>();
   for (const line of text.split("\n")) {
     const f = line.split(":");
-    if (f.length < 3 || f[0] === "" || !/^\d+$/.test(f[2]!)) continue;
-    if (!ids.has(f[0]!)) ids.set(f[0]!, Number(f[2]));
+    const id = glibcId(f[2]);
+    if (f.length < 3 || f[0] === "" || id === undefined) continue;
+    if (!ids.has(f[0]!)) ids.set(f[0]!, id);
   }
   return ids;
 }

@@ -1,4 +1,5 @@
 /** /etc/group: one `name:password:gid:member,member` line per group. */
+import { glibcId } from "../text/id-field.ts";
 import { joinWithVerbatim, restOf, splitDatabase, type DatabaseFile } from "./verbatim.ts";
 
 /** A line of /etc/group. */
@@ -16,7 +17,7 @@ export interface GroupEntry {
 export function parseGroupFile(text: string): DatabaseFile<GroupEntry> {
   return splitDatabase(text, 2, (f) => {
     const members = restOf(f, 3);
-    return { name: f[0]!, password: f[1] ?? "", gid: Number(f[2]), members: members === "" ? [] : members.split(",") };
+    return { name: f[0]!, password: f[1] ?? "", gid: glibcId(f[2])!, members: members === "" ? [] : members.split(",") };
   });
 }
 

@@ -1,4 +1,5 @@
 /** /etc/passwd: one `name:password:uid:gid:gecos:home:shell` line per user. */
+import { glibcId } from "../text/id-field.ts";
 import { joinWithVerbatim, restOf, splitDatabase, type DatabaseFile } from "./verbatim.ts";
 
 /** A line of /etc/passwd. `gid` is kept as text when not numeric, so nothing is lost. */
@@ -19,7 +20,7 @@ export interface PasswdEntry {
  */
 export function parsePasswdFile(text: string): DatabaseFile<PasswdEntry> {
   return splitDatabase(text, 2, (f) => ({
-    name: f[0]!, password: f[1] ?? "", uid: Number(f[2]), gid: f[3] ?? "",
+    name: f[0]!, password: f[1] ?? "", uid: glibcId(f[2])!, gid: f[3] ?? "",
     description: f[4] ?? "", home: f[5] ?? "", shell: restOf(f, 6),
   }));
 }

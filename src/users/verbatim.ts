@@ -1,10 +1,12 @@
 /**
  * Lines of /etc/passwd and /etc/group that are not records stagehand manages — NIS compat lines
- * (`+`, `-`, `+@netgroup`), comments, a line whose ID is not a number — are kept exactly as they
+ * (`+`, `-`, `+@netgroup`), comments, a line whose ID glibc does not read — are kept exactly as they
  * were, in their place: those before the first record stay at the top, those after the last one
  * at the end (a trailing `+::::::` stays last, after new users too), and the others after the
  * record line they followed, since NIS compat lines mean something only where they stand.
  */
+
+import { glibcId } from "../text/id-field.ts";
 
 /** A line kept verbatim. */
 export interface VerbatimLine {
@@ -26,8 +28,6 @@ export interface DatabaseFile<T> {
   names: string[];
 }
 
-/** An ID field: decimal digits only. */
-const DIGITS = /^[0-9]{1,10}$/;
 
 /** Whether a line's first field is no name: empty, or `+`, `-` (NIS compat) or `#` (a comment) first. */
 export function isCompatOrComment(name: string): boolean {
@@ -35,9 +35,12 @@ export function isCompatOrComment(name: string): boolean {
   return name === "" || c === 0x2b || c === 0x2d || c === 0x23;
 }
 
-/** Whether a line with this name and ID field is a record: a plain name and a decimal ID. */
+/**
+ * Whether a line with this name and ID field is a record: a plain name and an ID field glibc reads
+ * (glibcId: `+0` and ` 0` too, so such an account is managed, and removed when undeclared).
+ */
 export function isRecord(name: string, id: string | undefined): boolean {
-  return !isCompatOrComment(name) && id !== undefined && DIGITS.test(id) && (id.length < 10 || Number(id) <= 4294967295);
+  return !isCompatOrComment(name) && glibcId(id) !== undefined;
 }
 
 /**

@@ -270,6 +270,19 @@ test("homes below missing parents are made by descriptor, parents and all, insid
   assert.equal(snapshot(root), before);
 });
 
+test("mutableUsers=false removes every account glibc reads, also with an ID field of `+0`, ` 0` or `00000000000`", () => {
+  // glibc reads such fields with strtoul: these are root's UID to every program. Kept as
+  // "not records", they would survive as backdoors; update-users-groups.pl removed them.
+  const { top, root } = scratch();
+  writeFileSync(join(root, "etc/passwd"), "root:x:0:0::/root:/bin/sh\neve:$6$s$h:+0:0::/root:/bin/sh\nmal:x: 0:0::/:/bin/sh\nzed:x:00000000000:0::/:/bin/sh\n+::::::\n");
+  writeFileSync(join(root, "etc/group"), "root:x:0:\nshadow:x:42:\nusers:x:100:\nwheelish:x:+0:eve\n");
+  const r = apply(root, specFile(top, [], { mutableUsers: false }));
+  assert.is(r.status, 0, r.lines.join("\n"));
+  for (const n of ["eve", "mal", "zed"]) assert.ok(r.lines.includes(`removing user ‘${n}’`), r.lines.join("\n"));
+  assert.ok(r.lines.includes("removing group ‘wheelish’"));
+  assert.is(readFileSync(join(root, "etc/passwd"), "utf8"), "root:x:0:0::/root:/bin/sh\n+::::::\n", "NIS compat lines stay");
+});
+
 // --- §2: only regular files of bounded size --------------------------------------------------------
 
 test("a FIFO as hashedPasswordFile is not read and does not block, also with --dry; that user's password is left, everyone else applied", async () => {
