@@ -108,7 +108,8 @@ export class SubIdAllocator {
 
   /** Keeps the recorded start if it is still free, else finds the first free aligned block. */
   allocate(prev: number | undefined): number {
-    if (prev !== undefined && this.free(prev)) {
+    // A recorded start whose range would pass the limit is not revived (a map of ours may be off).
+    if (prev !== undefined && prev + SUBID_COUNT - 1 <= SUBID_LIMIT && this.free(prev)) {
       this.take(prev);
       return prev;
     }

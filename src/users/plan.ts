@@ -57,6 +57,8 @@ export interface UsersPlanData {
   shadowGid: number;
   /** The messages, in the order and wording of update-users-groups.pl. */
   messages: string[];
+  /** State files that were no ID map at all (reported, read as empty): kept aside when replaced. */
+  broken?: FileKey[];
 }
 
 export interface PlanOptions {
@@ -84,6 +86,8 @@ interface Planning {
   cur: CurrentFiles;
   opts: PlanOptions;
   messages: string[];
+  /** State files that were no ID map at all (UsersPlanData.broken). */
+  broken: FileKey[];
   /** Adds a message in the run's wording (real or dry). */
   say(real: string, dry: string, rest: string): void;
   /** The ID maps; one that changed nothing since it was read canonically is written back as read (IdMap). */
@@ -130,7 +134,7 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
   }
   const changed = WRITE_ORDER.filter((k) => next[k] !== f[k]);
   const shadowGid = groups.out.get("shadow")?.gid ?? 0;
-  return { next, current: { ...f }, changed, homes: users.homes, shadowGid: shadowGid < 0 ? 0 : shadowGid, messages: p.messages };
+  return { next, current: { ...f }, changed, homes: users.homes, shadowGid: shadowGid < 0 ? 0 : shadowGid, messages: p.messages, ...(p.broken.length > 0 ? { broken: p.broken } : {}) };
 }
 
 /** Parses the current files and state, and sets up the ID allocators (every ID in use taken). */
@@ -138,9 +142,12 @@ function readPlanning(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions): Pl
   const f = cur.files;
   const messages: string[] = [];
   // Parsed in update-users-groups.pl's order, so the first broken file is the one reported.
-  const uidMap = readIdMap(`/${FILES.uidMap}`, f.uidMap);
-  const gidMap = readIdMap(`/${FILES.gidMap}`, f.gidMap);
-  const subMap = readIdMap(`/${FILES.autoSubUidMap}`, f.autoSubUidMap, "\n");
+  // A broken map is reported and read as empty, never a failure of every later run.
+  const warn = (l: string) => messages.push(l);
+  const uidMap = readIdMap(`/${FILES.uidMap}`, f.uidMap, "", warn);
+  const gidMap = readIdMap(`/${FILES.gidMap}`, f.gidMap, "", warn);
+  const subMap = readIdMap(`/${FILES.autoSubUidMap}`, f.autoSubUidMap, "\n", warn);
+  const broken = ([["uidMap", uidMap], ["gidMap", gidMap], ["autoSubUidMap", subMap]] as const).filter(([, m]) => m.broken).map(([k]) => k as FileKey);
   const declUsers = parseNameList(f.declarativeUsers);
   const declGroups = parseNameList(f.declarativeGroups);
   const groupFile = parseGroupFile(f.group ?? "");
@@ -154,7 +161,7 @@ function readPlanning(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions): Pl
   const usedUids = () => idsInUse(spec.users.map((u) => u.uid), passwdFile.entries.map((u) => u.uid), passwdFile);
 
   return {
-    spec, cur, opts, messages,
+    spec, cur, opts, messages, broken,
     say: (real, dry, rest) => messages.push(`${opts.dry ? dry : real} ${rest}`),
     uidMap: uidMap.map, gidMap: gidMap.map, subMap: subMap.map,
     declUsers, declGroups, groupFile, passwdFile, shadowCur,

@@ -57,6 +57,8 @@ export interface ReadIdMap {
   map: IdMap;
   /** Whether `serializeIdMap(map) + ending` is the text read, exactly: unchanged, it needs no writing. */
   canonical: boolean;
+  /** The text was no ID map at all (read as empty, reported): its bytes are kept aside when it is replaced. */
+  broken?: boolean;
 }
 
 /**
@@ -65,32 +67,45 @@ export interface ReadIdMap {
  */
 const HIGH = /[\ud800-\uffff]|\\u/;
 
-/** Parses an ID map as parseIdMap, and tells whether its text is canonical with `ending` after it. */
-export function readIdMap(file: string, text: string | null, ending = ""): ReadIdMap {
+/** The largest ID an ID map may remember: uid_t's, less (uid_t)-1. */
+const MAX_MAP_ID = 4294967294;
+
+/**
+ * Parses an ID map as parseIdMap, and tells whether its text is canonical with `ending` after it.
+ * With `warn`, a map that is no JSON object is reported and read as empty (`broken`), and an entry
+ * whose value is no ID in uid_t's range is reported and forgotten: a state file of ours must not
+ * fail every later run. Without it, either is a StateError.
+ */
+export function readIdMap(file: string, text: string | null, ending = "", warn?: (line: string) => void): ReadIdMap {
   const map = new IdMap();
   if (text === null || text.trim() === "") return { map, canonical: false };
-  if (nestsTooDeeply(text)) throw new StateError(`${file}: nested too deeply for an ID map`);
+  const broken = (why: string): ReadIdMap => {
+    if (!warn) throw new StateError(`${file}: ${why}`);
+    warn(`warning: ${file}: ${why}; the IDs it remembers are forgotten and it is written anew`);
+    return { map, canonical: false, broken: true };
+  };
+  if (nestsTooDeeply(text)) return broken("nested too deeply for an ID map");
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new StateError(`${file}: invalid JSON: ${(e as Error).message}`);
+    return broken(`invalid JSON: ${(e as Error).message}`);
   }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new StateError(`${file}: expected a JSON object`);
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return broken("expected a JSON object");
   // Canonical: numbers only, keys ascending (no key above U+D7FF, where `<` is the byte order), compact.
   let canonical = !HIGH.test(text);
   let prev: string | undefined;
   for (const k in v) {
-    const id = (v as Record<string, unknown>)[k];
-    if (typeof id !== "number") {
+    const raw = (v as Record<string, unknown>)[k];
+    // Perl may have stored an ID as a string ("5"); accept both.
+    const id = typeof raw === "number" ? raw : typeof raw === "string" && /^\d{1,10}$/.test(raw) ? +raw : undefined;
+    if (typeof raw !== "number") canonical = false;
+    if (id === undefined || !Number.isInteger(id) || id < 0 || id > MAX_MAP_ID) {
+      if (!warn) throw new StateError(`${file}: ${JSON.stringify(k)}: expected an ID`);
+      warn(`warning: ${file}: ${JSON.stringify(k)}: not an ID from 0 to ${MAX_MAP_ID}; forgotten`);
       canonical = false;
-      // Perl may have stored an ID as a string ("5"); accept both.
-      const n = typeof id === "string" && /^\d+$/.test(id) ? +id : id;
-      if (typeof n !== "number" || !Number.isInteger(n) || n < 0) throw new StateError(`${file}: ${JSON.stringify(k)}: expected an ID`);
-      map.set(k, n);
       continue;
     }
-    if (!Number.isInteger(id) || id < 0) throw new StateError(`${file}: ${JSON.stringify(k)}: expected an ID`);
     if (canonical && prev !== undefined && !(prev < k)) canonical = false;
     prev = k;
     map.set(k, id);

@@ -5,7 +5,7 @@
  * nothing written when nothing changed; then home directories and nscd. Every path is resolved
  * inside the root.
  */
-import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync } from "node:fs";
+import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { basename, delimiter, dirname, join } from "node:path";
 import { fsyncDir } from "../fs/atomic.ts";
 import { isTempName, stageFile, sweepTemps, syncStaged, type StagedFile } from "../fs/staged.ts";
@@ -113,6 +113,13 @@ export function writeDatabases(root: string, plan: UsersPlanData): void {
   const shadow = shadowOwnership(plan);
   const staged: StagedFile[] = [];
   let published = 0;
+  // A state file that was no ID map at all keeps its bytes beside it (NAME.broken-TIME, a second
+  // link to the old file) before it is replaced: reported, and nothing lost.
+  for (const k of plan.broken ?? []) {
+    const at = hostPath(k);
+    const aside = `${at}.broken-${Date.now()}`;
+    try { linkSync(at, aside); } catch { try { writeFileSync(aside, plan.current[k] ?? "", { mode: 0o600, flag: "wx" }); } catch { /* best effort */ } }
+  }
   try {
     for (const k of plan.changed) staged.push(stageDatabase(hostPath(k), k, plan.next[k], shadow));
     // Every new file durable before any is published (one fsync each; syncfs from SYNCFS_FROM on).

@@ -283,6 +283,35 @@ test("mutableUsers=false removes every account glibc reads, also with an ID fiel
   assert.is(readFileSync(join(root, "etc/passwd"), "utf8"), "root:x:0:0::/root:/bin/sh\n+::::::\n", "NIS compat lines stay");
 });
 
+test("an ID map of ours that is corrupt, or remembers IDs outside uid_t, is reported and repaired: never every later run failing, nor a hang", () => {
+  const cases: [string, string, RegExp][] = [
+    ["uid-map", "{\"alice\":1000", /^warning: \/var\/lib\/nixos\/uid-map: invalid JSON: .*; the IDs it remembers are forgotten and it is written anew$/],
+    ["gid-map", "\0".repeat(16), /^warning: \/var\/lib\/nixos\/gid-map: invalid JSON: /],
+    ["uid-map", "{\"alice\":-1}", /^warning: \/var\/lib\/nixos\/uid-map: "alice": not an ID from 0 to 4294967294; forgotten$/],
+    ["gid-map", "{\"users\":4294967296}", /^warning: \/var\/lib\/nixos\/gid-map: "users": not an ID/],
+    ["auto-subuid-map", "{\"alice\":1e300}\n", /^warning: \/var\/lib\/nixos\/auto-subuid-map: "alice": not an ID/],
+  ];
+  for (const [file, text, warning] of cases) {
+    const { top, root } = scratch();
+    mkdirSync(join(root, "var/lib/nixos"), { recursive: true });
+    writeFileSync(join(root, "var/lib/nixos", file), text);
+    const spec = specFile(top, [alice({ autoSubUidGidRange: true })]);
+    const r = apply(root, spec);
+    assert.is(r.status, 0, `${file} ${JSON.stringify(text)}: ${r.lines.join("\n")}`);
+    assert.ok(r.lines.some((l) => warning.test(l)), r.lines.join("\n"));
+    assert.match(readFileSync(join(root, "etc/passwd"), "utf8"), /^alice:x:1000:/m);
+    JSON.parse(readFileSync(join(root, "var/lib/nixos", file), "utf8")); // written anew, valid
+    if (warning.source.includes("invalid JSON")) {
+      // No map at all: its bytes are kept beside it.
+      const aside = readdirSync(join(root, "var/lib/nixos")).filter((n) => n.startsWith(`${file}.broken-`));
+      assert.is(aside.length, 1, file);
+      assert.is(readFileSync(join(root, "var/lib/nixos", aside[0]!), "utf8"), text);
+    }
+    const again = apply(root, spec);
+    assert.equal([again.status, again.lines], [0, []], "the next run is quiet");
+  }
+});
+
 // --- §2: only regular files of bounded size --------------------------------------------------------
 
 test("a FIFO as hashedPasswordFile is not read and does not block, also with --dry; that user's password is left, everyone else applied", async () => {
