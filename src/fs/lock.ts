@@ -25,6 +25,20 @@ function take(path: string, fd: number): Lock | undefined {
 }
 
 /**
+ * Moves something other than a regular file at a lock file's name (a link, a FIFO, a device, a
+ * directory) aside to `PATH.broken-TIME`, looked at with lstat and never opened; returns where, or
+ * undefined when nothing was in the way. Refusing it would fail every later run; opening a FIFO
+ * can block, opening a device can act. Throws when it cannot be moved.
+ */
+export function clearLockName(path: string): string | undefined {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (st === undefined || st.isFile()) return undefined;
+  const aside = `${path}.broken-${Date.now()}`;
+  renameSync(path, aside);
+  return aside;
+}
+
+/**
  * Takes `flock(LOCK_EX|LOCK_NB)` on the lock file `path`, created 0600 if missing. Returns
  * undefined when another process holds it: callers must not wait, as switch-to-configuration
  * refuses to queue behind a running switch. flock(2) needs only an open descriptor, so a lock on
@@ -38,13 +52,7 @@ function take(path: string, fd: number): Lock | undefined {
  * cleared or opened.
  */
 export function tryLockExclusive(path: string): Lock | undefined {
-  let movedAside: string | undefined;
-  let st;
-  try { st = lstatSync(path); } catch { /* missing: created below */ }
-  if (st !== undefined && !st.isFile()) {
-    movedAside = `${path}.broken-${Date.now()}`;
-    renameSync(path, movedAside);
-  }
+  const movedAside = clearLockName(path);
   const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
   try {
     const opened = fstatSync(fd);

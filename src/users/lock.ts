@@ -4,7 +4,8 @@
  * and friends, so a password changed by hand during a switch is neither lost nor half-merged.
  * update-users-groups.pl took none ("FIXME: acquire lock").
  */
-import { closeSync, constants, openSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync } from "node:fs";
+import { clearLockName } from "../fs/lock.ts";
 import { ofdWriteLock } from "../fs/libc.ts";
 import { mkdirInRoot } from "./write.ts";
 
@@ -19,19 +20,29 @@ const POLL_MS = 50;
 
 /** A held lock; `release` closes it (the lock also ends with the process). */
 export interface DatabaseLock {
+  /** Where something other than a regular file found at the lock's name was moved. */
+  movedAside?: string;
   release(): void;
 }
 
 /**
  * Takes the lock of `root`'s user databases, creating `/etc` and the lock file (0600) inside the
- * root when missing. Waits at most WAIT_MS for another holder, then throws DatabaseLockedError.
+ * root when missing; anything else at its name is moved aside (clearLockName). Waits at most WAIT_MS for another holder, then throws DatabaseLockedError.
  */
 export function lockUserDatabases(root: string, waitMs = WAIT_MS): DatabaseLock {
   const path = `${mkdirInRoot(root, "/etc")}/.pwd.lock`;
+  let movedAside: string | undefined;
   let fd: number;
   try {
-    // O_NOFOLLOW: a link planted at the lock's name is refused, not followed (Bun opens close-on-exec).
-    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+    movedAside = clearLockName(path);
+    // O_NOFOLLOW: a link put at the lock's name meanwhile is refused, not followed; O_NONBLOCK: a
+    // FIFO cannot block the open (Bun opens close-on-exec).
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY, 0o600);
+    // Swapped in between the look and the open (by root alone: /etc is root's).
+    if (!fstatSync(fd).isFile()) {
+      closeSync(fd);
+      throw new Error("not a regular file");
+    }
   } catch (e) {
     throw new DatabaseLockedError(`cannot open /etc/.pwd.lock inside ${root}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
@@ -42,5 +53,5 @@ export function lockUserDatabases(root: string, waitMs = WAIT_MS): DatabaseLock 
     }
     Bun.sleepSync(POLL_MS);
   }
-  return { release: () => closeSync(fd) };
+  return { ...(movedAside ? { movedAside } : {}), release: () => closeSync(fd) };
 }

@@ -31,6 +31,7 @@ export function planUsersStep(root: string, specPath: string, dry: boolean): Ste
 export function applyUsersPlan(root: string, plan: StepPlan<UsersPlanData>, stderr: (l: string) => void, env: Record<string, string | undefined>): number {
   for (const l of plan.lines) stderr(l);
   const lock = plan.data.changed.length > 0 || hasUsersTemps(root) ? lockUserDatabases(root) : undefined;
+  if (lock?.movedAside) stderr(`warning: /etc/.pwd.lock was not a regular file; moved to ${lock.movedAside}`);
   let homesOk: boolean;
   try {
     if (lock) sweepUsersTemps(root);

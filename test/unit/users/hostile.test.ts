@@ -435,6 +435,24 @@ sys.stdin.read()`, join(root, "etc/.pwd.lock")], { stdio: ["pipe", "pipe", "inhe
   assert.is(statSync(join(root, "etc/.pwd.lock")).mode & 0o777, 0o600);
 });
 
+test("a FIFO, a directory or a link at /etc/.pwd.lock is moved aside, never opened or followed: no hang, the run goes on", () => {
+  for (const what of ["FIFO", "directory", "link"]) {
+    const { top, root } = scratch();
+    const lockPath = join(root, "etc/.pwd.lock");
+    const victim = join(root, "victim");
+    writeFileSync(victim, "keep");
+    if (what === "FIFO") assert.is(spawnSync("mkfifo", [lockPath]).status, 0);
+    else if (what === "directory") mkdirSync(lockPath);
+    else symlinkSync(victim, lockPath);
+    const r = apply(root, specFile(top, [alice()]));
+    assert.is(r.status, 0, `${what}: ${r.lines.join("\n")}`);
+    assert.ok(r.lines.some((l) => /^warning: \/etc\/\.pwd\.lock was not a regular file; moved to .*\.pwd\.lock\.broken-\d+$/.test(l)), r.lines.join("\n"));
+    assert.match(readFileSync(join(root, "etc/passwd"), "utf8"), /^alice:/m);
+    assert.ok(statSync(lockPath).isFile());
+    assert.is(readFileSync(victim, "utf8"), "keep");
+  }
+});
+
 // --- §5 ------------------------------------------------------------------------------------------
 
 test("NIS compat lines, comments and odd fields of passwd/group (and shadow) are kept verbatim, in place", () => {
