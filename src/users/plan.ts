@@ -336,12 +336,17 @@ function planUser(p: Planning, declared: UsersSpec["users"][number], groupsOut: 
   if (u.hashedPasswordFile !== null) {
     const content = p.cur.passwordFiles.get(u.hashedPasswordFile);
     if (content === null || content === undefined) messages.push(`warning: password file ‘${u.hashedPasswordFile}’ does not exist`);
-    else if (typeof content === "object") messages.push(`warning: password file ‘${u.hashedPasswordFile}’ of user ‘${u.name}’ ${content.refused}; ignored`);
-    else {
+    else if (typeof content === "object") {
+      messages.push(`warning: password file ‘${u.hashedPasswordFile}’ of user ‘${u.name}’ ${content.refused}; ignored`);
+      // Ignored means the password stays as it is, also with mutableUsers = false (not `!`).
+      hashed ??= oldHash;
+    } else {
       const line = content.endsWith("\n") ? content.slice(0, -1) : content;
       // A hash with ':' or a newline would split or inject /etc/shadow lines.
-      if (/[:\n\r\0]/.test(line)) messages.push(`warning: password file ‘${u.hashedPasswordFile}’ contains ':' or a line break; ignored`);
-      else hashed = line;
+      if (/[:\n\r\0]/.test(line)) {
+        messages.push(`warning: password file ‘${u.hashedPasswordFile}’ contains ':' or a line break; ignored`);
+        hashed ??= oldHash;
+      } else hashed = line;
     }
   } else if (u.password !== null) hashed = hashKeeping(u.password, oldHash, opts);
   let shell = u.shell;

@@ -331,6 +331,25 @@ test("a FIFO as hashedPasswordFile is not read and does not block, also with --d
   assert.match(readFileSync(join(root, "etc/shadow"), "utf8"), /^alice:!:/m, "no password taken from it");
 });
 
+test("mutableUsers=false: a password file that turns into a FIFO (or holds a ':') leaves the current hash, not `!`", () => {
+  const { top, root } = scratch();
+  mkdirSync(join(root, "run"));
+  writeFileSync(join(root, "run/pw"), "$6$good$hash\n");
+  const spec = specFile(top, [alice({ hashedPasswordFile: "/run/pw" })], { mutableUsers: false });
+  assert.is(apply(root, spec).status, 0);
+  assert.match(readFileSync(join(root, "etc/shadow"), "utf8"), /^alice:\$6\$good\$hash:/m);
+  rmSync(join(root, "run/pw"));
+  assert.is(spawnSync("mkfifo", [join(root, "run/pw")]).status, 0);
+  const r = apply(root, spec);
+  assert.is(r.status, 0, r.lines.join("\n"));
+  assert.ok(r.lines.some((l) => /is a FIFO, not a regular file; ignored$/.test(l)), r.lines.join("\n"));
+  assert.match(readFileSync(join(root, "etc/shadow"), "utf8"), /^alice:\$6\$good\$hash:/m, "left as it is");
+  rmSync(join(root, "run/pw"));
+  writeFileSync(join(root, "run/pw"), "bad:hash\n");
+  assert.is(apply(root, spec).status, 0);
+  assert.match(readFileSync(join(root, "etc/shadow"), "utf8"), /^alice:\$6\$good\$hash:/m, "left as it is");
+});
+
 test("a character device (/dev/zero inside DIR), a directory or an oversized file as hashedPasswordFile is not read, with a warning naming user and why", () => {
   const { top, root } = scratch();
   mkdirSync(join(root, "dev"));
