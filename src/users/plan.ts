@@ -52,6 +52,11 @@ export interface UsersPlanData {
   current: Record<FileKey, string | null>;
   /** Files whose content changes, in write order. */
   changed: FileKey[];
+  /**
+   * The declarative lists' content written before everything else (the old names and the new):
+   * see planUsers. A list whose final content is this is not written again at the end.
+   */
+  early?: Partial<Record<FileKey, string>>;
   homes: HomeDir[];
   /** The GID /etc/shadow is given: group `shadow`'s in the new /etc/group, 0 without one. */
   shadowGid: number;
@@ -133,8 +138,20 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
     next.autoSubUidMap = f.autoSubUidMap;
   }
   const changed = WRITE_ORDER.filter((k) => next[k] !== f[k]);
+  // Names a run declares are recorded before the databases name them: a crash in between, then a
+  // rollback, would otherwise find a new user undeclared (imperative, kept for good). The lists
+  // then get their exact content last, as before (a removal is recorded after the databases).
+  const early: Partial<Record<FileKey, string>> = {};
+  for (const k of ["declarativeGroups", "declarativeUsers"] as const) {
+    if (!changed.includes(k)) continue;
+    const union = serializeNameList(new Set([...parseNameList(f[k]), ...parseNameList(next[k])]));
+    if (union !== (f[k] ?? "")) early[k] = union;
+  }
   const shadowGid = groups.out.get("shadow")?.gid ?? 0;
-  return { next, current: { ...f }, changed, homes: users.homes, shadowGid: shadowGid < 0 ? 0 : shadowGid, messages: p.messages, ...(p.broken.length > 0 ? { broken: p.broken } : {}) };
+  return {
+    next, current: { ...f }, changed, ...(Object.keys(early).length > 0 ? { early } : {}),
+    homes: users.homes, shadowGid: shadowGid < 0 ? 0 : shadowGid, messages: p.messages, ...(p.broken.length > 0 ? { broken: p.broken } : {}),
+  };
 }
 
 /** Parses the current files and state, and sets up the ID allocators (every ID in use taken). */

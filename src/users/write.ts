@@ -121,7 +121,9 @@ export function writeDatabases(root: string, plan: UsersPlanData): void {
     try { linkSync(at, aside); } catch { try { writeFileSync(aside, plan.current[k] ?? "", { mode: 0o600, flag: "wx" }); } catch { /* best effort */ } }
   }
   try {
-    for (const k of plan.changed) staged.push(stageDatabase(hostPath(k), k, plan.next[k], shadow));
+    const early = plan.early ?? {};
+    for (const [k, text] of Object.entries(early) as [FileKey, string][]) staged.push(stageDatabase(hostPath(k), k, text, shadow));
+    for (const k of plan.changed) if (early[k] !== plan.next[k]) staged.push(stageDatabase(hostPath(k), k, plan.next[k], shadow));
     // Every new file durable before any is published (one fsync each; syncfs from SYNCFS_FROM on).
     const failed = syncStaged(staged);
     for (const f of staged) {
