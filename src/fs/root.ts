@@ -151,14 +151,31 @@ export function canonicalInRoot(root: string, abs: string, followLast = true): s
 }
 
 /**
+ * resolveInRoot for a path root creates or chowns something at (a home and its parents): a
+ * symlink is followed only where it stands in a directory owned by root. A link in a user's
+ * directory is that user's to point anywhere (`/home/alice/x -> /etc`), so following it would let
+ * the user choose where root makes a directory and whom it gives it to (systemd-tmpfiles refuses
+ * such "unsafe path transitions" too). Throws an Error (code EPERM) naming the link and its owner.
+ */
+export function resolveInRootTrusted(root: string, abs: string): string {
+  const r = root.endsWith("/") ? root.replace(/\/+$/, "") : root;
+  const onLink = (dir: string, here: string) => {
+    const owner = lstatSync(r + dir).uid;
+    if (owner !== 0) throw Object.assign(new Error(`${here} is a symbolic link in a directory of user ${owner}; not followed`), { code: "EPERM" });
+  };
+  return hostPath(root, canonical(r, normalized(abs), true, { hops: 0, abs, onLink }));
+}
+
+/**
  * Resolves a normalized path: its parent (fully, memoised inside withResolveCache, so the many
  * entries of one directory resolve its prefix once), then its last component. `r` is the root
  * without a trailing slash; `walk` counts the links followed, as the kernel's limit of 40.
  */
-function canonical(r: string, path: string, follow: boolean, walk: { hops: number; abs: string }): string {
+function canonical(r: string, path: string, follow: boolean, walk: { hops: number; abs: string; onLink?: (dir: string, here: string) => void }): string {
   if (path === "/") return "/";
   const key = `${follow ? "f" : "l"}${r}\0${path}`;
-  const known = linkCache?.canonical.get(key);
+  // A walk that judges each link followed asks the file system, not the memo.
+  const known = walk.onLink ? undefined : linkCache?.canonical.get(key);
   if (known !== undefined) return known;
   const cut = path.lastIndexOf("/");
   const dir = canonical(r, cut === 0 ? "/" : path.slice(0, cut), true, walk);
@@ -171,13 +188,14 @@ function canonical(r: string, path: string, follow: boolean, walk: { hops: numbe
     const here = dir === "/" ? `/${base}` : `${dir}/${base}`;
     if (follow && isSymlinkAt(r + here)) {
       if (++walk.hops > 40) throw Object.assign(new Error(`too many levels of symbolic links: ${walk.abs}`), { code: "ELOOP" });
+      walk.onLink?.(dir, here);
       const target = linkTargetAt(r + here);
       result = canonical(r, normalized(target.startsWith("/") ? target : `${dir}/${target}`), true, walk);
     } else {
       result = here;
     }
   }
-  linkCache?.canonical.set(key, result);
+  if (!walk.onLink) linkCache?.canonical.set(key, result);
   return result;
 }
 

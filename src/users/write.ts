@@ -9,7 +9,7 @@ import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, li
 import { basename, delimiter, dirname, join } from "node:path";
 import { fsyncDir } from "../fs/atomic.ts";
 import { isTempName, stageFile, sweepTemps, syncStaged, type StagedFile } from "../fs/staged.ts";
-import { isHostRoot } from "../fs/root.ts";
+import { isHostRoot, resolveInRootTrusted } from "../fs/root.ts";
 import { entryAt, kernelNames, openCheckedDirectory, REPLACED } from "../fs/dir-at.ts";
 import { inRoot, readDatabases } from "./load.ts";
 import { FILES, type FileKey, managedDirs } from "./files.ts";
@@ -32,7 +32,7 @@ export class UsersWriteError extends Error {
  * resolution cannot place it elsewhere. Returns its host path.
  */
 export function mkdirInRoot(root: string, abs: string, mode = 0o755): string {
-  const full = inRoot(root, abs, true, abs);
+  const full = trustedInRoot(root, abs);
   try {
     if (lstatSync(full).isDirectory()) return full; // the usual case: there already
   } catch { /* missing: made below */ }
@@ -41,7 +41,7 @@ export function mkdirInRoot(root: string, abs: string, mode = 0o755): string {
   for (const part of abs.split("/")) {
     if (part === "") continue;
     prefix += `/${part}`;
-    const host = inRoot(root, prefix, true, prefix);
+    const host = trustedInRoot(root, prefix);
     try {
       if (lstatSync(host).isDirectory()) continue;
     } catch { /* missing: made below */ }
@@ -60,7 +60,21 @@ export function mkdirInRoot(root: string, abs: string, mode = 0o755): string {
       closeSync(fd);
     }
   }
-  return inRoot(root, abs, true, abs);
+  return trustedInRoot(root, abs);
+}
+
+/**
+ * The host path of the in-root directory `abs` where root makes and chowns things: links followed
+ * inside the root only where they stand in root's own directories (resolveInRootTrusted). Throws
+ * UsersWriteError saying why not.
+ */
+function trustedInRoot(root: string, abs: string): string {
+  try {
+    return resolveInRootTrusted(root, abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsersWriteError(code === "EPERM" ? (e as Error).message : `${abs} cannot be resolved inside ${root} (${code ?? (e as Error).message})`);
+  }
 }
 
 /**
@@ -291,7 +305,7 @@ class HomeParents {
     if (known !== undefined) return known;
     const root = this.#root;
     this.#names ??= kernelNames(root);
-    let host = inRoot(root, abs, true, abs);
+    let host = trustedInRoot(root, abs);
     let fd = openCheckedDirectory(host, this.#names(host));
     if (fd === "ENOENT") {
       host = mkdirInRoot(root, abs);

@@ -7,7 +7,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { run as cli } from "../../../src/cli/commands/users.ts";
 import { applyUsersPlan, planUsersStep } from "../../../src/users/step.ts";
@@ -249,6 +249,27 @@ test("a parent of a missing home swapped for a link after its resolution: no dir
   const { root } = homeParentSwapped(false);
   assert.equal(readdirSync(join(root, "var/lib/victim")), [], "nothing made there");
   assert.equal(readdirSync(join(root, "home/alice/x.old")), [], "nor in the old place");
+});
+
+test("a link a user put among a home's parents is not followed: root makes and chowns nothing where it leads; a link in root's own directories is", () => {
+  const { top, root } = scratch();
+  mkdirSync(join(root, "home/alice"), { recursive: true });
+  chownSync(join(root, "home/alice"), 1000, 100);
+  mkdirSync(join(root, "etc/victim"), { mode: 0o700 });
+  symlinkSync("/etc/victim", join(root, "home/alice/x"));
+  lchownSync(join(root, "home/alice/x"), 1000, 100);
+  // And a link in a root-owned directory (an admin's /srv -> /data/srv): followed as before.
+  mkdirSync(join(root, "data/srv"), { recursive: true });
+  symlinkSync("/data/srv", join(root, "srv"));
+  const r = apply(root, specFile(top, [
+    { name: "svc", group: "users", shell: "/bin/sh", home: "/home/alice/x/svc", createHome: true, isSystemUser: true },
+    { name: "web", group: "users", shell: "/bin/sh", home: "/srv/web", createHome: true, isSystemUser: true },
+  ]));
+  assert.is(r.status, 1, r.lines.join("\n"));
+  assert.ok(r.lines.includes("warning: cannot create home directory ‘/home/alice/x/svc’ of user ‘svc’: /home/alice/x is a symbolic link in a directory of user 1000; not followed"), r.lines.join("\n"));
+  assert.equal(readdirSync(join(root, "etc/victim")), []);
+  assert.ok(statSync(join(root, "data/srv/web")).isDirectory());
+  assert.match(readFileSync(join(root, "etc/passwd"), "utf8"), /^svc:/m, "the user itself is still made");
 });
 
 test("homes below missing parents are made by descriptor, parents and all, inside the root; a second run changes nothing", () => {
