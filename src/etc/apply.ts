@@ -24,7 +24,7 @@ import { symlinkAtomic, writeFileAtomic } from "../fs/atomic.ts";
 import { renameExchange } from "../fs/libc.ts";
 import { tryLockExclusive } from "../fs/lock.ts";
 import { MAX_BYTES, readRegularTextOptional } from "../fs/read.ts";
-import { type StagedFile, stageFile, sweepTemps, syncDirs, syncStaged, tempPathFor } from "../fs/staged.ts";
+import { type StagedFile, stageFile, stillStaged, sweepTemps, syncDirs, syncStaged, tempPathFor } from "../fs/staged.ts";
 import { CLEAN, formatClean } from "./clean.ts";
 import { idTables, isFixedOwner, ownerInRange, resolveOwner } from "./owners.ts";
 import { ETC_LOCK, parentName, STATIC } from "./paths.ts";
@@ -133,6 +133,17 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput, replan?:
   // Nothing to write, print or sweep: no lock either (a run that writes nothing needs no exclusion,
   // and taking flock(2) loads bun:ffi, milliseconds of a no-op's run).
   if (isNoop(plan)) return 0;
+  // Directories made 0755 whatever umask the caller has (NixOS's activate script sets 0022 before
+  // setup-etc.pl; a builtin step runs in stagehand's own process).
+  const umask = process.umask(0o022);
+  try {
+    return applyEtcUnmasked(root, plan, out, replan);
+  } finally {
+    process.umask(umask);
+  }
+}
+
+function applyEtcUnmasked(root: string, plan: EtcPlan, out: ApplyOutput, replan?: () => EtcPlan): number {
   // /etc itself resolved inside the root (`DIR/etc` may be a link), once: it is never replaced here.
   const etc = resolveInRoot(root, "/etc");
   /** Directories whose entries changed, made durable at the end. */
@@ -364,7 +375,9 @@ class EtcApply {
   /** A link found by the walk of /etc through real directories, resolved again inside the root. */
   private removeLink(op: Extract<EtcOp, { op: "remove-link" }>): void {
     const p = resolveInRoot(this.root, `/etc/${op.name}`, false);
-    if (op.insideReplacedDir || !lstatSync(p).isSymbolicLink()) return;
+    // Gone already (another run removed it since this one planned): nothing left to do.
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (op.insideReplacedDir || st === undefined || !st.isSymbolicLink()) return;
     if (op.toDirectory) {
       // The link stays (it leads into the new tree meanwhile) until its directory is complete.
       const tmp = tempPathFor(p, "dir");
@@ -446,6 +459,8 @@ class EtcApply {
       const error = failed.get(file);
       try {
         if (error) throw error;
+        // A directory of /etc may be a user's, who could put something else at the temporary name.
+        if (!stillStaged(file)) throw new Error("its temporary file was replaced meanwhile; not published");
         if (replacingDir) swapOver(file.tmp, file.path);
         else renameSync(file.tmp, file.path);
         this.touched.add(dirname(file.path));

@@ -91,6 +91,8 @@ export interface StagedFile {
   path: string;
   /** The file system holding it (st_dev). */
   dev: number;
+  /** Its inode: what is fsynced by name must still be this file. */
+  ino: number;
 }
 
 /**
@@ -107,7 +109,8 @@ export function stageFile(path: string, content: Uint8Array, opts: { mode: numbe
     if (opts.uid !== undefined || opts.gid !== undefined) fchownSync(fd, opts.uid ?? -1, opts.gid ?? -1);
     // After the owner (chown clears setuid/setgid), and exactly (the umask narrowed the create mode).
     fchmodSync(fd, opts.mode & 0o7777);
-    const staged = { tmp, path, dev: fstatSync(fd).dev };
+    const st = fstatSync(fd);
+    const staged = { tmp, path, dev: st.dev, ino: st.ino };
     written = true;
     return staged;
   } finally {
@@ -116,10 +119,20 @@ export function stageFile(path: string, content: Uint8Array, opts: { mode: numbe
   }
 }
 
-/** fsync(2) of a file or directory by name. */
-function fsyncPath(path: string, flags: number): void {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | flags);
-  try { fsyncSync(fd); } finally { closeSync(fd); }
+/**
+ * fsync(2) of a file or directory by name. Opened non-blocking and judged by fstat: where the
+ * directory is a user's, the name may be swapped for a FIFO (whose open would wait for ever) or
+ * another file; `ino`, when given, is the inode it must still be.
+ */
+function fsyncPath(path: string, flags: number, ino?: number): void {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | flags);
+  try {
+    const st = fstatSync(fd);
+    if (ino !== undefined && (!st.isFile() || st.ino !== ino)) throw new Error(`${path}: replaced by another file before it was made durable`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** syncfs(2) of the file system holding `path`. */
@@ -156,11 +169,20 @@ function syncAll<T>(items: T[], devOf: (t: T) => number | undefined, dirOf: (t: 
 }
 
 /**
+ * Whether the temporary name of `f` still holds the file staged there (a regular file, same inode):
+ * checked before it is renamed into place where its directory may be a user's.
+ */
+export function stillStaged(f: StagedFile): boolean {
+  const st = lstatSync(f.tmp, { throwIfNoEntry: false });
+  return st !== undefined && st.isFile() && st.ino === f.ino && st.dev === f.dev;
+}
+
+/**
  * Makes staged files durable before any is published. Returns those that could not be, with the
  * error; their temporary files are removed, so the caller must not rename them.
  */
 export function syncStaged(files: StagedFile[]): Map<StagedFile, Error> {
-  const failed = syncAll(files, (f) => f.dev, (f) => dirname(f.tmp), (f) => fsyncPath(f.tmp, 0));
+  const failed = syncAll(files, (f) => f.dev, (f) => dirname(f.tmp), (f) => fsyncPath(f.tmp, 0, f.ino));
   for (const f of failed.keys()) {
     try { unlinkSync(f.tmp); } catch { /* already gone */ }
   }

@@ -232,4 +232,35 @@ test("two runs whose planning overlaps: the second sees the first's changes unde
   assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), "");
 });
 
+test("a staged copy whose temporary name is swapped for a FIFO (a user's directory of /etc) is not waited on nor published; directories are 0755 under any umask; a link gone since planning is no error", () => {
+  const root = makeUserRoot("etc-stage-");
+  assert.is(setup(root, { old: { text: "o\n" } }).status, 0);
+  const { data } = planEtcSetup(root, buildEtcTree(root, { "d/x": { text: "x\n", mode: "0644" }, "d/y": { text: "y\n" } }), {}, false);
+  const messages: string[] = [];
+  const umask = process.umask(0o077);
+  let status: number;
+  try {
+    unlinkSync(join(root, "etc/old")); // removed by someone else after planning
+    status = applyEtc(root, data, {
+      stderr: (l) => messages.push(l),
+      afterOp: (op) => {
+        if (op.op !== "copy") return;
+        const tmp = readdirSync(join(root, "etc/d")).find((n) => n.startsWith(".x.stagehand-"))!;
+        unlinkSync(join(root, "etc/d", tmp));
+        execFileSync("mkfifo", [join(root, "etc/d", tmp)]);
+      },
+    });
+  } finally {
+    process.umask(umask);
+  }
+  assert.is(status, 1);
+  const errors = messages.filter((m) => m.startsWith("error"));
+  assert.equal(errors.length, 1, messages.join("\n"));
+  assert.match(errors[0]!, /^error: copy \/etc\/d\/x: .*(replaced by another file|replaced meanwhile)/);
+  assert.not.ok(lstatExists(join(root, "etc/d/x")), "nothing published");
+  assert.is(lstatSync(join(root, "etc/d")).mode & 0o777, 0o755, "not narrowed by the caller's umask");
+  assert.is(readlinkSync(join(root, "etc/d/y")), "/etc/static/d/y");
+  assert.equal(readdirSync(join(root, "etc/d")).filter((n) => n.includes(".stagehand-")), [], "the FIFO removed with the failed copy");
+});
+
 test.run();
