@@ -29,7 +29,7 @@ import { CLEAN, formatClean } from "./clean.ts";
 import { idTables, isFixedOwner, ownerInRange, resolveOwner } from "./owners.ts";
 import { ETC_LOCK, parentName, STATIC } from "./paths.ts";
 import { managedDirs } from "../users/files.ts";
-import { resolveInRoot, withResolveCache } from "../fs/root.ts";
+import { canonicalInRoot, resolveInRoot, withResolveCache } from "../fs/root.ts";
 import { type EtcOp, type EtcPlan, opMessage } from "./plan.ts";
 import { etcDirHostPath, etcHostPath, intoStatic } from "./state.ts";
 
@@ -53,7 +53,21 @@ function writablePath(root: string, name: string, etc?: string): string | undefi
   const p = etcHostPath(root, name, false, etc);
   if (p === undefined) return undefined;
   const inRoot = p.slice(root.replace(/\/+$/, "").length);
-  return inRoot.startsWith(`${STORE_DIR}/`) ? undefined : p;
+  return storeDirsOf(root).some((d) => inRoot.startsWith(`${d}/`)) ? undefined : p;
+}
+
+/** The store's path inside a root, as named and as resolved there (`/nix` may be a link), by root. */
+const storeDirs = new Map<string, string[]>();
+
+function storeDirsOf(root: string): string[] {
+  let dirs = storeDirs.get(root);
+  if (dirs === undefined) {
+    let resolved = STORE_DIR;
+    try { resolved = canonicalInRoot(root, STORE_DIR); } catch { /* a loop: the name alone */ }
+    dirs = resolved === STORE_DIR ? [STORE_DIR] : [STORE_DIR, resolved];
+    storeDirs.set(root, dirs);
+  }
+  return dirs;
 }
 
 /** writablePath, or an error naming the entry. */

@@ -253,9 +253,18 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     if (!same) ops.push({ op: "copy", name: e.name, content: e.content, mode: e.mode, uid, gid, user: e.user, group: e.group, old });
   }
 
-  // Every name of the tree (sidecars and directories too) is never "obsolete".
+  // Every name of the tree (sidecars and directories too) is never "obsolete". Under a name the
+  // new tree makes a link (into /etc/static, or a direct one to anywhere), the old copy went with
+  // the directory that link replaces, and what the link leads to is not ours to remove.
+  const underDeclaredLink = (name: string): boolean => {
+    for (let p = parentName(name); p !== ""; p = parentName(p)) {
+      const kind = tree.byName.get(p)?.kind;
+      if (kind === "link" || kind === "direct") return true;
+    }
+    return false;
+  };
   for (const name of state.clean) {
-    if (!tree.byName.has(name)) ops.push({ op: "remove-file", name });
+    if (!tree.byName.has(name) && !underDeclaredLink(name)) ops.push({ op: "remove-file", name });
   }
   const cleanText = formatClean(copied);
   ops.push({ op: "clean", names: [...new Set(copied)], changed: cleanText !== state.cleanText });

@@ -171,4 +171,34 @@ test("a copy is never written below a direct-symlink directory (a store source):
   assert.is(readlinkSync(join(root, "etc/hosts")), "/etc/static/hosts");
 });
 
+test("an obsolete copy under a name the new tree makes a direct link, or under a store reached through a linked /nix, is not removed through it", () => {
+  // A direct link to a directory outside /etc (here /persist/foo, a user's data).
+  const root = makeUserRoot("etc-conf-");
+  mkdirSync(join(root, "persist/foo"), { recursive: true });
+  writeFileSync(join(root, "persist/foo/bar"), "user data\n");
+  writeFileSync(join(root, "etc/.clean"), "foo/bar\n"); // a killed run had widened .clean with foo/bar
+  const etc = buildEtcTree(root, { hosts: { text: "h\n" } });
+  symlinkSync("/persist/foo", join(root, etc, "foo"));
+  writeFileSync(join(root, etc, "foo.mode"), "direct-symlink\n");
+  const { data } = planEtcSetup(root, etc, {}, false);
+  assert.is(applyEtc(root, data, { stderr: () => {} }), 0);
+  assert.is(readlinkSync(join(root, "etc/foo")), "/persist/foo");
+  assert.is(readFileSync(join(root, "persist/foo/bar"), "utf8"), "user data\n");
+  assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), "foo\n");
+
+  // The root's /nix a link (to /persist/nix): the store resolved there is the store all the same.
+  const root2 = makeUserRoot("etc-conf-");
+  mkdirSync(join(root2, "persist"));
+  const B = { foo: { dir: { bar: "store content\n" } }, hosts: { text: "h\n" } };
+  buildEtcTree(root2, B);
+  renameSync(join(root2, "nix"), join(root2, "persist/nix"));
+  symlinkSync("persist/nix", join(root2, "nix")); // relative: the fixtures reach it from the host too
+  assert.is(setup(root2, B).status, 0);
+  writeFileSync(join(root2, "etc/.clean"), "foo/bar\n");
+  const staticFoo = resolveInRoot(root2, "/etc/static/foo");
+  const r = setup(root2, B);
+  assert.is(r.status, 0, r.messages.join("\n"));
+  assert.is(readFileSync(join(staticFoo, "bar"), "utf8"), "store content\n");
+});
+
 test.run();
