@@ -299,7 +299,12 @@ class EtcApply {
     return this.status;
   }
 
-  /** Widens /etc/.clean by the copies about to be written, before any is, so a crash leaves none untracked. */
+  /**
+   * Widens /etc/.clean by the copies about to be written, before any is, so a crash leaves none
+   * untracked. Not by a name where an admin's own file or link still is (`foreign`): a crash
+   * before the copy replaced it, then a rollback, would remove the admin's file as obsolete. Such a
+   * name is tracked by the final .clean, once the copy is in place.
+   */
   private recordNewCopies(plan: EtcPlan): void {
     const cleanOp = plan.ops.find((o) => o.op === "clean") as Extract<EtcOp, { op: "clean" }> | undefined;
     try {
@@ -310,7 +315,8 @@ class EtcApply {
       try { this.cleanInTheWay = lstatSync(this.cleanPath).isDirectory(); } catch { /* gone meanwhile */ }
     }
     if (!cleanOp?.changed || this.cleanInTheWay) return;
-    const union = formatClean([...this.oldClean.split("\n").filter((l) => l !== ""), ...cleanOp.names]);
+    const foreign = new Set(plan.ops.filter((o) => (o.op === "copy" || o.op === "link") && o.foreign).map((o) => (o as { name: string }).name));
+    const union = formatClean([...this.oldClean.split("\n").filter((l) => l !== ""), ...cleanOp.names.filter((n) => !foreign.has(n))]);
     if (union !== this.oldClean) {
       try { writeFileAtomic(this.cleanPath, union, { mode: 0o644 }); } catch (e) { this.fail(`cannot write /etc/${CLEAN}`, e); }
     }

@@ -26,10 +26,13 @@ export type EtcOp =
    */
   | { op: "file-to-dir"; name: string; was: "file" | "link" }
   | { op: "mkdir"; name: string }
-  /** Make `/etc/NAME` a symlink to `target` (atomically replacing what is there). */
-  | { op: "link"; name: string; target: string; direct: boolean }
-  /** Write a copy with its mode and owner (atomically replacing what is there). */
-  | { op: "copy"; name: string; content: Buffer; mode: number; uid: number; gid: number; user: string; group: string; old?: Buffer }
+  /**
+   * Make `/etc/NAME` a symlink to `target` (atomically replacing what is there). `foreign`: a file
+   * or link not of this step's is there now (not in `.clean`, not into /etc/static).
+   */
+  | { op: "link"; name: string; target: string; direct: boolean; foreign?: boolean }
+  /** Write a copy with its mode and owner (atomically replacing what is there); `foreign` as for a link. */
+  | { op: "copy"; name: string; content: Buffer; mode: number; uid: number; gid: number; user: string; group: string; old?: Buffer; foreign?: boolean }
   /** Remove a copied file no longer declared. */
   | { op: "remove-file"; name: string }
   /** Rewrite /etc/.clean. */
@@ -237,11 +240,13 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
       ops.push({ op: "warn", message: userFilesWarning(e.name) });
     }
 
+    // Something not of this step's at the name (a file or link the admin made): see recordNewCopies.
+    const foreign = (current.type === "file" || (current.type === "link" && !intoStatic(current.linkTarget!))) && !oldClean.has(e.name);
     if (e.kind === "link" || e.kind === "direct") {
       const target = e.kind === "link" ? `/etc/${STATIC}/${e.name}` : e.source;
       if (e.kind === "direct") copied.push(e.name);
       const unchanged = current.type === "link" && current.linkTarget === target && !removed.has(e.name);
-      if (!unchanged) ops.push({ op: "link", name: e.name, target, direct: e.kind === "direct" });
+      if (!unchanged) ops.push({ op: "link", name: e.name, target, direct: e.kind === "direct", ...(foreign ? { foreign } : {}) });
       continue;
     }
 
@@ -250,7 +255,7 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     copied.push(e.name);
     const old = current.type === "file" ? current.content : undefined;
     const same = old !== undefined && old.equals(e.content) && current.mode === e.mode && current.uid === uid && current.gid === gid;
-    if (!same) ops.push({ op: "copy", name: e.name, content: e.content, mode: e.mode, uid, gid, user: e.user, group: e.group, old });
+    if (!same) ops.push({ op: "copy", name: e.name, content: e.content, mode: e.mode, uid, gid, user: e.user, group: e.group, old, ...(foreign ? { foreign } : {}) });
   }
 
   // Every name of the tree (sidecars and directories too) is never "obsolete". Under a name the

@@ -263,4 +263,22 @@ test("a staged copy whose temporary name is swapped for a FIFO (a user's directo
   assert.equal(readdirSync(join(root, "etc/d")).filter((n) => n.includes(".stagehand-")), [], "the FIFO removed with the failed copy");
 });
 
+test("an admin's own file that a new copy replaces is tracked in .clean only once the copy is in place: a crash before, then a rollback, cannot remove it", () => {
+  const root = makeUserRoot("etc-clean-");
+  assert.is(setup(root, { hosts: { text: "h\n" } }).status, 0);
+  writeFileSync(join(root, "etc/foo.conf"), "admin's own\n");
+  const etc = buildEtcTree(root, { hosts: { text: "h\n" }, "foo.conf": { text: "declared\n", mode: "0600" }, "new.conf": { text: "n\n", mode: "0600" } });
+  const { data } = planEtcSetup(root, etc, {}, false);
+  const cleanWhile: string[] = [];
+  const status = applyEtc(root, data, {
+    stderr: () => {},
+    afterOp: (op) => { if (op.op === "copy") cleanWhile.push(readFileSync(join(root, "etc/.clean"), "utf8")); },
+  });
+  assert.is(status, 0);
+  // Before the copies are published: the new name is tracked already, the admin's file's is not.
+  assert.ok(cleanWhile.length > 0 && cleanWhile.every((c) => c === "new.conf\n"), JSON.stringify(cleanWhile));
+  assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), "foo.conf\nnew.conf\n");
+  assert.is(readFileSync(join(root, "etc/foo.conf"), "utf8"), "declared\n");
+});
+
 test.run();
