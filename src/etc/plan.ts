@@ -159,8 +159,17 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   const madeDirs = new Set<string>();
   const oldClean = new Set(state.clean);
   /** Whether /etc/DIR will be a directory once its parents are made. */
+  /** Names where a directory replaces a copy or direct link of ours ("file-to-dir"). */
+  const replacedByDir = new Set<string>();
+  /** Whether `name` is below one of those: what the old link led to says nothing of it (it starts empty). */
+  const belowReplaced = (name: string): boolean => {
+    if (replacedByDir.size === 0) return false;
+    for (let p = parentName(name); p !== ""; p = parentName(p)) if (replacedByDir.has(p)) return true;
+    return false;
+  };
   const dirUsable = (dir: string): "yes" | "make" | "replace" | "blocked" => {
     if (madeDirs.has(dir)) return "yes";
+    if (belowReplaced(dir)) return "make";
     const s = state.nodes.get(dir);
     if (!s || s.type === "none" || removed.has(dir) || (s.type === "link" && intoStatic(s.linkTarget!))) return "make";
     if (s.type === "dir") return "yes";
@@ -185,7 +194,10 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
       const u = dirUsable(dir);
       if (u === "blocked") return `error: not setting up ${q(name)}: ‘/etc/${dir}’ is in the way and is not a directory`;
       if (u === "make") { ops.push({ op: "mkdir", name: dir }); }
-      if (u === "replace") ops.push({ op: "file-to-dir", name: dir, was: state.nodes.get(dir)!.type === "file" ? "file" : "link" });
+      if (u === "replace") {
+        ops.push({ op: "file-to-dir", name: dir, was: state.nodes.get(dir)!.type === "file" ? "file" : "link" });
+        replacedByDir.add(dir);
+      }
       madeDirs.add(dir);
     }
     return undefined;
@@ -225,7 +237,7 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     const blocked = ensureParents(e.name, parent);
     if (blocked) { ops.push({ op: "error", name: e.name, message: blocked }); continue; }
 
-    const s = state.nodes.get(e.name) ?? { type: "none" as const };
+    const s = belowReplaced(e.name) ? { type: "none" as const } : state.nodes.get(e.name) ?? { type: "none" as const };
     let current = s;
     if (s.type === "dir") {
       if (!s.onlyStatic) {

@@ -189,6 +189,20 @@ test("a copy or a direct link of ours where the new tree has a directory becomes
   }
 });
 
+test("a direct link of ours becoming a directory: its new entries are planned as absent, not judged through the old link (one run sets it up)", () => {
+  const root = makeUserRoot();
+  // The old direct link leads to a directory that already holds `x` (same content) and `b/`.
+  assert.is(setup(root, { a: { dir: { x: "same\n", "b-marker": "m\n" }, mode: "direct-symlink" }, hosts: { text: "h\n" } }).status, 0);
+  mkdirSync(join(resolveInRoot(root, "/etc/a"), "b"));
+  const gen2 = { "a/x": { text: "same\n", mode: "0444" }, "a/b/c": { text: "c\n" }, hosts: { text: "h\n" } };
+  const r = setup(root, gen2);
+  assert.is(r.status, 0, r.messages.join("\n"));
+  assert.ok(lstatSync(join(root, "etc/a")).isDirectory());
+  assert.is(readFileSync(join(root, "etc/a/x"), "utf8"), "same\n");
+  assert.is(readlinkSync(join(root, "etc/a/b/c")), "/etc/static/a/b/c");
+  assert.equal([setup(root, gen2).status], [0]);
+});
+
 test("owners settled after the copies are in place: a link or a FIFO swapped in meanwhile is neither followed nor waited on", () => {
   const root = makeUserRoot();
   const host = join(root, "..", `host-file-${process.pid}`);
