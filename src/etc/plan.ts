@@ -271,12 +271,12 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   }
 
   // Every name of the tree (sidecars and directories too) is never "obsolete". Under a name the
-  // new tree makes a link (into /etc/static, or a direct one to anywhere), the old copy went with
-  // the directory that link replaces, and what the link leads to is not ours to remove.
+  // new tree makes a link (into /etc/static, or a direct one to anywhere) or a copy, the old copy
+  // went with the directory replaced there, and what a link leads to is not ours to remove.
   const underDeclaredLink = (name: string): boolean => {
     for (let p = parentName(name); p !== ""; p = parentName(p)) {
       const kind = tree.byName.get(p)?.kind;
-      if (kind === "link" || kind === "direct") return true;
+      if (kind === "link" || kind === "direct" || kind === "copy") return true;
     }
     return false;
   };

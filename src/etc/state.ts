@@ -95,8 +95,16 @@ function readText(path: string, what: string): string {
  */
 let onlyStaticMemo: Map<string, boolean> | undefined;
 
-/** Directories holding only links into /etc/static (setup-etc.pl's is_static, for a real directory). */
-function onlyStatic(host: string): boolean {
+/** The names `/etc/.clean` lists (copies and direct links of this step's) while loadEtcState runs. */
+let ourNames: ReadonlySet<string> | undefined;
+
+/**
+ * Directories holding only links into /etc/static (setup-etc.pl's is_static, for a real
+ * directory), and copies or direct links of this step's (`name`, the directory's name in /etc, is
+ * how `.clean` knows them): such a directory is ours to replace in one run. setup-etc.pl kept one
+ * holding copies, which then vanished with the cleanup and left it empty until the next run.
+ */
+function onlyStatic(host: string, name: string): boolean {
   const known = onlyStaticMemo?.get(host);
   if (known !== undefined) return known;
   const answer = (() => {
@@ -105,8 +113,10 @@ function onlyStatic(host: string): boolean {
     try { listed = readdirSync(host, { withFileTypes: true }); } catch { return false; }
     for (const d of listed) {
       const here = `${host}/${d.name}`;
-      if (isSymlink(d, here)) { if (!intoStatic(linkTargetAt(here))) return false; }
-      else if (!isDirectory(d, here) || !onlyStatic(here)) return false;
+      const inEtc = `${name}/${d.name}`;
+      if (isSymlink(d, here)) { if (!intoStatic(linkTargetAt(here)) && !ourNames?.has(inEtc)) return false; }
+      else if (isDirectory(d, here)) { if (!onlyStatic(here, inEtc)) return false; }
+      else if (!(d.isFile() && ourNames?.has(inEtc))) return false;
     }
     return true;
   })();
@@ -189,7 +199,7 @@ function observe(root: string, e: EtcEntry, parent: string, dir: string | undefi
   if (typeof seen === "string") return linkState(root, name, dir, leaf, seen);
   const host = `${dir}/${leaf}`;
   // A directory the walk of /etc listed: nothing more to know of it (its mode and owner are not asked).
-  if (seen === DIR) return { type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host) }) };
+  if (seen === DIR) return { type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host, name) }) };
   // A regular file the walk of /etc listed where a copy goes: its open's fstat tells all, no lstat.
   if (e.kind === "copy" && (seen === FILE || (listed === undefined && knownRegularAt(host)))) {
     const found = observeFile(host, e.name);
@@ -203,7 +213,7 @@ function observe(root: string, e: EtcEntry, parent: string, dir: string | undefi
     return linkState(root, name, dir, leaf, linkTarget);
   }
   const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
-  if (st.isDirectory()) return { ...base, type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host) }) };
+  if (st.isDirectory()) return { ...base, type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host, name) }) };
   if (st.isFile()) return { ...base, type: "file", content: e.kind === "copy" ? oldContent(host, e.name) : undefined };
   return { ...base, type: "other" };
 }
@@ -344,11 +354,13 @@ function declaredText(root: string, tree: EtcTree, name: string): string | undef
 /** Loads the state of `root`'s /etc relevant to setting up `tree`. */
 export function loadEtcState(root: string, tree: EtcTree): EtcState {
   const outer = onlyStaticMemo;
+  const outerNames = ourNames;
   onlyStaticMemo ??= new Map();
   try {
     return loadEtcStateNow(root, tree);
   } finally {
     onlyStaticMemo = outer;
+    ourNames = outerNames;
   }
 }
 
@@ -358,6 +370,32 @@ function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
   const listing: Listing = new Map();
   const dirsWithTemps = new Set<string>();
   const staticLinks = findStaticLinks(root, tree, etc, listing, dirsWithTemps);
+  const top = listing.get("");
+  /** A file of /etc itself: where a listed regular file is, no resolution nor lstat first (fstat judges what is opened). */
+  const etcText = (name: string, what: string) => {
+    const s = top?.get(name);
+    if (top !== undefined && s === undefined) return "";
+    if (s === FILE) {
+      return readRegularTextOptional(`${etc}/${name}`, { maxBytes: MAX_BYTES.database, what, noFollow: true, knownRegular: true }) ?? "";
+    }
+    return readText(resolveInRoot(root, `/etc/${name}`), what);
+  };
+  /** Files that could not be read (a directory or FIFO there, too large, a link loop): read as empty, each reported. */
+  const unreadable: { name: string; reason: string }[] = [];
+  const orEmpty = (read: () => string | undefined, name: string): string | undefined => {
+    try {
+      return read();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException)?.code;
+      if (!(e instanceof InputFileError) && typeof code !== "string") throw e;
+      unreadable.push({ name, reason: e instanceof InputFileError ? e.message : `/etc/${name}: ${(e as Error).message}` });
+      return "";
+    }
+  };
+  const cleanText = orEmpty(() => etcText(CLEAN, `/etc/${CLEAN}`), CLEAN)!;
+  const { names, refused } = parseClean(cleanText);
+  // Read before the entries are observed: a directory holding only what `.clean` lists is ours.
+  ourNames = new Set(names);
   const nodes = new Map<string, NodeState>();
   const dirNodes: string[] = [];
   // Each directory of /etc resolved once for all its entries (null: it cannot be); one the walk
@@ -384,30 +422,6 @@ function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
     nodes.set(e.name, node);
     if (node.type === "dir") dirNodes.push(e.name);
   }
-  const top = listing.get("");
-  /** A file of /etc itself: where a listed regular file is, no resolution nor lstat first (fstat judges what is opened). */
-  const etcText = (name: string, what: string) => {
-    const s = top?.get(name);
-    if (top !== undefined && s === undefined) return "";
-    if (s === FILE) {
-      return readRegularTextOptional(`${etc}/${name}`, { maxBytes: MAX_BYTES.database, what, noFollow: true, knownRegular: true }) ?? "";
-    }
-    return readText(resolveInRoot(root, `/etc/${name}`), what);
-  };
-  /** Files that could not be read (a directory or FIFO there, too large, a link loop): read as empty, each reported. */
-  const unreadable: { name: string; reason: string }[] = [];
-  const orEmpty = (read: () => string | undefined, name: string): string | undefined => {
-    try {
-      return read();
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException)?.code;
-      if (!(e instanceof InputFileError) && typeof code !== "string") throw e;
-      unreadable.push({ name, reason: e instanceof InputFileError ? e.message : `/etc/${name}: ${(e as Error).message}` });
-      return "";
-    }
-  };
-  const cleanText = orEmpty(() => etcText(CLEAN, `/etc/${CLEAN}`), CLEAN)!;
-  const { names, refused } = parseClean(cleanText);
   let staticTarget: string | undefined;
   let staticInTheWay: string | undefined;
   const listedStatic = top?.get(STATIC);

@@ -203,6 +203,21 @@ test("a direct link of ours becoming a directory: its new entries are planned as
   assert.equal([setup(root, gen2).status], [0]);
 });
 
+test("rolling back: a directory holding only copies of ours (and static links) becomes the declared copy or link in one run", () => {
+  for (const back of [{ text: "a\n", mode: "0644" }, { text: "a\n" }, { text: "a\n", mode: "direct-symlink" }]) {
+    const root = makeUserRoot();
+    const gen1 = { a: back, hosts: { text: "h\n" } };
+    assert.is(setup(root, gen1).status, 0);
+    assert.is(setup(root, { "a/x": { text: "x\n", mode: "0600" }, "a/y": { text: "y\n" }, hosts: { text: "h\n" } }).status, 0);
+    const r = setup(root, gen1);
+    assert.is(r.status, 0, JSON.stringify(back));
+    assert.equal(r.messages.filter((m) => !m.startsWith("removing obsolete symlink")), [], r.messages.join("\n"));
+    const st = lstatSync(join(root, "etc/a"));
+    assert.ok(back.mode === "0644" ? st.isFile() : st.isSymbolicLink(), JSON.stringify(back));
+    assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), back.mode ? "a\n" : "");
+  }
+});
+
 test("owners settled after the copies are in place: a link or a FIFO swapped in meanwhile is neither followed nor waited on", () => {
   const root = makeUserRoot();
   const host = join(root, "..", `host-file-${process.pid}`);
