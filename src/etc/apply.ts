@@ -177,7 +177,8 @@ function applyEtcUnmasked(root: string, plan: EtcPlan, out: ApplyOutput, replan?
   }
   if (lock.movedAside) out.stderr(`warning: /etc/${ETC_LOCK} was not a regular file; moved to ${lock.movedAside}`);
   try {
-    if (changedSincePlanned(root, etc, plan)) {
+    const clean = readCleanNow(root, etc);
+    if (changedSincePlanned(etc, plan, clean.text)) {
       // Another run set up /etc between our planning and our lock: a plan from before would act
       // on a stale .clean (copies it made would go untracked). Planned again, under the lock.
       if (!replan) {
@@ -188,18 +189,32 @@ function applyEtcUnmasked(root: string, plan: EtcPlan, out: ApplyOutput, replan?
       if (isNoop(plan)) return 0;
     }
     sweepManagedDirs(root, etc, plan.dirs);
-    return applyLocked(root, etc, plan, out, touched);
+    return applyLocked(root, etc, plan, out, touched, clean);
   } finally {
     lock.release();
   }
 }
 
-/** Whether /etc/.clean or /etc/static differ from what `plan` was made from (see EtcPlan.seen). */
-function changedSincePlanned(root: string, etc: string, plan: EtcPlan): boolean {
+/** /etc/.clean as it is now, read once under the lock. */
+interface CleanNow {
+  /** Its text; empty when missing or unreadable (the plan reported why). */
+  text: string;
+  /** Whether a directory stands there: not ours to replace (nor can a rename), so never written. */
+  inTheWay: boolean;
+}
+
+/** Reads /etc/.clean as planning reads it (a link followed inside the root). */
+function readCleanNow(root: string, etc: string): CleanNow {
+  try {
+    return { text: readRegularTextOptional(resolveInRoot(root, `/etc/${CLEAN}`), { maxBytes: MAX_BYTES.database, what: `/etc/${CLEAN}`, noFollow: true }) ?? "", inTheWay: false };
+  } catch {
+    return { text: "", inTheWay: lstatSync(join(etc, CLEAN), { throwIfNoEntry: false })?.isDirectory() ?? false };
+  }
+}
+
+/** Whether /etc/.clean (`clean`, its text now) or /etc/static differ from what `plan` was made from (see EtcPlan.seen). */
+function changedSincePlanned(etc: string, plan: EtcPlan, clean: string): boolean {
   if (plan.seen === undefined) return false;
-  let clean = "";
-  // Read as planning reads it: a link at .clean followed inside the root; unreadable is empty.
-  try { clean = readRegularTextOptional(resolveInRoot(root, `/etc/${CLEAN}`), { maxBytes: MAX_BYTES.database, what: `/etc/${CLEAN}`, noFollow: true }) ?? ""; } catch { /* empty */ }
   let target: string | undefined;
   try { target = readlinkSync(join(etc, STATIC)); } catch { /* none, or not a link */ }
   return clean !== plan.seen.clean || target !== plan.seen.static;
@@ -239,8 +254,8 @@ function notUsersFile(target: string): boolean {
 }
 
 /** Applies the plan under the lock; see applyEtc for the status. */
-function applyLocked(root: string, etc: string, plan: EtcPlan, out: ApplyOutput, touched: Set<string>): number {
-  return new EtcApply(root, etc, out, touched).run(plan);
+function applyLocked(root: string, etc: string, plan: EtcPlan, out: ApplyOutput, touched: Set<string>, clean: CleanNow): number {
+  return new EtcApply(root, etc, out, touched, clean).run(plan);
 }
 
 type CopyOp = Extract<EtcOp, { op: "copy" }>;
@@ -267,13 +282,15 @@ class EtcApply {
    */
   private readonly madeDirs = new Map<string, string>();
   private readonly cleanPath: string;
-  private oldClean = "";
+  private readonly oldClean: string;
   /** Whether a directory stands where /etc/.clean goes (then it is left, and not written). */
-  private cleanInTheWay = false;
+  private readonly cleanInTheWay: boolean;
 
-  /** `touched`: directories whose entries changed, made durable at the end. */
-  constructor(private readonly root: string, private readonly etc: string, private readonly out: ApplyOutput, private readonly touched: Set<string>) {
+  /** `touched`: directories whose entries changed, made durable at the end; `clean`: /etc/.clean now. */
+  constructor(private readonly root: string, private readonly etc: string, private readonly out: ApplyOutput, private readonly touched: Set<string>, clean: CleanNow) {
     this.cleanPath = join(etc, CLEAN);
+    this.oldClean = clean.text;
+    this.cleanInTheWay = clean.inTheWay;
   }
 
   run(plan: EtcPlan): number {
@@ -307,13 +324,6 @@ class EtcApply {
    */
   private recordNewCopies(plan: EtcPlan): void {
     const cleanOp = plan.ops.find((o) => o.op === "clean") as Extract<EtcOp, { op: "clean" }> | undefined;
-    try {
-      this.oldClean = readRegularTextOptional(this.cleanPath, { maxBytes: MAX_BYTES.database, what: `/etc/${CLEAN}`, noFollow: true }) ?? "";
-    } catch {
-      // Reported by the plan. A directory there is not ours to replace (a rename cannot, either).
-      this.oldClean = "";
-      try { this.cleanInTheWay = lstatSync(this.cleanPath).isDirectory(); } catch { /* gone meanwhile */ }
-    }
     if (!cleanOp?.changed || this.cleanInTheWay) return;
     const foreign = new Set(plan.ops.filter((o) => (o.op === "copy" || o.op === "link") && o.foreign).map((o) => (o as { name: string }).name));
     const union = formatClean([...this.oldClean.split("\n").filter((l) => l !== ""), ...cleanOp.names.filter((n) => !foreign.has(n))]);
