@@ -1,6 +1,7 @@
 /** An exclusive, non-blocking advisory lock on a file, held until released or the process exits. */
 import { closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, renameSync } from "node:fs";
 import { flock, LOCK_EX, LOCK_NB, LOCK_UN } from "./libc.ts";
+import { brokenPathFor } from "./staged.ts";
 
 export interface Lock {
   readonly path: string;
@@ -33,7 +34,7 @@ function take(path: string, fd: number): Lock | undefined {
 export function clearLockName(path: string): string | undefined {
   const st = lstatSync(path, { throwIfNoEntry: false });
   if (st === undefined || st.isFile()) return undefined;
-  const aside = `${path}.broken-${Date.now()}`;
+  const aside = brokenPathFor(path);
   renameSync(path, aside);
   return aside;
 }

@@ -58,6 +58,15 @@ export function isTempName(name: string): boolean {
 }
 
 /**
+ * Where a file of ours found unusable at `path` (a FIFO as a lock, a list or map that does not
+ * parse) is kept for the admin instead of being lost or failing every run: `PATH.broken-TIME`.
+ * Not a temporary name: never swept.
+ */
+export function brokenPathFor(path: string): string {
+  return `${path}.broken-${Date.now()}`;
+}
+
+/**
  * Removes what an earlier run killed mid-way left in `dir`: every entry named by tempPathFor
  * (files, links, and directories with their content). Runs at the start of a run, in exactly the
  * directories that run manages, under that run's lock; with `targets` (base names, or a test of

@@ -8,7 +8,7 @@
 import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { basename, delimiter, dirname, join } from "node:path";
 import { fsyncDir } from "../fs/atomic.ts";
-import { isTempName, stageFile, sweepTemps, syncStaged, type StagedFile } from "../fs/staged.ts";
+import { brokenPathFor, isTempName, stageFile, sweepTemps, syncStaged, type StagedFile } from "../fs/staged.ts";
 import { isHostRoot, resolveInRootTrusted } from "../fs/root.ts";
 import { entryAt, kernelNames, openCheckedDirectory, REPLACED } from "../fs/dir-at.ts";
 import { inRoot, readDatabases } from "./load.ts";
@@ -131,7 +131,7 @@ export function writeDatabases(root: string, plan: UsersPlanData): void {
   // link to the old file) before it is replaced: reported, and nothing lost.
   for (const k of plan.broken ?? []) {
     const at = hostPath(k);
-    const aside = `${at}.broken-${Date.now()}`;
+    const aside = brokenPathFor(at);
     try { linkSync(at, aside); } catch { try { writeFileSync(aside, plan.current[k] ?? "", { mode: 0o600, flag: "wx" }); } catch { /* best effort */ } }
   }
   try {

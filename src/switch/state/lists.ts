@@ -7,7 +7,7 @@
 import { closeSync, existsSync, fstatSync, fsyncSync, openSync, renameSync, rmSync, writeSync, constants } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../fs/atomic.ts";
-import { sweepTemps } from "../../fs/staged.ts";
+import { brokenPathFor, sweepTemps } from "../../fs/staged.ts";
 import { InputFileError, readRegularFileOptional } from "../../fs/read.ts";
 
 /** The largest list file read (bytes): hundreds of thousands of unit names. */
@@ -116,7 +116,7 @@ export class SwitchLists {
       if (!(e instanceof InputFileError)) throw e;
       let moved = "";
       if (!this.dry) {
-        const aside = `${path}.broken-${Date.now()}`;
+        const aside = brokenPathFor(path);
         try { renameSync(path, aside); moved = `; moved to ${aside}`; } catch { /* reported below as it is */ }
       }
       this.warn(`warning: ${e.message}; read as empty${moved}`);
