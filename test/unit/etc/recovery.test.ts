@@ -127,7 +127,7 @@ test("the lock is a root-only file: a lock on the /etc directory, which any user
   assert.is(st.uid, process.getuid!());
 });
 
-test("a lock file that is a link, a FIFO or a directory is moved aside, never followed, opened or waited on: the run goes on", () => {
+test("a lock file that is a link, a FIFO, a directory or a device is moved aside, never followed, opened or waited on: the run goes on", () => {
   const root = makeUserRoot("etc-lock-");
   const etc = buildEtcTree(root, ENTRIES);
   const { data } = planEtcSetup(root, etc, {}, false);
@@ -138,6 +138,8 @@ test("a lock file that is a link, a FIFO or a directory is moved aside, never fo
     ["link", () => symlinkSync(victim, lockPath)],
     ["FIFO", () => execFileSync("mkfifo", [lockPath])],
     ["directory", () => mkdirSync(lockPath)],
+    // A character device (/dev/null's numbers): opening one can act; it is never opened.
+    ["device", () => execFileSync("mknod", [lockPath, "c", "1", "3"])],
   ];
   for (const [what, make] of makers) {
     rmSync(join(root, "etc"), { recursive: true, force: true });
