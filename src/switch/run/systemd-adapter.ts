@@ -19,7 +19,7 @@ const GONE = new Set(["org.freedesktop.DBus.Error.UnknownObject", "org.freedeskt
  * The wait after the switch's jobs, before new and failed units are listed. ng waits until the bus
  * has been quiet for 250 ms, in every switch; stagehand waits for what can still change instead
  * (settleDone), never longer than `quietMs` past the settle's start or past the last racy service
- * job's end, polling systemd's job queue every `pollMs`.
+ * job's end, polling systemd's job queue every `pollMs` once no such grace is running (settleSleepMs).
  */
 export interface SettleOptions {
   quietMs: number;
@@ -58,6 +58,17 @@ export function settleDone(s: { now: number; startedAt: number; lastRacyJobEnd: 
   const graceOver = s.lastRacyJobEnd === undefined || s.now >= s.lastRacyJobEnd + opts.quietMs;
   const queueOver = s.jobsQueued === 0 || s.now >= Math.max(s.startedAt, s.lastRacyJobEnd ?? 0) + opts.quietMs;
   return graceOver && queueOver;
+}
+
+/**
+ * How long to sleep before `settleDone` is asked again. While a racy service's grace runs, nothing
+ * can end the wait before it is over (a job ending meanwhile only moves it later), so the queue is
+ * not polled until then; otherwise every `pollMs`, as queued jobs may end at any moment.
+ */
+export function settleSleepMs(s: { now: number; startedAt: number; lastRacyJobEnd: number | undefined }, opts: SettleOptions): number {
+  const graceEnd = s.lastRacyJobEnd === undefined ? s.now : s.lastRacyJobEnd + opts.quietMs;
+  const wake = Math.min(Math.max(graceEnd, s.now + opts.pollMs), s.startedAt + opts.maxMs);
+  return Math.max(0, wake - s.now);
 }
 
 /** Services whose jobs ended during the switch, remembered for the settle; bounded. */
@@ -208,8 +219,9 @@ export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT
       const since = startedAt - settle.quietMs;
       for (;;) {
         const [jobsQueued, racy] = await Promise.all([m.countJobs(), lastRacyJobEnd(since)]);
-        if (settleDone({ now: Date.now(), startedAt, lastRacyJobEnd: racy, jobsQueued }, settle)) return;
-        await new Promise((r) => setTimeout(r, settle.pollMs));
+        const now = Date.now();
+        if (settleDone({ now, startedAt, lastRacyJobEnd: racy, jobsQueued }, settle)) return;
+        await new Promise((r) => setTimeout(r, settleSleepMs({ now, startedAt, lastRacyJobEnd: racy }, settle)));
       }
     },
 

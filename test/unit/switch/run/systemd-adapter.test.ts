@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { DEFAULT_SETTLE, settleDone } from "../../../../src/switch/run/systemd-adapter.ts";
+import { DEFAULT_SETTLE, settleDone, settleSleepMs } from "../../../../src/switch/run/systemd-adapter.ts";
 
 const opts = DEFAULT_SETTLE; // quietMs 250
 const at = (now: number, lastRacyJobEnd: number | undefined, jobsQueued: number) =>
@@ -31,6 +31,32 @@ test("racy jobs that never stop ending do not hold the switch past ng's 90 s", (
   // e.g. a Restart=always service failing every 100 ms, or Accept=yes instances started by a busy socket
   assert.not.ok(at(1000 + opts.maxMs - 1, 1000 + opts.maxMs - 100, 0));
   assert.ok(at(1000 + opts.maxMs, 1000 + opts.maxMs - 100, 5));
+});
+
+const sleep = (now: number, lastRacyJobEnd: number | undefined) => settleSleepMs({ now, startedAt: 1000, lastRacyJobEnd }, opts);
+
+test("while a racy service's grace runs, the queue is not polled: the next look is at the grace's end", () => {
+  assert.is(sleep(1000, 900), 150);
+  assert.is(sleep(1000, 1000), 250);
+  // the grace is over, or there was none: the queue every pollMs
+  assert.is(sleep(1000, undefined), opts.pollMs);
+  assert.is(sleep(1200, 900), opts.pollMs);
+  assert.is(sleep(1145, 900), opts.pollMs); // less than a poll left: a poll's sleep
+  // never past maxMs after the settle began
+  assert.is(sleep(1000 + opts.maxMs - 100, 1000 + opts.maxMs - 150), 100);
+  assert.is(sleep(1000 + opts.maxMs, 1000 + opts.maxMs - 10), 0);
+});
+
+test("a sleep longer than a poll never passes the moment the wait could end (any queue, any grace)", () => {
+  // Every instant skipped beyond a poll's sleep is one where settleDone is false whatever the queue
+  // holds; a job ending meanwhile only moves the grace later.
+  for (let now = 1000; now < 1600; now += 7) {
+    for (const racy of [undefined, 700, 900, 1000, 1100, 1300, 1500]) {
+      if (racy !== undefined && racy > now) continue;
+      const s = sleep(now, racy);
+      for (let t = now + opts.pollMs; t < now + s; t++) assert.not.ok(at(t, racy, 0), `now ${now} racy ${racy} t ${t}`);
+    }
+  }
 });
 
 test.run();
