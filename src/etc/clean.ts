@@ -3,11 +3,10 @@
  * bytewise, each ending in a newline. setup-etc.pl reads and writes the same format, so a machine
  * switches between the two freely.
  */
-import { badEntryName } from "./paths.ts";
+import { badEntryName, CLEAN } from "./paths.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
 
-/** The bookkeeping file's name under /etc. */
-export const CLEAN = ".clean";
+export { CLEAN };
 
 /** Reads `.clean` text: the names, and the lines refused because they would escape /etc. */
 export function parseClean(text: string): { names: string[]; refused: { name: string; reason: string }[] } {

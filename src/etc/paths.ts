@@ -12,13 +12,27 @@ export const ETC_LOCK = ".setup-etc.lock";
 /** Where NixOS keeps the link to the current generation's etc tree, relative to /etc. */
 export const STATIC = "static";
 
+/** The bookkeeping file of copies, `/etc/.clean` (src/etc/clean.ts reads and writes it). */
+export const CLEAN = ".clean";
+
+/**
+ * Top-level names that are /etc's own bookkeeping, never an entry: an entry there would make
+ * `.clean` or the `static` link a link into the store, or the lock a file others can hold.
+ */
+const OWN_NAMES: ReadonlySet<string> = new Set([CLEAN, STATIC, ETC_LOCK]);
+
+/** Why a top-level entry name is refused as /etc's own, or undefined. */
+export function ownEtcName(name: string): string | undefined {
+  return OWN_NAMES.has(name) ? `/etc/${name} is the activation's own bookkeeping, not an entry` : undefined;
+}
+
 /** What any refused name has: a newline or NUL, or an empty, `.` or `..` component (a leading `/` is one). */
 const SUSPECT = /[\n\0]|(?:^|\/)\.{0,2}(?:\/|$)/;
 
 /** Why an entry name was refused, or undefined when it is a safe relative name under /etc. */
 export function badEntryName(name: string): string | undefined {
   // One scan for the many good names; the reasons below for the few others.
-  if (!SUSPECT.test(name)) return undefined;
+  if (!SUSPECT.test(name)) return ownEtcName(name);
   if (name === "") return "empty name";
   if (name.startsWith("/")) return "absolute name escapes /etc";
   if (/[\n\0]/.test(name)) return "name contains a newline or NUL (it would corrupt /etc/.clean)";

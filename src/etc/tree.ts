@@ -5,7 +5,7 @@
  */
 import { type Dirent, lstatSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { sortStringsBytewise } from "../text/bytewise.ts";
-import { badEntryName } from "./paths.ts";
+import { badEntryName, ownEtcName } from "./paths.ts";
 import { badInRootPath, canonicalInRoot, hostPath, knownRegularAt, noteLinkTargetAt, noteSymlinkAt, resolveInRoot, withResolveCache } from "../fs/root.ts";
 import { InputFileError, MAX_BYTES, readRegularFile, readRegularTextOptional } from "../fs/read.ts";
 
@@ -49,9 +49,14 @@ function readSidecar(path: string, what: string, listedRegular: boolean): string
   return text !== undefined && text.endsWith("\n") ? text.slice(0, -1) : text;
 }
 
-/** Whether a mode sidecar's text is an octal mode NixOS would accept. */
+/**
+ * A mode sidecar's octal mode. NixOS types `mode` as any string and the Perl script took `oct()` of
+ * it, so any number of leading zeros is taken (`00644`, `04755`), up to 07777.
+ */
 function parseMode(text: string): number | undefined {
-  return /^[0-7]{1,4}$/.test(text) ? parseInt(text, 8) : undefined;
+  if (!/^[0-7]{1,12}$/.test(text)) return undefined;
+  const mode = parseInt(text, 8);
+  return mode <= 0o7777 ? mode : undefined;
 }
 
 /**
@@ -174,8 +179,8 @@ function readEtcTreeNow(root: string, etcPath: string): EtcTree {
       const d = siblings.get(base)!;
       const name = rel === "" ? base : `${rel}/${base}`;
       // A listed name is never empty, `.` or `..` and holds no `/` or NUL: of badEntryName's
-      // reasons only a newline can apply (`rel` passed it already).
-      const bad = base.includes("\n") ? badEntryName(name) : undefined;
+      // reasons only a newline or, at the top, /etc's own names can apply (`rel` passed it already).
+      const bad = base.includes("\n") ? badEntryName(name) : rel === "" ? ownEtcName(base) : undefined;
       if (bad) { entries.push({ name, kind: "invalid", reason: bad }); continue; }
       // The listing's file type spares an lstat per entry (asked only when the file system has none).
       let link = false;

@@ -216,3 +216,20 @@ export function badInRootPath(abs: string, allowRoot = false): string | undefine
   if (NOT_CANONICAL.test(abs)) return "is not in normal form (`.`, `..`, `//` or a trailing `/`)";
   return undefined;
 }
+
+/**
+ * `abs` in normal form, when only spelling keeps it from it (`//`, a `.` component, a trailing
+ * `/`: NixOS's path-typed options accept those, and they name the same directory), or why it is
+ * refused as badInRootPath says: a `..` component is refused, never folded, since what it
+ * names depends on the links before it.
+ */
+export function normalInRootPath(abs: string, allowRoot = false): { path: string } | { why: string } {
+  const why = badInRootPath(abs, allowRoot);
+  if (why === undefined) return { path: abs };
+  if (!abs.startsWith("/") || abs.includes("\0")) return { why };
+  const parts = abs.split("/").filter((c) => c !== "" && c !== ".");
+  if (parts.includes("..")) return { why: "has a `..` component" };
+  const path = `/${parts.join("/")}`;
+  const again = badInRootPath(path, allowRoot);
+  return again === undefined ? { path } : { why: again };
+}

@@ -349,7 +349,7 @@ function planUser(p: Planning, declared: UsersSpec["users"][number], groupsOut: 
     if (u.initialPassword !== null) hashed = hashKeeping(u.initialPassword, oldHash, opts);
     else if (u.initialHashedPassword !== null) hashed = u.initialHashedPassword;
   }
-  if (u.createHome) homes.push({ user: u.name, path: u.home, uid, gid: Number(gid), mode: parseInt(u.homeMode, 8) });
+  if (u.createHome) homes.push({ user: u.name, path: u.createHomeAt ?? u.home, uid, gid: Number(gid), mode: parseInt(u.homeMode, 8) });
   if (u.hashedPasswordFile !== null) {
     const content = p.cur.passwordFiles.get(u.hashedPasswordFile);
     if (content === null || content === undefined) messages.push(`warning: password file ‘${u.hashedPasswordFile}’ does not exist`);
@@ -457,9 +457,11 @@ function planSubIds(p: Planning, users: PlannedUsers): { subUids: SubIdEntry[]; 
 }
 
 /**
- * Refuses a declared entry that is new in this run and got a fixed ID some other entry of the
- * result already has: two users with one UID own each other's files. Entries that already share
- * an ID in the current file are left as they are (not introduced by this run).
+ * Refuses a declared entry that is new in this run and got a fixed ID an undeclared entry of the
+ * result already has: two users with one UID own each other's files, which the configuration did
+ * not ask for. Declared entries sharing an ID were asked for (NixOS asserts unique IDs unless
+ * `users.enforceIdUniqueness = false`); entries that already share an ID in the current file are
+ * left as they are (not introduced by this run).
  */
 function refuseSharedIds<T extends { name: string }>(
   kind: string, idName: string, file: string, declared: readonly { name: string }[], current: ReadonlyMap<string, T>, out: Map<string, T>, id: (x: T) => number,
@@ -482,12 +484,13 @@ function refuseSharedIds<T extends { name: string }>(
     }
   }
   if (shared === undefined) return; // every ID is one entry's
+  // Declared entries may share an ID with each other (NixOS's enforceIdUniqueness = false).
+  const declaredNames = new Set(declared.map((x) => x.name));
   for (const d of fresh) {
     const n = id(out.get(d.name)!);
-    const other = shared.get(n)?.find((name) => name !== d.name);
+    const other = shared.get(n)?.find((name) => !declaredNames.has(name));
     if (other === undefined) continue;
-    const how = declared.some((x) => x.name === other) ? "also declared" : `already in ${file}, not declared`;
-    throw new IdConflictError(`${kind} ‘${d.name}’ is declared with ${idName} ${n}, which ${kind} ‘${other}’ (${how}) has: two ${kind}s with one ${idName} would share every file; nothing changed`);
+    throw new IdConflictError(`${kind} ‘${d.name}’ is declared with ${idName} ${n}, which ${kind} ‘${other}’ (already in ${file}, not declared) has: two ${kind}s with one ${idName} would share every file; nothing changed`);
   }
 }
 

@@ -2,7 +2,7 @@
  * The users/groups spec NixOS's users-groups.nix writes (`users-groups.json`), loaded and validated.
  * Every error names the file, the line and the JSON path, and is raised before anything is written.
  */
-import { badInRootPath } from "../fs/root.ts";
+import { badInRootPath, normalInRootPath } from "../fs/root.ts";
 import { InputFileError, MAX_BYTES, readRegularFile } from "../fs/read.ts";
 import { JsonSyntaxError, parseJsonLazily } from "./json.ts";
 
@@ -19,7 +19,10 @@ export interface UserSpec {
   /** A group name, or a numeric GID. */
   group: string;
   description: string;
+  /** As written: /etc/passwd gets it so. */
   home: string;
+  /** Where `createHome` makes the home when `home` is not written in normal form (`/srv/x/`). */
+  createHomeAt?: string;
   homeMode: string;
   createHome: boolean;
   isSystemUser: boolean;
@@ -30,7 +33,7 @@ export interface UserSpec {
   hashedPasswordFile: string | null;
   initialPassword: string | null;
   initialHashedPassword: string | null;
-  /** `YYYY-MM-DD`. */
+  /** `YYYY-MM-DD` (a day past the month's end counts on, as the Perl script's strptime does). */
   expires: string | null;
   subUidRanges: SubIdRange[];
   subGidRanges: SubIdRange[];
@@ -59,14 +62,29 @@ export class SpecError extends Error {
 /** The largest valid ID: (uid_t)-1 means "no ID" to the kernel and libc. */
 const MAX_ID = 4294967294;
 
-/** Names as NixOS asserts them and shadow-utils accepts them by default. */
-const NAME_RE = /^[a-z_][a-z0-9_-]*\$?$/;
-const NAME_MAX = 32;
-/** Whether `v` is a valid user or group name (the check the spec's fields get, without naming them). */
-const isValidName = (v: unknown): v is string => typeof v === "string" && v.length <= NAME_MAX && NAME_RE.test(v);
+/**
+ * User names as NixOS asserts them (users-groups.nix: shadow's is_valid_name, upper case and dots
+ * included), with the trailing `$` of a machine account that older NixOS accepted; at most 32
+ * characters (NixOS: fewer than 32).
+ */
+const USER_NAME_RE = /^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*\$?$/;
+const USER_NAME_MAX = 32;
+/**
+ * Group names and group members: NixOS types them only as `passwdEntry str` (no ':' or newline),
+ * so anything that keeps a line of /etc/group whole is taken: no ':', ',' (the member separator),
+ * white space (the separator of /var/lib/nixos/declarative-groups), NUL or leading '+'/'-' (glibc's
+ * compat entries), not empty, at most GROUP_NAME_MAX characters.
+ */
+const GROUP_NAME_RE = /^[^:,\s\0+-][^:,\s\0]*$/;
+const GROUP_NAME_MAX = 256;
+/** Whether `v` is a valid user name (the check the spec's fields get, without naming them). */
+const isUserName = (v: unknown): v is string => typeof v === "string" && v.length <= USER_NAME_MAX && USER_NAME_RE.test(v);
+/** Whether `v` is a valid group name or group member. */
+const isGroupName = (v: unknown): v is string => typeof v === "string" && v.length <= GROUP_NAME_MAX && GROUP_NAME_RE.test(v);
 /** What a database field must not contain: ':' splits a line, a line break or NUL injects one. */
 const FORBIDDEN_IN_FIELD = /[:\n\r\0]/;
-const OCTAL_MODE_RE = /^[0-7]{1,4}$/;
+/** A home's mode as NixOS types it (`strMatching "[0-7]{1,5}"`), whose value must fit a mode (07777). */
+const OCTAL_MODE_RE = /^(?:0?[0-7]{1,4})$/;
 const NUMERIC_RE = /^[0-9]+$/;
 
 /**
@@ -177,14 +195,22 @@ class SpecReader {
     return v;
   }
 
-  name(v: unknown, p: string, k: string, what: string): string {
+  userName(v: unknown, p: string, k: string): string {
     // A valid name has no character a field may not have: one test decides the usual case.
-    if (isValidName(v)) return v;
+    if (isUserName(v)) return v;
     const s = this.field(v, p, k);
-    if (!NAME_RE.test(s) || s.length > NAME_MAX) {
-      this.bad(this.at(p, k), `${JSON.stringify(s)} is not a valid ${what} name (lower-case letters, digits, '_' and '-', starting with a letter or '_', at most ${NAME_MAX} characters)`);
-    }
-    return s;
+    this.bad(this.at(p, k), `${JSON.stringify(s)} is not a valid user name (letters, digits, '_', '.' and '-', not starting with '-', at most ${USER_NAME_MAX} characters)`);
+  }
+
+  /** A group's name, or a member of a group (`what`). */
+  groupName(v: unknown, p: string, k: string, what: string): string {
+    if (isGroupName(v)) return v;
+    const s = this.field(v, p, k);
+    if (s === "") this.bad(this.at(p, k), `the ${what} is empty`);
+    if (s.includes(",")) this.bad(this.at(p, k), `${JSON.stringify(s)} contains ',', which would split the member list of /etc/group`);
+    if (s.length > GROUP_NAME_MAX) this.bad(this.at(p, k), `the ${what} is longer than ${GROUP_NAME_MAX} characters`);
+    if (/\s/.test(s)) this.bad(this.at(p, k), `${JSON.stringify(s)} contains white space, which would split it in /var/lib/nixos/declarative-groups`);
+    this.bad(this.at(p, k), `${JSON.stringify(s)} starts with '${s[0]}', which glibc reads as a compat entry`);
   }
 
   ranges(v: unknown, p: string, k: string, startKey: string): SubIdRange[] {
@@ -225,13 +251,13 @@ function plainGroup(entry: unknown): GroupSpec | undefined {
   const name = o.name;
   const gid = o.gid === undefined ? null : o.gid;
   const list = o.members;
-  if (!isValidName(name) || !plainId(gid)) return undefined;
+  if (!isGroupName(name) || !plainId(gid)) return undefined;
   let members: string[];
   if (list === undefined || list === null) members = [];
   else if (!Array.isArray(list)) return undefined;
   else {
-    // A valid name has no ',' either. The list is the parsed document's own, not copied.
-    for (let j = 0; j < list.length; j++) if (!isValidName(list[j])) return undefined;
+    // The list is the parsed document's own, not copied.
+    for (let j = 0; j < list.length; j++) if (!isGroupName(list[j])) return undefined;
     members = list as string[];
   }
   return { name, gid: gid as number | null, members };
@@ -240,21 +266,14 @@ function plainGroup(entry: unknown): GroupSpec | undefined {
 /** One entry of the `groups` list, at path `p`, every field checked. */
 function readGroup(r: SpecReader, p: string, entry: unknown): GroupSpec {
   const o = r.obj(entry, p, "");
-  const gName = r.name(o.name, p, "name", "group");
+  const gName = r.groupName(o.name, p, "name", "group name");
   const gid = r.id(o.gid, p, "gid");
   const memberList = r.arr(o.members, p, "members");
   const members: string[] = [];
   for (let j = 0; j < memberList.length; j++) {
     const v = memberList[j];
     // The usual case decided without building the member's path (only errors name it).
-    if (isValidName(v)) {
-      members.push(v);
-      continue;
-    }
-    const mp = `${p}.members[${j}]`;
-    const m = r.name(memberList[j], mp, "", "user");
-    if (m.includes(",")) r.bad(mp, "contains ','");
-    members.push(m);
+    members.push(isGroupName(v) ? v : r.groupName(v, `${p}.members[${j}]`, "", "member name"));
   }
   return { name: gName, gid, members };
 }
@@ -291,7 +310,7 @@ function plainUser(entry: unknown): UserSpec | undefined {
   const isSystemUser = o.isSystemUser === undefined || o.isSystemUser === null ? false : o.isSystemUser;
   const auto = o.autoSubUidGidRange === undefined || o.autoSubUidGidRange === null ? false : o.autoSubUidGidRange;
   if (
-    !isValidName(name) || !plainId(uid) ||
+    !isUserName(name) || !plainId(uid) ||
     typeof group !== "string" || typeof description !== "string" || typeof home !== "string" ||
     typeof homeMode !== "string" || !OCTAL_MODE_RE.test(homeMode) ||
     (shell !== null && typeof shell !== "string") ||
@@ -331,27 +350,31 @@ function noRanges(v: unknown): boolean {
 function readUser(r: SpecReader, p: string, entry: unknown): UserSpec {
   const o = r.obj(entry, p, "");
   const expires = r.optString(o.expires, p, "expires");
-  if (expires !== null && expiresToDays(expires) === null) r.bad(`${p}.expires`, `${JSON.stringify(expires)} is not a date YYYY-MM-DD`);
+  if (expires !== null && expiresToDays(expires) === null) r.bad(`${p}.expires`, `${JSON.stringify(expires)} is not a date YYYY-MM-DD (month 01-12, day 01-31, from 1900)`);
   const homeMode = o.homeMode === undefined || o.homeMode === null ? "700" : r.field(o.homeMode, p, "homeMode");
   if (!OCTAL_MODE_RE.test(homeMode)) r.bad(`${p}.homeMode`, `${JSON.stringify(homeMode)} is not an octal mode`);
   const group = o.group === undefined || o.group === null ? "" : r.field(o.group, p, "group");
   if (NUMERIC_RE.test(group) && Number(group) > MAX_ID) r.bad(`${p}.group`, `GID ${group} is out of range (0 to ${MAX_ID})`);
-  const uName = r.name(o.name, p, "name", "user");
+  const uName = r.userName(o.name, p, "name");
   const fileKey = o.hashedPasswordFile !== undefined && o.hashedPasswordFile !== null ? "hashedPasswordFile" : "passwordFile";
   const hashedPasswordFile = r.optString(o[fileKey], p, fileKey);
   // Paths inside the root that stagehand reads or changes: absolute and in normal form, so a
   // `..` cannot name something else than it says (they are resolved inside the root anyway).
+  let passwordFilePath = hashedPasswordFile;
   if (hashedPasswordFile !== null) {
-    const why = badInRootPath(hashedPasswordFile);
-    if (why) r.bad(`${p}.${fileKey}`, `${fileKey} of user ‘${uName}’ ${why}`);
+    const n = normalInRootPath(hashedPasswordFile);
+    if ("why" in n) r.bad(`${p}.${fileKey}`, `${fileKey} of user ‘${uName}’ ${n.why}`);
+    passwordFilePath = n.path;
   }
   const createHome = r.bool(o.createHome, p, "createHome", false);
   const home = o.home === undefined || o.home === null ? "/var/empty" : r.field(o.home, p, "home");
   // Only a home stagehand creates and chowns must be a real directory path: otherwise `home` is
-  // just a field of /etc/passwd, as for the Perl script.
+  // just a field of /etc/passwd, as for the Perl script. /etc/passwd gets it as written.
+  let createHomeAt: string | undefined;
   if (createHome) {
-    const why = badInRootPath(home);
-    if (why) r.bad(`${p}.home`, `home of user ‘${uName}’ (createHome) ${why}`);
+    const n = normalInRootPath(home);
+    if ("why" in n) r.bad(`${p}.home`, `home of user ‘${uName}’ (createHome) ${n.why}`);
+    if (n.path !== home) createHomeAt = n.path;
   }
   return {
     name: uName,
@@ -365,53 +388,48 @@ function readUser(r: SpecReader, p: string, entry: unknown): UserSpec {
     shell: r.optField(o.shell, p, "shell"),
     password: r.optString(o.password, p, "password"),
     hashedPassword: r.optField(o.hashedPassword, p, "hashedPassword"),
-    hashedPasswordFile,
+    hashedPasswordFile: passwordFilePath,
     initialPassword: r.optString(o.initialPassword, p, "initialPassword"),
     initialHashedPassword: r.optField(o.initialHashedPassword, p, "initialHashedPassword"),
     expires,
     subUidRanges: r.ranges(o.subUidRanges, p, "subUidRanges", "startUid"),
     subGidRanges: r.ranges(o.subGidRanges, p, "subGidRanges", "startGid"),
     autoSubUidGidRange: r.bool(o.autoSubUidGidRange, p, "autoSubUidGidRange", false),
+    ...(createHomeAt === undefined ? {} : { createHomeAt }),
   };
 }
 
-/** Names and fixed IDs declared twice are refused, naming both entries (in this order of checks). */
+/**
+ * Names declared twice are refused, naming both entries. A fixed ID may be declared twice: NixOS
+ * allows it with `users.enforceIdUniqueness = false` (a `toor` beside root), and asserts it otherwise.
+ */
 function refuseDuplicates(r: SpecReader, users: UserSpec[], groups: GroupSpec[]): void {
-  const unique = (keys: (string | number | null)[], base: string, what: string) => {
-    const seen = new Map<string | number, number>();
+  const unique = (keys: string[], base: string, what: string) => {
+    const seen = new Map<string, number>();
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i]!;
-      if (k === null) continue;
       const prev = seen.get(k);
       if (prev !== undefined) r.bad(`${base}[${i}]`, `${what} ${JSON.stringify(k)} is also declared by ${base}[${prev}]`);
       seen.set(k, i);
     }
   };
-  const userNames: string[] = [];
-  const uids: (number | null)[] = [];
-  for (let i = 0; i < users.length; i++) {
-    userNames.push(users[i]!.name);
-    uids.push(users[i]!.uid);
-  }
-  const groupNames: string[] = [];
-  const gids: (number | null)[] = [];
-  for (let i = 0; i < groups.length; i++) {
-    groupNames.push(groups[i]!.name);
-    gids.push(groups[i]!.gid);
-  }
-  // Names first: a Set decides the usual case (no repeat) natively.
+  const userNames = users.map((u) => u.name);
+  const groupNames = groups.map((g) => g.name);
+  // A Set decides the usual case (no repeat) natively.
   if (new Set(userNames).size !== userNames.length) unique(userNames, "users", "user name");
   if (new Set(groupNames).size !== groupNames.length) unique(groupNames, "groups", "group name");
-  unique(uids, "users", "UID");
-  unique(gids, "groups", "GID");
 }
 
-/** `YYYY-MM-DD` to days since 1970-01-01 (the shadow `expire` field), or null if not a real date. */
+/**
+ * `YYYY-MM-DD` to days since 1970-01-01 (the shadow `expire` field), or null for what the Perl
+ * script's `Time::Piece->strptime` refuses (and so dies on): a month outside 01-12, a day outside
+ * 01-31, a year before 1900. NixOS checks only the digits, and the Perl script took a day past the
+ * month's end (2030-02-30) as the days after it (2030-03-02); so does this.
+ */
 export function expiresToDays(date: string): number | null {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
   if (!m) return null;
-  const ms = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!);
-  const d = new Date(ms);
-  if (d.getUTCFullYear() !== +m[1]! || d.getUTCMonth() !== +m[2]! - 1 || d.getUTCDate() !== +m[3]!) return null;
-  return ms / 86_400_000;
+  const [y, mo, d] = [+m[1]!, +m[2]!, +m[3]!];
+  if (y < 1900 || mo < 1 || mo > 12 || d < 1 || d > 31) return null;
+  return Date.UTC(y, mo - 1, d) / 86_400_000;
 }

@@ -279,4 +279,27 @@ test("7. a world-readable /etc/shadow is reset to 0640 on every run, as by the P
   assert.is(statSync(shadow(oursRoot.dir)).ino, ino, "same content: mode fixed in place");
 });
 
+test("8. NixOS's own forms: names with dots, capitals and leading digits, a toor sharing root's UID, two groups sharing a GID, a 5-digit homeMode, a home with a trailing slash, a day past the month's end", () => {
+  const base = [group("root", 0), group("wheel", 500, ["alice"]), group("svc"), group("alice"), group("users", 100), group("shadow", 42)];
+  const spec = {
+    mutableUsers: true,
+    groups: [...base, group("Domain.Users", null, ["john.doe", "ghost"]), group("g".repeat(40), 4242), group("h2", 4242)],
+    users: [
+      { ...root, hashedPassword: rootHash }, alice2, svc, bob,
+      user("john.doe", { group: "Domain.Users" }), user("Alice"), user("1password"), user("toor", { uid: 0, group: "root", home: "/root" }),
+      user("svc2", { isSystemUser: true, group: "svc", createHome: true, home: "/srv/svc2/", homeMode: "02770", expires: "2030-02-30" }),
+    ],
+  };
+  const { perl, ours } = step(spec);
+  assert.equal(ours.slice().sort(), perl.slice().sort());
+  // Entries sharing an ID: the Perl script orders them by hash order (varies by run), stagehand by name.
+  compare(["etc/group", "etc/passwd"]);
+  for (const f of ["etc/group", "etc/passwd"]) assert.equal(sorted(read(oursRoot.dir)[f]!), sorted(read(perlRoot.dir)[f]!), f);
+  const sa = statSync(join(perlRoot.dir, "srv/svc2"));
+  const sb = statSync(join(oursRoot.dir, "srv/svc2"));
+  assert.equal([sb.mode, sb.uid, sb.gid], [sa.mode, sa.uid, sa.gid], "srv/svc2");
+  assert.match(read(oursRoot.dir)["etc/passwd"]!, /^toor:x:0:0:/m);
+  assert.match(read(oursRoot.dir)["etc/passwd"]!, /^svc2:x:\d+:\d+::\/srv\/svc2\/:/m);
+});
+
 test.run();

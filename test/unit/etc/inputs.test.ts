@@ -7,7 +7,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readlinkSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { planEtcSetup } from "../../../src/etc/step.ts";
 import { InputFileError } from "../../../src/fs/read.ts";
@@ -172,6 +172,26 @@ test("a passwd the tree declares as a directory, or a .clean that is a directory
       assert.is(statSync(join(root, "etc/z/copy")).mode & 0o777, 0o600);
     }
   }
+});
+
+test("entries named as /etc's own bookkeeping (.clean, static, the lock) are refused by name; .clean stays a file of copies", () => {
+  const root = makeUserRoot("etc-inputs-");
+  const first = setup(root, { kept: { text: "k\n", mode: "0644" } });
+  assert.is(first.status, 0, first.messages.join("\n"));
+  for (const own of [".clean", "static", ".setup-etc.lock"]) {
+    const r = setup(root, { kept: { text: "k\n", mode: "0644" }, [own]: { text: "x\n", mode: "0644" }, good: { text: "g\n" } });
+    assert.is(r.status, 1, own);
+    assert.equal(r.messages, [`error: not setting up ‘/etc/${own}’: /etc/${own} is the activation's own bookkeeping, not an entry`], own);
+    assert.is(readlinkSync(join(root, "etc/good")), "/etc/static/good", "the other entries are set up");
+    assert.ok(statSync(join(root, "etc/.clean")).isFile(), ".clean is still a regular file");
+    assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), "kept\n", own);
+  }
+  // A line naming them in .clean (written by hand, or by an older run) is refused, never removed as a copy.
+  writeFileSync(join(root, "etc/.clean"), "kept\n.clean\nstatic\n");
+  const r = setup(root, { kept: { text: "k\n", mode: "0644" } });
+  assert.ok(statSync(join(root, "etc/.clean")).isFile());
+  assert.ok(lstatSync(join(root, "etc/static")).isSymbolicLink());
+  assert.ok(r.messages.some((m) => m.includes("ignoring line ‘.clean’ of /etc/.clean")), r.messages.join("\n"));
 });
 
 test.run();

@@ -87,10 +87,15 @@ test("a .mode that is neither direct-symlink nor octal, and copies of directorie
   const root = makeRoot();
   const etc = buildEtcTree(root, {
     weird: { text: "w", mode: "u+rw" },
-    big: { text: "w", mode: "07777" },
+    big: { text: "w", mode: "017777" },
     dir: { dir: { a: "a" }, mode: "0644" },
+    five: { text: "w", mode: "00644" },
+    setuid: { text: "w", mode: "04755" },
   });
   const tree = readEtcTree(root, etc);
+  // The Perl script took oct() of any string of octal digits; NixOS types `mode` as any string.
+  assert.is((tree.byName.get("five") as { mode: number }).mode, 0o644);
+  assert.is((tree.byName.get("setuid") as { mode: number }).mode, 0o4755);
   assert.match((tree.byName.get("weird") as { reason: string }).reason, /weird\.mode is neither 'direct-symlink' nor an octal mode$/);
   assert.match((tree.byName.get("big") as { reason: string }).reason, /octal/);
   assert.match((tree.byName.get("dir") as { reason: string }).reason, /not a regular file/);

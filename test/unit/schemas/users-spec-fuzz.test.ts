@@ -20,12 +20,12 @@ const field = (...ok: unknown[]): Pool => ({ ok: [...ok, null, MISSING], bad: ["
 
 function userPools(i: number): Record<string, Pool> {
   return {
-    name: { ok: [`u${i}`, `_u${i}`, `u-${i}`, `u${i}$`, `u${i}${"x".repeat(28)}`], bad: ["Bad", "1abc", "a b", "", "a".repeat(33), 5, null, MISSING] },
+    name: { ok: [`u${i}`, `_u${i}`, `u-${i}`, `u${i}$`, `u${i}${"x".repeat(28)}`, `U.${i}`, `${i}u`], bad: ["-bad", "a b", "a+b", "", "a".repeat(33), 5, null, MISSING] },
     uid: { ok: [null, MISSING, 1000 + i, 4294967294 - i], bad: [-1, 4294967295, 1.5, "1000", true] },
     group: { ok: ["users", "100", "", "4294967294", null, MISSING], bad: ["a:b", "x\ny", 5] },
     description: field("", "Alice Smith"),
     home: field("/home/u", "/var/empty"),
-    homeMode: { ok: ["700", "0750", "0", null, MISSING], bad: ["rwx", "8", "12345", 700] },
+    homeMode: { ok: ["700", "0750", "0", "02770", null, MISSING], bad: ["rwx", "8", "12345", 700] },
     createHome: flag,
     isSystemUser: flag,
     shell: field("/bin/sh"),
@@ -35,7 +35,7 @@ function userPools(i: number): Record<string, Pool> {
     passwordFile: { ok: ["/run/keys/old", null, MISSING], bad: [3] },
     initialPassword: optString,
     initialHashedPassword: field("$6$salt$hash"),
-    expires: { ok: ["2030-01-31", "1999-12-31", null, MISSING], bad: ["31.01.2030", "2030-1-31", 20300131] },
+    expires: { ok: ["2030-01-31", "1999-12-31", "2030-02-30", null, MISSING], bad: ["31.01.2030", "2030-1-31", 20300131] },
     subUidRanges: { ok: [[], null, MISSING, [{ startUid: 100000, count: 65536 }]], bad: [[{ startUid: 1 }], [{ startUid: "1", count: 1 }], {}, [5]] },
     subGidRanges: { ok: [[], null, MISSING, [{ startGid: 100000, count: 65536, extra: 1 }]], bad: [[{ startUid: 1, count: 1 }], [{ startGid: -1, count: 1 }], "none"] },
     autoSubUidGidRange: flag,
@@ -45,9 +45,9 @@ function userPools(i: number): Record<string, Pool> {
 
 function groupPools(i: number): Record<string, Pool> {
   return {
-    name: { ok: [`g${i}`, `_g${i}`, `g-${i}`], bad: ["Wheel", "9g", 7, MISSING] },
+    name: { ok: [`g${i}`, `_g${i}`, `g-${i}`, `G.${i}`, `${i}g`, `g${i}${"x".repeat(40)}`], bad: ["+g", "-g", "a b", "", "x,y", 7, MISSING] },
     gid: { ok: [null, MISSING, 100 + i, 0 + i], bad: [-5, "5", 1.5, 4294967295] },
-    members: { ok: [[], ["u0"], ["u0", "nobody"], null, MISSING], bad: [["x,y"], "u0", [5], ["Bad"]] },
+    members: { ok: [[], ["u0"], ["u0", "nobody"], ["john.doe", "Bad"], null, MISSING], bad: [["x,y"], "u0", [5], ["a b"], [""]] },
     extra: { ok: [MISSING, 1], bad: [] },
   };
 }

@@ -72,7 +72,9 @@ test("IDs two current entries already share are left alone; a new entry joining 
   const ok = run(spec([user("c", { uid: 1600 })], [group("users", 100)], true), cur).plan;
   assert.match(ok.next.passwd, /^a:x:1500:.*\nb:x:1500:.*\nc:x:1600:/m);
   assert.throws(() => run(spec([user("c", { uid: 1500 })], [group("users", 100)], true), cur), /user ‘c’ is declared with UID 1500, which user ‘a’ \(already in \/etc\/passwd, not declared\) has/);
-  assert.throws(() => run(spec([user("c", { uid: 1600 }), user("d", { uid: 1600 })], [group("users", 100)], true), cur), /user ‘c’ is declared with UID 1600, which user ‘d’ \(also declared\) has/);
+  // Declared together, they share it as asked (NixOS: users.enforceIdUniqueness = false).
+  const both = run(spec([user("c", { uid: 1600 }), user("d", { uid: 1600 })], [group("users", 100)], true), cur).plan;
+  assert.match(both.next.passwd, /^c:x:1600:.*\nd:x:1600:/m);
 });
 
 test("mutable: a group or user removed from the spec is removed only if it was declarative", () => {
@@ -200,10 +202,12 @@ test("an ID that a non-record line starts with is never allocated; the line stay
   assert.not.ok(plan.messages.some((m) => m.includes("odd")), "not a user: never removed");
 });
 
-test("a new declared user with the fixed UID of another declared, existing user is refused too", () => {
-  const cur = files({ passwd: "alice:x:1000:100::/:/bin/sh\n" });
-  assert.throws(() => run(spec([user("alice"), user("bob", { uid: 1000 })], [group("users", 100)]), cur),
-    (e: Error) => e.name === "IdConflictError" && /user ‘bob’ is declared with UID 1000, which user ‘alice’ \(also declared\) has/.test(e.message));
+test("a new declared user with the fixed UID of another declared, existing user shares it (toor beside root); an undeclared one's is refused", () => {
+  const cur = files({ passwd: "root:x:0:0::/root:/bin/sh\nalice:x:1000:100::/:/bin/sh\n", group: "root:x:0:\nusers:x:100:\n" });
+  const { plan } = run(spec([user("root", { uid: 0, group: "root" }), user("toor", { uid: 0, group: "root" })], [group("root", 0), group("users", 100)], true), cur);
+  assert.match(plan.next.passwd, /^root:x:0:0:.*\ntoor:x:0:0:/m);
+  assert.throws(() => run(spec([user("bob", { uid: 1000 })], [group("users", 100)], true), cur),
+    (e: Error) => e.name === "IdConflictError" && /user ‘bob’ is declared with UID 1000, which user ‘alice’ \(already in \/etc\/passwd, not declared\) has/.test(e.message));
 });
 
 test("a current hash asking for a huge number of rounds is not verified (an hour at boot): the password is hashed anew", () => {

@@ -85,7 +85,7 @@ const invalid: [string, unknown][] = [
   ["colon in a field", { ...good, users: [{ name: "a", description: "a:b" }] }],
   ["newline in a field", { ...good, users: [{ name: "a", shell: "/bin/sh\nroot::0:0::/:/bin/sh" }] }],
   ["duplicate name", { ...good, groups: [{ name: "g" }, { name: "g" }] }],
-  ["duplicate fixed ID", { ...good, users: [{ name: "a", uid: 5 }, { name: "b", uid: 5 }] }],
+  ["a name declared twice", { ...good, users: [{ name: "a", uid: 5 }, { name: "a", uid: 6 }] }],
   ["ID out of range", { ...good, groups: [{ name: "g", gid: 4294967295 }] }],
 ];
 for (const [name, s] of invalid) {
