@@ -139,8 +139,10 @@ let
       source ${pkgs.buildPackages.makeWrapper}/nix-support/setup-hook
       mkdir -p $out/bin
       rm -f $out/bin/switch-to-configuration $out/bin/.switch-to-configuration-wrapped
-      # The wrapped name ends in switch-to-configuration: stagehand dispatches on it.
+      # stagehand dispatches on the invoked name: `--argv0` keeps it whatever name or link the
+      # wrapper is called by (makeWrapper's default passes the caller's $0 on).
       makeWrapper ${lib.getExe' cfg.package "switch-to-configuration"} $out/bin/switch-to-configuration \
+        --argv0 switch-to-configuration \
         ${wrapperFlags toplevel}
     )
   '';

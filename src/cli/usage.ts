@@ -23,8 +23,8 @@ Commands:
   --version                        the version
 `;
 
+/** ng's usage, byte for byte (its `eprintln!` adds the last empty line). */
 export const STC_USAGE = `Usage: switch-to-configuration [check|switch|boot|test|dry-activate]
-
 check:        run pre-switch checks and exit
 switch:       make the configuration the boot default and activate now
 boot:         make the configuration the boot default

@@ -3,6 +3,7 @@
  * operations setting up /etc, in the order they are applied, each with the message setup-etc.pl
  * prints for it (if any) and the line dry-activate shows.
  */
+import { unifiedDiff } from "../text/diff.ts";
 import { formatClean } from "./clean.ts";
 import { ownerInRange, resolveOwner, shownSpec } from "./owners.ts";
 import { parentName, STATIC } from "./paths.ts";
@@ -109,10 +110,7 @@ export function copyDiff(op: Extract<EtcOp, { op: "copy" }>): string[] {
   const before = op.old ?? Buffer.alloc(0);
   if (before.equals(op.content)) return [];
   if (before.includes(0) || op.content.includes(0)) return [`Binary files /etc/${op.name} differ`];
-  // Loaded on first use: only --diff needs the diff library, so plain runs do not pay its start-up.
-  const { createTwoFilesPatch } = require("diff") as typeof import("diff");
-  const patch = createTwoFilesPatch(`a/etc/${op.name}`, `b/etc/${op.name}`, before.toString("utf8"), op.content.toString("utf8"));
-  return patch.split("\n").filter((l, i, all) => !(l === "" && i === all.length - 1) && !l.startsWith("===="));
+  return unifiedDiff(`a/etc/${op.name}`, `b/etc/${op.name}`, before.toString("utf8"), op.content.toString("utf8"));
 }
 
 /** setup-etc.pl's warning for a directory (or a link to one) where an entry goes. */

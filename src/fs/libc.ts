@@ -47,6 +47,8 @@ function load(): Libc {
 
 /** A NUL-terminated copy of `s` for a C `const char *`, and its pointer. */
 function cString(s: string) {
+  // C would end the string at the first NUL and act on a shorter, different path.
+  if (s.includes("\0")) throw new TypeError(`${JSON.stringify(s)} contains a NUL byte`);
   return ffi().ptr(Buffer.from(`${s}\0`));
 }
 
@@ -138,6 +140,8 @@ export function renameExchange(a: string, b: string): string | undefined {
 
 /** swapoff(2) of `device`: undefined on success, else the error as ng words it (lastOsError). */
 export function swapoff(device: string): string | undefined {
+  // An fstab field may hold an escaped NUL: `/swapfile\0.old` must not turn off /swapfile.
+  if (device.includes("\0")) return "nul byte found in provided data";
   return load().swapoff(cString(device)) === 0 ? undefined : lastOsError();
 }
 

@@ -69,7 +69,9 @@ export function readSwitchEnv(env: Record<string, string | undefined>): SwitchEn
 /** Parses os-release as ng does: `KEY=VALUE` lines, value kept verbatim (quotes included). */
 function parseOsRelease(text: string): Map<string, string> {
   const m = new Map<string, string>();
-  for (const line of text.split("\n")) {
+  for (const raw of text.split("\n")) {
+    // Lines as Rust's `lines()` gives them to ng: a line ending in CRLF loses its CR.
+    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     const eq = line.indexOf("=");
     if (eq >= 0) m.set(line.slice(0, eq), line.slice(eq + 1));
   }
@@ -86,7 +88,13 @@ export function isNixos(root: string, distroId: string): boolean {
   let text: string;
   try {
     // Only a regular file of sane size: a FIFO or a device planted there must not hang a switch.
-    text = readRegularFile(join(root, "etc/os-release"), { maxBytes: MAX_BYTES.osRelease, what: "os-release" }).toString("utf8");
+    const bytes = readRegularFile(join(root, "etc/os-release"), { maxBytes: MAX_BYTES.osRelease, what: "os-release" });
+    // ng reads it with read_to_string: bytes that are not UTF-8 fail the read, not the check.
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      throw new Error("stream did not contain valid UTF-8");
+    }
   } catch (e) {
     throw new SwitchExit(EXIT.error, ["Error: Failed to parse os-release", "", "Caused by:", "    0: Failed to read /etc/os-release", `    1: ${(e as Error).message}`]);
   }

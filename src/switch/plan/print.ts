@@ -3,7 +3,7 @@
  * (which writes them to stderr), optionally followed by each unit's reason (`--explain`) and a
  * unified diff of its unit file (`--diff`); and the `plan --json` document.
  */
-import { createTwoFilesPatch } from "diff";
+import { unifiedDiff } from "../../text/diff.ts";
 import { templateOf, type UnitDirectory } from "../../units/dir.ts";
 import { sortUnits, visible, type Decisions, type UnitPlan } from "./model.ts";
 
@@ -72,8 +72,7 @@ function unitDiff(unit: string, oldDir: UnitDirectory, newDir: UnitDirectory): s
   const a = effectiveText(oldDir, unit);
   const b = effectiveText(newDir, unit);
   if (a === b) return [];
-  const patch = createTwoFilesPatch(`a/${unit}`, `b/${unit}`, a, b, undefined, undefined, { context: 3 });
-  return patch.split("\n").filter((l, i, all) => !(i === all.length - 1 && l === "")).filter((l) => !l.startsWith("====")).map((l) => `    ${l}`);
+  return unifiedDiff(`a/${unit}`, `b/${unit}`, a, b, 3).map((l) => `    ${l}`);
 }
 
 /** Decisions as sorted `{unit, reason}` entries, for the JSON document. */

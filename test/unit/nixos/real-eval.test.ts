@@ -175,6 +175,8 @@ test("default: activate and dry-activate run stagehand over the generation's gra
   assert.match(c, `exec ${stagehand} activate --graph $out/activation-graph.toml $out" > $out/activate`);
   assert.match(c, `exec ${stagehand} activate --dry --graph $out/activation-graph.toml $out" > $out/dry-activate`);
   assert.match(c, `makeWrapper ${stagehand.replace(/stagehand$/, "switch-to-configuration")} $out/bin/switch-to-configuration`);
+  // Dispatch is on the invoked name, kept whatever name or link the wrapper is called by.
+  assert.match(c, /\$out\/bin\/switch-to-configuration \\\n\s*--argv0 switch-to-configuration \\\n/);
   assert.match(c, "rm -f $out/bin/switch-to-configuration $out/bin/.switch-to-configuration-wrapped");
   assert.not.match(c, "$out/stagehand", "no initrd unit, no link for it");
   assert.match(evaluate("default").separateActivationScript, "activate --graph $out/activation-graph.toml $toplevel");

@@ -4,8 +4,8 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 
 const main = join(import.meta.dir, "../../../src/main.ts");
+// As the real ng prints it (checked against the binary tools/ng-build makes).
 const USAGE = `Usage: switch-to-configuration [check|switch|boot|test|dry-activate]
-
 check:        run pre-switch checks and exit
 switch:       make the configuration the boot default and activate now
 boot:         make the configuration the boot default

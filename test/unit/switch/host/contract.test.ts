@@ -53,6 +53,15 @@ test("NixOS is recognised by /etc/NIXOS or os-release ID, quoted or not", () => 
   assert.not.ok(isNixos(root({ "etc/os-release": "ID=nixos\n" }), "nixo."), "literal, not a regex");
 });
 
+test("os-release as ng reads it: CRLF line ends are lines, bytes that are not UTF-8 fail the read (exit 1)", () => {
+  assert.ok(isNixos(root({ "etc/os-release": "NAME=NixOS\r\nID=nixos\r\n" }), "nixos"));
+  const dir = root({});
+  writeFileSync(join(dir, "etc/os-release"), Buffer.from([0x49, 0x44, 0x3d, 0x6e, 0xff, 0x0a]));
+  const e = exitOf(() => isNixos(dir, "nixos"));
+  assert.is(e.code, 1);
+  assert.match(e.lines.join("\n"), /Failed to read \/etc\/os-release[^]*stream did not contain valid UTF-8/);
+});
+
 test("not NixOS: ng's message and errno status", () => {
   const e = exitOf(() => requireNixos(root({ "etc/os-release": "ID=debian\n" }), "nixos"));
   assert.equal(e.lines, ["This is not a NixOS installation!"]);
