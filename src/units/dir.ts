@@ -67,13 +67,17 @@ export class UnitDirectoryError extends Error {
   }
 }
 
+/** A directory whose unit files add up to more than its budget: the whole directory is refused. */
+export class UnitBudgetError extends UnitDirectoryError {
+  override name = "UnitBudgetError";
+}
 
 /**
- * The most unit file content one directory may hold, in bytes (read files are kept for the two
- * plans of a switch): NixOS's few thousand units are a few MiB; thousands of files near the
- * per-file cap would otherwise exhaust memory.
+ * The most unit file content one directory may hold, in bytes (read files and their parsed form
+ * are kept for the two plans of a switch, the parsed form up to some 20 times larger): NixOS's few
+ * thousand units are a few MiB; files near the per-file cap would otherwise exhaust memory.
  */
-const MAX_UNIT_DIRECTORY_BYTES = 256 << 20;
+const MAX_UNIT_DIRECTORY_BYTES = 64 << 20;
 
 /**
  * The states of unit files (present, masked, missing) by resolved directory, shared by the unit
@@ -215,7 +219,7 @@ class DiskUnitDirectory implements UnitDirectory {
       throw e;
     }
     this.total += bytes.length;
-    if (this.total > this.maxTotal) throw new UnitDirectoryError(this.path, `its unit files add up to more than the ${this.maxTotal} bytes accepted`);
+    if (this.total > this.maxTotal) throw new UnitBudgetError(this.path, `its unit files add up to more than the ${this.maxTotal} bytes accepted`);
     this.contents.set(name, bytes);
     return bytes;
   }

@@ -6,14 +6,33 @@
  * switch-to-configuration-ng (collect_unit_changes, handle_modified_unit, the fstab pass) rule for
  * rule; every decision carries a reason naming the section, key or rule that made it.
  */
+import { InputFileError } from "../../fs/read.ts";
 import { compareUnits } from "../../units/compare.ts";
-import { loadUnit, sameUnitFiles, templateOf } from "../../units/dir.ts";
-import { parseSystemdBool } from "../../units/parse.ts";
+import { loadUnit, sameUnitFiles, templateOf, UnitBudgetError, UnitDirectoryError, type UnitDirectory } from "../../units/dir.ts";
+import { parseSystemdBool, type UnitInfo, UnitParseError } from "../../units/parse.ts";
 import { planFstab } from "./fstab.ts";
 import { type ActiveUnit, add, decisionChangesSoFar, type Decisions, emptyPlan, has, type PlanInput, sortUnits, type UnitPlan } from "./model.ts";
 import { handleModifiedUnit, resolve } from "./modified.ts";
 
 const DEFAULT_PREFIX = "/etc/systemd/system";
+
+/**
+ * A unit of the running generation, or why it cannot be read (too large, not a regular file, not
+ * parseable, over the directory's budget). It is only compared with the new one, so a running file
+ * that cannot be read is taken as changed (restarted, or stopped if the new generation drops it):
+ * aborting instead, as ng does, would fail every switch away from that generation, including the
+ * one that fixes it. The new generation's files are what gets applied: their errors stop the plan;
+ * so does a running directory over its budget (every unit would be taken as changed).
+ */
+function loadRunning(dir: UnitDirectory, unit: string, baseUnit: string): UnitInfo | string {
+  try {
+    return loadUnit(dir, unit, baseUnit);
+  } catch (e) {
+    if (e instanceof UnitBudgetError) throw e;
+    if (e instanceof InputFileError || e instanceof UnitParseError || e instanceof UnitDirectoryError) return e.message;
+    throw e;
+  }
+}
 
 /** Moves whenever a plan gains or loses a decision or a hidden unit (the probe pass compares it around each turn). */
 function fingerprint(p: UnitPlan): string {
@@ -93,9 +112,10 @@ export function planSwitch(input: PlanInput): UnitPlan {
 
     const newState = next.fileState(r.baseUnit);
     if (dropinsRemoved || newState !== "present") {
-      const current = loadUnit(old, unit, r.baseUnit);
-      if (parseSystemdBool(current, "Unit", "X-StopOnRemoval", true)) {
-        const what = dropinsRemoved ? "its instance drop-ins are gone" : newState === "masked" ? "masked in the new generation" : "removed from the new generation";
+      const current = loadRunning(old, unit, r.baseUnit);
+      const what = dropinsRemoved ? "its instance drop-ins are gone" : newState === "masked" ? "masked in the new generation" : "removed from the new generation";
+      if (typeof current === "string") add(plan.stop, unit, `${what} (its running unit file cannot be read, ${current}: X-StopOnRemoval taken as true)`);
+      else if (parseSystemdBool(current, "Unit", "X-StopOnRemoval", true)) {
         add(plan.stop, unit, `${what} (X-StopOnRemoval is not false)`);
       }
     } else if (unit.endsWith(".target")) {
@@ -110,9 +130,9 @@ export function planSwitch(input: PlanInput): UnitPlan {
       }
     } else {
       if (sameUnitFiles(old, next, unit, r.baseUnit)) return; // the same files: nothing to compare
-      const current = loadUnit(old, unit, r.baseUnit);
+      const current = loadRunning(old, unit, r.baseUnit);
       const info = loadUnit(next, unit, r.baseUnit);
-      const cmp = compareUnits(current, info);
+      const cmp = typeof current === "string" ? { kind: "restart" as const, reason: `its running unit file cannot be read (${current}): taken as changed` } : compareUnits(current, info);
       if (cmp.kind === "restart") handleModifiedUnit(plan, input, unit, r, cmp.reason, info);
       else if (cmp.kind === "reload" && !has(plan.restart, unit)) add(plan.reload, unit, cmp.reason);
     }

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { emptyUnitInfo, LONG_LINE_MAX, parseSystemdBool, parseUnitText, UnitParseError } from "../../../src/units/parse.ts";
+import { emptyUnitInfo, LONG_LINE_MAX, MAX_UNIT_ENTRIES, parseSystemdBool, parseUnitText, UnitParseError } from "../../../src/units/parse.ts";
 import { diskUnitDirectory, loadUnit, memoryUnitDirectory, templateOf, baseNameOf, UnitDirectoryError } from "../../../src/units/dir.ts";
 import { generation } from "../switch/helpers.ts";
 
@@ -163,6 +163,14 @@ test("symlink loops and dangling drop-ins are errors naming the path", () => {
   assert.throws(() => dir.fileState("loop.service"), (e: Error) => e instanceof UnitDirectoryError && /loop\.service: symlink loop/.test(e.message));
   assert.throws(() => loadUnit(dir, "d.service", "d.service"), /d\.service\.d\/x\.conf: dangling drop-in/);
   assert.throws(() => loadUnit(dir, "none.service", "none.service"), /none\.service: unit file not found/);
+});
+
+test("more than MAX_UNIT_ENTRIES sections and settings in one file is a typed error naming the line (a 4 MiB file of headers took 150 MB)", () => {
+  const ok = emptyUnitInfo();
+  parseUnitText(ok, "[Service]\n" + "Environment=A=1\n".repeat(MAX_UNIT_ENTRIES - 1), "/u/ok.service");
+  assert.is(ok.Service!.Environment!.length, MAX_UNIT_ENTRIES - 1);
+  assert.throws(() => parseUnitText(emptyUnitInfo(), "[s]\n".repeat(MAX_UNIT_ENTRIES + 1), "/u/x.service"),
+    (e: Error) => e instanceof UnitParseError && e.message === `/u/x.service:${MAX_UNIT_ENTRIES + 1}: more than ${MAX_UNIT_ENTRIES} sections and settings`);
 });
 
 test.run();

@@ -4,6 +4,7 @@
  * modified.test.ts.
  * (The NixOS test asserts the `switch` wording: "stopping" here is "would stop", and so on.)
  */
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -211,6 +212,22 @@ test("a unit that cannot be loaded in the probe pass makes the plan be made agai
   try { await planSwitchReadingFragments(input, bare, async (x) => x); } catch (e) { viaProbe = e; }
   assert.ok(direct instanceof Error, "the fixture must fail to load");
   assert.is((viaProbe as Error)?.message, (direct as Error).message);
+});
+
+test("a running unit file that cannot be read (too long a line, a FIFO, a bad header) is taken as changed, never a wedge; the new generation's still stops the plan", () => {
+  const fixed = simpleService();
+  const broken = "[Service]\nExecStart=" + "x".repeat(2 << 20) + "\n";
+  const a = generation({ "big.service": broken, "bad.service": "[Service\n", "fifo.service": fixed, "gone.service": broken, "ok.service": fixed });
+  execFileSync("sh", ["-c", `rm ${a}/etc/systemd/system/fifo.service && mkfifo ${a}/etc/systemd/system/fifo.service`]);
+  const b = generation({ "big.service": fixed, "bad.service": fixed, "fifo.service": fixed, "ok.service": fixed });
+  const plan = planBetween(a, b, activeUnits("big.service", "bad.service", "fifo.service", "gone.service", "ok.service"));
+  assert.equal(Object.keys(plan.stop).sort(), ["bad.service", "big.service", "fifo.service", "gone.service"]);
+  assert.equal(Object.keys(plan.start).sort(), ["bad.service", "big.service", "fifo.service"]);
+  assert.match(plan.stop["big.service"]!, /its running unit file cannot be read \(.*big\.service:2: line too long/);
+  assert.match(plan.stop["fifo.service"]!, /cannot be read \(.*is a FIFO, not a regular file/);
+  assert.match(plan.stop["gone.service"]!, /^removed from the new generation \(its running unit file cannot be read, .*X-StopOnRemoval taken as true\)$/);
+  // The new side is what gets applied: its error is the plan's.
+  assert.throws(() => planBetween(b, a, activeUnits("big.service", "ok.service")), /big\.service:2: line too long/);
 });
 
 test("units linked to the same store files are unchanged; a changed drop-in link still restarts", () => {

@@ -87,7 +87,8 @@ test("stagehand plan OLD NEW: dry-activate lines, --json, --active, assumptions"
 test("stagehand plan: bad input is exit 1 naming the path", () => {
   const o = generation({ "test.service": "[Service]\nExecStart=/a\n[Broken\n" });
   const n = generation(newFiles);
-  const r = cli("plan", o, n);
+  // In the new generation: what would be applied. (A running unit that cannot be read is taken as changed: planner.test.ts.)
+  const r = cli("plan", n, o);
   assert.is(r.status, 1);
   assert.match(r.stderr, /test\.service:3: invalid section header/);
   assert.not.match(r.stderr, /Broken/, "the refused line is not printed");
