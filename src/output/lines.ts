@@ -11,8 +11,11 @@ const closed = { 1: false, 2: false } as Record<number, boolean>;
 let fs: typeof import("node:fs") | undefined;
 
 function writeLine(fd: 1 | 2, line: string): void {
+  writeBytes(fd, Buffer.from(line + "\n"));
+}
+
+function writeBytes(fd: 1 | 2, data: Uint8Array): void {
   if (closed[fd]) return;
-  const data = Buffer.from(line + "\n");
   fs ??= require("node:fs") as typeof import("node:fs");
   try {
     let off = 0;
@@ -32,6 +35,11 @@ export function out(line: string): void {
 /** Prints a line on stderr; dropped silently once stderr is gone. */
 export function err(line: string): void {
   writeLine(2, line);
+}
+
+/** Passes bytes on to stdout (1) or stderr (2) as they are: a child's output, not ours to re-encode. */
+export function passBytes(fd: 1 | 2, data: Uint8Array): void {
+  writeBytes(fd, data);
 }
 
 /**

@@ -4,7 +4,7 @@
  * switch whose stdout/stderr went away (a dropped SSH session under `systemd-run --pipe`) still
  * leaves a full record. Terminal writes are EPIPE-safe (src/output/lines.ts): the switch goes on.
  */
-import { err, out } from "../../output/lines.ts";
+import { err, out, passBytes } from "../../output/lines.ts";
 import { type Severity, Syslog } from "./syslog.ts";
 
 /** Where the lines of a switch go. Tests pass a recorder. */
@@ -18,9 +18,18 @@ export interface SwitchLog {
   journal(severity: Severity, text: string): void;
   /** A line on stdout (used by --json). */
   stdout(text: string): void;
-  /** Output lines of a child (activation script, checks): same stream as the child used, and the journal. */
-  childStdout(text: string): void;
-  childStderr(text: string): void;
+  /**
+   * Output lines of a child (activation script, checks), as LineSink gives them: passed on byte
+   * for byte on the stream the child used, and journalled as text.
+   */
+  childStdout(line: Uint8Array): void;
+  childStderr(line: Uint8Array): void;
+}
+
+/** A child's output line as journal text: decoded, without its newline. */
+export function childLineText(line: Uint8Array): string {
+  const end = line.length > 0 && line[line.length - 1] === 0x0a ? line.length - 1 : line.length;
+  return Buffer.from(line.buffer, line.byteOffset, end).toString("utf8");
 }
 
 /** The production log: stderr/stdout plus syslog tag `nixos`. */
@@ -32,8 +41,8 @@ export function systemLog(tag = "nixos"): SwitchLog {
     error(text) { err(text); syslog.log("err", text); },
     journal(severity, text) { syslog.log(severity, text); },
     stdout(text) { out(text); },
-    childStdout(text) { out(text); syslog.log("info", text); },
-    childStderr(text) { err(text); syslog.log("info", text); },
+    childStdout(line) { passBytes(1, line); syslog.log("info", childLineText(line)); },
+    childStderr(line) { passBytes(2, line); syslog.log("info", childLineText(line)); },
   };
 }
 
@@ -49,7 +58,7 @@ export function memoryLog(): SwitchLog & { lines: string[]; journalLines: string
     error(t) { lines.push(t); journalLines.push(t); },
     journal(_s, t) { journalLines.push(t); },
     stdout(t) { lines.push(t); },
-    childStdout(t) { lines.push(t); journalLines.push(t); },
-    childStderr(t) { lines.push(t); journalLines.push(t); },
+    childStdout(l) { lines.push(childLineText(l)); journalLines.push(childLineText(l)); },
+    childStderr(l) { lines.push(childLineText(l)); journalLines.push(childLineText(l)); },
   };
 }

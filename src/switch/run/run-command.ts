@@ -8,10 +8,14 @@ export interface ChildResult {
   spawnError?: NodeJS.ErrnoException;
 }
 
-/** Where a child's output lines go when it does not write to our descriptors directly. */
+/**
+ * Where a child's output lines go when it does not write to our descriptors directly: each line's
+ * bytes as the child wrote them, with its newline when it had one (the last line may not; a long
+ * line comes in pieces of MAX_LINE_BYTES), so they can be passed on byte for byte as ng does.
+ */
 export interface LineSink {
-  stdout(line: string): void;
-  stderr(line: string): void;
+  stdout(line: Uint8Array): void;
+  stderr(line: Uint8Array): void;
 }
 
 /**
@@ -23,7 +27,7 @@ export interface LineSink {
 export const DRAIN_AFTER_EXIT_MS = 1_000;
 
 /** A line longer than this is passed on in pieces of this size (output without newlines is not held in memory). */
-export const MAX_LINE_CHARS = 64 << 10;
+export const MAX_LINE_BYTES = 64 << 10;
 
 /**
  * Runs `argv` and waits for it to exit. stdin is inherited (activation scripts may prompt).
@@ -51,15 +55,16 @@ export function runChild(argv: string[], env: NodeJS.ProcessEnv = process.env, s
     };
     if (sink) {
       for (const [stream, write] of [[child.stdout!, sink.stdout], [child.stderr!, sink.stderr]] as const) {
-        let buf = "";
-        stream.setEncoding("utf8");
-        stream.on("data", (chunk: string) => {
-          buf += chunk;
+        let buf: Buffer = Buffer.alloc(0);
+        stream.on("data", (chunk: Buffer) => {
+          buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+          let start = 0;
           let nl: number;
-          while ((nl = buf.indexOf("\n")) >= 0) { write(buf.slice(0, nl)); buf = buf.slice(nl + 1); }
-          while (buf.length >= MAX_LINE_CHARS) { write(buf.slice(0, MAX_LINE_CHARS)); buf = buf.slice(MAX_LINE_CHARS); }
+          while ((nl = buf.indexOf(0x0a, start)) >= 0) { write(buf.subarray(start, nl + 1)); start = nl + 1; }
+          while (buf.length - start >= MAX_LINE_BYTES) { write(buf.subarray(start, start + MAX_LINE_BYTES)); start += MAX_LINE_BYTES; }
+          buf = buf.subarray(start);
         });
-        stream.once("close", () => { if (buf !== "") write(buf); open--; finish(); });
+        stream.once("close", () => { if (buf.length > 0) write(buf); open--; finish(); });
       }
     }
     child.once("error", (e) => resolve({ status: null, signal: null, spawnError: e as NodeJS.ErrnoException }));

@@ -114,7 +114,7 @@ export async function runSystemSwitch(o: SystemSwitchOptions, host: SystemHost =
   const sw: SystemSwitch = {
     env, action, log, summary, explain: o.explain, diff: o.diff, at, runDir: at(RUN_DIR),
     oldToplevel: current === "/unknown" ? at("/run/current-system") : current,
-    sink: { stdout: (l: string) => log.childStdout(l), stderr: (l: string) => log.childStderr(l) },
+    sink: { stdout: (l) => log.childStdout(l), stderr: (l) => log.childStderr(l) },
   };
   process.env.NIXOS_ACTION = action;
 

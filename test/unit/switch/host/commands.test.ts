@@ -63,9 +63,10 @@ test("with a sink, a child's lines are drained through us (stdout and stderr apa
   script(d, "activate", "echo one; echo two >&2; printf three");
   const outLines: string[] = [];
   const errLines: string[] = [];
-  assert.is(await runActivation(d, false, process.env, { stdout: (l) => outLines.push(l), stderr: (l) => errLines.push(l) }), "ok");
-  assert.equal(outLines, ["one", "three"]);
-  assert.equal(errLines, ["two"]);
+  const text = (l: Uint8Array) => Buffer.from(l).toString("utf8");
+  assert.is(await runActivation(d, false, process.env, { stdout: (l) => outLines.push(text(l)), stderr: (l) => errLines.push(text(l)) }), "ok");
+  assert.equal(outLines, ["one\n", "three"]);
+  assert.equal(errLines, ["two\n"]);
 });
 
 test("syncfs of a directory works, and is skipped with NIXOS_NO_SYNC", () => {
