@@ -36,6 +36,17 @@ function stringList(file: string, key: string, v: unknown): string[] {
   return v as string[];
 }
 
+/**
+ * `v` unless a string in it holds a NUL: what the shell is given (the interpreter, PATH, the
+ * script) cannot carry one, so it is refused at load, not when the step would start.
+ */
+function noNul<T extends string | string[] | undefined>(file: string, key: string, v: T): T {
+  if (v !== undefined && (typeof v === "string" ? [v] : (v as string[])).some((s) => s.includes("\0"))) {
+    throw new DeclarationError(file, key, "contains a NUL character");
+  }
+  return v;
+}
+
 function optString(file: string, key: string, v: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== "string") throw new DeclarationError(file, key, "expected a string");
@@ -65,10 +76,10 @@ export function parseDeclarations(file: string, text: string): { steps: StepDecl
     if (!isTable(doc.shell)) throw new DeclarationError(file, "shell", "expected a table");
     for (const k of Object.keys(doc.shell)) if (!SHELL_KEYS.has(k)) throw new DeclarationError(file, `shell.${k}`, "unknown key");
     shell = {};
-    const interpreter = optString(file, "shell.interpreter", doc.shell.interpreter);
+    const interpreter = noNul(file, "shell.interpreter", optString(file, "shell.interpreter", doc.shell.interpreter));
     if (interpreter !== undefined) shell.interpreter = interpreter;
-    if (doc.shell.path !== undefined) shell.path = stringList(file, "shell.path", doc.shell.path);
-    const preamble = optString(file, "shell.preamble", doc.shell.preamble);
+    if (doc.shell.path !== undefined) shell.path = noNul(file, "shell.path", stringList(file, "shell.path", doc.shell.path));
+    const preamble = noNul(file, "shell.preamble", optString(file, "shell.preamble", doc.shell.preamble));
     if (preamble !== undefined) shell.preamble = preamble;
   }
   const steps: StepDeclaration[] = [];
@@ -98,7 +109,7 @@ export function parseDeclarations(file: string, text: string): { steps: StepDecl
       before: stringList(file, `${key}.before`, raw.before),
       supportsDryActivation: supports,
       description: optString(file, `${key}.description`, raw.description),
-      text: optString(file, `${key}.text`, raw.text),
+      text: noNul(file, `${key}.text`, optString(file, `${key}.text`, raw.text)),
       builtin: optString(file, `${key}.builtin`, raw.builtin),
       options,
       source: file,

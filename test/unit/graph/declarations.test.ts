@@ -46,6 +46,10 @@ const bad: [string, string, RegExp][] = [
   ["non-string option", '[steps.a]\nbuiltin = "etc"\noptions = { etc = 1 }', /steps\.a\.options\.etc: expected a string/],
   ["unknown top-level key", '[step.a]\ntext = ""', /step: unknown top-level key/],
   ["bad step name", '[steps."a b"]\ntext = ""', /invalid step name/],
+  ["NUL in a snippet", '[steps.a]\ntext = "echo x\\u0000y"', /steps\.a\.text: contains a NUL character/],
+  ["NUL in the preamble", '[shell]\npreamble = "\\u0000"', /shell\.preamble: contains a NUL character/],
+  ["NUL in the interpreter", '[shell]\ninterpreter = "/bin/bash\\u0000"', /shell\.interpreter: contains a NUL character/],
+  ["NUL in the shell's path", '[shell]\npath = ["/nix/store/x", "/a\\u0000b"]', /shell\.path: contains a NUL character/],
 ];
 for (const [what, text, re] of bad) {
   test(`rejected: ${what}`, () => {

@@ -135,4 +135,39 @@ test("with --root, a shell step is refused, never run on this machine (it would 
   assert.equal(log, ["applied b"]);
 });
 
+test("a snippet larger than one argument may be (128 KiB) runs, sees stdin at EOF, and its children do not inherit the script's descriptor", async () => {
+  const dir = tempDir("exec-");
+  const big = `# ${"x".repeat(300_000)}\n`;
+  const text = `${big}read -r line || echo stdin-eof > ${dir}/stdin\nls /proc/self/fd > ${dir}/fds\numask > ${dir}/umask\nfalse\necho rest > ${dir}/rest`;
+  const { c, stdout } = ctx();
+  const r = await executeGraph(graph([step("big", [], { text }), step("later", ["big"], { text: `touch ${dir}/later` })]), c, new Map());
+  assert.equal(r.outcomes.map((o) => [o.name, o.status, o.exitCode]), [["big", "failed", 1], ["later", "ok", 0]]);
+  assert.ok(stdout.includes("Activation script snippet 'big' failed (1)"), "the ERR trap's status, the snippet not aborted");
+  assert.is(readFileSync(join(dir, "stdin"), "utf8"), "stdin-eof\n");
+  assert.is(readFileSync(join(dir, "umask"), "utf8"), "0022\n");
+  assert.is(readFileSync(join(dir, "rest"), "utf8"), "rest\n");
+  // ls's own descriptors: 0, 1, 2 and the one it lists /proc/self/fd with (3); the script's fd 3 is closed first.
+  assert.equal(readFileSync(join(dir, "fds"), "utf8").trim().split("\n").length, 4);
+});
+
+test("a shell step that cannot be started fails with 127 and a message; the rest still run", async () => {
+  const dir = tempDir("exec-");
+  for (const interpreter of ["/bin/bash\0x", join(dir, "missing-shell")]) {
+    const g: Graph = { steps: [step("a", [], { text: "true" }), step("b", ["a"], { text: "true" })], shell: { ...DEFAULT_SHELL, interpreter } };
+    const { c, stdout, stderr } = ctx();
+    const r = await executeGraph(g, c, new Map());
+    assert.is(r.status, 1);
+    assert.equal(r.outcomes.map((o) => [o.name, o.exitCode]), [["a", 127], ["b", 127]]);
+    assert.ok(stdout.includes("Activation script snippet 'a' failed (127)"), stdout.join("\n"));
+    assert.match(stderr[0] ?? "", /^cannot run .* for step 'a': /);
+  }
+});
+
+test("a snippet killed by a signal reports 128+N as a shell does", async () => {
+  const { c } = ctx();
+  const g = graph([step("k9", [], { text: "kill -KILL $$" }), step("k15", [], { text: "kill -TERM $$" })]);
+  const r = await executeGraph(g, c, new Map());
+  assert.equal(r.outcomes.map((o) => [o.name, o.exitCode]), [["k15", 143], ["k9", 137]]);
+});
+
 test.run();
