@@ -3,11 +3,11 @@
  * file a NixOS generation carries. A file holds one or more `[steps.NAME]` tables and optionally a
  * `[shell]` table. Every error names the file, and the key or line at fault.
  */
-import TOML from "@iarna/toml";
 import { readdirSync, statSync } from "node:fs";
 import { InputFileError, MAX_BYTES, readRegularFile } from "../fs/read.ts";
 import { resolveInRoot } from "../fs/root.ts";
 import { join } from "node:path";
+import { isTomlError, parseTomlText } from "./toml.ts";
 import type { Graph, ShellSettings, StepDeclaration, StepKind } from "./step.ts";
 
 import { DeclarationError } from "./errors.ts";
@@ -56,11 +56,12 @@ function optString(file: string, key: string, v: unknown): string | undefined {
 /** Parses TOML text, turning a syntax error into a DeclarationError with its line. */
 function parseToml(file: string, text: string): Table {
   try {
-    return TOML.parse(text) as Table;
+    return parseTomlText(text) as Table;
   } catch (e) {
-    const err = e as { line?: number; col?: number; message?: string };
-    const where = err.line !== undefined ? `line ${err.line + 1}` : "parse";
-    const msg = String(err.message ?? e).split("\n")[0]!;
+    // Only the parser's own errors carry the text's line: Bun gives any Error the line of the
+    // JavaScript source it was thrown at.
+    const where = isTomlError(e) && e.line !== undefined ? `line ${e.line + 1}` : "parse";
+    const msg = String((e as Error).message ?? e).split("\n")[0]!;
     throw new DeclarationError(file, where, `invalid TOML: ${msg}`);
   }
 }

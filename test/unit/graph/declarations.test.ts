@@ -57,6 +57,27 @@ for (const [what, text, re] of bad) {
   });
 }
 
+test("keys named as Object.prototype's members are refused at their line, and no builtin is written to", () => {
+  const cases = [
+    '[steps.ok]\ntext = ""\n[steps.hasOwnProperty]\ncall = "x"\n',
+    '[steps.ok]\ntext = ""\n[steps.constructor]\ntext = "y"\n',
+    '[steps.ok]\ntext = ""\nsteps.toString.text = "z"\n',
+    '[steps.ok]\ntext = ""\n[[steps.valueOf]]\ntext = "z"\n',
+    '[steps.ok]\ntext = ""\noptions = { constructor.text = "w" }\n',
+    '[steps.ok]\ntext = ""\n[steps.__proto__]\ntext = "v"\n',
+  ];
+  for (const text of cases) {
+    assert.throws(
+      () => parseDeclarations("/x/g.toml", text),
+      (e: Error) => e instanceof DeclarationError && /^\/x\/g\.toml: line 3: invalid TOML: The key '\w+' is not allowed/.test(e.message),
+      text,
+    );
+  }
+  assert.ok(Object.prototype.hasOwnProperty.call === Function.prototype.call, "Object.prototype.hasOwnProperty.call untouched");
+  assert.is((Object as unknown as { text?: unknown }).text, undefined);
+  assert.is((Object.prototype.valueOf as unknown as { text?: unknown }).text, undefined);
+});
+
 test("a step declared in two files names both", () => {
   const dir = tempDir("decl-");
   writeFileSync(join(dir, "a.toml"), '[steps.x]\ntext = ""\n');
