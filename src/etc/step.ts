@@ -23,6 +23,7 @@ export function planEtcSetup(root: string, etcPath: string, env: Record<string, 
 
 /** The builtin step registered as `etc`. */
 export const etcStep: BuiltinStep<EtcPlan> = {
+  options: { etc: { required: true }, diff: { values: ["true", "false"] } },
   plan(ctx: StepContext, options: Record<string, string>) {
     const etc = options.etc;
     if (!etc) throw new Error("the etc step needs option 'etc' (the generation's etc tree)");

@@ -10,6 +10,7 @@ import { constants as osConstants } from "node:os";
 import { memfdCreate } from "../fs/libc.ts";
 import { orderSteps, GraphError } from "./order.ts";
 import { isHostRoot } from "../fs/root.ts";
+import { DeclarationError } from "./errors.ts";
 import type { BuiltinStep, Graph, ShellSettings, StepContext, StepDeclaration, StepOutcome } from "./step.ts";
 
 /** The result of running a graph. */
@@ -23,15 +24,34 @@ export interface GraphRun {
 export type BuiltinRegistry = ReadonlyMap<string, BuiltinStep>;
 
 /**
- * Checks a graph before anything runs: it can be ordered, and every builtin step has an
- * implementation. Returns the execution order.
+ * Checks a builtin step's options against what its implementation declares: no unknown key, every
+ * required one set, a choice one of its values. A typo is found before any step has changed anything.
+ */
+function checkOptions(step: StepDeclaration, impl: BuiltinStep): void {
+  const key = (k: string) => `steps.${step.name}.options.${k}`;
+  for (const [k, v] of Object.entries(step.options)) {
+    const known = Object.hasOwn(impl.options, k) ? impl.options[k] : undefined;
+    if (!known) throw new DeclarationError(step.source, key(k), `unknown option of builtin '${step.builtin}' (known: ${Object.keys(impl.options).sort().join(", ")})`);
+    if (known.values && !known.values.includes(v)) throw new DeclarationError(step.source, key(k), `expected one of ${known.values.map((x) => JSON.stringify(x)).join(", ")}`);
+  }
+  for (const [k, o] of Object.entries(impl.options)) {
+    if (o.required && !step.options[k]) throw new DeclarationError(step.source, key(k), `required by builtin '${step.builtin}' (a non-empty string)`);
+  }
+}
+
+/**
+ * Checks a graph before anything runs: it can be ordered, every builtin step has an
+ * implementation, and its options are ones that implementation takes. Returns the execution order.
  */
 export function validateGraph(graph: Graph, builtins: BuiltinRegistry): StepDeclaration[] {
   const order = orderSteps(graph.steps);
   for (const s of order) {
-    if (s.kind === "builtin" && !builtins.has(s.builtin!)) {
+    if (s.kind !== "builtin") continue;
+    const impl = builtins.get(s.builtin!);
+    if (!impl) {
       throw new GraphError(`step '${s.name}' (${s.source}) names unknown builtin '${s.builtin}' (known: ${[...builtins.keys()].sort().join(", ")})`);
     }
+    checkOptions(s, impl);
   }
   return order;
 }

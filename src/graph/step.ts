@@ -64,8 +64,18 @@ export interface StepPlan<T = unknown> {
   data: T;
 }
 
+/** One option a builtin step takes (all options are strings). */
+export interface BuiltinOption {
+  /** A step naming the builtin must set it, to a non-empty string. */
+  required?: boolean;
+  /** The values it may take when it is a choice (a flag: "true", "false"); any string otherwise. */
+  values?: readonly string[];
+}
+
 /** A step implemented in TypeScript. */
 export interface BuiltinStep<T = unknown> {
+  /** The options it takes, by key: checked with the graph, before any step runs. */
+  options: Readonly<Record<string, BuiltinOption>>;
   /** Computes what the step would do, touching nothing. May throw on bad input. */
   plan(ctx: StepContext, options: Record<string, string>): Promise<StepPlan<T>> | StepPlan<T>;
   /** Carries the plan out; returns an exit status (0 = success). */

@@ -2,8 +2,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { executeGraph } from "../../../src/graph/executor.ts";
-import { DEFAULT_SHELL } from "../../../src/graph/declarations.ts";
+import { executeGraph, validateGraph } from "../../../src/graph/executor.ts";
+import { DEFAULT_SHELL, loadGraph } from "../../../src/graph/declarations.ts";
+import { builtins } from "../../../src/cli/builtins.ts";
 import type { BuiltinStep, Graph, RunMode, StepContext, StepDeclaration } from "../../../src/graph/step.ts";
 import { step } from "./helpers.ts";
 import { tempDir } from "../tmp.ts";
@@ -20,6 +21,7 @@ const graph = (steps: StepDeclaration[]): Graph => ({ steps, shell: DEFAULT_SHEL
 /** A builtin that records what it was asked to do. */
 function recorder(log: string[], fail = false): BuiltinStep<string> {
   return {
+    options: { what: { required: true } },
     plan: (_c, options) => ({ lines: [`would do ${options.what}`], data: options.what! }),
     apply: (_c, plan) => { log.push(`applied ${plan.data}`); return fail ? 3 : 0; },
   };
@@ -93,7 +95,7 @@ test("builtins apply their plan; a failing apply is reported", async () => {
 });
 
 test("a planner that throws fails its step only", async () => {
-  const thrower: BuiltinStep = { plan: () => { throw new Error("spec.json:3: bad name"); }, apply: () => 0 };
+  const thrower: BuiltinStep = { options: {}, plan: () => { throw new Error("spec.json:3: bad name"); }, apply: () => 0 };
   const g = graph([step("bad", [], { kind: "builtin", builtin: "t", text: undefined }), step("after", ["bad"], { text: "true" })]);
   const { c, stderr } = ctx();
   const r = await executeGraph(g, c, new Map([["t", thrower]]));
@@ -114,6 +116,39 @@ test("nothing runs when the graph is invalid", async () => {
 test("an unknown builtin is rejected before anything runs", async () => {
   const g = graph([step("x", [], { kind: "builtin", builtin: "nope", text: undefined })]);
   try { await executeGraph(g, ctx().c, new Map()); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /unknown builtin 'nope'/); }
+});
+
+test("a builtin's options are checked before anything runs: an unknown, a missing or a bad one names file and key", async () => {
+  const dir = tempDir("exec-");
+  const flagged: BuiltinStep = { options: { path: { required: true }, diff: { values: ["true", "false"] } }, plan: () => ({ lines: [], data: 0 }), apply: () => 0 };
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ path: "/x", pth: "/y" }, /^g\.toml: steps\.b\.options\.pth: unknown option of builtin 'f' \(known: diff, path\)$/],
+    [{ diff: "true" }, /^g\.toml: steps\.b\.options\.path: required by builtin 'f'/],
+    [{ path: "" }, /^g\.toml: steps\.b\.options\.path: required by builtin 'f'/],
+    [{ path: "/x", diff: "yes" }, /^g\.toml: steps\.b\.options\.diff: expected one of "true", "false"$/],
+    [{ path: "/x", constructor: "x" }, /^g\.toml: steps\.b\.options\.constructor: unknown option/],
+  ];
+  for (const [options, re] of cases) {
+    const g = graph([
+      step("a", [], { text: `touch ${dir}/ran` }),
+      { ...step("b", ["a"]), kind: "builtin", builtin: "f", options, text: undefined, source: "g.toml" },
+    ]);
+    try {
+      await executeGraph(g, ctx().c, new Map([["f", flagged]]));
+      assert.unreachable(JSON.stringify(options));
+    } catch (e) {
+      assert.match((e as Error).message, re);
+    }
+    assert.not.ok(existsSync(join(dir, "ran")), "nothing ran");
+  }
+});
+
+test("the shipped builtins declare their options: the etc and users steps as NixOS renders them pass", () => {
+  const g = loadGraph([join(import.meta.dir, "../../../activation-scripts")]);
+  const order = validateGraph(g, builtins());
+  assert.ok(order.some((s) => s.builtin === "etc"));
+  const typo = { ...g, steps: g.steps.map((s) => (s.name === "etc" ? { ...s, options: { ect: "${systemConfig}/etc" } } : s)) };
+  assert.throws(() => validateGraph(typo, builtins()), /steps\.etc\.options\.ect: unknown option of builtin 'etc' \(known: diff, etc\)/);
 });
 
 test("with --root, a shell step is refused, never run on this machine (it would act on its /); builtins still run", async () => {
