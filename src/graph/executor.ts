@@ -56,11 +56,15 @@ export function validateGraph(graph: Graph, builtins: BuiltinRegistry): StepDecl
   return order;
 }
 
-/** Replaces `${systemConfig}` and `${root}` in a builtin's options. */
+/**
+ * Replaces `${systemConfig}` and `${root}` in a builtin's options. A builtin reads its option paths
+ * inside the root already, so `${root}` names the root's `/` and becomes "": `${root}/x` is `/x`
+ * inside the root (as the host path `ROOT/x` it would be read as `ROOT/ROOT/x`).
+ */
 function expandOptions(options: Record<string, string>, ctx: StepContext): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(options)) {
-    out[k] = v.replaceAll("${systemConfig}", ctx.systemConfig).replaceAll("${root}", ctx.root);
+    out[k] = v.replaceAll("${systemConfig}", ctx.systemConfig).replaceAll("${root}", "");
   }
   return out;
 }

@@ -21,7 +21,7 @@ export interface StepDeclaration {
   text?: string;
   /** builtin: the name of the TypeScript implementation (`etc`, `users`, ...). */
   builtin?: string;
-  /** builtin: its options, with `${systemConfig}` expanded at run time. */
+  /** builtin: its options, with `${systemConfig}` (and `${root}`, the root's `/`: "") expanded at run time. */
   options: Record<string, string>;
   /** `file` or `file:line`, for error messages. */
   source: string;

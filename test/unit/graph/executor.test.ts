@@ -151,6 +151,15 @@ test("the shipped builtins declare their options: the etc and users steps as Nix
   assert.throws(() => validateGraph(typo, builtins()), /steps\.etc\.options\.ect: unknown option of builtin 'etc' \(known: diff, etc\)/);
 });
 
+test("${root} in an option names the root's / (the builtin reads it inside the root): it becomes empty, never the host path of the root", async () => {
+  const g = graph([step("b", [], { kind: "builtin", builtin: "rec", supportsDryActivation: true, options: { what: "${root}/spec.json in ${systemConfig}" }, text: undefined })]);
+  for (const root of ["/", "/mnt/sysroot"]) {
+    const { c, stdout } = ctx("dry-activate");
+    await executeGraph(g, { ...c, root }, new Map([["rec", recorder([])]]));
+    assert.equal(stdout, ["would do /spec.json in /nix/store/x-system"], root);
+  }
+});
+
 test("with --root, a shell step is refused, never run on this machine (it would act on its /); builtins still run", async () => {
   const dir = tempDir("exec-root-");
   const marker = join(dir, "ran");
