@@ -18,7 +18,7 @@ export function planEtcSetup(root: string, etcPath: string, env: Record<string, 
     return { tree, state: loadEtcState(root, tree) };
   });
   const plan = planEtc(tree, state, { inNixosEnter: !!env.IN_NIXOS_ENTER, diff });
-  return { lines: planLines(plan, { diff }), data: plan };
+  return { lines: planLines(plan, { diff }), data: plan, failed: plan.ops.some((o) => o.op === "error") };
 }
 
 /** The builtin step registered as `etc`. */

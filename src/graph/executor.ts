@@ -162,7 +162,7 @@ async function runStep(
   }
   if (dry) {
     for (const line of plan.lines) ctx.stdout(line);
-    return { status: "ok", exitCode: 0, plan: plan.lines };
+    return plan.failed ? { status: "failed", exitCode: 1, reason: "the plan has errors", plan: plan.lines } : { status: "ok", exitCode: 0, plan: plan.lines };
   }
   try {
     const code = await impl.apply(ctx, plan);

@@ -62,6 +62,8 @@ export interface StepContext {
 export interface StepPlan<T = unknown> {
   lines: string[];
   data: T;
+  /** The plan has errors (what it cannot do, said in `lines`): a dry run fails the step, as applying it would. */
+  failed?: boolean;
 }
 
 /** One option a builtin step takes (all options are strings). */

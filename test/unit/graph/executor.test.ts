@@ -84,6 +84,19 @@ test("dry-activate skips steps without dry support and only plans builtins", asy
   assert.is(r.outcomes.find((o) => o.name === "shell-no-dry")!.status, "skipped");
 });
 
+test("dry-activate fails a builtin step whose plan has errors, as applying it would; later steps still run", async () => {
+  const erring: BuiltinStep = { options: {}, plan: () => ({ lines: ["error: not setting up ‘x’"], data: 0, failed: true }), apply: () => 1 };
+  const g = graph([
+    step("b", [], { kind: "builtin", builtin: "e", supportsDryActivation: true, text: undefined }),
+    step("c", ["b"], { kind: "builtin", builtin: "rec", supportsDryActivation: true, options: { what: "c" }, text: undefined }),
+  ]);
+  const { c, stdout } = ctx("dry-activate");
+  const r = await executeGraph(g, c, new Map([["e", erring], ["rec", recorder([])]]));
+  assert.is(r.status, 1);
+  assert.equal(r.outcomes.map((o) => [o.name, o.status, o.exitCode]), [["b", "failed", 1], ["c", "ok", 0]]);
+  assert.equal(stdout, ["error: not setting up ‘x’", "Activation script snippet 'b' failed (1)", "would do c"]);
+});
+
 test("builtins apply their plan; a failing apply is reported", async () => {
   const log: string[] = [];
   const g = graph([step("b", [], { kind: "builtin", builtin: "rec", options: { what: "y" }, text: undefined })]);
