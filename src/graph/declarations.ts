@@ -124,14 +124,29 @@ export function parseDeclarations(file: string, text: string): { steps: StepDecl
   return { steps, shell };
 }
 
+/** Strict: a byte that is not UTF-8 is an error, never a U+FFFD. */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A graph file's text. TOML is UTF-8, and a snippet's bytes must reach the shell as written, not
+ * with an invalid byte silently replaced.
+ */
+function decodeUtf8(file: string, bytes: Uint8Array): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw new DeclarationError(file, "read", "is not valid UTF-8 (TOML requires it)");
+  }
+}
+
 /**
  * The TOML files a path names: the file itself, or a directory's `*.toml` in sorted order. With
  * `root`, `path` is a path inside that root, and it and each file listed are resolved inside it
  * (a link in a graph directory leads into the root, never to this machine's files).
  */
 function tomlFiles(path: string, root?: string): string[] {
-  const here = root === undefined ? path : resolveInRoot(root, path);
   try {
+    const here = root === undefined ? path : resolveInRoot(root, path); // throws ELOOP on a link loop
     if (!statSync(here).isDirectory()) return [here]; // anything else is judged by the read
     const names = readdirSync(here).filter((f) => f.endsWith(".toml")).sort();
     return names.map((f) => (root === undefined ? join(here, f) : resolveInRoot(root, `${path}/${f}`)));
@@ -155,8 +170,10 @@ export function loadGraph(paths: readonly string[], root?: string): Graph {
       try {
         // Only a regular file of sane size: a FIFO in a graph directory must not hang activation.
         // Resolved inside the root already: a link swapped in meanwhile is refused, not followed.
-        text = readRegularFile(file, { maxBytes: MAX_BYTES.graphFile, what: "activation graph", noFollow: root !== undefined }).toString("utf8");
+        const bytes = readRegularFile(file, { maxBytes: MAX_BYTES.graphFile, what: "activation graph", noFollow: root !== undefined });
+        text = decodeUtf8(file, bytes);
       } catch (e) {
+        if (e instanceof DeclarationError) throw e;
         throw new DeclarationError(file, "read", e instanceof InputFileError ? e.detail : (e as Error).message);
       }
       const parsed = parseDeclarations(file, text);

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { symlinkSync, writeFileSync } from "node:fs";
 import { MAX_BYTES } from "../../../src/fs/read.ts";
 import { join } from "node:path";
 import { DeclarationError, loadGraph, parseDeclarations } from "../../../src/graph/declarations.ts";
@@ -94,6 +94,19 @@ test("a FIFO, a missing file or an oversized file as a graph file is an error na
   const big = join(dir, "big.toml");
   writeFileSync(big, "#".repeat(MAX_BYTES.graphFile + 1));
   assert.throws(() => loadGraph([big]), (e: Error) => e instanceof DeclarationError && /more than the \d+ accepted/.test(e.message));
+});
+
+test("a graph file that is not valid UTF-8 is refused by name, never read with U+FFFD in place of a byte", () => {
+  const dir = tempDir("decl-");
+  const file = join(dir, "latin1.toml");
+  writeFileSync(file, Buffer.concat([Buffer.from('[steps.a]\ntext = "printf %s '), Buffer.from([0xe9]), Buffer.from('"\n')]));
+  assert.throws(() => loadGraph([file]), (e: Error) => e instanceof DeclarationError && e.message === `${file}: read: is not valid UTF-8 (TOML requires it)`);
+});
+
+test("with a root, a symlink loop at the graph's path is a DeclarationError naming the path", () => {
+  const root = tempDir("decl-root-");
+  symlinkSync("/system", join(root, "system"));
+  assert.throws(() => loadGraph(["/system/activation-graph.toml"], root), (e: Error) => e instanceof DeclarationError && e.message === "/system/activation-graph.toml: read: cannot be read (ELOOP)");
 });
 
 test("shell settings are read and merged", () => {
