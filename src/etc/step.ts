@@ -18,11 +18,12 @@ export function planEtcSetup(root: string, etcPath: string, env: Record<string, 
     return { tree, state: loadEtcState(root, tree) };
   });
   const plan = planEtc(tree, state, { inNixosEnter: !!env.IN_NIXOS_ENTER, diff });
-  return { lines: planLines(plan, { diff }), data: plan };
+  return { lines: planLines(plan, { diff }), data: plan, failed: plan.ops.some((o) => o.op === "error") };
 }
 
 /** The builtin step registered as `etc`. */
 export const etcStep: BuiltinStep<EtcPlan> = {
+  options: { etc: { required: true }, diff: { values: ["true", "false"] } },
   plan(ctx: StepContext, options: Record<string, string>) {
     const etc = options.etc;
     if (!etc) throw new Error("the etc step needs option 'etc' (the generation's etc tree)");

@@ -1,6 +1,6 @@
 /**
  * The libc calls Node's fs and net do not offer (flock, syncfs, openat2, renameat2, swapoff, unix
- * datagram sockets), through bun:ffi: the one place that opens libc. Loaded on first use, so pure
+ * datagram sockets, memfd_create), through bun:ffi: the one place that opens libc. Loaded on first use, so pure
  * code and runs that never call in pay nothing for it.
  */
 
@@ -20,6 +20,7 @@ type Libc = {
   __errno_location(): unknown;
   fcntl(fd: number, cmd: number, arg: unknown): number;
   strerror(errnum: number): unknown;
+  memfd_create(name: unknown, flags: number): number;
 };
 
 let libc: Libc | undefined;
@@ -40,6 +41,7 @@ function load(): Libc {
     __errno_location: { args: [], returns: T.ptr },
     fcntl: { args: [T.i32, T.i32, T.ptr], returns: T.i32 },
     strerror: { args: [T.i32], returns: T.ptr },
+    memfd_create: { args: [T.ptr, T.u32], returns: T.i32 },
   });
   libc = lib.symbols as unknown as Libc;
   return libc;
@@ -177,4 +179,16 @@ export function sendDatagram(fd: number, data: Uint8Array): boolean {
 /** close(2) of a descriptor opened here. */
 export function closeFd(fd: number): void {
   load().close(fd);
+}
+
+const MFD_CLOEXEC = 1;
+
+/**
+ * memfd_create(2): an anonymous regular file in memory, close-on-exec (a child gets it only where
+ * it is passed explicitly). `name` shows in /proc/PID/fd. Throws naming errno when it cannot be made.
+ */
+export function memfdCreate(name: string): number {
+  const fd = load().memfd_create(cString(name), MFD_CLOEXEC);
+  if (fd < 0) throw new Error(`memfd_create: ${lastErrno()}`);
+  return fd;
 }

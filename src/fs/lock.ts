@@ -1,7 +1,7 @@
 /** An exclusive, non-blocking advisory lock on a file, held until released or the process exits. */
-import { closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, renameSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fstatSync, openSync } from "node:fs";
 import { flock, LOCK_EX, LOCK_NB, LOCK_UN } from "./libc.ts";
-import { brokenPathFor } from "./staged.ts";
+import { moveAsideUnless } from "./staged.ts";
 
 export interface Lock {
   readonly path: string;
@@ -32,11 +32,7 @@ function take(path: string, fd: number): Lock | undefined {
  * can block, opening a device can act. Throws when it cannot be moved.
  */
 export function clearLockName(path: string): string | undefined {
-  const st = lstatSync(path, { throwIfNoEntry: false });
-  if (st === undefined || st.isFile()) return undefined;
-  const aside = brokenPathFor(path);
-  renameSync(path, aside);
-  return aside;
+  return moveAsideUnless(path, (st) => st.isFile());
 }
 
 /**

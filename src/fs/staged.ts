@@ -17,7 +17,7 @@
  * A few files are fsynced one by one: syncfs also writes back unrelated dirty data of the file
  * system (e.g. a store just built), which only pays off when it replaces many fsyncs.
  */
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync, type Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { syncfs } from "./libc.ts";
 
@@ -64,6 +64,20 @@ export function isTempName(name: string): boolean {
  */
 export function brokenPathFor(path: string): string {
   return `${path}.broken-${Date.now()}`;
+}
+
+/**
+ * Moves what is at `path` to brokenPathFor(path) unless `keep` accepts it (looked at with lstat,
+ * never opened or followed); returns where, or undefined when nothing was moved (nothing there, or
+ * kept). For a name of ours where something else would make every later run fail. Throws when it
+ * cannot be moved.
+ */
+export function moveAsideUnless(path: string, keep: (st: Stats) => boolean): string | undefined {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (st === undefined || keep(st)) return undefined;
+  const aside = brokenPathFor(path);
+  renameSync(path, aside);
+  return aside;
 }
 
 /**

@@ -3,11 +3,11 @@
  * file a NixOS generation carries. A file holds one or more `[steps.NAME]` tables and optionally a
  * `[shell]` table. Every error names the file, and the key or line at fault.
  */
-import TOML from "@iarna/toml";
 import { readdirSync, statSync } from "node:fs";
 import { InputFileError, MAX_BYTES, readRegularFile } from "../fs/read.ts";
 import { resolveInRoot } from "../fs/root.ts";
 import { join } from "node:path";
+import { isTomlError, parseTomlText } from "./toml.ts";
 import type { Graph, ShellSettings, StepDeclaration, StepKind } from "./step.ts";
 
 import { DeclarationError } from "./errors.ts";
@@ -36,6 +36,17 @@ function stringList(file: string, key: string, v: unknown): string[] {
   return v as string[];
 }
 
+/**
+ * `v` unless a string in it holds a NUL: what the shell is given (the interpreter, PATH, the
+ * script) cannot carry one, so it is refused at load, not when the step would start.
+ */
+function noNul<T extends string | string[] | undefined>(file: string, key: string, v: T): T {
+  if (v !== undefined && (typeof v === "string" ? [v] : (v as string[])).some((s) => s.includes("\0"))) {
+    throw new DeclarationError(file, key, "contains a NUL character");
+  }
+  return v;
+}
+
 function optString(file: string, key: string, v: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== "string") throw new DeclarationError(file, key, "expected a string");
@@ -45,11 +56,12 @@ function optString(file: string, key: string, v: unknown): string | undefined {
 /** Parses TOML text, turning a syntax error into a DeclarationError with its line. */
 function parseToml(file: string, text: string): Table {
   try {
-    return TOML.parse(text) as Table;
+    return parseTomlText(text) as Table;
   } catch (e) {
-    const err = e as { line?: number; col?: number; message?: string };
-    const where = err.line !== undefined ? `line ${err.line + 1}` : "parse";
-    const msg = String(err.message ?? e).split("\n")[0]!;
+    // Only the parser's own errors carry the text's line: Bun gives any Error the line of the
+    // JavaScript source it was thrown at.
+    const where = isTomlError(e) && e.line !== undefined ? `line ${e.line + 1}` : "parse";
+    const msg = String((e as Error).message ?? e).split("\n")[0]!;
     throw new DeclarationError(file, where, `invalid TOML: ${msg}`);
   }
 }
@@ -65,10 +77,10 @@ export function parseDeclarations(file: string, text: string): { steps: StepDecl
     if (!isTable(doc.shell)) throw new DeclarationError(file, "shell", "expected a table");
     for (const k of Object.keys(doc.shell)) if (!SHELL_KEYS.has(k)) throw new DeclarationError(file, `shell.${k}`, "unknown key");
     shell = {};
-    const interpreter = optString(file, "shell.interpreter", doc.shell.interpreter);
+    const interpreter = noNul(file, "shell.interpreter", optString(file, "shell.interpreter", doc.shell.interpreter));
     if (interpreter !== undefined) shell.interpreter = interpreter;
-    if (doc.shell.path !== undefined) shell.path = stringList(file, "shell.path", doc.shell.path);
-    const preamble = optString(file, "shell.preamble", doc.shell.preamble);
+    if (doc.shell.path !== undefined) shell.path = noNul(file, "shell.path", stringList(file, "shell.path", doc.shell.path));
+    const preamble = noNul(file, "shell.preamble", optString(file, "shell.preamble", doc.shell.preamble));
     if (preamble !== undefined) shell.preamble = preamble;
   }
   const steps: StepDeclaration[] = [];
@@ -98,7 +110,7 @@ export function parseDeclarations(file: string, text: string): { steps: StepDecl
       before: stringList(file, `${key}.before`, raw.before),
       supportsDryActivation: supports,
       description: optString(file, `${key}.description`, raw.description),
-      text: optString(file, `${key}.text`, raw.text),
+      text: noNul(file, `${key}.text`, optString(file, `${key}.text`, raw.text)),
       builtin: optString(file, `${key}.builtin`, raw.builtin),
       options,
       source: file,
@@ -112,14 +124,29 @@ export function parseDeclarations(file: string, text: string): { steps: StepDecl
   return { steps, shell };
 }
 
+/** Strict: a byte that is not UTF-8 is an error, never a U+FFFD. */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A graph file's text. TOML is UTF-8, and a snippet's bytes must reach the shell as written, not
+ * with an invalid byte silently replaced.
+ */
+function decodeUtf8(file: string, bytes: Uint8Array): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw new DeclarationError(file, "read", "is not valid UTF-8 (TOML requires it)");
+  }
+}
+
 /**
  * The TOML files a path names: the file itself, or a directory's `*.toml` in sorted order. With
  * `root`, `path` is a path inside that root, and it and each file listed are resolved inside it
  * (a link in a graph directory leads into the root, never to this machine's files).
  */
 function tomlFiles(path: string, root?: string): string[] {
-  const here = root === undefined ? path : resolveInRoot(root, path);
   try {
+    const here = root === undefined ? path : resolveInRoot(root, path); // throws ELOOP on a link loop
     if (!statSync(here).isDirectory()) return [here]; // anything else is judged by the read
     const names = readdirSync(here).filter((f) => f.endsWith(".toml")).sort();
     return names.map((f) => (root === undefined ? join(here, f) : resolveInRoot(root, `${path}/${f}`)));
@@ -143,8 +170,10 @@ export function loadGraph(paths: readonly string[], root?: string): Graph {
       try {
         // Only a regular file of sane size: a FIFO in a graph directory must not hang activation.
         // Resolved inside the root already: a link swapped in meanwhile is refused, not followed.
-        text = readRegularFile(file, { maxBytes: MAX_BYTES.graphFile, what: "activation graph", noFollow: root !== undefined }).toString("utf8");
+        const bytes = readRegularFile(file, { maxBytes: MAX_BYTES.graphFile, what: "activation graph", noFollow: root !== undefined });
+        text = decodeUtf8(file, bytes);
       } catch (e) {
+        if (e instanceof DeclarationError) throw e;
         throw new DeclarationError(file, "read", e instanceof InputFileError ? e.detail : (e as Error).message);
       }
       const parsed = parseDeclarations(file, text);

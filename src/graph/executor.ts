@@ -4,9 +4,13 @@
  * In dry-activate mode, steps that do not support dry activation are skipped and builtin steps only
  * print their plan.
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, writeFileSync } from "node:fs";
+import { constants as osConstants } from "node:os";
+import { memfdCreate } from "../fs/libc.ts";
 import { orderSteps, GraphError } from "./order.ts";
 import { isHostRoot } from "../fs/root.ts";
+import { DeclarationError } from "./errors.ts";
 import type { BuiltinStep, Graph, ShellSettings, StepContext, StepDeclaration, StepOutcome } from "./step.ts";
 
 /** The result of running a graph. */
@@ -20,31 +24,59 @@ export interface GraphRun {
 export type BuiltinRegistry = ReadonlyMap<string, BuiltinStep>;
 
 /**
- * Checks a graph before anything runs: it can be ordered, and every builtin step has an
- * implementation. Returns the execution order.
+ * Checks a builtin step's options against what its implementation declares: no unknown key, every
+ * required one set, a choice one of its values. A typo is found before any step has changed anything.
+ */
+function checkOptions(step: StepDeclaration, impl: BuiltinStep): void {
+  const key = (k: string) => `steps.${step.name}.options.${k}`;
+  for (const [k, v] of Object.entries(step.options)) {
+    const known = Object.hasOwn(impl.options, k) ? impl.options[k] : undefined;
+    if (!known) throw new DeclarationError(step.source, key(k), `unknown option of builtin '${step.builtin}' (known: ${Object.keys(impl.options).sort().join(", ")})`);
+    if (known.values && !known.values.includes(v)) throw new DeclarationError(step.source, key(k), `expected one of ${known.values.map((x) => JSON.stringify(x)).join(", ")}`);
+  }
+  for (const [k, o] of Object.entries(impl.options)) {
+    if (o.required && !step.options[k]) throw new DeclarationError(step.source, key(k), `required by builtin '${step.builtin}' (a non-empty string)`);
+  }
+}
+
+/**
+ * Checks a graph before anything runs: it can be ordered, every builtin step has an
+ * implementation, and its options are ones that implementation takes. Returns the execution order.
  */
 export function validateGraph(graph: Graph, builtins: BuiltinRegistry): StepDeclaration[] {
   const order = orderSteps(graph.steps);
   for (const s of order) {
-    if (s.kind === "builtin" && !builtins.has(s.builtin!)) {
+    if (s.kind !== "builtin") continue;
+    const impl = builtins.get(s.builtin!);
+    if (!impl) {
       throw new GraphError(`step '${s.name}' (${s.source}) names unknown builtin '${s.builtin}' (known: ${[...builtins.keys()].sort().join(", ")})`);
     }
+    checkOptions(s, impl);
   }
   return order;
 }
 
-/** Replaces `${systemConfig}` and `${root}` in a builtin's options. */
+/**
+ * Replaces `${systemConfig}` and `${root}` in a builtin's options. A builtin reads its option paths
+ * inside the root already, so `${root}` names the root's `/` and becomes "": `${root}/x` is `/x`
+ * inside the root (as the host path `ROOT/x` it would be read as `ROOT/ROOT/x`).
+ */
 function expandOptions(options: Record<string, string>, ctx: StepContext): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(options)) {
-    out[k] = v.replaceAll("${systemConfig}", ctx.systemConfig).replaceAll("${root}", ctx.root);
+    out[k] = v.replaceAll("${systemConfig}", ctx.systemConfig).replaceAll("${root}", "");
   }
   return out;
 }
 
+/** The descriptor a shell step's script is handed to the interpreter on (stdio's fourth entry). */
+const SCRIPT_FD = 3;
+
 /** The script one shell step runs: NixOS's per-snippet status bookkeeping around the snippet text. */
 function shellScript(step: StepDeclaration, shell: ShellSettings): string {
   return [
+    // Read whole by `.` before this runs: closed so the snippet's children do not inherit it.
+    `exec ${SCRIPT_FD}<&-`,
     "_localstatus=0",
     // As NixOS's activate script: a failing command marks the snippet failed but does not abort it.
     "trap '_localstatus=$?' ERR",
@@ -66,18 +98,40 @@ function shellEnv(ctx: StepContext, shell: ShellSettings): Record<string, string
   return env;
 }
 
-/** Runs one shell step with inherited stdio; resolves to its exit status. */
+/** A shell's status for a child that ended by `signal`: 128 + its number (137 for SIGKILL). */
+function signalStatus(signal: NodeJS.Signals): number {
+  return 128 + (osConstants.signals[signal] ?? 0);
+}
+
+/**
+ * Runs one shell step with inherited stdio; resolves to its exit status. The script is never an
+ * argument (one argument is capped at 128 KiB, MAX_ARG_STRLEN): it is an anonymous memory file on
+ * fd 3 that the interpreter sources (`. /proc/self/fd/3`: /dev/fd is only a link to it, which an
+ * early-boot /dev may lack). A regular file, so `.` reads it whole and nothing of ours can block
+ * writing it or see EPIPE (a pipe of Bun's is a socket, which /proc/self/fd cannot open). A step that cannot be started fails with 127, as a shell reports it.
+ */
 function runShell(step: StepDeclaration, ctx: StepContext, shell: ShellSettings): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(shell.interpreter, ["-c", shellScript(step, shell)], {
+  const cannotRun = (e: unknown): number => {
+    ctx.stderr(`cannot run ${shell.interpreter} for step '${step.name}': ${(e as Error).message}`);
+    return 127;
+  };
+  let child: ChildProcess;
+  let fd: number | undefined;
+  try {
+    fd = memfdCreate(`stagehand-step-${step.name}`);
+    writeFileSync(fd, shellScript(step, shell));
+    child = spawn(shell.interpreter, ["-c", `. /proc/self/fd/${SCRIPT_FD}`], {
       env: shellEnv(ctx, shell),
-      stdio: ["ignore", "inherit", "inherit"],
+      stdio: ["ignore", "inherit", "inherit", fd],
     });
-    child.on("error", (e) => {
-      ctx.stderr(`cannot run ${shell.interpreter} for step '${step.name}': ${e.message}`);
-      resolve(127);
-    });
-    child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  } catch (e) {
+    return Promise.resolve(cannotRun(e));
+  } finally {
+    if (fd !== undefined) closeSync(fd); // the child has its own copy
+  }
+  return new Promise((resolve) => {
+    child.on("error", (e) => resolve(cannotRun(e)));
+    child.on("exit", (code, signal) => resolve(code ?? (signal ? signalStatus(signal) : 1)));
   });
 }
 
@@ -108,7 +162,7 @@ async function runStep(
   }
   if (dry) {
     for (const line of plan.lines) ctx.stdout(line);
-    return { status: "ok", exitCode: 0, plan: plan.lines };
+    return plan.failed ? { status: "failed", exitCode: 1, reason: "the plan has errors", plan: plan.lines } : { status: "ok", exitCode: 0, plan: plan.lines };
   }
   try {
     const code = await impl.apply(ctx, plan);

@@ -21,7 +21,7 @@ export interface StepDeclaration {
   text?: string;
   /** builtin: the name of the TypeScript implementation (`etc`, `users`, ...). */
   builtin?: string;
-  /** builtin: its options, with `${systemConfig}` expanded at run time. */
+  /** builtin: its options, with `${systemConfig}` (and `${root}`, the root's `/`: "") expanded at run time. */
   options: Record<string, string>;
   /** `file` or `file:line`, for error messages. */
   source: string;
@@ -62,10 +62,22 @@ export interface StepContext {
 export interface StepPlan<T = unknown> {
   lines: string[];
   data: T;
+  /** The plan has errors (what it cannot do, said in `lines`): a dry run fails the step, as applying it would. */
+  failed?: boolean;
+}
+
+/** One option a builtin step takes (all options are strings). */
+export interface BuiltinOption {
+  /** A step naming the builtin must set it, to a non-empty string. */
+  required?: boolean;
+  /** The values it may take when it is a choice (a flag: "true", "false"); any string otherwise. */
+  values?: readonly string[];
 }
 
 /** A step implemented in TypeScript. */
 export interface BuiltinStep<T = unknown> {
+  /** The options it takes, by key: checked with the graph, before any step runs. */
+  options: Readonly<Record<string, BuiltinOption>>;
   /** Computes what the step would do, touching nothing. May throw on bad input. */
   plan(ctx: StepContext, options: Record<string, string>): Promise<StepPlan<T>> | StepPlan<T>;
   /** Carries the plan out; returns an exit status (0 = success). */

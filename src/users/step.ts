@@ -44,7 +44,9 @@ export function applyUsersPlan(root: string, plan: StepPlan<UsersPlanData>, stde
   return homesOk ? 0 : 1;
 }
 
+/** The builtin step registered as `users`. */
 export const usersStep: BuiltinStep<UsersPlanData> = {
+  options: { spec: { required: true } },
   plan(ctx: StepContext, options: Record<string, string>) {
     const spec = options.spec;
     if (!spec) throw new SpecError("the users step needs option `spec` (the users-groups.json path)");

@@ -25,7 +25,7 @@ export async function run(args: string[]): Promise<number> {
   }
   if (dry) {
     for (const line of plan.lines) out(line);
-    return plan.data.ops.some((o) => o.op === "error") ? 1 : 0;
+    return plan.failed ? 1 : 0;
   }
   if (has(p, "diff")) for (const op of plan.data.ops) if (op.op === "copy") copyDiff(op).forEach((l) => out(l));
   return applyEtc(root, plan.data, { stderr: err }, () => planEtcSetup(root, p.positionals[0]!, process.env, false).data);

@@ -1,7 +1,7 @@
 /** `stagehand activate --root DIR`: SYSTEM, the graph and the users spec inside DIR; shell steps refused. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, mkdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NIXOS_USERS_SPEC } from "../schemas/graph-fixture.ts";
 import { lastLineDocument, stagehand } from "../schemas/validate.ts";
@@ -53,6 +53,41 @@ test("a real run points DIR's /run/current-system at SYSTEM as DIR sees it; a re
   const rel = stagehand(["activate", "--dry", "--root", root, "system"]);
   assert.is(rel.status, 1);
   assert.match(rel.stderr, /with --root, SYSTEM is a path inside .* and must be absolute: system/);
+});
+
+/** rootWithLinkedSystem with the users step alone (no shell step, so a run can succeed under --root). */
+function rootWithUsersOnly(): string {
+  const root = rootWithLinkedSystem();
+  writeFileSync(join(root, "gens/real-system/activation-graph.toml"), '[steps.users]\nbuiltin = "users"\noptions = { spec = "${systemConfig}/users-groups.json" }\n');
+  return root;
+}
+
+test("a directory at DIR/run/current-system is moved aside with one line, the link is set, the --json document printed, exit 0", () => {
+  const root = rootWithUsersOnly();
+  mkdirSync(join(root, "run/current-system"), { recursive: true });
+  writeFileSync(join(root, "run/current-system/kept"), "x");
+  const r = stagehand(["activate", "--root", root, "--json", "/system"]);
+  const doc = lastLineDocument(r.stdout, "activate --json") as Run;
+  assert.is(r.status, 0, r.stderr);
+  assert.is(doc.status, 0);
+  assert.is(readlinkSync(join(root, "run/current-system")), "/gens/real-system");
+  const aside = readdirSync(join(root, "run")).filter((n) => n.startsWith("current-system.broken-"));
+  assert.is(aside.length, 1);
+  assert.ok(existsSync(join(root, "run", aside[0]!, "kept")), "its content kept");
+  assert.match(r.stderr, new RegExp(`^warning: ${join(root, "run/current-system")} was not a symbolic link; moved to ${join(root, "run/current-system")}\\.broken-\\d+$`, "m"));
+  assert.not.match(r.stderr, /\n\s+at /, "no stack trace");
+});
+
+test("when /run/current-system cannot be set, one line says why, the --json document is still printed, exit 1", () => {
+  const root = rootWithUsersOnly();
+  writeFileSync(join(root, "run"), "a file where /run should be");
+  const r = stagehand(["activate", "--root", root, "--json", "/system"]);
+  const doc = lastLineDocument(r.stdout, "activate --json") as Run;
+  assert.is(r.status, 1);
+  assert.is(doc.status, 1);
+  assert.is(doc.steps[0]?.status, "ok");
+  assert.match(r.stderr, new RegExp(`^stagehand activate: cannot point ${join(root, "run/current-system")} at /system: EEXIST: file already exists, mkdir .${join(root, "run")}.$`, "m"));
+  assert.not.match(r.stderr, /\n\s+at /, "no stack trace");
 });
 
 test("a graph directory inside DIR: its files, links among them, are resolved inside DIR, never read from this machine", () => {

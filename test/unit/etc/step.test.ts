@@ -1,10 +1,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, mkdirSync, symlinkSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { builtins } from "../../../src/cli/builtins.ts";
 import { DEFAULT_SHELL, loadGraph } from "../../../src/graph/declarations.ts";
 import { executeGraph } from "../../../src/graph/executor.ts";
+import { planEtcSetup } from "../../../src/etc/step.ts";
 import type { RunMode, StepContext } from "../../../src/graph/step.ts";
 import { buildEtcTree, makeUserRoot, snapshot } from "./fixtures.ts";
 
@@ -55,6 +57,22 @@ test("activate sets up /etc under the context's root, printing what NixOS's snip
   assert.is(s.static, `link -> ${etc}`, "/etc/static names the etc tree itself, not the toplevel's link to it");
   assert.is(s.conf, 'file 600 4242:4343 "c\\n"');
   assert.ok(existsSync(join(root, "etc/NIXOS")));
+});
+
+test("an entry the plan cannot set up fails the step in dry-activate as in activate, and `etc --dry` by the same rule", async () => {
+  const root = makeUserRoot();
+  const etc = buildEtcTree(root, { conf: { text: "c\n", mode: "0600", user: "nosuchuser", group: "etcsvc" } });
+  const system = "/nix/store/0000-nixos-system";
+  mkdirSync(join(root, system), { recursive: true });
+  symlinkSync(etc, join(root, system, "etc"));
+  assert.ok(planEtcSetup(root, etc, {}, false).failed);
+  for (const mode of ["dry-activate", "activate"] as const) {
+    const r = await executeGraph(etcOnly(), ctx(root, system, mode).c, builtins());
+    assert.is(r.status, 1, mode);
+    assert.is(r.outcomes[0]!.status, "failed", mode);
+  }
+  const cli = spawnSync(process.execPath, [join(import.meta.dir, "../../../src/main.ts"), "etc", "--root", root, "--dry", etc], { encoding: "utf8" });
+  assert.is(cli.status, 1, cli.stdout + cli.stderr);
 });
 
 test.run();

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { symlinkSync, writeFileSync } from "node:fs";
 import { MAX_BYTES } from "../../../src/fs/read.ts";
 import { join } from "node:path";
 import { DeclarationError, loadGraph, parseDeclarations } from "../../../src/graph/declarations.ts";
@@ -46,12 +46,37 @@ const bad: [string, string, RegExp][] = [
   ["non-string option", '[steps.a]\nbuiltin = "etc"\noptions = { etc = 1 }', /steps\.a\.options\.etc: expected a string/],
   ["unknown top-level key", '[step.a]\ntext = ""', /step: unknown top-level key/],
   ["bad step name", '[steps."a b"]\ntext = ""', /invalid step name/],
+  ["NUL in a snippet", '[steps.a]\ntext = "echo x\\u0000y"', /steps\.a\.text: contains a NUL character/],
+  ["NUL in the preamble", '[shell]\npreamble = "\\u0000"', /shell\.preamble: contains a NUL character/],
+  ["NUL in the interpreter", '[shell]\ninterpreter = "/bin/bash\\u0000"', /shell\.interpreter: contains a NUL character/],
+  ["NUL in the shell's path", '[shell]\npath = ["/nix/store/x", "/a\\u0000b"]', /shell\.path: contains a NUL character/],
 ];
 for (const [what, text, re] of bad) {
   test(`rejected: ${what}`, () => {
     assert.throws(() => parseDeclarations("f.toml", text), (e: Error) => e instanceof DeclarationError && re.test(e.message) && e.message.startsWith("f.toml: "));
   });
 }
+
+test("keys named as Object.prototype's members are refused at their line, and no builtin is written to", () => {
+  const cases = [
+    '[steps.ok]\ntext = ""\n[steps.hasOwnProperty]\ncall = "x"\n',
+    '[steps.ok]\ntext = ""\n[steps.constructor]\ntext = "y"\n',
+    '[steps.ok]\ntext = ""\nsteps.toString.text = "z"\n',
+    '[steps.ok]\ntext = ""\n[[steps.valueOf]]\ntext = "z"\n',
+    '[steps.ok]\ntext = ""\noptions = { constructor.text = "w" }\n',
+    '[steps.ok]\ntext = ""\n[steps.__proto__]\ntext = "v"\n',
+  ];
+  for (const text of cases) {
+    assert.throws(
+      () => parseDeclarations("/x/g.toml", text),
+      (e: Error) => e instanceof DeclarationError && /^\/x\/g\.toml: line 3: invalid TOML: The key '\w+' is not allowed/.test(e.message),
+      text,
+    );
+  }
+  assert.ok(Object.prototype.hasOwnProperty.call === Function.prototype.call, "Object.prototype.hasOwnProperty.call untouched");
+  assert.is((Object as unknown as { text?: unknown }).text, undefined);
+  assert.is((Object.prototype.valueOf as unknown as { text?: unknown }).text, undefined);
+});
 
 test("a step declared in two files names both", () => {
   const dir = tempDir("decl-");
@@ -69,6 +94,19 @@ test("a FIFO, a missing file or an oversized file as a graph file is an error na
   const big = join(dir, "big.toml");
   writeFileSync(big, "#".repeat(MAX_BYTES.graphFile + 1));
   assert.throws(() => loadGraph([big]), (e: Error) => e instanceof DeclarationError && /more than the \d+ accepted/.test(e.message));
+});
+
+test("a graph file that is not valid UTF-8 is refused by name, never read with U+FFFD in place of a byte", () => {
+  const dir = tempDir("decl-");
+  const file = join(dir, "latin1.toml");
+  writeFileSync(file, Buffer.concat([Buffer.from('[steps.a]\ntext = "printf %s '), Buffer.from([0xe9]), Buffer.from('"\n')]));
+  assert.throws(() => loadGraph([file]), (e: Error) => e instanceof DeclarationError && e.message === `${file}: read: is not valid UTF-8 (TOML requires it)`);
+});
+
+test("with a root, a symlink loop at the graph's path is a DeclarationError naming the path", () => {
+  const root = tempDir("decl-root-");
+  symlinkSync("/system", join(root, "system"));
+  assert.throws(() => loadGraph(["/system/activation-graph.toml"], root), (e: Error) => e instanceof DeclarationError && e.message === "/system/activation-graph.toml: read: cannot be read (ELOOP)");
 });
 
 test("shell settings are read and merged", () => {

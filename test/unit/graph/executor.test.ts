@@ -2,8 +2,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { executeGraph } from "../../../src/graph/executor.ts";
-import { DEFAULT_SHELL } from "../../../src/graph/declarations.ts";
+import { executeGraph, validateGraph } from "../../../src/graph/executor.ts";
+import { DEFAULT_SHELL, loadGraph } from "../../../src/graph/declarations.ts";
+import { builtins } from "../../../src/cli/builtins.ts";
 import type { BuiltinStep, Graph, RunMode, StepContext, StepDeclaration } from "../../../src/graph/step.ts";
 import { step } from "./helpers.ts";
 import { tempDir } from "../tmp.ts";
@@ -20,6 +21,7 @@ const graph = (steps: StepDeclaration[]): Graph => ({ steps, shell: DEFAULT_SHEL
 /** A builtin that records what it was asked to do. */
 function recorder(log: string[], fail = false): BuiltinStep<string> {
   return {
+    options: { what: { required: true } },
     plan: (_c, options) => ({ lines: [`would do ${options.what}`], data: options.what! }),
     apply: (_c, plan) => { log.push(`applied ${plan.data}`); return fail ? 3 : 0; },
   };
@@ -82,6 +84,19 @@ test("dry-activate skips steps without dry support and only plans builtins", asy
   assert.is(r.outcomes.find((o) => o.name === "shell-no-dry")!.status, "skipped");
 });
 
+test("dry-activate fails a builtin step whose plan has errors, as applying it would; later steps still run", async () => {
+  const erring: BuiltinStep = { options: {}, plan: () => ({ lines: ["error: not setting up ‘x’"], data: 0, failed: true }), apply: () => 1 };
+  const g = graph([
+    step("b", [], { kind: "builtin", builtin: "e", supportsDryActivation: true, text: undefined }),
+    step("c", ["b"], { kind: "builtin", builtin: "rec", supportsDryActivation: true, options: { what: "c" }, text: undefined }),
+  ]);
+  const { c, stdout } = ctx("dry-activate");
+  const r = await executeGraph(g, c, new Map([["e", erring], ["rec", recorder([])]]));
+  assert.is(r.status, 1);
+  assert.equal(r.outcomes.map((o) => [o.name, o.status, o.exitCode]), [["b", "failed", 1], ["c", "ok", 0]]);
+  assert.equal(stdout, ["error: not setting up ‘x’", "Activation script snippet 'b' failed (1)", "would do c"]);
+});
+
 test("builtins apply their plan; a failing apply is reported", async () => {
   const log: string[] = [];
   const g = graph([step("b", [], { kind: "builtin", builtin: "rec", options: { what: "y" }, text: undefined })]);
@@ -93,7 +108,7 @@ test("builtins apply their plan; a failing apply is reported", async () => {
 });
 
 test("a planner that throws fails its step only", async () => {
-  const thrower: BuiltinStep = { plan: () => { throw new Error("spec.json:3: bad name"); }, apply: () => 0 };
+  const thrower: BuiltinStep = { options: {}, plan: () => { throw new Error("spec.json:3: bad name"); }, apply: () => 0 };
   const g = graph([step("bad", [], { kind: "builtin", builtin: "t", text: undefined }), step("after", ["bad"], { text: "true" })]);
   const { c, stderr } = ctx();
   const r = await executeGraph(g, c, new Map([["t", thrower]]));
@@ -116,6 +131,48 @@ test("an unknown builtin is rejected before anything runs", async () => {
   try { await executeGraph(g, ctx().c, new Map()); assert.unreachable(); } catch (e) { assert.match((e as Error).message, /unknown builtin 'nope'/); }
 });
 
+test("a builtin's options are checked before anything runs: an unknown, a missing or a bad one names file and key", async () => {
+  const dir = tempDir("exec-");
+  const flagged: BuiltinStep = { options: { path: { required: true }, diff: { values: ["true", "false"] } }, plan: () => ({ lines: [], data: 0 }), apply: () => 0 };
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ path: "/x", pth: "/y" }, /^g\.toml: steps\.b\.options\.pth: unknown option of builtin 'f' \(known: diff, path\)$/],
+    [{ diff: "true" }, /^g\.toml: steps\.b\.options\.path: required by builtin 'f'/],
+    [{ path: "" }, /^g\.toml: steps\.b\.options\.path: required by builtin 'f'/],
+    [{ path: "/x", diff: "yes" }, /^g\.toml: steps\.b\.options\.diff: expected one of "true", "false"$/],
+    [{ path: "/x", constructor: "x" }, /^g\.toml: steps\.b\.options\.constructor: unknown option/],
+  ];
+  for (const [options, re] of cases) {
+    const g = graph([
+      step("a", [], { text: `touch ${dir}/ran` }),
+      { ...step("b", ["a"]), kind: "builtin", builtin: "f", options, text: undefined, source: "g.toml" },
+    ]);
+    try {
+      await executeGraph(g, ctx().c, new Map([["f", flagged]]));
+      assert.unreachable(JSON.stringify(options));
+    } catch (e) {
+      assert.match((e as Error).message, re);
+    }
+    assert.not.ok(existsSync(join(dir, "ran")), "nothing ran");
+  }
+});
+
+test("the shipped builtins declare their options: the etc and users steps as NixOS renders them pass", () => {
+  const g = loadGraph([join(import.meta.dir, "../../../activation-scripts")]);
+  const order = validateGraph(g, builtins());
+  assert.ok(order.some((s) => s.builtin === "etc"));
+  const typo = { ...g, steps: g.steps.map((s) => (s.name === "etc" ? { ...s, options: { ect: "${systemConfig}/etc" } } : s)) };
+  assert.throws(() => validateGraph(typo, builtins()), /steps\.etc\.options\.ect: unknown option of builtin 'etc' \(known: diff, etc\)/);
+});
+
+test("${root} in an option names the root's / (the builtin reads it inside the root): it becomes empty, never the host path of the root", async () => {
+  const g = graph([step("b", [], { kind: "builtin", builtin: "rec", supportsDryActivation: true, options: { what: "${root}/spec.json in ${systemConfig}" }, text: undefined })]);
+  for (const root of ["/", "/mnt/sysroot"]) {
+    const { c, stdout } = ctx("dry-activate");
+    await executeGraph(g, { ...c, root }, new Map([["rec", recorder([])]]));
+    assert.equal(stdout, ["would do /spec.json in /nix/store/x-system"], root);
+  }
+});
+
 test("with --root, a shell step is refused, never run on this machine (it would act on its /); builtins still run", async () => {
   const dir = tempDir("exec-root-");
   const marker = join(dir, "ran");
@@ -133,6 +190,41 @@ test("with --root, a shell step is refused, never run on this machine (it would 
     assert.not.ok(existsSync(marker), `${mode}: the snippet did not run`);
   }
   assert.equal(log, ["applied b"]);
+});
+
+test("a snippet larger than one argument may be (128 KiB) runs, sees stdin at EOF, and its children do not inherit the script's descriptor", async () => {
+  const dir = tempDir("exec-");
+  const big = `# ${"x".repeat(300_000)}\n`;
+  const text = `${big}read -r line || echo stdin-eof > ${dir}/stdin\nls /proc/self/fd > ${dir}/fds\numask > ${dir}/umask\nfalse\necho rest > ${dir}/rest`;
+  const { c, stdout } = ctx();
+  const r = await executeGraph(graph([step("big", [], { text }), step("later", ["big"], { text: `touch ${dir}/later` })]), c, new Map());
+  assert.equal(r.outcomes.map((o) => [o.name, o.status, o.exitCode]), [["big", "failed", 1], ["later", "ok", 0]]);
+  assert.ok(stdout.includes("Activation script snippet 'big' failed (1)"), "the ERR trap's status, the snippet not aborted");
+  assert.is(readFileSync(join(dir, "stdin"), "utf8"), "stdin-eof\n");
+  assert.is(readFileSync(join(dir, "umask"), "utf8"), "0022\n");
+  assert.is(readFileSync(join(dir, "rest"), "utf8"), "rest\n");
+  // ls's own descriptors: 0, 1, 2 and the one it lists /proc/self/fd with (3); the script's fd 3 is closed first.
+  assert.equal(readFileSync(join(dir, "fds"), "utf8").trim().split("\n").length, 4);
+});
+
+test("a shell step that cannot be started fails with 127 and a message; the rest still run", async () => {
+  const dir = tempDir("exec-");
+  for (const interpreter of ["/bin/bash\0x", join(dir, "missing-shell")]) {
+    const g: Graph = { steps: [step("a", [], { text: "true" }), step("b", ["a"], { text: "true" })], shell: { ...DEFAULT_SHELL, interpreter } };
+    const { c, stdout, stderr } = ctx();
+    const r = await executeGraph(g, c, new Map());
+    assert.is(r.status, 1);
+    assert.equal(r.outcomes.map((o) => [o.name, o.exitCode]), [["a", 127], ["b", 127]]);
+    assert.ok(stdout.includes("Activation script snippet 'a' failed (127)"), stdout.join("\n"));
+    assert.match(stderr[0] ?? "", /^cannot run .* for step 'a': /);
+  }
+});
+
+test("a snippet killed by a signal reports 128+N as a shell does", async () => {
+  const { c } = ctx();
+  const g = graph([step("k9", [], { text: "kill -KILL $$" }), step("k15", [], { text: "kill -TERM $$" })]);
+  const r = await executeGraph(g, c, new Map());
+  assert.equal(r.outcomes.map((o) => [o.name, o.exitCode]), [["k15", 143], ["k9", 137]]);
 });
 
 test.run();
