@@ -352,19 +352,19 @@ function declaredText(root: string, tree: EtcTree, name: string): string | undef
 }
 
 /** Loads the state of `root`'s /etc relevant to setting up `tree`. */
-export function loadEtcState(root: string, tree: EtcTree): EtcState {
+export function loadEtcState(root: string, tree: EtcTree, planned?: ReadonlyMap<string, string>): EtcState {
   const outer = onlyStaticMemo;
   const outerNames = ourNames;
   onlyStaticMemo ??= new Map();
   try {
-    return loadEtcStateNow(root, tree);
+    return loadEtcStateNow(root, tree, planned);
   } finally {
     onlyStaticMemo = outer;
     ourNames = outerNames;
   }
 }
 
-function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
+function loadEtcStateNow(root: string, tree: EtcTree, planned?: ReadonlyMap<string, string>): EtcState {
   const etc = resolveInRoot(root, "/etc");
   // The walk of /etc first: its listings tell which declared names are links (no lstat for those).
   const listing: Listing = new Map();
@@ -436,9 +436,10 @@ function loadEtcStateNow(root: string, tree: EtcTree): EtcState {
   let hasTag = top?.has("NIXOS") ?? false;
   if (top === undefined) try { lstatSync(`${etc}/NIXOS`); hasTag = true; } catch { /* missing */ }
   // Owner names are the target root's: its passwd and group, resolved inside it (a link to
-  // /etc/static/passwd is the root's too), never the host's.
-  const passwd = orEmpty(() => declaredText(root, tree, "passwd") ?? etcText("passwd", "/etc/passwd"), "passwd")!;
-  const group = orEmpty(() => declaredText(root, tree, "group") ?? etcText("group", "/etc/group"), "group")!;
+  // /etc/static/passwd is the root's too), never the host's; in a dry run, as the users step would
+  // leave them.
+  const passwd = orEmpty(() => declaredText(root, tree, "passwd") ?? planned?.get("/etc/passwd") ?? etcText("passwd", "/etc/passwd"), "passwd")!;
+  const group = orEmpty(() => declaredText(root, tree, "group") ?? planned?.get("/etc/group") ?? etcText("group", "/etc/group"), "group")!;
   return {
     staticTarget, ...(staticInTheWay ? { staticInTheWay } : {}), staticLinks, nodes, clean: names, cleanRefused: refused, unreadable,
     cleanText, hasTag, ids: idTables(passwd, group), listedDirs: listing, dirsWithTemps, dirNodes,

@@ -108,7 +108,8 @@ function signalStatus(signal: NodeJS.Signals): number {
  * argument (one argument is capped at 128 KiB, MAX_ARG_STRLEN): it is an anonymous memory file on
  * fd 3 that the interpreter sources (`. /proc/self/fd/3`: /dev/fd is only a link to it, which an
  * early-boot /dev may lack). A regular file, so `.` reads it whole and nothing of ours can block
- * writing it or see EPIPE (a pipe of Bun's is a socket, which /proc/self/fd cannot open). A step that cannot be started fails with 127, as a shell reports it.
+ * writing it or see EPIPE (a pipe of Bun's is a socket, which /proc/self/fd cannot open). A step
+ * that cannot be started fails with 127, as a shell reports it.
  */
 function runShell(step: StepDeclaration, ctx: StepContext, shell: ShellSettings): Promise<number> {
   const cannotRun = (e: unknown): number => {
@@ -135,8 +136,9 @@ function runShell(step: StepDeclaration, ctx: StepContext, shell: ShellSettings)
   });
 }
 
+/** Runs one step; in a dry run, what its plan would write goes into `written` (StepContext.planned). */
 async function runStep(
-  step: StepDeclaration, ctx: StepContext, graph: Graph, builtins: BuiltinRegistry,
+  step: StepDeclaration, ctx: StepContext, graph: Graph, builtins: BuiltinRegistry, written?: Map<string, string>,
 ): Promise<Omit<StepOutcome, "name" | "durationMs">> {
   const dry = ctx.mode === "dry-activate";
   if (dry && !step.supportsDryActivation) {
@@ -162,6 +164,7 @@ async function runStep(
   }
   if (dry) {
     for (const line of plan.lines) ctx.stdout(line);
+    for (const [path, text] of plan.wouldWrite ?? []) written?.set(path, text);
     return plan.failed ? { status: "failed", exitCode: 1, reason: "the plan has errors", plan: plan.lines } : { status: "ok", exitCode: 0, plan: plan.lines };
   }
   try {
@@ -184,9 +187,12 @@ export async function executeGraph(
   const order = validateGraph(graph, builtins);
   const outcomes: StepOutcome[] = [];
   let status = 0;
+  // A dry run applies nothing: later steps see what earlier ones would have written instead.
+  const written = ctx.mode === "dry-activate" ? new Map<string, string>() : undefined;
+  const stepCtx: StepContext = written ? { ...ctx, planned: written } : ctx;
   for (const step of order) {
     const start = performance.now();
-    const r = await runStep(step, ctx, graph, builtins);
+    const r = await runStep(step, stepCtx, graph, builtins, written);
     const outcome: StepOutcome = { name: step.name, durationMs: performance.now() - start, ...r };
     if (outcome.status === "failed") {
       status = 1;

@@ -56,6 +56,11 @@ export interface StepContext {
   /** Progress and messages, as NixOS's activation prints them. */
   stdout(line: string): void;
   stderr(line: string): void;
+  /**
+   * In a dry run, the files earlier steps would have written (StepPlan.wouldWrite), by path inside
+   * the root: a later step plans against them, as it reads them after those steps in a real run.
+   */
+  planned?: ReadonlyMap<string, string>;
 }
 
 /** The pure half's result: human lines (what dry-activate prints) and structured data for `apply`. */
@@ -64,6 +69,8 @@ export interface StepPlan<T = unknown> {
   data: T;
   /** The plan has errors (what it cannot do, said in `lines`): a dry run fails the step, as applying it would. */
   failed?: boolean;
+  /** Files applying it would write that later steps read (path inside the root -> text): see StepContext.planned. */
+  wouldWrite?: ReadonlyMap<string, string>;
 }
 
 /** One option a builtin step takes (all options are strings). */

@@ -17,7 +17,9 @@ import { ensureHomes, hasUsersTemps, invalidateNscd, sweepUsersTemps, writeDatab
 export function planUsersStep(root: string, specPath: string, dry: boolean): StepPlan<UsersPlanData> {
   const spec = loadSpec(specPath);
   const data = planUsers(spec, readCurrent(root, spec), { dry, hashPassword });
-  return { lines: data.messages, data };
+  // What the etc step resolves owner names against (an /etc file owned by a user this run adds).
+  const wouldWrite = new Map([["/etc/passwd", data.next.passwd], ["/etc/group", data.next.group]]);
+  return { lines: data.messages, data, wouldWrite };
 }
 
 /**

@@ -1,11 +1,12 @@
 /** `stagehand activate --root DIR`: SYSTEM, the graph and the users spec inside DIR; shell steps refused. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NIXOS_USERS_SPEC } from "../schemas/graph-fixture.ts";
 import { lastLineDocument, stagehand } from "../schemas/validate.ts";
 import { tempDir } from "../tmp.ts";
+import { buildEtcTree } from "../etc/fixtures.ts";
 
 type Run = { status: number; steps: { name: string; status: string; reason?: string }[] };
 
@@ -53,6 +54,39 @@ test("a real run points DIR's /run/current-system at SYSTEM as DIR sees it; a re
   const rel = stagehand(["activate", "--dry", "--root", root, "system"]);
   assert.is(rel.status, 1);
   assert.match(rel.stderr, /with --root, SYSTEM is a path inside .* and must be absolute: system/);
+});
+
+test("dry-activate plans /etc against the users the users step would add or remove, as the real run meets them", () => {
+  const root = join(tempDir("activate-owners-"), "root");
+  const gen = join(root, "gens/g");
+  mkdirSync(gen, { recursive: true });
+  mkdirSync(join(root, "etc"));
+  writeFileSync(join(root, "etc/passwd"), "root:x:0:0::/root:/bin/sh\nbob:x:1001:100::/:/bin/sh\n");
+  writeFileSync(join(root, "etc/group"), "root:x:0:\nusers:x:100:\n");
+  // alice is new in this generation and owns an /etc file; bob goes and owns another.
+  const user = (name: string) => ({ name, uid: null, group: "users", description: "", home: "/var/empty", homeMode: "700", createHome: false, isSystemUser: false, shell: "/bin/sh" });
+  writeFileSync(join(gen, "users-groups.json"), JSON.stringify({ mutableUsers: false, users: [{ ...user("root"), uid: 0, group: "root" }, user("alice")], groups: [{ name: "root", gid: 0, members: [] }, { name: "users", gid: 100, members: [] }] }));
+  const tree = buildEtcTree(root, { alicefile: { text: "a\n", mode: "0600", user: "alice", group: "users" }, bobfile: { text: "b\n", mode: "0600", user: "bob", group: "users" } });
+  writeFileSync(join(gen, "activation-graph.toml"), `
+[steps.users]
+builtin = "users"
+supportsDryActivation = true
+options = { spec = "\${systemConfig}/users-groups.json" }
+
+[steps.etc]
+builtin = "etc"
+after = ["users"]
+supportsDryActivation = true
+options = { etc = "${tree}" }
+`);
+  const dry = stagehand(["activate", "--dry", "--root", root, "/gens/g"]);
+  assert.match(dry.stdout, /would copy ‘\/etc\/alicefile’ \(mode 0600, owner alice:users = 1000:100\)/, dry.stdout + dry.stderr);
+  assert.match(dry.stdout + dry.stderr, /not setting up ‘\/etc\/bobfile’: unknown user ‘bob’/);
+  assert.is(dry.status, 1);
+  const real = stagehand(["activate", "--root", root, "/gens/g"]);
+  assert.match(real.stdout + real.stderr, /not setting up ‘\/etc\/bobfile’: unknown user ‘bob’/);
+  assert.is(real.status, 1);
+  assert.is(statSync(join(root, "etc/alicefile")).uid, 1000);
 });
 
 /** rootWithLinkedSystem with the users step alone (no shell step, so a run can succeed under --root). */
