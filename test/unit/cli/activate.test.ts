@@ -10,6 +10,14 @@ import { buildEtcTree } from "../etc/fixtures.ts";
 
 type Run = { status: number; steps: { name: string; status: string; reason?: string }[] };
 
+/** The graph's users step, reading the generation's users-groups.json. */
+const USERS_STEP = `
+[steps.users]
+builtin = "users"
+supportsDryActivation = true
+options = { spec = "\${systemConfig}/users-groups.json" }
+`;
+
 /** DIR with a generation at /gens/real-system, and /system an absolute link to it (a host path that does not exist). */
 function rootWithLinkedSystem(): string {
   const root = join(tempDir("activate-root-"), "root");
@@ -19,12 +27,7 @@ function rootWithLinkedSystem(): string {
   writeFileSync(join(root, "etc/passwd"), "root:x:0:0::/root:/bin/sh\n");
   writeFileSync(join(root, "etc/group"), "root:x:0:\n");
   writeFileSync(join(gen, "users-groups.json"), JSON.stringify(NIXOS_USERS_SPEC));
-  writeFileSync(join(gen, "activation-graph.toml"), `
-[steps.users]
-builtin = "users"
-supportsDryActivation = true
-options = { spec = "\${systemConfig}/users-groups.json" }
-
+  writeFileSync(join(gen, "activation-graph.toml"), `${USERS_STEP}
 [steps.snippet]
 kind = "shell"
 supportsDryActivation = true
@@ -67,12 +70,7 @@ test("dry-activate plans /etc against the users the users step would add or remo
   const user = (name: string) => ({ name, uid: null, group: "users", description: "", home: "/var/empty", homeMode: "700", createHome: false, isSystemUser: false, shell: "/bin/sh" });
   writeFileSync(join(gen, "users-groups.json"), JSON.stringify({ mutableUsers: false, users: [{ ...user("root"), uid: 0, group: "root" }, user("alice")], groups: [{ name: "root", gid: 0, members: [] }, { name: "users", gid: 100, members: [] }] }));
   const tree = buildEtcTree(root, { alicefile: { text: "a\n", mode: "0600", user: "alice", group: "users" }, bobfile: { text: "b\n", mode: "0600", user: "bob", group: "users" } });
-  writeFileSync(join(gen, "activation-graph.toml"), `
-[steps.users]
-builtin = "users"
-supportsDryActivation = true
-options = { spec = "\${systemConfig}/users-groups.json" }
-
+  writeFileSync(join(gen, "activation-graph.toml"), `${USERS_STEP}
 [steps.etc]
 builtin = "etc"
 after = ["users"]
