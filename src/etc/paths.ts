@@ -9,6 +9,9 @@
  */
 export const ETC_LOCK = ".setup-etc.lock";
 
+/** The user databases' lock in /etc: shadow's and glibc's (`lckpwdf`), taken by the users step too. */
+export const PWD_LOCK = ".pwd.lock";
+
 /** Where NixOS keeps the link to the current generation's etc tree, relative to /etc. */
 export const STATIC = "static";
 
@@ -17,9 +20,10 @@ export const CLEAN = ".clean";
 
 /**
  * Top-level names that are /etc's own bookkeeping, never an entry: an entry there would make
- * `.clean` or the `static` link a link into the store, or the lock a file others can hold.
+ * `.clean` or the `static` link a link into the store, or a lock (ours, the user databases') a
+ * file others can hold.
  */
-const OWN_NAMES: ReadonlySet<string> = new Set([CLEAN, STATIC, ETC_LOCK]);
+const OWN_NAMES: ReadonlySet<string> = new Set([CLEAN, STATIC, ETC_LOCK, PWD_LOCK]);
 
 /** Why a top-level entry name is refused as /etc's own, or undefined. */
 export function ownEtcName(name: string): string | undefined {

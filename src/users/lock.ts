@@ -8,6 +8,7 @@ import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import { clearLockName } from "../fs/lock.ts";
 import { ofdWriteLock } from "../fs/libc.ts";
 import { mkdirInRoot } from "./write.ts";
+import { PWD_LOCK } from "../etc/paths.ts";
 
 /** The databases are locked by another program for longer than we wait. */
 export class DatabaseLockedError extends Error {
@@ -30,7 +31,7 @@ export interface DatabaseLock {
  * root when missing; anything else at its name is moved aside (clearLockName). Waits at most WAIT_MS for another holder, then throws DatabaseLockedError.
  */
 export function lockUserDatabases(root: string, waitMs = WAIT_MS): DatabaseLock {
-  const path = `${mkdirInRoot(root, "/etc")}/.pwd.lock`;
+  const path = `${mkdirInRoot(root, "/etc")}/${PWD_LOCK}`;
   let movedAside: string | undefined;
   let fd: number;
   try {

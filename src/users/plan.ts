@@ -240,19 +240,21 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
     if (!spec.mutableUsers || p.declGroups.has(g.name)) say("removing group", "would remove group", `‘${g.name}’`);
     else out.set(g.name, g);
   }
-  refuseSharedIds("group", "GID", "/etc/group", spec.groups, groupsCurByName, out, (g) => g.gid);
+  refuseSharedIds("group", "GID", "/etc/group", spec.groups, (g) => g.gid, groupsCurByName, out, (g) => g.gid);
   return { out, lines: sortById([...out.values()], (g) => g.gid), declarative };
 }
 
+const ASCII = /^[\x00-\x7f]*$/;
+
 /**
- * A group's members, sorted bytewise without repeats: the declared ones and those `kept`. Declared
- * names are valid names (ASCII), so when no member is kept and the declared list is ascending by
- * `<` (as NixOS writes it), it is the answer already.
+ * A group's members, sorted bytewise without repeats: the declared ones and those `kept`. When no
+ * member is kept and the declared list is ascending by `<` (as NixOS writes it) and ASCII (where
+ * `<`, comparing UTF-16 units, is the byte order), it is the answer already.
  */
 function memberList(declared: readonly string[], kept: readonly string[] | undefined): string[] {
   if (kept === undefined) {
-    let ascending = true;
-    for (let i = 1; i < declared.length && ascending; i++) ascending = declared[i - 1]! < declared[i]!;
+    let ascending = declared.length === 0 || ASCII.test(declared[0]!);
+    for (let i = 1; i < declared.length && ascending; i++) ascending = declared[i - 1]! < declared[i]! && ASCII.test(declared[i]!);
     if (ascending) return declared.length === 0 ? [] : declared.slice();
   }
   const members = new Set(declared);
@@ -299,7 +301,7 @@ function planPasswd(p: Planning, groupsOut: Map<string, GroupEntry>): PlannedUse
       r.kept.add(u.name);
     }
   }
-  refuseSharedIds("user", "UID", "/etc/passwd", spec.users, usersCurByName, r.out, (u) => u.uid);
+  refuseSharedIds("user", "UID", "/etc/passwd", spec.users, (u) => u.uid, usersCurByName, r.out, (u) => u.uid);
   r.lines = sortById([...r.out.values()], (u) => u.uid);
   return r;
 }
@@ -316,10 +318,11 @@ function planUser(p: Planning, declared: UsersSpec["users"][number], groupsOut: 
   };
   let gid: string;
   const named = groupsOut.get(u.group);
-  // A name that starts with a letter is not numeric: no test of the whole name for most users.
+  // A group of that name first (group names may be all digits, `2000`), then a numeric GID; a name
+  // that starts with a letter is not numeric: no test of the whole name for most users.
   const c = u.group.charCodeAt(0);
-  if (c >= 0x30 && c <= 0x39 && NUMERIC.test(u.group)) gid = String(Number(u.group));
-  else if (named !== undefined) gid = String(named.gid);
+  if (named !== undefined) gid = String(named.gid);
+  else if (c >= 0x30 && c <= 0x39 && NUMERIC.test(u.group)) gid = String(Number(u.group));
   else {
     messages.push(`warning: user ‘${u.name}’ has unknown group ‘${u.group}’`);
     gid = "65534";
@@ -457,16 +460,17 @@ function planSubIds(p: Planning, users: PlannedUsers): { subUids: SubIdEntry[]; 
 }
 
 /**
- * Refuses a declared entry that is new in this run and got a fixed ID an undeclared entry of the
- * result already has: two users with one UID own each other's files, which the configuration did
- * not ask for. Declared entries sharing an ID were asked for (NixOS asserts unique IDs unless
+ * Refuses a declared entry that is new in this run and got a fixed ID another entry of the result
+ * already has: two users with one UID own each other's files, which the configuration did not ask
+ * for. Entries declared with the same fixed ID asked for it (NixOS asserts unique fixed IDs unless
  * `users.enforceIdUniqueness = false`); entries that already share an ID in the current file are
  * left as they are (not introduced by this run).
  */
-function refuseSharedIds<T extends { name: string }>(
-  kind: string, idName: string, file: string, declared: readonly { name: string }[], current: ReadonlyMap<string, T>, out: Map<string, T>, id: (x: T) => number,
+function refuseSharedIds<T extends { name: string }, D extends { name: string }>(
+  kind: string, idName: string, file: string, declared: readonly D[], fixedId: (d: D) => number | null,
+  current: ReadonlyMap<string, T>, out: Map<string, T>, id: (x: T) => number,
 ): void {
-  const fresh: { name: string }[] = [];
+  const fresh: D[] = [];
   for (let i = 0; i < declared.length; i++) if (!current.has(declared[i]!.name)) fresh.push(declared[i]!);
   if (fresh.length === 0) return;
   // Each ID's first name; the names of IDs several entries have, in the result's order (rare).
@@ -484,13 +488,15 @@ function refuseSharedIds<T extends { name: string }>(
     }
   }
   if (shared === undefined) return; // every ID is one entry's
-  // Declared entries may share an ID with each other (NixOS's enforceIdUniqueness = false).
-  const declaredNames = new Set(declared.map((x) => x.name));
+  // Entries declared with the same fixed ID share it as asked (NixOS's enforceIdUniqueness = false);
+  // an ID another entry holds by allocation, or undeclared, was not asked to be shared.
+  const fixed = new Map<string, number | null>(declared.map((x) => [x.name, fixedId(x)]));
   for (const d of fresh) {
     const n = id(out.get(d.name)!);
-    const other = shared.get(n)?.find((name) => !declaredNames.has(name));
+    const other = shared.get(n)?.find((name) => name !== d.name && !(fixed.get(d.name) === n && fixed.get(name) === n));
     if (other === undefined) continue;
-    throw new IdConflictError(`${kind} ‘${d.name}’ is declared with ${idName} ${n}, which ${kind} ‘${other}’ (already in ${file}, not declared) has: two ${kind}s with one ${idName} would share every file; nothing changed`);
+    const how = fixed.has(other) ? "also declared" : `already in ${file}, not declared`;
+    throw new IdConflictError(`${kind} ‘${d.name}’ is declared with ${idName} ${n}, which ${kind} ‘${other}’ (${how}) has: two ${kind}s with one ${idName} would share every file; nothing changed`);
   }
 }
 

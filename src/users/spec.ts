@@ -72,10 +72,11 @@ const USER_NAME_MAX = 32;
 /**
  * Group names and group members: NixOS types them only as `passwdEntry str` (no ':' or newline),
  * so anything that keeps a line of /etc/group whole is taken: no ':', ',' (the member separator),
- * white space (the separator of /var/lib/nixos/declarative-groups), NUL or leading '+'/'-' (glibc's
- * compat entries), not empty, at most GROUP_NAME_MAX characters.
+ * white space (the separator of /var/lib/nixos/declarative-groups), NUL, a leading '+'/'-' (glibc's
+ * compat entries) or '#' (a comment line: it would be kept verbatim and the group made anew at every
+ * run), not empty, at most GROUP_NAME_MAX characters.
  */
-const GROUP_NAME_RE = /^[^:,\s\0+-][^:,\s\0]*$/;
+const GROUP_NAME_RE = /^[^:,\s\0+#-][^:,\s\0]*$/;
 const GROUP_NAME_MAX = 256;
 /** Whether `v` is a valid user name (the check the spec's fields get, without naming them). */
 const isUserName = (v: unknown): v is string => typeof v === "string" && v.length <= USER_NAME_MAX && USER_NAME_RE.test(v);
@@ -210,7 +211,7 @@ class SpecReader {
     if (s.includes(",")) this.bad(this.at(p, k), `${JSON.stringify(s)} contains ',', which would split the member list of /etc/group`);
     if (s.length > GROUP_NAME_MAX) this.bad(this.at(p, k), `the ${what} is longer than ${GROUP_NAME_MAX} characters`);
     if (/\s/.test(s)) this.bad(this.at(p, k), `${JSON.stringify(s)} contains white space, which would split it in /var/lib/nixos/declarative-groups`);
-    this.bad(this.at(p, k), `${JSON.stringify(s)} starts with '${s[0]}', which glibc reads as a compat entry`);
+    this.bad(this.at(p, k), `${JSON.stringify(s)} starts with '${s[0]}', which makes the line of /etc/group ${s[0] === "#" ? "a comment" : "a compat entry to glibc"}`);
   }
 
   ranges(v: unknown, p: string, k: string, startKey: string): SubIdRange[] {
@@ -350,7 +351,7 @@ function noRanges(v: unknown): boolean {
 function readUser(r: SpecReader, p: string, entry: unknown): UserSpec {
   const o = r.obj(entry, p, "");
   const expires = r.optString(o.expires, p, "expires");
-  if (expires !== null && expiresToDays(expires) === null) r.bad(`${p}.expires`, `${JSON.stringify(expires)} is not a date YYYY-MM-DD (month 01-12, day 01-31, from 1900)`);
+  if (expires !== null && expiresToDays(expires) === null) r.bad(`${p}.expires`, `${JSON.stringify(expires)} is not a date YYYY-MM-DD (month 01-12, day 00-31, from 1900)`);
   const homeMode = o.homeMode === undefined || o.homeMode === null ? "700" : r.field(o.homeMode, p, "homeMode");
   if (!OCTAL_MODE_RE.test(homeMode)) r.bad(`${p}.homeMode`, `${JSON.stringify(homeMode)} is not an octal mode`);
   const group = o.group === undefined || o.group === null ? "" : r.field(o.group, p, "group");
@@ -422,14 +423,16 @@ function refuseDuplicates(r: SpecReader, users: UserSpec[], groups: GroupSpec[])
 
 /**
  * `YYYY-MM-DD` to days since 1970-01-01 (the shadow `expire` field), or null for what the Perl
- * script's `Time::Piece->strptime` refuses (and so dies on): a month outside 01-12, a day outside
- * 01-31, a year before 1900. NixOS checks only the digits, and the Perl script took a day past the
+ * script's `Time::Piece->strptime` refuses (and so dies on): a month outside 01-12, a day past 31,
+ * a year before 1900. NixOS checks only the digits, and the Perl script took a day past the
  * month's end (2030-02-30) as the days after it (2030-03-02); so does this.
  */
 export function expiresToDays(date: string): number | null {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
   if (!m) return null;
   const [y, mo, d] = [+m[1]!, +m[2]!, +m[3]!];
-  if (y < 1900 || mo < 1 || mo > 12 || d < 1 || d > 31) return null;
-  return Date.UTC(y, mo - 1, d) / 86_400_000;
+  if (y < 1900 || mo < 1 || mo > 12 || d > 31) return null;
+  // Day 00 is the month's eve (2030-03-00 is 2030-02-28), except in January, where Time::Piece
+  // gives the 1st (2030-01-00 is 2030-01-01).
+  return Date.UTC(y, mo - 1, d === 0 && mo === 1 ? 1 : d) / 86_400_000;
 }

@@ -174,11 +174,11 @@ test("a passwd the tree declares as a directory, or a .clean that is a directory
   }
 });
 
-test("entries named as /etc's own bookkeeping (.clean, static, the lock) are refused by name; .clean stays a file of copies", () => {
+test("entries named as /etc's own bookkeeping (.clean, static, the locks of etc and of the user databases) are refused by name; .clean stays a file of copies", () => {
   const root = makeUserRoot("etc-inputs-");
   const first = setup(root, { kept: { text: "k\n", mode: "0644" } });
   assert.is(first.status, 0, first.messages.join("\n"));
-  for (const own of [".clean", "static", ".setup-etc.lock"]) {
+  for (const own of [".clean", "static", ".setup-etc.lock", ".pwd.lock"]) {
     const r = setup(root, { kept: { text: "k\n", mode: "0644" }, [own]: { text: "x\n", mode: "0644" }, good: { text: "g\n" } });
     assert.is(r.status, 1, own);
     assert.equal(r.messages, [`error: not setting up ‘/etc/${own}’: /etc/${own} is the activation's own bookkeeping, not an entry`], own);

@@ -45,7 +45,7 @@ function userPools(i: number): Record<string, Pool> {
 
 function groupPools(i: number): Record<string, Pool> {
   return {
-    name: { ok: [`g${i}`, `_g${i}`, `g-${i}`, `G.${i}`, `${i}g`, `g${i}${"x".repeat(40)}`], bad: ["+g", "-g", "a b", "", "x,y", 7, MISSING] },
+    name: { ok: [`g${i}`, `_g${i}`, `g-${i}`, `G.${i}`, `${i}g`, `g${i}${"x".repeat(40)}`], bad: ["+g", "-g", "#g", "a b", "", "x,y", 7, MISSING] },
     gid: { ok: [null, MISSING, 100 + i, 0 + i], bad: [-5, "5", 1.5, 4294967295] },
     members: { ok: [[], ["u0"], ["u0", "nobody"], ["john.doe", "Bad"], null, MISSING], bad: [["x,y"], "u0", [5], ["a b"], [""]] },
     extra: { ok: [MISSING, 1], bad: [] },

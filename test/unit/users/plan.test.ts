@@ -202,6 +202,25 @@ test("an ID that a non-record line starts with is never allocated; the line stay
   assert.not.ok(plan.messages.some((m) => m.includes("odd")), "not a user: never removed");
 });
 
+test("a new fixed ID that a declared entry holds by allocation is refused (carol got 1000, dave asks for it)", () => {
+  const cur = files({ passwd: "carol:x:1000:100::/:/bin/sh\n", group: "users:x:100:\nstaff:x:999:\n", declarativeUsers: "carol", declarativeGroups: "staff users" });
+  assert.throws(() => run(spec([user("carol"), user("dave", { uid: 1000 })], [group("users", 100)], true), cur),
+    (e: Error) => e.name === "IdConflictError" && /user ‘dave’ is declared with UID 1000, which user ‘carol’ \(also declared\) has/.test(e.message));
+  assert.throws(() => run(spec([], [group("users", 100), group("staff"), group("ops", 999)], true), cur),
+    (e: Error) => e.name === "IdConflictError" && /group ‘ops’ is declared with GID 999, which group ‘staff’ \(also declared\) has/.test(e.message));
+});
+
+test("a user's group names a group first: a group called `2000` is that group, not GID 2000", () => {
+  const { plan } = run(spec([user("alice", { uid: 1500, group: "2000" }), user("bob", { uid: 1501, group: "4000" })], [group("2000", 3000)], true), files({}));
+  assert.match(plan.next.passwd, /^alice:x:1500:3000:/m);
+  assert.match(plan.next.passwd, /^bob:x:1501:4000:/m, "no group of that name: a GID");
+});
+
+test("non-ASCII members are written in byte order, and a second run writes the same", () => {
+  const first = run(spec([], [group("g", 500, ["𝔀x", "Ａy"])], true), files({})).plan;
+  assert.match(first.next.group, /^g:x:500:Ａy,𝔀x$/m);
+});
+
 test("a new declared user with the fixed UID of another declared, existing user shares it (toor beside root); an undeclared one's is refused", () => {
   const cur = files({ passwd: "root:x:0:0::/root:/bin/sh\nalice:x:1000:100::/:/bin/sh\n", group: "root:x:0:\nusers:x:100:\n" });
   const { plan } = run(spec([user("root", { uid: 0, group: "root" }), user("toor", { uid: 0, group: "root" })], [group("root", 0), group("users", 100)], true), cur);

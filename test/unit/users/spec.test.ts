@@ -42,7 +42,8 @@ test("a repeated key is refused with its line, and validation errors find the li
 
 const cases: [string, string, RegExp][] = [
   ["invalid user name", '{"users":[{"name":"Bad Name"}]}', /line 1: users\[0\]\.name: "Bad Name" is not a valid user name/],
-  ["invalid group name", '{"groups":[{"name":"+abc"}]}', /groups\[0\]\.name: "\+abc" starts with '\+', which glibc reads as a compat entry/],
+  ["invalid group name", '{"groups":[{"name":"+abc"}]}', /groups\[0\]\.name: "\+abc" starts with '\+', which makes the line of \/etc\/group a compat entry to glibc/],
+  ["group name starting with #", '{"groups":[{"name":"#ops"}]}', /groups\[0\]\.name: "#ops" starts with '#', which makes the line of \/etc\/group a comment/],
   ["group name with a space", '{"groups":[{"name":"a b"}]}', /groups\[0\]\.name: "a b" contains white space/],
   ["empty group name", '{"groups":[{"name":""}]}', /groups\[0\]\.name: the group name is empty/],
   ["too long a group name", `{"groups":[{"name":"${"g".repeat(257)}"}]}`, /groups\[0\]\.name: the group name is longer than 256/],
@@ -82,8 +83,12 @@ test("expiresToDays: days since the epoch, as the Perl script's strptime counts 
   assert.is(expiresToDays("2030-02-30"), 21975);
   assert.is(expiresToDays("2030-04-31"), 22035);
   assert.is(expiresToDays("1901-12-13"), -24856);
-  // What strptime refuses (the Perl script dies): no month 0 or 13, no day 0 or 32, no year before 1900.
-  for (const d of ["2030-13-01", "2030-00-10", "2030-01-32", "2030-03-00", "1899-12-31", "0000-01-01", "2024-1-3"]) assert.is(expiresToDays(d), null, d);
+  // Day 00: the month's eve, except in January (Time::Piece's own count).
+  assert.is(expiresToDays("2030-03-00"), 21973);
+  assert.is(expiresToDays("2030-12-00"), 22248);
+  assert.is(expiresToDays("2030-01-00"), 21915);
+  // What strptime refuses (the Perl script dies): no month 0 or 13, no day 32, no year before 1900.
+  for (const d of ["2030-13-01", "2030-00-10", "2030-01-32", "1899-12-31", "0000-01-01", "2024-1-3"]) assert.is(expiresToDays(d), null, d);
 });
 
 test("NixOS's own forms load: names with upper case, dots and digits, repeated IDs, 5-digit home modes, impossible dates (Perl's count)", () => {
