@@ -75,7 +75,8 @@ const SCRIPT_FD = 3;
 /** The script one shell step runs: NixOS's per-snippet status bookkeeping around the snippet text. */
 function shellScript(step: StepDeclaration, shell: ShellSettings): string {
   return [
-    // Read whole by `.` before this runs: closed so the snippet's children do not inherit it.
+    // The interpreter reads the script through its own descriptor: fd 3 is closed so the
+    // snippet's children do not inherit it.
     `exec ${SCRIPT_FD}<&-`,
     "_localstatus=0",
     // As NixOS's activate script: a failing command marks the snippet failed but does not abort it.
@@ -106,10 +107,10 @@ function signalStatus(signal: NodeJS.Signals): number {
 /**
  * Runs one shell step with inherited stdio; resolves to its exit status. The script is never an
  * argument (one argument is capped at 128 KiB, MAX_ARG_STRLEN): it is an anonymous memory file on
- * fd 3 that the interpreter sources (`. /proc/self/fd/3`: /dev/fd is only a link to it, which an
- * early-boot /dev may lack). A regular file, so `.` reads it whole and nothing of ours can block
- * writing it or see EPIPE (a pipe of Bun's is a socket, which /proc/self/fd cannot open). A step
- * that cannot be started fails with 127, as a shell reports it.
+ * fd 3 that the interpreter runs as its script (`/proc/self/fd/3`: /dev/fd is only a link to it,
+ * which an early-boot /dev may lack). A regular file, written whole before the start, so nothing
+ * of ours can block writing it or see EPIPE (a pipe of Bun's is a socket, which /proc/self/fd
+ * cannot open). A step that cannot be started fails with 127, as a shell reports it.
  */
 function runShell(step: StepDeclaration, ctx: StepContext, shell: ShellSettings): Promise<number> {
   const cannotRun = (e: unknown): number => {
@@ -119,9 +120,11 @@ function runShell(step: StepDeclaration, ctx: StepContext, shell: ShellSettings)
   let child: ChildProcess;
   let fd: number | undefined;
   try {
-    fd = memfdCreate(`stagehand-step-${step.name}`);
+    // The name only shows in /proc (memfd names are capped at 249 bytes; step names are not).
+    fd = memfdCreate("stagehand-step");
     writeFileSync(fd, shellScript(step, shell));
-    child = spawn(shell.interpreter, ["-c", `. /proc/self/fd/${SCRIPT_FD}`], {
+    // Run as a script file, not sourced: `return` at its top level is an error, as in NixOS's activate.
+    child = spawn(shell.interpreter, [`/proc/self/fd/${SCRIPT_FD}`], {
       env: shellEnv(ctx, shell),
       stdio: ["ignore", "inherit", "inherit", fd],
     });

@@ -220,6 +220,20 @@ test("a shell step that cannot be started fails with 127 and a message; the rest
   }
 });
 
+test("`return` at a snippet's top level is an error, as in NixOS's activate script: the step fails and goes on", async () => {
+  const dir = tempDir("exec-");
+  const { c } = ctx();
+  const r = await executeGraph(graph([step("ret", [], { text: `false\nreturn 0\necho rest > ${dir}/rest` })]), c, new Map());
+  assert.equal(r.outcomes.map((o) => [o.name, o.status]), [["ret", "failed"]]);
+  assert.is(readFileSync(join(dir, "rest"), "utf8"), "rest\n");
+});
+
+test("a step with a name longer than a memfd's (249 bytes) runs", async () => {
+  const { c } = ctx();
+  const r = await executeGraph(graph([step("a".repeat(300), [], { text: "true" })]), c, new Map());
+  assert.equal(r.outcomes.map((o) => o.exitCode), [0]);
+});
+
 test("a snippet killed by a signal reports 128+N as a shell does", async () => {
   const { c } = ctx();
   const g = graph([step("k9", [], { text: "kill -KILL $$" }), step("k15", [], { text: "kill -TERM $$" })]);
