@@ -5,7 +5,7 @@
  * one line instead; the plan itself never depends on it.
  */
 
-/** The most lines changed that a diff is worked out for. */
+/** The most lines added or removed (a changed line counts twice) that a diff is worked out for. */
 export const MAX_DIFF_EDITS = 1000;
 /** A bound on the time one diff may take, whatever its size. */
 const DIFF_TIMEOUT_MS = 2000;
@@ -21,6 +21,6 @@ export function unifiedDiff(oldLabel: string, newLabel: string, a: string, b: st
   const patch = createTwoFilesPatch(oldLabel, newLabel, a, b, undefined, undefined, {
     ...(context === undefined ? {} : { context }), maxEditLength: MAX_DIFF_EDITS, timeout: DIFF_TIMEOUT_MS,
   });
-  if (patch === undefined) return [`--- ${oldLabel}`, `+++ ${newLabel}`, `(not shown: more than ${MAX_DIFF_EDITS} lines differ)`];
+  if (patch === undefined) return [`--- ${oldLabel}`, `+++ ${newLabel}`, `(not shown: too large a change, over ${MAX_DIFF_EDITS} lines added or removed, or ${DIFF_TIMEOUT_MS / 1000} s of work)`];
   return patch.split("\n").filter((l, i, all) => !(l === "" && i === all.length - 1) && !l.startsWith("===="));
 }

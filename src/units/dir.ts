@@ -8,7 +8,7 @@ import { readdirSync, readlinkSync, realpathSync, statSync, type Dirent } from "
 import { join } from "node:path";
 import { InputFileError, MAX_BYTES, readRegularFile } from "../fs/read.ts";
 import { byteCompare } from "../text/bytewise.ts";
-import { emptyUnitInfo, parseUnitText, type UnitInfo } from "./parse.ts";
+import { emptyUnitInfo, parseUnitText, type UnitInfo, UnitParseError } from "./parse.ts";
 
 /** Whether a unit file is there: a real file, masked to /dev/null, or absent (or dangling). */
 export type UnitFileState = "present" | "masked" | "missing";
@@ -303,12 +303,16 @@ class DiskUnitDirectory implements UnitDirectory {
     }
     return entries.filter((e) => e.endsWith(".conf")).sort(byteCompare).map((e) => {
       const rel = `${name}.d/${e}`;
-      const state = this.fileState(rel);
+      // A drop-in that cannot be looked at (a link loop) fails where its state is asked for, not
+      // the listing: a lenient load (loadUnit) skips it as systemd does, the others still refuse it.
+      let state: UnitFileState = "missing";
+      let failure: unknown;
+      try { state = this.fileState(rel); } catch (e) { failure = e; }
       // Read on first use: an unchanged drop-in (same identity in both generations) is never read.
       const dir = this;
       return {
         path: join(this.path, rel),
-        state,
+        get state(): UnitFileState { if (failure !== undefined) throw failure; return state; },
         get text() { return state === "present" ? dir.readText(rel) : ""; },
         get content() { return state === "present" ? dir.readBytes(rel) : ""; },
       };
@@ -360,12 +364,22 @@ export function memoryUnitDirectory(path: string, files: Record<string, string |
 }
 
 /**
+ * Whether `e` is about one unit's files (unreadable, unparseable, a dangling or looping link), not
+ * about the whole directory (UnitBudgetError) or a bug.
+ */
+export function isUnitInputError(e: unknown): boolean {
+  if (e instanceof UnitBudgetError) return false;
+  return e instanceof InputFileError || e instanceof UnitParseError || e instanceof UnitDirectoryError;
+}
+
+/**
  * ng's `parse_unit`: the base unit file (`name@.type` for a template instance), its drop-ins,
  * then, for an instance, the instance's own drop-ins (`name@inst.type.d/*.conf`).
- * A missing base file is an error naming it.
+ * A missing base file is an error naming it. `lenientDropins`: the drop-ins as systemd reads them
+ * (for a unit it has loaded, the running generation's); otherwise as ng reads them, every one.
  */
-export function loadUnit(dir: UnitDirectory, unitFile: string, baseUnitFile: string): UnitInfo {
-  const key = `${unitFile}\0${baseUnitFile}`;
+export function loadUnit(dir: UnitDirectory, unitFile: string, baseUnitFile: string, opts: { lenientDropins?: boolean } = {}): UnitInfo {
+  const key = `${unitFile}\0${baseUnitFile}${opts.lenientDropins ? "\0lenient" : ""}`;
   const known = dir.parsed?.get(key);
   if (known) return known;
   const info = emptyUnitInfo();
@@ -373,6 +387,16 @@ export function loadUnit(dir: UnitDirectory, unitFile: string, baseUnitFile: str
   if (content === undefined) throw new UnitDirectoryError(join(dir.path, baseUnitFile), "unit file not found");
   parseUnitText(info, content, join(dir.path, baseUnitFile));
   const merge = (d: DropIn) => {
+    if (opts.lenientDropins) {
+      // As systemd loads a unit: a drop-in it cannot open or parse (dangling, a loop, a line it
+      // refuses) is skipped, with what was parsed of it before the error.
+      try {
+        if (d.state !== "missing") parseUnitText(info, d.content ?? d.text, d.path);
+      } catch (e) {
+        if (!isUnitInputError(e)) throw e;
+      }
+      return;
+    }
     // ng opens every drop-in the glob finds: a dangling one is an error, not a silent skip.
     if (d.state === "missing") throw new UnitDirectoryError(d.path, "dangling drop-in symlink");
     parseUnitText(info, d.content ?? d.text, d.path);

@@ -69,9 +69,12 @@ export function readSwitchEnv(env: Record<string, string | undefined>): SwitchEn
 /** Parses os-release as ng does: `KEY=VALUE` lines, value kept verbatim (quotes included). */
 function parseOsRelease(text: string): Map<string, string> {
   const m = new Map<string, string>();
-  for (const raw of text.split("\n")) {
-    // Lines as Rust's `lines()` gives them to ng: a line ending in CRLF loses its CR.
-    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+  const raws = text.split("\n");
+  for (let i = 0; i < raws.length; i++) {
+    // Lines as Rust's `lines()` gives them to ng: a line ending in CRLF loses its CR (a CR with no
+    // LF after it, at the end of the file, stays).
+    const raw = raws[i]!;
+    const line = i < raws.length - 1 && raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     const eq = line.indexOf("=");
     if (eq >= 0) m.set(line.slice(0, eq), line.slice(eq + 1));
   }
@@ -91,7 +94,8 @@ export function isNixos(root: string, distroId: string): boolean {
     const bytes = readRegularFile(join(root, "etc/os-release"), { maxBytes: MAX_BYTES.osRelease, what: "os-release" });
     // ng reads it with read_to_string: bytes that are not UTF-8 fail the read, not the check.
     try {
-      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+      // A BOM is kept, as read_to_string keeps it (then `ID` is not the first key, for ng too).
+      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
     } catch {
       throw new Error("stream did not contain valid UTF-8");
     }

@@ -6,10 +6,9 @@
  * switch-to-configuration-ng (collect_unit_changes, handle_modified_unit, the fstab pass) rule for
  * rule; every decision carries a reason naming the section, key or rule that made it.
  */
-import { InputFileError } from "../../fs/read.ts";
 import { compareUnits } from "../../units/compare.ts";
-import { loadUnit, sameUnitFiles, templateOf, UnitBudgetError, UnitDirectoryError, type UnitDirectory } from "../../units/dir.ts";
-import { parseSystemdBool, type UnitInfo, UnitParseError } from "../../units/parse.ts";
+import { isUnitInputError, loadUnit, sameUnitFiles, templateOf, type UnitDirectory } from "../../units/dir.ts";
+import { parseSystemdBool, type UnitInfo } from "../../units/parse.ts";
 import { planFstab } from "./fstab.ts";
 import { type ActiveUnit, add, decisionChangesSoFar, type Decisions, emptyPlan, has, type PlanInput, sortUnits, type UnitPlan } from "./model.ts";
 import { handleModifiedUnit, resolve } from "./modified.ts";
@@ -17,19 +16,31 @@ import { handleModifiedUnit, resolve } from "./modified.ts";
 const DEFAULT_PREFIX = "/etc/systemd/system";
 
 /**
- * A unit of the running generation, or why it cannot be read (too large, not a regular file, not
- * parseable, over the directory's budget). It is only compared with the new one, so a running file
- * that cannot be read is taken as changed (restarted, or stopped if the new generation drops it):
- * aborting instead, as ng does, would fail every switch away from that generation, including the
- * one that fixes it. The new generation's files are what gets applied: their errors stop the plan;
- * so does a running directory over its budget (every unit would be taken as changed).
+ * A unit of the running generation, or why its unit file cannot be read (too large, not a regular
+ * file, not parseable). Its drop-ins are read as systemd loaded them: one it could not read
+ * (dangling, a link loop, a line it refuses) was skipped. The unit is only compared with the new
+ * one, so a running file that cannot be read is taken as changed (restarted, or stopped if the new
+ * generation drops it): stopping the plan instead would fail every switch away from that
+ * generation, the one that fixes it included. The new generation's files are what gets applied:
+ * their errors stop the plan; so does a running directory over its budget (every unit would be
+ * taken as changed).
  */
 function loadRunning(dir: UnitDirectory, unit: string, baseUnit: string): UnitInfo | string {
   try {
-    return loadUnit(dir, unit, baseUnit);
+    // Its drop-ins as systemd loaded them: one it could not read (dangling, a loop) was skipped.
+    return loadUnit(dir, unit, baseUnit, { lenientDropins: true });
   } catch (e) {
-    if (e instanceof UnitBudgetError) throw e;
-    if (e instanceof InputFileError || e instanceof UnitParseError || e instanceof UnitDirectoryError) return e.message;
+    if (isUnitInputError(e)) return (e as Error).message;
+    throw e;
+  }
+}
+
+/** `test()` on the running generation's files, or `dflt` when they cannot be looked at. */
+function runningCheck(test: () => boolean, dflt: boolean): boolean {
+  try {
+    return test();
+  } catch (e) {
+    if (isUnitInputError(e)) return dflt;
     throw e;
   }
 }
@@ -104,7 +115,7 @@ export function planSwitch(input: PlanInput): UnitPlan {
     if (isInstance) {
       // An instance defined by drop-ins was ours iff one of its old drop-ins is a real file;
       // it is gone iff none of the new ones is.
-      if (old.dropins(unit).some((d) => d.state === "present")) {
+      if (runningCheck(() => old.dropins(unit).some((d) => d.state === "present"), true)) {
         dropinsRemoved = !next.dropins(unit).some((d) => d.state === "present");
       }
     }
@@ -129,7 +140,7 @@ export function planSwitch(input: PlanInput): UnitPlan {
         add(plan.stop, unit, "[Unit] X-StopOnReconfiguration=true");
       }
     } else {
-      if (sameUnitFiles(old, next, unit, r.baseUnit)) return; // the same files: nothing to compare
+      if (runningCheck(() => sameUnitFiles(old, next, unit, r.baseUnit), false)) return; // the same files: nothing to compare
       const current = loadRunning(old, unit, r.baseUnit);
       const info = loadUnit(next, unit, r.baseUnit);
       const cmp = typeof current === "string" ? { kind: "restart" as const, reason: `its running unit file cannot be read (${current}): taken as changed` } : compareUnits(current, info);

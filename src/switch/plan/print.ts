@@ -4,7 +4,7 @@
  * unified diff of its unit file (`--diff`); and the `plan --json` document.
  */
 import { unifiedDiff } from "../../text/diff.ts";
-import { templateOf, type UnitDirectory } from "../../units/dir.ts";
+import { isUnitInputError, templateOf, type UnitDirectory } from "../../units/dir.ts";
 import { sortUnits, visible, type Decisions, type UnitPlan } from "./model.ts";
 
 /** What to add to the ng lines. */
@@ -55,8 +55,21 @@ export function dryActivateLines(plan: UnitPlan, opts: PrintOptions = {}): strin
   return [...dryActivateBefore(plan, opts), "would activate the configuration...", ...dryActivateAfter(plan, opts)];
 }
 
-/** A unit's definition as one text: the unit file then each drop-in, each under a `# path` line. */
+/**
+ * A unit's definition as one text: the unit file then each drop-in, each under a `# path` line; a
+ * file that cannot be read (the running generation's, taken as changed by the planner) is named
+ * with why instead.
+ */
 function effectiveText(dir: UnitDirectory, unit: string): string {
+  try {
+    return readEffectiveText(dir, unit);
+  } catch (e) {
+    if (!isUnitInputError(e)) throw e;
+    return `# cannot be read: ${(e as Error).message}\n`;
+  }
+}
+
+function readEffectiveText(dir: UnitDirectory, unit: string): string {
   const t = templateOf(unit);
   const base = t && !dir.exists(unit) ? `${t[0]}@.${t[1]}` : unit;
   const main = dir.read(base);

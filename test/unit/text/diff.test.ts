@@ -10,7 +10,7 @@ test("a unified diff: labelled headers, hunks, no ==== line and no trailing empt
 test("a rewrite of 20,000 lines (minutes of Myers' algorithm before) is summed up, not worked out", () => {
   const a = Array.from({ length: 20_000 }, (_, i) => `Environment=A${i}=${i}`).join("\n");
   const b = Array.from({ length: 20_000 }, (_, i) => `Environment=B${i}=${i}`).join("\n");
-  assert.equal(unifiedDiff("a/big.service", "b/big.service", a, b), ["--- a/big.service", "+++ b/big.service", `(not shown: more than ${MAX_DIFF_EDITS} lines differ)`]);
+  assert.equal(unifiedDiff("a/big.service", "b/big.service", a, b), ["--- a/big.service", "+++ b/big.service", `(not shown: too large a change, over ${MAX_DIFF_EDITS} lines added or removed, or 2 s of work)`]);
 });
 
 test("a few changed lines in a large file are still shown", () => {

@@ -55,6 +55,9 @@ test("NixOS is recognised by /etc/NIXOS or os-release ID, quoted or not", () => 
 
 test("os-release as ng reads it: CRLF line ends are lines, bytes that are not UTF-8 fail the read (exit 1)", () => {
   assert.ok(isNixos(root({ "etc/os-release": "NAME=NixOS\r\nID=nixos\r\n" }), "nixos"));
+  // As the real ng: a CR with no LF after it stays, and so does a BOM (checked against the binary).
+  assert.not.ok(isNixos(root({ "etc/os-release": "ID=nixos\r" }), "nixos"));
+  assert.not.ok(isNixos(root({ "etc/os-release": "\ufeffID=nixos\n" }), "nixos"));
   const dir = root({});
   writeFileSync(join(dir, "etc/os-release"), Buffer.from([0x49, 0x44, 0x3d, 0x6e, 0xff, 0x0a]));
   const e = exitOf(() => isNixos(dir, "nixos"));

@@ -230,6 +230,31 @@ test("a running unit file that cannot be read (too long a line, a FIFO, a bad he
   assert.throws(() => planBetween(b, a, activeUnits("big.service", "ok.service")), /big\.service:2: line too long/);
 });
 
+test("the running generation's drop-ins as systemd loaded them: a dangling or looping one was skipped (no change, X-StopOnRemoval=false kept)", () => {
+  const nostop = simpleService({}, { "X-StopOnRemoval": "false" });
+  const a = generation({
+    "same.service": simpleService(), "same.service.d/x.conf": { link: "/nonexistent" },
+    "loop.service": simpleService(), "loop.service.d/loop.conf": { link: "loop.conf" },
+    "keep.service": nostop, "keep.service.d/x.conf": { link: "/nonexistent" },
+  });
+  const b = generation({ "same.service": simpleService(), "loop.service": simpleService() });
+  const plan = planBetween(a, b, activeUnits("same.service", "loop.service", "keep.service"));
+  assert.equal([Object.keys(plan.stop), Object.keys(plan.start), Object.keys(plan.restart)], [[], [], []]);
+  // The new generation's are what gets applied: as ng, a dangling one there stops the plan.
+  assert.throws(() => planBetween(b, a, activeUnits("same.service")), /x\.conf: dangling drop-in symlink/);
+});
+
+test("--diff of a unit whose running file cannot be read names why instead of failing", () => {
+  const a = generation({ "fifo.service": simpleService() });
+  execFileSync("sh", ["-c", `rm ${a}/etc/systemd/system/fifo.service && mkfifo ${a}/etc/systemd/system/fifo.service`]);
+  const b = generation({ "fifo.service": simpleService({ "X-New": "1" }) });
+  const oldDir = diskUnitDirectory(join(a, "etc/systemd/system"));
+  const newDir = diskUnitDirectory(join(b, "etc/systemd/system"));
+  const plan = planSwitch({ old: oldDir, new: newDir, active: activeUnits("fifo.service") });
+  const lines = dryActivateLines(plan, { diff: { old: oldDir, new: newDir } });
+  assert.ok(lines.some((l) => /^ {4}-# cannot be read: .*fifo\.service: is a FIFO, not a regular file$/.test(l)), lines.join("\n"));
+});
+
 test("units linked to the same store files are unchanged; a changed drop-in link still restarts", () => {
   const store = generation({ "a.service": simpleService(), "b.service": simpleService(), "x.conf": unit({ Service: { Environment: "A=1" } }), "y.conf": unit({ Service: { Environment: "A=2" } }) });
   const s = (f: string) => ({ link: join(store, "etc/systemd/system", f) });
