@@ -45,8 +45,8 @@ export function peakRssKiB(argv: string[]): number {
   return Number(r.stderr.trim().split("\n").at(-1));
 }
 
-/** The build line of package.json's `build` script, for another entry point and output. */
-function buildLike(root: string, entry: string, out: string): void {
+/** Builds `entry` into `out` with the build line of package.json's `build` script (stagehand's own flags). */
+export function buildLike(root: string, entry: string, out: string): void {
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: { build: string } };
   const words = pkg.scripts.build.split(/\s+/);
   if (words[0] !== "bun" || words[1] !== "build") throw new Error(`unexpected build script: ${pkg.scripts.build}`);

@@ -17,15 +17,21 @@ export const ROOT = join(import.meta.dir, "..");
  */
 export const BINARY = process.env.STAGEHAND_BENCH_BINARY ?? join(ROOT, "dist/stagehand");
 
-/** One row of a comparison table: the two tools on the same scenario, in the same run. */
+/** One program's time on a scenario: mean and standard deviation (ms), and its peak RSS. */
+export interface Timing { ms: number; sd: number; rssKiB: number }
+
+/** One row of a comparison table: the tools on the same scenario, in the same run. */
 export interface ComparisonRow {
   scenario: string;
   perlMs: number; perlSd: number;
   oursMs: number; oursSd: number;
   perlRssKiB: number; oursRssKiB: number;
-  /** A third program on the same scenario (the C floor of the etc step, or userborn), when measured. */
-  third?: { ms: number; sd: number; rssKiB: number };
+  /** More programs on the same scenario (the etc step's floors, or userborn), in the order given to compare. */
+  others: Timing[];
 }
+
+/** A further program of a comparison: its command and the state its runs start from. */
+export interface OtherProgram { argv: string[]; prep?: string }
 
 /**
  * Where the roots' /etc lives: "disk" is a plain directory on the host's filesystem (what a machine
@@ -104,58 +110,46 @@ function meanSd(xs: number[]): { meanMs: number; stddevMs: number } {
  * "recently deleted" window (the bench deletes and restores /etc before each run). Then measures each
  * one's peak RSS after its `prepare`.
  */
-export function compare(scenario: string, perl: string[], ours: string[], opts: { prepPerl?: string; prepOurs?: string; runs?: number; third?: string[]; prepThird?: string }): ComparisonRow {
+export function compare(scenario: string, perl: string[], ours: string[], opts: { prepPerl?: string; prepOurs?: string; runs?: number; others?: OtherProgram[] }): ComparisonRow {
   const runs = opts.runs ?? 10;
-  const programs = [
-    { line: shellLine(perl), prep: opts.prepPerl, times: [] as number[] },
-    { line: shellLine(ours), prep: opts.prepOurs, times: [] as number[] },
-    ...(opts.third ? [{ line: shellLine(opts.third), prep: opts.prepThird, times: [] as number[] }] : []),
-  ];
+  const programs = [{ argv: perl, prep: opts.prepPerl }, { argv: ours, prep: opts.prepOurs }, ...(opts.others ?? [])]
+    .map((p) => ({ ...p, line: shellLine(p.argv), times: [] as number[] }));
   for (let round = 0; round < runs; round++) {
     for (const prog of programs) prog.times.push(...hyperfine(prog.line, 1, prog.prep, false, round === 0 ? 3 : 0).timesMs);
   }
-  const [p, o, t] = programs.map((prog) => meanSd(prog.times)) as [ReturnType<typeof meanSd>, ReturnType<typeof meanSd>, ReturnType<typeof meanSd> | undefined];
-  if (opts.prepPerl) must(["sh", "-c", opts.prepPerl]);
-  const perlRssKiB = peakRssKiB(perl);
-  if (opts.prepOurs) must(["sh", "-c", opts.prepOurs]);
-  const oursRssKiB = peakRssKiB(ours);
-  let third: ComparisonRow["third"];
-  if (opts.third && t) {
-    if (opts.prepThird) must(["sh", "-c", opts.prepThird]);
-    third = { ms: t.meanMs, sd: t.stddevMs, rssKiB: peakRssKiB(opts.third) };
-  }
-  return { scenario, perlMs: p.meanMs, perlSd: p.stddevMs, oursMs: o.meanMs, oursSd: o.stddevMs, perlRssKiB, oursRssKiB, third };
+  const timings: Timing[] = programs.map((prog) => {
+    const { meanMs, stddevMs } = meanSd(prog.times);
+    if (prog.prep) must(["sh", "-c", prog.prep]);
+    return { ms: meanMs, sd: stddevMs, rssKiB: peakRssKiB(prog.argv) };
+  });
+  const [p, o, ...others] = timings as [Timing, Timing, ...Timing[]];
+  return { scenario, perlMs: p.ms, perlSd: p.sd, oursMs: o.ms, oursSd: o.sd, perlRssKiB: p.rssKiB, oursRssKiB: o.rssKiB, others };
 }
 
-/** The Markdown table for comparison rows. */
 /**
- * The Markdown table for comparison rows; `third` names the third program's column and how its ratio
- * reads ("floor": stagehand ÷ it, how far above the floor; otherwise it ÷ stagehand, like Perl's).
+ * The Markdown table for comparison rows; `others` names the further programs' columns (as given
+ * to compare) and how each one's ratio reads ("floor": stagehand ÷ it, how far above that floor;
+ * "peer": it ÷ stagehand, like Perl's).
  */
-export function comparisonTable(title: string, intro: string, perlName: string, rows: ComparisonRow[], third?: { name: string; kind: "floor" | "peer" }): string[] {
+export function comparisonTable(title: string, intro: string, perlName: string, rows: ComparisonRow[], others: { name: string; kind: "floor" | "peer" }[] = []): string[] {
   const mib = (k: number) => (k / 1024).toFixed(1);
   const ms = (m: number, sd: number) => `${m.toFixed(1)} ± ${sd.toFixed(1)}`;
-  if (!third) {
-    return [
-      title, "", intro, "",
-      `| scenario | ${perlName} (ms) | stagehand (ms) | speed-up | peak RSS perl / stagehand (MiB) |`,
-      "| --- | ---: | ---: | ---: | ---: |",
-      ...rows.map((r) => `| ${r.scenario} | ${ms(r.perlMs, r.perlSd)} | ${ms(r.oursMs, r.oursSd)} | ` +
-        `${(r.perlMs / r.oursMs).toFixed(1)}× | ${mib(r.perlRssKiB)} / ${mib(r.oursRssKiB)} |`),
-      "",
-    ];
-  }
-  const ratioHead = third.kind === "floor" ? `stagehand ÷ ${third.name}` : `${third.name} ÷ stagehand`;
+  const ratio = (r: ComparisonRow, i: number) => {
+    const t = r.others[i];
+    if (!t) return "–";
+    return others[i]!.kind === "floor" ? `${(r.oursMs / t.ms).toFixed(2)}×` : `${(t.ms / r.oursMs).toFixed(2)}×`;
+  };
+  const ratioHead = (o: { name: string; kind: "floor" | "peer" }) => o.kind === "floor" ? `stagehand ÷ ${o.name}` : `${o.name} ÷ stagehand`;
+  const speedUp = others.length === 0 ? "speed-up" : `${perlName} ÷ stagehand`;
   return [
     title, "", intro, "",
-    `| scenario | ${perlName} (ms) | ${third.name} (ms) | stagehand (ms) | ${perlName} ÷ stagehand | ${ratioHead} | peak RSS perl / ${third.name} / stagehand (MiB) |`,
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ...rows.map((r) => {
-      const t = r.third;
-      const ratio = !t ? "" : third.kind === "floor" ? `${(r.oursMs / t.ms).toFixed(2)}×` : `${(t.ms / r.oursMs).toFixed(2)}×`;
-      return `| ${r.scenario} | ${ms(r.perlMs, r.perlSd)} | ${t ? ms(t.ms, t.sd) : "–"} | ${ms(r.oursMs, r.oursSd)} | ` +
-        `${(r.perlMs / r.oursMs).toFixed(1)}× | ${ratio} | ${mib(r.perlRssKiB)} / ${t ? mib(t.rssKiB) : "–"} / ${mib(r.oursRssKiB)} |`;
-    }),
+    `| scenario | ${perlName} (ms) | ${others.map((o) => `${o.name} (ms) | `).join("")}stagehand (ms) | ${speedUp} | ` +
+      `${others.map((o) => `${ratioHead(o)} | `).join("")}peak RSS perl / ${others.map((o) => `${o.name} / `).join("")}stagehand (MiB) |`,
+    `| --- | ---: | ${others.map(() => "---: | ").join("")}---: | ---: | ${others.map(() => "---: | ").join("")}---: |`,
+    ...rows.map((r) =>
+      `| ${r.scenario} | ${ms(r.perlMs, r.perlSd)} | ${others.map((_, i) => `${r.others[i] ? ms(r.others[i]!.ms, r.others[i]!.sd) : "–"} | `).join("")}` +
+      `${ms(r.oursMs, r.oursSd)} | ${(r.perlMs / r.oursMs).toFixed(1)}× | ${others.map((_, i) => `${ratio(r, i)} | `).join("")}` +
+      `${mib(r.perlRssKiB)} / ${others.map((_, i) => `${r.others[i] ? mib(r.others[i]!.rssKiB) : "–"} / `).join("")}${mib(r.oursRssKiB)} |`),
     "",
   ];
 }

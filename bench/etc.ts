@@ -7,12 +7,13 @@
  * real /etc).
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildEtcTree, snapshot, type FixtureEntry } from "../test/unit/etc/fixtures.ts";
 import { compare, comparisonRoots, comparisonTable, must, saveState, type ComparisonRow, type EtcFs } from "./chroot.ts";
 import { reference } from "../test/harness/shared.ts";
+import { buildLike } from "./binary.ts";
 
 const PERL_SCRIPT = reference("nixos/modules/system/etc/setup-etc.pl");
 
@@ -37,11 +38,19 @@ export function etcEntries(n: number, variant = 0): Record<string, FixtureEntry>
   return entries;
 }
 
-/** Compiles bench/floor/etc-floor.c (static, so it runs in any root); returns the binary's path. */
-export function buildFloor(dir: string): string {
-  const out = join(dir, "etc-floor");
-  execFileSync("gcc", ["-O2", "-static", "-o", out, join(import.meta.dir, "floor/etc-floor.c")], { stdio: "inherit" });
-  return out;
+/** The two floors' binaries. */
+export interface Floors { c: string; bun: string }
+
+/**
+ * Compiles bench/floor/etc-floor.c (static, so it runs in any root) and bench/floor/etc-floor.ts (with
+ * stagehand's build line: the same runtime and flags); returns the binaries' paths.
+ */
+export function buildFloors(dir: string): Floors {
+  const c = join(dir, "etc-floor");
+  execFileSync("gcc", ["-O2", "-static", "-o", c, join(import.meta.dir, "floor/etc-floor.c")], { stdio: "inherit" });
+  const bun = join(dir, "etc-floor-bun");
+  buildLike(join(import.meta.dir, ".."), join(import.meta.dir, "floor/etc-floor.ts"), bun);
+  return { c, bun };
 }
 
 /** System calls of one run (`strace -f -c`): the total and the counts by name. */
@@ -74,12 +83,12 @@ function syscallRow(scenario: string, floor: ReturnType<typeof syscallCounts>, o
 /** Runs the etc comparison; returns its Markdown section. */
 export function benchEtc(n = 2000, runs = 10, filesystems: EtcFs[] = ["disk", "tmpfs"]): string[] {
   const dir = mkdtempSync(join(tmpdir(), "bench-floor-"));
-  const floor = buildFloor(dir);
+  const floors = buildFloors(dir);
   const sys: SyscallRow[] = [];
   const notes: string[] = [];
   let rows: ComparisonRow[];
   try {
-    rows = filesystems.flatMap((fs) => etcRows(n, runs, fs, floor, sys, notes));
+    rows = filesystems.flatMap((fs) => etcRows(n, runs, fs, floors, sys, notes));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -87,16 +96,19 @@ export function benchEtc(n = 2000, runs = 10, filesystems: EtcFs[] = ["disk", "t
     `${n} entries (60% links, 20% copies with modes and numeric owners, 10% direct symlinks, 10% directory sources; ` +
     "nested up to 4 levels). Each tool runs by `chroot` in its own overlay copy of a Debian rootfs, whose /etc is a plain " +
     "directory on the host's disk (ext4) or on a tmpfs (storage cost taken out: the tools' own work); hyperfine, " +
-    `the three programs in turn, ${runs} rounds after 3 warm-ups, mean ± σ; first-run and change rows restore /etc before each run (\`--prepare\`, not timed). ` +
+    `the four programs in turn, ${runs} rounds after 3 warm-ups, mean ± σ; first-run and change rows restore /etc before each run (\`--prepare\`, not timed). ` +
     "setup-etc.pl's no-op rerun removes and re-creates every link (a bug stagehand does not reproduce); stagehand " +
     "makes each file it writes durable before renaming it into place and each changed directory after (crash safety: " +
     "fsync of each, or one syncfs per file system from 16 on), setup-etc.pl syncs nothing; a no-op writes and syncs nothing. " +
     "**The floor** (`bench/floor/etc-floor.c`, static C, run by chroot the same way) makes the same /etc with the fewest " +
     "system calls: one listing per directory of the tree and of /etc, a `readlink` per link, open+fstat+read per copy, " +
     "writes only where something differs, the same durability (fsync or one syncfs, changed directories fsync'd); no " +
-    "lock, no validation, no confinement, no reporting. Its result is compared with stagehand's after each first run " +
+    "lock, no validation, no confinement, no reporting. **The Bun floor** (`bench/floor/etc-floor.ts`) is the same " +
+    "algorithm call for call through node:fs, compiled with stagehand's build line, in the C floor's root: what any " +
+    "program on this runtime pays for the same calls (start-up and node:fs's cost per call), so stagehand ÷ it is " +
+    "stagehand's own work above that. Both floors' results are compared with stagehand's after each first run " +
     "and change (a difference is noted below the table).",
-    "setup-etc.pl", rows, { name: "floor (C)", kind: "floor" }),
+    "setup-etc.pl", rows, [{ name: "floor (C)", kind: "floor" }, { name: "floor (Bun)", kind: "floor" }]),
     "System calls of one run (`strace -f -c`; stagehand's include the runtime's start, about 150 calls for `--version`):",
     "",
     "| scenario | floor | stagehand | most of the difference |",
@@ -107,9 +119,13 @@ export function benchEtc(n = 2000, runs = 10, filesystems: EtcFs[] = ["disk", "t
   ];
 }
 
-function etcRows(n: number, runs: number, fs: EtcFs, floorBinary: string, sys: SyscallRow[], notes: string[]): ComparisonRow[] {
-  const roots = comparisonRoots("bench-etc", PERL_SCRIPT, "setup-etc.pl", fs, floorBinary);
+function etcRows(n: number, runs: number, fs: EtcFs, floors: Floors, sys: SyscallRow[], notes: string[]): ComparisonRow[] {
+  const roots = comparisonRoots("bench-etc", PERL_SCRIPT, "setup-etc.pl", fs, floors.c);
   const third = roots.third!;
+  // The Bun floor shares the C floor's root (both make the same /etc); a compiled Bun binary reads
+  // its own code through /proc/self/exe.
+  copyFileSync(floors.bun, join(third.dir, "third-bun"));
+  execFileSync("mount", ["-t", "proc", "proc", join(third.dir, "proc")]);
   try {
     const genA = etcEntries(n);
     const genB = etcEntries(n, 1);
@@ -118,35 +134,40 @@ function etcRows(n: number, runs: number, fs: EtcFs, floorBinary: string, sys: S
     const perl = (etc: string) => ["chroot", roots.perl.dir, "perl", "/setup-etc.pl", etc!];
     const ours = (etc: string) => ["chroot", roots.ours.dir, "/stagehand", "etc", etc!];
     const floor = (etc: string) => ["chroot", third.dir, "/third", etc!];
+    const bunFloor = (etc: string) => ["chroot", third.dir, "/third-bun", etc!];
     const rows: ComparisonRow[] = [];
-    /** The floor must make the /etc stagehand makes (else its time means nothing): compared, noted if not. */
-    const sameResult = (what: string) => {
+    /** A floor must make the /etc stagehand makes (else its time means nothing): compared, noted if not. */
+    const sameResult = (what: string, who: string) => {
       const skip = (name: string) => name === ".clean" || name.startsWith(".bench") || name.endsWith(".floor-tmp");
       const a = snapshot(join(roots.ours.dir, "etc"), skip);
       const b = snapshot(join(third.dir, "etc"), skip);
       const diff = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => a[k] !== b[k]);
-      if (diff.length) notes.push(`${fs}, ${what}: the floor's /etc differs from stagehand's at ${diff.length} paths (e.g. ${diff.slice(0, 3).map((d) => `\`${d}\`: ${a[d] ?? "absent"} vs ${b[d] ?? "absent"}`).join("; ")}).`);
+      if (diff.length) notes.push(`${fs}, ${what}: the ${who}'s /etc differs from stagehand's at ${diff.length} paths (e.g. ${diff.slice(0, 3).map((d) => `\`${d}\`: ${a[d] ?? "absent"} vs ${b[d] ?? "absent"}`).join("; ")}).`);
     };
     // Debian's /etc as debootstrap left it: the first-run starting point.
     const freshPerl = saveState(roots.perl.dir, ["etc"], ".bench-fresh");
     const freshOurs = saveState(roots.ours.dir, ["etc"], ".bench-fresh");
     const freshFloor = saveState(third.dir, ["etc"], ".bench-fresh");
-    rows.push(compare(`${fs}: first run, ${n} entries`, perl(pA!), ours(oA!), { prepPerl: freshPerl, prepOurs: freshOurs, runs, third: floor(fA!), prepThird: freshFloor }));
+    rows.push(compare(`${fs}: first run, ${n} entries`, perl(pA!), ours(oA!), { prepPerl: freshPerl, prepOurs: freshOurs, runs, others: [{ argv: floor(fA!), prep: freshFloor }, { argv: bunFloor(fA!), prep: freshFloor }] }));
     sys.push(syscallRow(`${fs}: first run`, syscallCounts(floor(fA!), freshFloor), syscallCounts(ours(oA!), freshOurs)));
     must(["sh", "-c", freshPerl]); must(perl(pA!));
     must(["sh", "-c", freshOurs]); must(ours(oA!));
+    must(["sh", "-c", freshFloor]); must(bunFloor(fA!));
+    sameResult("first run", "Bun floor");
     must(["sh", "-c", freshFloor]); must(floor(fA!));
-    sameResult("first run");
-    rows.push(compare(`${fs}: no-op rerun`, perl(pA!), ours(oA!), { runs, third: floor(fA!) }));
+    sameResult("first run", "C floor");
+    rows.push(compare(`${fs}: no-op rerun`, perl(pA!), ours(oA!), { runs, others: [{ argv: floor(fA!) }, { argv: bunFloor(fA!) }] }));
     sys.push(syscallRow(`${fs}: no-op`, syscallCounts(floor(fA!)), syscallCounts(ours(oA!))));
     const afterPerl = saveState(roots.perl.dir, ["etc"], ".bench-after-a");
     const afterOurs = saveState(roots.ours.dir, ["etc"], ".bench-after-a");
     const afterFloor = saveState(third.dir, ["etc"], ".bench-after-a");
-    rows.push(compare(`${fs}: 10% of entries changed, added or removed`, perl(pB!), ours(oB!), { prepPerl: afterPerl, prepOurs: afterOurs, runs, third: floor(fB!), prepThird: afterFloor }));
+    rows.push(compare(`${fs}: 10% of entries changed, added or removed`, perl(pB!), ours(oB!), { prepPerl: afterPerl, prepOurs: afterOurs, runs, others: [{ argv: floor(fB!), prep: afterFloor }, { argv: bunFloor(fB!), prep: afterFloor }] }));
     sys.push(syscallRow(`${fs}: 10% changed`, syscallCounts(floor(fB!), afterFloor), syscallCounts(ours(oB!), afterOurs)));
     must(["sh", "-c", afterOurs]); must(ours(oB!));
+    must(["sh", "-c", afterFloor]); must(bunFloor(fB!));
+    sameResult("10% changed", "Bun floor");
     must(["sh", "-c", afterFloor]); must(floor(fB!));
-    sameResult("10% changed");
+    sameResult("10% changed", "C floor");
     return rows;
   } finally {
     roots.dispose();

@@ -81,11 +81,11 @@ export function benchUsers(nUsers = 500, nGroups = 300, runs = 10): string[] {
     const freshPerl = saveState(roots.perl.dir, STATE, ".bench-fresh");
     const freshOurs = saveState(roots.ours.dir, STATE, ".bench-fresh");
     const freshUb = roots.third ? saveState(roots.third.dir, STATE, ".bench-fresh") : undefined;
-    rows.push(compare(`first run, ${nUsers} users, ${nGroups} groups`, perl, ours, { prepPerl: freshPerl, prepOurs: freshOurs, runs, third: ub, prepThird: freshUb }));
+    rows.push(compare(`first run, ${nUsers} users, ${nGroups} groups`, perl, ours, { prepPerl: freshPerl, prepOurs: freshOurs, runs, others: ub ? [{ argv: ub, prep: freshUb }] : [] }));
     must(["sh", "-c", freshPerl]); must(perl);
     must(["sh", "-c", freshOurs]); must(ours);
     if (ub) { must(["sh", "-c", freshUb!]); must(ub); }
-    rows.push(compare("no-op rerun", perl, ours, { runs, third: ub }));
+    rows.push(compare("no-op rerun", perl, ours, { runs, others: ub ? [{ argv: ub }] : [] }));
     const intro = `${nUsers} users (a quarter system users; hashed passwords; ${Math.floor(nUsers / 10)} fixed UIDs; every fifth normal user ` +
       `with a created home; half the normal users with automatic sub-ID ranges) and ${nGroups} groups (a third with fixed GIDs, ` +
       "0-4 members). Same method as setup-etc (chroot, overlay copies, hyperfine, state restored before each first run)." +
@@ -94,7 +94,7 @@ export function benchUsers(nUsers = 500, nGroups = 300, runs = 10): string[] {
         "that version creates no homes, allocates no sub-ID ranges, keeps no ID maps in /var/lib/nixos and syncs nothing, " +
         "so it does less than the other two. With userborn all three roots are Debian trixie's (it needs glibc 2.39)." : "");
     return comparisonTable("## users and groups: `stagehand users` vs update-users-groups.pl" + (ub ? " and userborn" : ""),
-      intro, "update-users-groups.pl", rows, ub ? { name: "userborn", kind: "peer" } : undefined);
+      intro, "update-users-groups.pl", rows, ub ? [{ name: "userborn", kind: "peer" }] : []);
   } finally {
     roots.dispose();
   }
