@@ -143,7 +143,7 @@ function removeStaticTree(path: string): void {
  * other entries are still set up), when /etc/static could not be pointed at the new tree (then
  * nothing else is done), or when another run holds the lock on /etc.
  */
-export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput, replan?: () => EtcPlan): number {
+export async function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput, replan?: () => EtcPlan): Promise<number> {
   // Nothing to write, print or sweep: no lock either (a run that writes nothing needs no exclusion,
   // and taking flock(2) loads bun:ffi, milliseconds of a no-op's run).
   if (isNoop(plan)) return 0;
@@ -151,13 +151,13 @@ export function applyEtc(root: string, plan: EtcPlan, out: ApplyOutput, replan?:
   // setup-etc.pl; a builtin step runs in stagehand's own process).
   const umask = process.umask(0o022);
   try {
-    return applyEtcUnmasked(root, plan, out, replan);
+    return await applyEtcUnmasked(root, plan, out, replan);
   } finally {
     process.umask(umask);
   }
 }
 
-function applyEtcUnmasked(root: string, plan: EtcPlan, out: ApplyOutput, replan?: () => EtcPlan): number {
+async function applyEtcUnmasked(root: string, plan: EtcPlan, out: ApplyOutput, replan?: () => EtcPlan): Promise<number> {
   // /etc itself resolved inside the root (`DIR/etc` may be a link), once: it is never replaced here.
   const etc = resolveInRoot(root, "/etc");
   /** Directories whose entries changed, made durable at the end. */
@@ -189,7 +189,7 @@ function applyEtcUnmasked(root: string, plan: EtcPlan, out: ApplyOutput, replan?
       if (isNoop(plan)) return 0;
     }
     sweepManagedDirs(root, etc, plan.dirs);
-    return applyLocked(root, etc, plan, out, touched, clean);
+    return await applyLocked(root, etc, plan, out, touched, clean);
   } finally {
     lock.release();
   }
@@ -254,7 +254,7 @@ function notUsersFile(target: string): boolean {
 }
 
 /** Applies the plan under the lock; see applyEtc for the status. */
-function applyLocked(root: string, etc: string, plan: EtcPlan, out: ApplyOutput, touched: Set<string>, clean: CleanNow): number {
+function applyLocked(root: string, etc: string, plan: EtcPlan, out: ApplyOutput, touched: Set<string>, clean: CleanNow): Promise<number> {
   return new EtcApply(root, etc, out, touched, clean).run(plan);
 }
 
@@ -293,11 +293,11 @@ class EtcApply {
     this.cleanInTheWay = clean.inTheWay;
   }
 
-  run(plan: EtcPlan): number {
+  async run(plan: EtcPlan): Promise<number> {
     this.recordNewCopies(plan);
     for (const op of plan.ops) {
       // Every entry is in place once the obsolete copies' turn comes.
-      if (op.op === "remove-file" || op.op === "clean") { this.publishCopies(); this.swapInPendingDirs(); }
+      if (op.op === "remove-file" || op.op === "clean") { await this.publishCopies(); this.swapInPendingDirs(); }
       const msg = opMessage(op);
       if (msg !== undefined) this.out.stderr(msg);
       try {
@@ -310,9 +310,9 @@ class EtcApply {
       // Owners again, now that every file is in place: /etc/passwd and /etc/group may be among them.
       if (op.op === "clean") this.status = Math.max(this.status, settleOwners(this.root, this.copies, this.out));
     }
-    this.publishCopies();
+    await this.publishCopies();
     this.swapInPendingDirs();
-    syncDirs(this.touched);
+    await syncDirs(this.touched);
     return this.status;
   }
 
@@ -483,8 +483,8 @@ class EtcApply {
   }
 
   /** Makes the staged copies durable, then renames each into place (none is renamed before all are durable). */
-  private publishCopies(): void {
-    const failed = syncStaged(this.staged.map((s) => s.file));
+  private async publishCopies(): Promise<void> {
+    const failed = await syncStaged(this.staged.map((s) => s.file));
     for (const { op, file, replacingDir } of this.staged) {
       const error = failed.get(file);
       try {

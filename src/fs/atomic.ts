@@ -4,7 +4,7 @@
  */
 import { closeSync, constants, fsyncSync, openSync, renameSync, symlinkSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { stageFile, syncStaged, tempPathFor } from "./staged.ts";
+import { stageFile, syncStagedFile, tempPathFor } from "./staged.ts";
 
 export interface AtomicWriteOptions {
   /** Permission bits of the new file. */
@@ -23,8 +23,7 @@ export function writeFileAtomic(path: string, content: string | Uint8Array, opts
   // The staging of a batch, for one file: written beside the target, made durable (one file is
   // fsynced, not syncfs'd), then renamed over it.
   const staged = stageFile(path, typeof content === "string" ? Buffer.from(content) : content, opts);
-  const failed = syncStaged([staged]).get(staged);
-  if (failed) throw failed;
+  syncStagedFile(staged);
   try {
     renameSync(staged.tmp, path);
   } catch (e) {

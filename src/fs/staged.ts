@@ -14,10 +14,13 @@
  * a file that cannot be made durable is reported and never published. Directory entries (the
  * renames themselves) are made durable afterwards by syncDirs, as fsyncing each directory does.
  *
- * A few files are fsynced one by one: syncfs also writes back unrelated dirty data of the file
- * system (e.g. a store just built), which only pays off when it replaces many fsyncs.
+ * A few files are fsynced each: syncfs also writes back unrelated dirty data of the file system
+ * (e.g. a store just built), which only pays off when it replaces many fsyncs. Those fsyncs run at
+ * once, on the runtime's I/O threads: a journaling file system commits concurrent fsyncs together
+ * (ext4's group commit), so ten took here about as long as three or four one after another, and a
+ * slow disk or SD card waits for fewer commits.
  */
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync, type Stats } from "node:fs";
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsync, fsyncSync, lstatSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeSync, type Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { syncfs } from "./libc.ts";
 
@@ -143,16 +146,33 @@ export function stageFile(path: string, content: Uint8Array, opts: { mode: numbe
 }
 
 /**
- * fsync(2) of a file or directory by name. Opened non-blocking and judged by fstat: where the
+ * Opens a file or directory by name to fsync it: non-blocking and judged by fstat, since where the
  * directory is a user's, the name may be swapped for a FIFO (whose open would wait for ever) or
- * another file; `ino`, when given, is the inode it must still be.
+ * another file; `ino`, when given, is the inode it must still be. Returns the descriptor.
  */
-function fsyncPath(path: string, flags: number, ino?: number): void {
+function openToSync(path: string, flags: number, ino?: number): number {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | flags);
   try {
     const st = fstatSync(fd);
     if (ino !== undefined && (!st.isFile() || st.ino !== ino)) throw new Error(`${path}: replaced by another file before it was made durable`);
-    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/** fsync(2) of a file or directory by name (see openToSync), waiting here. */
+function fsyncPath(path: string, flags: number, ino?: number): void {
+  const fd = openToSync(path, flags, ino);
+  try { fsyncSync(fd); } finally { closeSync(fd); }
+}
+
+/** fsync(2) of a file or directory by name (see openToSync) on the runtime's I/O threads, so several run at once. */
+async function fsyncPathConcurrently(path: string, flags: number, ino?: number): Promise<void> {
+  const fd = openToSync(path, flags, ino);
+  try {
+    await new Promise<void>((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
   } finally {
     closeSync(fd);
   }
@@ -166,15 +186,16 @@ function syncfsAt(path: string): boolean {
 }
 
 /**
- * Makes items durable: each by `fsyncOne` when few, else one syncfs per file system (by way of
- * `dirOf` an item; `devOf` undefined: gone, skipped), falling back to `fsyncOne` for the items of
- * a file system where it fails. Returns the items that could not be made durable, with the error.
+ * Makes items durable: each by `fsyncOne` (all at once) when few, else one syncfs per file system
+ * (by way of `dirOf` an item; `devOf` undefined: gone, skipped), falling back to `fsyncOne` for
+ * the items of a file system where it fails. Resolves to the items that could not be made
+ * durable, with the error.
  */
-function syncAll<T>(items: T[], devOf: (t: T) => number | undefined, dirOf: (t: T) => string, fsyncOne: (t: T) => void): Map<T, Error> {
+async function syncAll<T>(items: T[], devOf: (t: T) => number | undefined, dirOf: (t: T) => string, fsyncOne: (t: T) => Promise<void>): Promise<Map<T, Error>> {
   const failed = new Map<T, Error>();
-  const one = (t: T) => { try { fsyncOne(t); } catch (e) { failed.set(t, e as Error); } };
+  const each = (list: T[]) => Promise.all(list.map(async (t) => { try { await fsyncOne(t); } catch (e) { failed.set(t, e as Error); } }));
   if (items.length < SYNCFS_FROM) {
-    items.forEach(one);
+    await each(items);
     return failed;
   }
   const byDev = new Map<number, T[]>();
@@ -186,7 +207,7 @@ function syncAll<T>(items: T[], devOf: (t: T) => number | undefined, dirOf: (t: 
     else byDev.set(dev, [t]);
   }
   for (const list of byDev.values()) {
-    if (!syncfsAt(dirOf(list[0]!))) list.forEach(one);
+    if (!syncfsAt(dirOf(list[0]!))) await each(list);
   }
   return failed;
 }
@@ -201,11 +222,11 @@ export function stillStaged(f: StagedFile): boolean {
 }
 
 /**
- * Makes staged files durable before any is published. Returns those that could not be, with the
- * error; their temporary files are removed, so the caller must not rename them.
+ * Makes staged files durable before any is published. Resolves to those that could not be, with
+ * the error; their temporary files are removed, so the caller must not rename them.
  */
-export function syncStaged(files: StagedFile[]): Map<StagedFile, Error> {
-  const failed = syncAll(files, (f) => f.dev, (f) => dirname(f.tmp), (f) => fsyncPath(f.tmp, 0, f.ino));
+export async function syncStaged(files: StagedFile[]): Promise<Map<StagedFile, Error>> {
+  const failed = await syncAll(files, (f) => f.dev, (f) => dirname(f.tmp), (f) => fsyncPathConcurrently(f.tmp, 0, f.ino));
   for (const f of failed.keys()) {
     try { unlinkSync(f.tmp); } catch { /* already gone */ }
   }
@@ -213,11 +234,24 @@ export function syncStaged(files: StagedFile[]): Map<StagedFile, Error> {
 }
 
 /**
+ * Makes one staged file durable here and now (a file replaced alone: nothing to overlap its fsync
+ * with). Throws when it cannot be, its temporary file removed.
+ */
+export function syncStagedFile(f: StagedFile): void {
+  try {
+    fsyncPath(f.tmp, 0, f.ino);
+  } catch (e) {
+    try { unlinkSync(f.tmp); } catch { /* already gone */ }
+    throw e;
+  }
+}
+
+/**
  * Makes the entries of directories durable (renames, links and removals in them): fsync of each,
  * or one syncfs per file system when many. Directories gone meanwhile are skipped.
  */
-export function syncDirs(dirs: Iterable<string>): void {
+export async function syncDirs(dirs: Iterable<string>): Promise<void> {
   const devOf = (dir: string) => { try { return statSync(dir).dev; } catch { return undefined; } };
   // Errors are ignored as before: a directory removed meanwhile needs nothing.
-  syncAll([...dirs], devOf, (dir) => dir, (dir) => fsyncPath(dir, constants.O_DIRECTORY));
+  await syncAll([...dirs], devOf, (dir) => dir, (dir) => fsyncPathConcurrently(dir, constants.O_DIRECTORY));
 }

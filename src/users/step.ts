@@ -30,14 +30,14 @@ export function planUsersStep(root: string, specPath: string, dry: boolean): Ste
  * stderr as the Perl script's did. Returns 1 when a home could not be made (the databases are
  * written by then).
  */
-export function applyUsersPlan(root: string, plan: StepPlan<UsersPlanData>, stderr: (l: string) => void, env: Record<string, string | undefined>): number {
+export async function applyUsersPlan(root: string, plan: StepPlan<UsersPlanData>, stderr: (l: string) => void, env: Record<string, string | undefined>): Promise<number> {
   for (const l of plan.lines) stderr(l);
   const lock = plan.data.changed.length > 0 || hasUsersTemps(root) ? lockUserDatabases(root) : undefined;
   if (lock?.movedAside) stderr(`warning: /etc/.pwd.lock was not a regular file; moved to ${lock.movedAside}`);
   let homesOk: boolean;
   try {
     if (lock) sweepUsersTemps(root);
-    writeDatabases(root, plan.data);
+    await writeDatabases(root, plan.data);
     homesOk = ensureHomes(root, plan.data, stderr);
   } finally {
     lock?.release();

@@ -111,7 +111,7 @@ function shadowOwnership(plan: UsersPlanData): { mode: number; uid: number; gid:
 const asRoot = () => process.geteuid?.() === 0;
 
 /** Replaces the changed files under `root`, in the plan's write order; enforces shadow's mode. */
-export function writeDatabases(root: string, plan: UsersPlanData): void {
+export async function writeDatabases(root: string, plan: UsersPlanData): Promise<void> {
   // Nothing to write, nothing to protect: the files are not read again.
   const now = plan.changed.length === 0 ? plan.current : readDatabases(root);
   for (const k of Object.keys(FILES) as FileKey[]) {
@@ -138,8 +138,8 @@ export function writeDatabases(root: string, plan: UsersPlanData): void {
     const early = plan.early ?? {};
     for (const [k, text] of Object.entries(early) as [FileKey, string][]) staged.push(stageDatabase(hostPath(k), k, text, shadow));
     for (const k of plan.changed) if (early[k] !== plan.next[k]) staged.push(stageDatabase(hostPath(k), k, plan.next[k], shadow));
-    // Every new file durable before any is published (one fsync each; syncfs from SYNCFS_FROM on).
-    const failed = syncStaged(staged);
+    // Every new file durable before any is published (their fsyncs at once; syncfs from SYNCFS_FROM on).
+    const failed = await syncStaged(staged);
     for (const f of staged) {
       const e = failed.get(f);
       if (e) throw e;

@@ -23,7 +23,7 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   try {
-    return applyUsersPlan(root, plan, err, process.env);
+    return await applyUsersPlan(root, plan, err, process.env);
   } catch (e) {
     err(`stagehand users: ${(e as Error).message}`);
     return 1;

@@ -43,10 +43,10 @@ for (const [label, target] of [
   ["an absolute symlink inside the root", () => "/real/etc"],
   ["a relative symlink", () => "real/etc"],
 ] as const) {
-  test(`DIR/etc as ${label}: /etc is set up inside DIR, the host path is untouched, owners are DIR's`, () => {
+  test(`DIR/etc as ${label}: /etc is set up inside DIR, the host path is untouched, owners are DIR's`, async () => {
     const { root, host, rootEtc } = rootWithEtcLink(target);
     const hostBefore = snapshot(host);
-    const r = setup(root, ENTRIES);
+    const r = await setup(root, ENTRIES);
     assert.equal(snapshot(host), hostBefore, "nothing written or removed on the host");
     // A link naming a host path means DIR/<that path> (made by the run); else DIR/real/etc.
     const toHost = target(host).startsWith(host);
@@ -70,14 +70,14 @@ for (const [label, target] of [
   });
 }
 
-test("DIR/etc an absolute symlink to a host path: no obsolete link is removed there, owner names are not the host's", () => {
+test("DIR/etc an absolute symlink to a host path: no obsolete link is removed there, owner names are not the host's", async () => {
   const { root, host } = rootWithEtcLink((h) => join(h, "etc"));
   // Resolved inside DIR, the link names DIR/<host>/etc: give it DIR's own users there.
   mkdirSync(join(root, host, "etc"), { recursive: true });
   writeFileSync(join(root, host, "etc/passwd"), "etcsvc:x:777:777::/:/bin/false\n");
   writeFileSync(join(root, host, "etc/group"), "etcsvc:x:778:\n");
   symlinkSync("/etc/static/gone", join(root, host, "etc/gone"));
-  const r = setup(root, { conf: { text: "c\n", mode: "0600", user: "etcsvc", group: "etcsvc" } });
+  const r = await setup(root, { conf: { text: "c\n", mode: "0600", user: "etcsvc", group: "etcsvc" } });
   assert.is(r.status, 0, r.messages.join("\n"));
   assert.ok(lstatSync(join(host, "etc/linked")).isSymbolicLink(), "the host's link into /etc/static stays");
   assert.not.ok(existsSync(join(host, "etc/static")));
@@ -87,13 +87,13 @@ test("DIR/etc an absolute symlink to a host path: no obsolete link is removed th
   assert.is(`${st.uid}:${st.gid}`, "777:778", "owners from DIR's passwd and group");
 });
 
-test("a directory under DIR/etc that is an absolute symlink: its entries are written inside DIR", () => {
+test("a directory under DIR/etc that is an absolute symlink: its entries are written inside DIR", async () => {
   const root = makeUserRoot("etc-conf-");
   const host = tempDir("etc-conf-host-");
   mkdirSync(join(host, "ssh"));
   mkdirSync(join(root, host, "ssh"), { recursive: true });
   symlinkSync(join(host, "ssh"), join(root, "etc/ssh"));
-  const r = setup(root, { "ssh/sshd_config": { text: "Port 22\n", mode: "0600" }, "ssh/moduli": { text: "m\n" } });
+  const r = await setup(root, { "ssh/sshd_config": { text: "Port 22\n", mode: "0600" }, "ssh/moduli": { text: "m\n" } });
   assert.is(r.status, 0, r.messages.join("\n"));
   assert.equal(readdirSync(join(host, "ssh")), [], "the host directory is untouched");
   assert.is(readFileSync(join(root, host, "ssh/sshd_config"), "utf8"), "Port 22\n");
@@ -101,14 +101,14 @@ test("a directory under DIR/etc that is an absolute symlink: its entries are wri
   // The next generation drops both: the obsolete link and copy go from inside DIR only.
   writeFileSync(join(host, "ssh/moduli"), "host\n");
   writeFileSync(join(host, "ssh/sshd_config"), "host\n");
-  const next = setup(root, { hosts: { text: "h\n" } });
+  const next = await setup(root, { hosts: { text: "h\n" } });
   assert.is(next.status, 0, next.messages.join("\n"));
   assert.equal(readdirSync(join(host, "ssh")).sort(), ["moduli", "sshd_config"]);
   assert.not.ok(existsSync(join(root, host, "ssh/moduli")));
   assert.not.ok(existsSync(join(root, host, "ssh/sshd_config")));
 });
 
-test("the etc tree's path and its store links are resolved inside DIR", () => {
+test("the etc tree's path and its store links are resolved inside DIR", async () => {
   const root = makeUserRoot("etc-conf-");
   const etc = buildEtcTree(root, { hosts: { text: "h\n" }, copy: { text: "inside\n", mode: "0644" } });
   // A store link pointing at an absolute path: inside DIR, not the host's file of that name.
@@ -119,16 +119,16 @@ test("the etc tree's path and its store links are resolved inside DIR", () => {
   unlinkSync(join(root, etc, "copy"));
   symlinkSync(join(host, "secret"), join(root, etc, "copy"));
   const { data } = planEtcSetup(root, etc, {}, false);
-  assert.is(applyEtc(root, data, { stderr: () => {} }), 0);
+  assert.is(await applyEtc(root, data, { stderr: () => {} }), 0);
   assert.is(readFileSync(join(root, "etc/copy"), "utf8"), "root's own\n");
 });
 
-test("a loop of links under /etc stops only the entries below it", () => {
+test("a loop of links under /etc stops only the entries below it", async () => {
   const root = makeUserRoot("etc-conf-");
   symlinkSync("loop", join(root, "etc/loop"));
   symlinkSync("/etc/ping", join(root, "etc/pong"));
   symlinkSync("/etc/pong", join(root, "etc/ping"));
-  const r = setup(root, { "loop/x": { text: "x\n" }, "ping/y": { text: "y\n", mode: "0644" }, hosts: { text: "h\n" } });
+  const r = await setup(root, { "loop/x": { text: "x\n" }, "ping/y": { text: "y\n", mode: "0644" }, hosts: { text: "h\n" } });
   assert.is(r.status, 1);
   assert.equal(r.messages, [
     "error: not setting up ‘/etc/loop/x’: ‘/etc/loop’ is in the way and is not a directory",
@@ -137,15 +137,15 @@ test("a loop of links under /etc stops only the entries below it", () => {
   assert.is(readlinkSync(join(root, "etc/hosts")), "/etc/static/hosts");
 });
 
-test("an obsolete copy under what is now a link into /etc/static is not removed through it: the store keeps its file (a killed switch, then a rollback)", () => {
+test("an obsolete copy under what is now a link into /etc/static is not removed through it: the store keeps its file (a killed switch, then a rollback)", async () => {
   // B links /etc/foo to a store directory holding `bar`; A copies foo/bar. A switch B -> A killed
   // after widening .clean (foo/bar listed) but before /etc/foo became a directory, then B again:
   // the obsolete foo/bar must not be looked up through /etc/foo into B's store directory.
   const root = makeUserRoot("etc-conf-");
   const B = { foo: { dir: { bar: "store content\n" } }, hosts: { text: "h\n" } };
-  assert.is(setup(root, B).status, 0);
+  assert.is((await setup(root, B)).status, 0);
   writeFileSync(join(root, "etc/.clean"), "foo/bar\n");
-  const r = setup(root, B);
+  const r = await setup(root, B);
   assert.is(r.status, 0, r.messages.join("\n"));
   const storeDir = resolveInRoot(root, "/etc/static/foo");
   assert.ok(storeDir.startsWith(join(root, "nix/store/")), storeDir);
@@ -153,11 +153,11 @@ test("an obsolete copy under what is now a link into /etc/static is not removed 
   assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), "");
 });
 
-test("a copy is never written below a direct-symlink directory (a store source): refused by name, the rest set up", () => {
+test("a copy is never written below a direct-symlink directory (a store source): refused by name, the rest set up", async () => {
   const root = makeUserRoot("etc-conf-");
   // /etc/foo is a direct link into the store; a later tree copies foo/bar while the link is still there
   // (as if the replacement of the link had failed): the copy must not land in the store.
-  assert.is(setup(root, { foo: { dir: { other: "o\n" }, mode: "direct-symlink" }, hosts: { text: "h\n" } }).status, 0);
+  assert.is((await setup(root, { foo: { dir: { other: "o\n" }, mode: "direct-symlink" }, hosts: { text: "h\n" } })).status, 0);
   const storeDir = resolveInRoot(root, "/etc/foo");
   assert.ok(storeDir.startsWith(join(root, "nix/store/")), storeDir);
   const etc = buildEtcTree(root, { "foo/bar": { text: "copy\n", mode: "0644" }, hosts: { text: "h2\n" } });
@@ -165,13 +165,13 @@ test("a copy is never written below a direct-symlink directory (a store source):
   // The link's replacement by a directory is taken out of the plan, as a failed one would be.
   data.ops = data.ops.filter((o) => !((o.op === "remove-link" || o.op === "file-to-dir") && o.name === "foo"));
   const messages: string[] = [];
-  applyEtc(root, data, { stderr: (l) => messages.push(l) });
+  await applyEtc(root, data, { stderr: (l) => messages.push(l) });
   assert.equal(readdirSync(storeDir), ["other"]);
   assert.ok(messages.some((m) => /foo\/bar.*link into \/etc\/static or the Nix store/.test(m)), messages.join("\n"));
   assert.is(readlinkSync(join(root, "etc/hosts")), "/etc/static/hosts");
 });
 
-test("an obsolete copy under a name the new tree makes a direct link, or under a store reached through a linked /nix, is not removed through it", () => {
+test("an obsolete copy under a name the new tree makes a direct link, or under a store reached through a linked /nix, is not removed through it", async () => {
   // A direct link to a directory outside /etc (here /persist/foo, a user's data).
   const root = makeUserRoot("etc-conf-");
   mkdirSync(join(root, "persist/foo"), { recursive: true });
@@ -181,7 +181,7 @@ test("an obsolete copy under a name the new tree makes a direct link, or under a
   symlinkSync("/persist/foo", join(root, etc, "foo"));
   writeFileSync(join(root, etc, "foo.mode"), "direct-symlink\n");
   const { data } = planEtcSetup(root, etc, {}, false);
-  assert.is(applyEtc(root, data, { stderr: () => {} }), 0);
+  assert.is(await applyEtc(root, data, { stderr: () => {} }), 0);
   assert.is(readlinkSync(join(root, "etc/foo")), "/persist/foo");
   assert.is(readFileSync(join(root, "persist/foo/bar"), "utf8"), "user data\n");
   assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), "foo\n");
@@ -193,10 +193,10 @@ test("an obsolete copy under a name the new tree makes a direct link, or under a
   buildEtcTree(root2, B);
   renameSync(join(root2, "nix"), join(root2, "persist/nix"));
   symlinkSync("persist/nix", join(root2, "nix")); // relative: the fixtures reach it from the host too
-  assert.is(setup(root2, B).status, 0);
+  assert.is((await setup(root2, B)).status, 0);
   writeFileSync(join(root2, "etc/.clean"), "foo/bar\n");
   const staticFoo = resolveInRoot(root2, "/etc/static/foo");
-  const r = setup(root2, B);
+  const r = await setup(root2, B);
   assert.is(r.status, 0, r.messages.join("\n"));
   assert.is(readFileSync(join(staticFoo, "bar"), "utf8"), "store content\n");
 });

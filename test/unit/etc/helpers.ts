@@ -7,11 +7,11 @@ import { buildEtcTree, type FixtureEntry } from "./fixtures.ts";
 export interface RunResult { plan: EtcPlan; lines: string[]; status: number; messages: string[] }
 
 /** Builds the tree for `entries` in `root`, plans and applies it. */
-export function setup(root: string, entries: Record<string, FixtureEntry>, env: Record<string, string> = {}): RunResult {
+export async function setup(root: string, entries: Record<string, FixtureEntry>, env: Record<string, string> = {}): Promise<RunResult> {
   const etc = buildEtcTree(root, entries);
   const { data, lines } = planEtcSetup(root, etc, env, false);
   const messages: string[] = [];
-  const status = applyEtc(root, data, { stderr: (l) => messages.push(l) });
+  const status = await applyEtc(root, data, { stderr: (l) => messages.push(l) });
   return { plan: data, lines, status, messages };
 }
 

@@ -15,7 +15,7 @@ function planFor(root: string, entries: Record<string, FixtureEntry>, opts = { i
   return planEtc(tree, loadEtcState(root, tree), opts);
 }
 
-test("a first run plans /etc/static, directories, links, copies, .clean and /etc/NIXOS", () => {
+test("a first run plans /etc/static, directories, links, copies, .clean and /etc/NIXOS", async () => {
   const root = makeUserRoot();
   const plan = planFor(root, {
     hosts: { text: "h\n" }, "ssh/sshd_config": { text: "p\n" }, secret: { text: "s\n", mode: "0400", user: "etcsvc", group: "etcsvc" },
@@ -25,22 +25,22 @@ test("a first run plans /etc/static, directories, links, copies, .clean and /etc
   assert.ok(copy.op === "copy" && copy.uid === 4242 && copy.gid === 4343 && copy.mode === 0o400);
 });
 
-test("a second run of the same tree plans nothing visible", () => {
+test("a second run of the same tree plans nothing visible", async () => {
   const root = makeUserRoot();
   const entries = { hosts: { text: "h\n" }, secret: { text: "s\n", mode: "0400", user: "etcsvc", group: "+0" }, d: { text: "d", mode: "direct-symlink" } };
-  setup(root, entries);
+  await setup(root, entries);
   const plan = planFor(root, entries);
   assert.equal(planLines(plan, { diff: true }), []);
   assert.equal(opSummary(plan), ["clean"]);
 });
 
-test("as the step plans (listings typing /etc's files): a copy rewritten only where content, mode or owner differ; a FIFO in its place is not read", () => {
+test("as the step plans (listings typing /etc's files): a copy rewritten only where content, mode or owner differ; a FIFO in its place is not read", async () => {
   const root = makeUserRoot();
   const entries = {
     same: { text: "s\n", mode: "0644" }, content: { text: "c\n", mode: "0644" }, mode: { text: "m\n", mode: "0644" },
     owner: { text: "o\n", mode: "0644" }, fifo: { text: "f\n", mode: "0644" }, "sub/deep": { text: "d\n", mode: "0600" },
   };
-  const first = setup(root, entries);
+  const first = await setup(root, entries);
   assert.is(first.status, 0, first.messages.join("\n"));
   writeFileSync(join(root, "etc/content"), "changed\n");
   chmodSync(join(root, "etc/mode"), 0o600);
@@ -53,13 +53,13 @@ test("as the step plans (listings typing /etc's files): a copy rewritten only wh
   assert.is(old("content")?.toString(), "changed\n");
   assert.is(old("fifo"), undefined);
   // Unchanged again: nothing.
-  assert.is(setup(root, entries).status, 0);
+  assert.is((await setup(root, entries)).status, 0);
   assert.equal(opSummary(planEtcSetup(root, buildEtcTree(root, entries), {}, false).data), ["clean"]);
 });
 
-test("a switch: added, removed, changed, mode changes and link/copy/direct transitions", () => {
+test("a switch: added, removed, changed, mode changes and link/copy/direct transitions", async () => {
   const root = makeUserRoot();
-  setup(root, {
+  await setup(root, {
     keep: { text: "k\n" }, gone: { text: "g\n" }, "sub/gone": { text: "g\n" },
     copygone: { text: "c\n", mode: "0644" }, modechange: { text: "m\n", mode: "0644" },
     l2c: { text: "x\n" }, c2l: { text: "x\n", mode: "0600" }, l2d: { text: "x\n" }, d2l: { text: "x\n", mode: "direct-symlink" },
@@ -83,9 +83,9 @@ test("a switch: added, removed, changed, mode changes and link/copy/direct trans
   assert.ok(lines.includes("would update ‘/etc/modechange’ (mode 0600, owner +0:+0 = 0:0)"));
 });
 
-test("a directory of static links becomes a link; one with user files is kept, with setup-etc.pl's warnings", () => {
+test("a directory of static links becomes a link; one with user files is kept, with setup-etc.pl's warnings", async () => {
   const root = makeUserRoot();
-  setup(root, { "d/a": { text: "a" }, "u/a": { text: "a" } });
+  await setup(root, { "d/a": { text: "a" }, "u/a": { text: "a" } });
   writeFileSync(join(root, "etc/u/mine"), "user\n");
   const plan = planFor(root, { d: { dir: { a: "a" } }, u: { dir: { a: "a" } } });
   assert.equal(opSummary(plan), [
@@ -96,14 +96,14 @@ test("a directory of static links becomes a link; one with user files is kept, w
   assert.equal(warnings, ["/etc/u directory contains user files. Symlinking may fail.", "could not create symlink /etc/u"]);
 });
 
-test("a link to a directory becomes a directory of links", () => {
+test("a link to a directory becomes a directory of links", async () => {
   const root = makeUserRoot();
-  setup(root, { d: { dir: { a: "a" } } });
+  await setup(root, { d: { dir: { a: "a" } } });
   const plan = planFor(root, { "d/a": { text: "a" } });
   assert.equal(opSummary(plan), ["static", "remove-link d", "mkdir d", "link d/a", "clean"]);
 });
 
-test("refusals: unknown owners, bad modes, a file in the way, bad .clean lines — each an error naming the entry", () => {
+test("refusals: unknown owners, bad modes, a file in the way, bad .clean lines — each an error naming the entry", async () => {
   const root = makeUserRoot();
   writeFileSync(join(root, "etc/blocker"), "user file\n");
   writeFileSync(join(root, "etc/.clean"), "old\n../../outside\n");
@@ -128,16 +128,16 @@ test("refusals: unknown owners, bad modes, a file in the way, bad .clean lines �
   assert.not.ok(opSummary(plan).includes("remove-file ../../outside"), "a .clean line escaping /etc is never removed");
 });
 
-test("IN_NIXOS_ENTER leaves resolv.conf alone (and keeps it in .clean)", () => {
+test("IN_NIXOS_ENTER leaves resolv.conf alone (and keeps it in .clean)", async () => {
   const root = makeUserRoot();
-  setup(root, { "resolv.conf": { text: "nameserver 1.1.1.1\n", mode: "0644" } });
+  await setup(root, { "resolv.conf": { text: "nameserver 1.1.1.1\n", mode: "0644" } });
   const plan = planFor(root, { "resolv.conf": { text: "nameserver 9.9.9.9\n", mode: "0644" } }, { inNixosEnter: true, diff: false });
   assert.equal(opSummary(plan), ["static", "clean"]);
   const clean = plan.ops.find((o) => o.op === "clean")!;
   assert.ok(clean.op === "clean" && clean.names.includes("resolv.conf"));
 });
 
-test("owners resolve against the passwd the tree itself declares, when it does", () => {
+test("owners resolve against the passwd the tree itself declares, when it does", async () => {
   const root = makeUserRoot();
   const plan = planFor(root, {
     passwd: { text: "root:x:0:0::/root:/bin/sh\nnewsvc:x:777:777::/:/bin/false\n", mode: "0644" },
@@ -148,16 +148,16 @@ test("owners resolve against the passwd the tree itself declares, when it does",
   assert.ok(copy.op === "copy" && copy.uid === 777 && copy.gid === 778);
 });
 
-test("--diff shows the content change of a copied file", () => {
+test("--diff shows the content change of a copied file", async () => {
   const root = makeUserRoot();
-  setup(root, { conf: { text: "a=1\nb=2\n", mode: "0644" } });
+  await setup(root, { conf: { text: "a=1\nb=2\n", mode: "0644" } });
   const plan = planFor(root, { conf: { text: "a=1\nb=3\n", mode: "0644" } });
   const lines = planLines(plan, { diff: true });
   assert.ok(lines.includes("would update ‘/etc/conf’ (mode 0644, owner +0:+0 = 0:0)"));
   assert.ok(lines.includes("-b=2") && lines.includes("+b=3") && lines.includes("--- a/etc/conf"), lines.join("\n"));
 });
 
-test("links into /etc/static under /etc/nixos are never looked at", () => {
+test("links into /etc/static under /etc/nixos are never looked at", async () => {
   const root = makeUserRoot();
   mkdirSync(join(root, "etc/nixos"));
   symlinkSync("/etc/static/whatever", join(root, "etc/nixos/link"));

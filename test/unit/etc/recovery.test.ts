@@ -21,9 +21,9 @@ const lstatExists = (p: string) => { try { lstatSync(p); return true; } catch { 
 
 const ENTRIES = { hosts: { text: "h\n" }, "ssh/sshd_config": { text: "p\n", mode: "0600" }, "profile.d/a.sh": { text: "a\n" } };
 
-test("temporary files of a killed run are swept from every directory of /etc, and nothing else is", () => {
+test("temporary files of a killed run are swept from every directory of /etc, and nothing else is", async () => {
   const root = makeUserRoot("etc-sweep-");
-  setup(root, ENTRIES);
+  await setup(root, ENTRIES);
   const etc = join(root, "etc");
   // What a run killed at various moments leaves: a staged copy, a link, a directory being built, one moved aside.
   const copy = tempPathFor(join(etc, "ssh/sshd_config"));
@@ -42,7 +42,7 @@ test("temporary files of a killed run are swept from every directory of /etc, an
   writeFileSync(join(etc, ".hosts.stagehand-notours"), "");
   writeFileSync(join(etc, ".hidden"), "");
 
-  const r = setup(root, ENTRIES);
+  const r = await setup(root, ENTRIES);
   assert.is(r.status, 0, r.messages.join("\n"));
   assert.equal(r.messages, [], "a temporary link into /etc/static is not an obsolete link");
   const left = Object.keys(snapshot(etc)).filter((n) => n.includes(".stagehand-"));
@@ -50,44 +50,44 @@ test("temporary files of a killed run are swept from every directory of /etc, an
   assert.ok(existsSync(join(etc, ".hidden")));
 });
 
-test("a temporary left in a directory no later tree manages is swept too (a run killed while a directory became a link)", () => {
+test("a temporary left in a directory no later tree manages is swept too (a run killed while a directory became a link)", async () => {
   const root = makeUserRoot("etc-sweep-");
-  assert.is(setup(root, { "a/b/x": { text: "x\n" }, hosts: { text: "h\n" } }).status, 0);
+  assert.is((await setup(root, { "a/b/x": { text: "x\n" }, hosts: { text: "h\n" } })).status, 0);
   const etc = join(root, "etc");
   // What the killed run left: the new link built beside /etc/a/b, never swapped in.
   const left = tempPathFor(join(etc, "a/b"), "new");
   symlinkSync("/etc/static/a/b", left);
-  const r = setup(root, { hosts: { text: "h\n" } });
+  const r = await setup(root, { hosts: { text: "h\n" } });
   assert.is(r.status, 0, r.messages.join("\n"));
   assert.not.ok(existsSync(left) || lstatExists(left), "swept");
   assert.equal(Object.keys(snapshot(etc)).filter((n) => n.includes(".stagehand-")), []);
 });
 
-test("in /etc itself, the users step's temporaries are left to it (it sweeps them under its own lock)", () => {
+test("in /etc itself, the users step's temporaries are left to it (it sweeps them under its own lock)", async () => {
   const root = makeUserRoot("etc-sweep-");
-  setup(root, ENTRIES);
+  await setup(root, ENTRIES);
   const etc = join(root, "etc");
   const shadow = tempPathFor(join(etc, "shadow"));
   const passwd = tempPathFor(join(etc, "passwd"));
   const hosts = tempPathFor(join(etc, "hosts"), "link");
   for (const p of [shadow, passwd]) writeFileSync(p, "", { mode: 0o600 });
   symlinkSync("/etc/static/hosts", hosts);
-  assert.is(setup(root, ENTRIES).status, 0);
+  assert.is((await setup(root, ENTRIES)).status, 0);
   assert.ok(existsSync(shadow) && existsSync(passwd));
   assert.not.ok(existsSync(hosts));
 });
 
-test("/etc that is not a directory: one error, nothing done", () => {
+test("/etc that is not a directory: one error, nothing done", async () => {
   const root = makeUserRoot("etc-sweep-");
   rmSync(join(root, "etc"), { recursive: true });
   writeFileSync(join(root, "etc"), "not a directory\n");
-  const r = setup(root, ENTRIES);
+  const r = await setup(root, ENTRIES);
   assert.is(r.status, 1);
   assert.equal(r.messages.length, 1);
   assert.match(r.messages[0]!, /^error: cannot set up \/etc: EEXIST/);
 });
 
-test("a run while another holds the lock on /etc does nothing (and sweeps nothing)", () => {
+test("a run while another holds the lock on /etc does nothing (and sweeps nothing)", async () => {
   const root = makeUserRoot("etc-sweep-");
   const etc = buildEtcTree(root, ENTRIES);
   const { data } = planEtcSetup(root, etc, {}, false);
@@ -98,17 +98,17 @@ test("a run while another holds the lock on /etc does nothing (and sweeps nothin
   assert.ok(lock);
   const messages: string[] = [];
   try {
-    assert.is(applyEtc(root, data, { stderr: (l) => messages.push(l) }), 1);
+    assert.is(await applyEtc(root, data, { stderr: (l) => messages.push(l) }), 1);
   } finally {
     lock!.release();
   }
   assert.equal(messages, [`error: another process is setting up /etc (it holds /etc/${ETC_LOCK}); nothing done`]);
   assert.ok(lstatSync(inFlight).isSymbolicLink(), "the other run's temporary link is not swept");
   assert.not.ok(existsSync(join(root, "etc/static")));
-  assert.is(applyEtc(root, data, { stderr: () => {} }), 0, "free again once released");
+  assert.is(await applyEtc(root, data, { stderr: () => {} }), 0, "free again once released");
 });
 
-test("the lock is a root-only file: a lock on the /etc directory, which any user can take, holds nothing up", () => {
+test("the lock is a root-only file: a lock on the /etc directory, which any user can take, holds nothing up", async () => {
   const root = makeUserRoot("etc-lock-");
   const etc = buildEtcTree(root, ENTRIES);
   const { data } = planEtcSetup(root, etc, {}, false);
@@ -116,7 +116,7 @@ test("the lock is a root-only file: a lock on the /etc directory, which any user
   const dirFd = openSync(join(root, "etc"), constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     assert.ok(flock(dirFd, LOCK_EX | LOCK_NB));
-    assert.is(applyEtc(root, data, { stderr: (l) => assert.unreachable(l) }), 0);
+    assert.is(await applyEtc(root, data, { stderr: (l) => assert.unreachable(l) }), 0);
   } finally {
     flock(dirFd, LOCK_UN);
     closeSync(dirFd);
@@ -127,7 +127,7 @@ test("the lock is a root-only file: a lock on the /etc directory, which any user
   assert.is(st.uid, process.getuid!());
 });
 
-test("a lock file that is a link, a FIFO, a directory or a device is moved aside, never followed, opened or waited on: the run goes on", () => {
+test("a lock file that is a link, a FIFO, a directory or a device is moved aside, never followed, opened or waited on: the run goes on", async () => {
   const root = makeUserRoot("etc-lock-");
   const etc = buildEtcTree(root, ENTRIES);
   const { data } = planEtcSetup(root, etc, {}, false);
@@ -146,7 +146,7 @@ test("a lock file that is a link, a FIFO, a directory or a device is moved aside
     mkdirSync(join(root, "etc"));
     make();
     const messages: string[] = [];
-    assert.is(applyEtc(root, data, { stderr: (l) => messages.push(l) }), 0, `${what}: ${messages.join("\n")}`);
+    assert.is(await applyEtc(root, data, { stderr: (l) => messages.push(l) }), 0, `${what}: ${messages.join("\n")}`);
     assert.equal(messages.length, 1, what);
     assert.match(messages[0]!, new RegExp(`^warning: /etc/${ETC_LOCK.replace(".", "\\.")} was not a regular file; moved to .*\\.broken-\\d+$`));
     assert.ok(lstatSync(lockPath).isFile(), what);
@@ -155,9 +155,9 @@ test("a lock file that is a link, a FIFO, a directory or a device is moved aside
   }
 });
 
-test("a no-op run needs no lock (it writes nothing), but one with a killed run's temporary to sweep does", () => {
+test("a no-op run needs no lock (it writes nothing), but one with a killed run's temporary to sweep does", async () => {
   const root = makeUserRoot("etc-sweep-");
-  assert.is(setup(root, ENTRIES).status, 0);
+  assert.is((await setup(root, ENTRIES)).status, 0);
   const etc = buildEtcTree(root, ENTRIES);
   const lock = tryLockExclusive(join(root, "etc", ETC_LOCK));
   assert.ok(lock);
@@ -166,7 +166,7 @@ test("a no-op run needs no lock (it writes nothing), but one with a killed run's
     const { data } = planEtcSetup(root, etc, {}, false);
     assert.ok(isNoop(data));
     const messages: string[] = [];
-    assert.is(applyEtc(root, data, { stderr: (l) => messages.push(l) }), 0);
+    assert.is(await applyEtc(root, data, { stderr: (l) => messages.push(l) }), 0);
     assert.equal(messages, []);
     assert.equal(snapshot(join(root, "etc")), before);
     // A leftover temporary makes its directory one to sweep: that run takes the lock (and is refused here).
@@ -174,19 +174,19 @@ test("a no-op run needs no lock (it writes nothing), but one with a killed run's
     const sweep = planEtcSetup(root, etc, {}, false).data;
     assert.not.ok(isNoop(sweep));
     assert.equal(sweep.dirs, ["ssh"]);
-    assert.is(applyEtc(root, sweep, { stderr: () => {} }), 1);
+    assert.is(await applyEtc(root, sweep, { stderr: () => {} }), 1);
   } finally {
     lock.release();
   }
 });
 
-test("/etc/static that is a real directory is refused before any link is made", () => {
+test("/etc/static that is a real directory is refused before any link is made", async () => {
   for (const make of [(p: string) => mkdirSync(p), (p: string) => writeFileSync(p, "")]) {
     const root = makeUserRoot("etc-static-");
     make(join(root, "etc/static"));
     symlinkSync("/etc/static/old", join(root, "etc/old"));
     const before = snapshot(join(root, "etc"));
-    const r = setup(root, { hosts: { text: "h\n" }, conf: { text: "c\n", mode: "0644" } });
+    const r = await setup(root, { hosts: { text: "h\n" }, conf: { text: "c\n", mode: "0644" } });
     assert.is(r.status, 1);
     assert.match(r.messages.join("\n"), /^error: \/etc\/static is a (directory|regular file), not a symlink: not setting up \/etc$/);
     assert.equal(r.lines, [r.messages[0]], "--dry shows the same refusal, and nothing else");
@@ -194,9 +194,9 @@ test("/etc/static that is a real directory is refused before any link is made", 
   }
 });
 
-test("a failure to point /etc/static at the new tree stops the run before any link", () => {
+test("a failure to point /etc/static at the new tree stops the run before any link", async () => {
   const root = makeUserRoot("etc-static-");
-  const first = setup(root, { hosts: { text: "h\n" } });
+  const first = await setup(root, { hosts: { text: "h\n" } });
   assert.is(first.status, 0);
   const etc = buildEtcTree(root, { hosts: { text: "h2\n" }, added: { text: "a\n" } });
   const { data } = planEtcSetup(root, etc, {}, false);
@@ -206,44 +206,44 @@ test("a failure to point /etc/static at the new tree stops the run before any li
   rmSync(join(root, "etc/static"));
   mkdirSync(join(root, "etc/static/x"), { recursive: true });
   const messages: string[] = [];
-  assert.is(applyEtc(root, data, { stderr: (l) => messages.push(l) }), 1);
+  assert.is(await applyEtc(root, data, { stderr: (l) => messages.push(l) }), 1);
   assert.match(messages.join("\n"), /^error: cannot point \/etc\/static at .*; nothing else done: /);
   assert.not.ok(existsSync(join(root, "etc/added")));
   assert.equal(readdirSync(join(root, "etc")).filter((n) => n.includes(".stagehand-")), [], "its temporary link removed");
 });
 
-test("two runs whose planning overlaps: the second sees the first's changes under the lock and plans again (or, unable to, does nothing)", () => {
+test("two runs whose planning overlaps: the second sees the first's changes under the lock and plans again (or, unable to, does nothing)", async () => {
   const root = makeUserRoot("etc-stale-");
-  assert.is(setup(root, { hosts: { text: "h\n" } }).status, 0);
+  assert.is((await setup(root, { hosts: { text: "h\n" } })).status, 0);
   const B = buildEtcTree(root, { hosts: { text: "h\n" }, "only-b": { text: "b\n", mode: "0600" } });
   const A = buildEtcTree(root, { hosts: { text: "h2\n" } });
   const planB = planEtcSetup(root, B, {}, false).data;
   const planA = planEtcSetup(root, A, {}, false).data; // made from the same /etc as planB
-  assert.is(applyEtc(root, planB, { stderr: () => {} }), 0);
+  assert.is(await applyEtc(root, planB, { stderr: () => {} }), 0);
   assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), "only-b\n");
   // Without a way to plan again: nothing done, said so.
   const messages: string[] = [];
-  assert.is(applyEtc(root, planA, { stderr: (l) => messages.push(l) }), 1);
+  assert.is(await applyEtc(root, planA, { stderr: (l) => messages.push(l) }), 1);
   assert.equal(messages, ["error: another run changed /etc while this one was planned; nothing done"]);
   assert.ok(existsSync(join(root, "etc/only-b")));
   // With one: A's plan made again under the lock removes B's copy, which the stale plan did not know.
   messages.length = 0;
-  assert.is(applyEtc(root, planA, { stderr: (l) => messages.push(l) }, () => planEtcSetup(root, A, {}, false).data), 0);
+  assert.is(await applyEtc(root, planA, { stderr: (l) => messages.push(l) }, () => planEtcSetup(root, A, {}, false).data), 0);
   assert.equal(messages, ["removing obsolete file ‘/etc/only-b’..."]);
   assert.not.ok(existsSync(join(root, "etc/only-b")));
   assert.is(readFileSync(join(root, "etc/.clean"), "utf8"), "");
 });
 
-test("a staged copy whose temporary name is swapped for a FIFO (a user's directory of /etc) is not waited on nor published; directories are 0755 under any umask; a link gone since planning is no error", () => {
+test("a staged copy whose temporary name is swapped for a FIFO (a user's directory of /etc) is not waited on nor published; directories are 0755 under any umask; a link gone since planning is no error", async () => {
   const root = makeUserRoot("etc-stage-");
-  assert.is(setup(root, { old: { text: "o\n" } }).status, 0);
+  assert.is((await setup(root, { old: { text: "o\n" } })).status, 0);
   const { data } = planEtcSetup(root, buildEtcTree(root, { "d/x": { text: "x\n", mode: "0644" }, "d/y": { text: "y\n" } }), {}, false);
   const messages: string[] = [];
   const umask = process.umask(0o077);
   let status: number;
   try {
     unlinkSync(join(root, "etc/old")); // removed by someone else after planning
-    status = applyEtc(root, data, {
+    status = await applyEtc(root, data, {
       stderr: (l) => messages.push(l),
       afterOp: (op) => {
         if (op.op !== "copy") return;
@@ -265,14 +265,14 @@ test("a staged copy whose temporary name is swapped for a FIFO (a user's directo
   assert.equal(readdirSync(join(root, "etc/d")).filter((n) => n.includes(".stagehand-")), [], "the FIFO removed with the failed copy");
 });
 
-test("an admin's own file that a new copy replaces is tracked in .clean only once the copy is in place: a crash before, then a rollback, cannot remove it", () => {
+test("an admin's own file that a new copy replaces is tracked in .clean only once the copy is in place: a crash before, then a rollback, cannot remove it", async () => {
   const root = makeUserRoot("etc-clean-");
-  assert.is(setup(root, { hosts: { text: "h\n" } }).status, 0);
+  assert.is((await setup(root, { hosts: { text: "h\n" } })).status, 0);
   writeFileSync(join(root, "etc/foo.conf"), "admin's own\n");
   const etc = buildEtcTree(root, { hosts: { text: "h\n" }, "foo.conf": { text: "declared\n", mode: "0600" }, "new.conf": { text: "n\n", mode: "0600" } });
   const { data } = planEtcSetup(root, etc, {}, false);
   const cleanWhile: string[] = [];
-  const status = applyEtc(root, data, {
+  const status = await applyEtc(root, data, {
     stderr: () => {},
     afterOp: (op) => { if (op.op === "copy") cleanWhile.push(readFileSync(join(root, "etc/.clean"), "utf8")); },
   });

@@ -7,7 +7,7 @@ import { tempDir } from "../tmp.ts";
 
 const dir = () => tempDir("staged-");
 
-test("a staged file sits beside its target with its mode and owner, the target untouched", () => {
+test("a staged file sits beside its target with its mode and owner, the target untouched", async () => {
   const d = dir();
   writeFileSync(join(d, "passwd"), "old\n");
   const f = stageFile(join(d, "passwd"), Buffer.from("new\n"), { mode: 0o4750, uid: 12, gid: 34 });
@@ -20,7 +20,7 @@ test("a staged file sits beside its target with its mode and owner, the target u
   assert.is(f.dev, statSync(d).dev);
 });
 
-test("a staging that fails leaves no temporary file behind", () => {
+test("a staging that fails leaves no temporary file behind", async () => {
   const d = dir();
   mkdirSync(join(d, "sub"));
   // The owner cannot be set to an id beyond the kernel's range: the written file must go again.
@@ -30,33 +30,33 @@ test("a staging that fails leaves no temporary file behind", () => {
 });
 
 for (const n of [2, SYNCFS_FROM + 3]) {
-  test(`${n} staged files are made durable together, then published by rename (${n < SYNCFS_FROM ? "fsync each" : "syncfs"})`, () => {
+  test(`${n} staged files are made durable together, then published by rename (${n < SYNCFS_FROM ? "fsync each" : "syncfs"})`, async () => {
     const d = dir();
     const files = Array.from({ length: n }, (_, i) => stageFile(join(d, `f${i}`), Buffer.from(`${i}\n`), { mode: 0o600 }));
-    const failed = syncStaged(files);
+    const failed = await syncStaged(files);
     assert.is(failed.size, 0);
     for (const f of files) renameSync(f.tmp, f.path);
-    syncDirs([d, join(d, "gone-meanwhile")]);
+    await syncDirs([d, join(d, "gone-meanwhile")]);
     assert.equal(readdirSync(d).sort(), files.map((f) => f.path.slice(d.length + 1)).sort());
     assert.is(readFileSync(join(d, "f1"), "utf8"), "1\n");
   });
 }
 
-test("a staged file that cannot be made durable is reported and removed, never published", () => {
+test("a staged file that cannot be made durable is reported and removed, never published", async () => {
   const d = dir();
   const good = stageFile(join(d, "good"), Buffer.from("g"), { mode: 0o644 });
   const lost = stageFile(join(d, "lost"), Buffer.from("l"), { mode: 0o644 });
   // Its temporary name now holds a symlink: fsync by name (O_NOFOLLOW) must fail, not follow it.
   unlinkSync(lost.tmp);
   symlinkSync(good.tmp, lost.tmp);
-  const failed = syncStaged([good, lost]);
+  const failed = await syncStaged([good, lost]);
   assert.equal([...failed.keys()], [lost]);
   assert.throws(() => lstatSync(lost.tmp), /ENOENT/);
   assert.ok(existsSync(good.tmp));
   rmSync(d, { recursive: true });
 });
 
-test("sweepTemps removes every kind of our temporary names and nothing else, never following links", () => {
+test("sweepTemps removes every kind of our temporary names and nothing else, never following links", async () => {
   const d = dir();
   const outside = dir();
   writeFileSync(join(outside, "keep"), "x");

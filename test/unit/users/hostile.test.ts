@@ -53,10 +53,10 @@ function snapshot(dir: string): Record<string, string> {
   return out;
 }
 /** Plans and applies as the CLI does, collecting stderr; returns the exit status or the error. */
-function apply(root: string, spec: string): { status: number; lines: string[] } {
+async function apply(root: string, spec: string): Promise<{ status: number; lines: string[] }> {
   const lines: string[] = [];
   const plan = planUsersStep(root, spec, false);
-  return { status: applyUsersPlan(root, plan, (l) => lines.push(l), {}), lines };
+  return { status: await applyUsersPlan(root, plan, (l) => lines.push(l), {}), lines };
 }
 /** The error planning throws. */
 function planError(root: string, spec: string, dry = false): Error {
@@ -95,24 +95,24 @@ test("home \"\" and \"/\" with createHome are refused: DIR itself is never chown
   }
 });
 
-test("a home written `/home//alice/` (NixOS's path type takes it) is made at /home/alice; /etc/passwd keeps it as written", () => {
+test("a home written `/home//alice/` (NixOS's path type takes it) is made at /home/alice; /etc/passwd keeps it as written", async () => {
   const { top, root } = scratch();
-  assert.is(apply(root, specFile(top, [alice({ home: "/home//alice/", createHome: true })])).status, 0);
+  assert.is((await apply(root, specFile(top, [alice({ home: "/home//alice/", createHome: true })]))).status, 0);
   assert.ok(statSync(join(root, "home/alice")).isDirectory());
   assert.match(readFileSync(join(root, "etc/passwd"), "utf8"), /^alice:x:\d+:\d+::\/home\/\/alice\/:/m);
 });
 
-test("a `home` that only stands in /etc/passwd (no createHome) is not checked, as before", () => {
+test("a `home` that only stands in /etc/passwd (no createHome) is not checked, as before", async () => {
   const { top, root } = scratch();
-  assert.is(apply(root, specFile(top, [alice({ home: "" })])).status, 0);
+  assert.is((await apply(root, specFile(top, [alice({ home: "" })]))).status, 0);
   assert.match(readFileSync(join(root, "etc/passwd"), "utf8"), /^alice:x:1000:100:::\/bin\/sh$/m);
 });
 
-test("an absolute DIR/home symlink leads inside DIR, never to the host path it names", () => {
+test("an absolute DIR/home symlink leads inside DIR, never to the host path it names", async () => {
   const { top, root, host } = scratch();
   symlinkSync(host, join(root, "home")); // DIR/home -> /…/host (absolute)
   mkdirSync(join(root, host), { recursive: true }); // what that path means inside DIR
-  const r = apply(root, specFile(top, [alice({ home: "/home/alice", createHome: true })]));
+  const r = await apply(root, specFile(top, [alice({ home: "/home/alice", createHome: true })]));
   assert.is(r.status, 0, r.lines.join("\n"));
   assert.not.ok(existsSync(join(host, "alice")), "nothing made on the host");
   const made = statSync(join(root, host, "alice"));
@@ -120,16 +120,16 @@ test("an absolute DIR/home symlink leads inside DIR, never to the host path it n
   assert.is(made.uid, 1000);
 });
 
-test("an absolute DIR/home symlink whose target is missing inside DIR: a warning, exit 1, the host untouched", () => {
+test("an absolute DIR/home symlink whose target is missing inside DIR: a warning, exit 1, the host untouched", async () => {
   const { top, root, host } = scratch();
   symlinkSync(host, join(root, "home"));
-  const r = apply(root, specFile(top, [alice({ home: "/home/alice", createHome: true })]));
+  const r = await apply(root, specFile(top, [alice({ home: "/home/alice", createHome: true })]));
   assert.is(r.status, 1);
   assert.ok(r.lines.some((l) => /cannot create home directory ‘\/home\/alice’ of user ‘alice’/.test(l)), r.lines.join("\n"));
   assert.equal(readdirSync(host), []);
 });
 
-test("an existing home that is a symlink (absolute or relative) is left alone with a warning: no chown/chmod through it", () => {
+test("an existing home that is a symlink (absolute or relative) is left alone with a warning: no chown/chmod through it", async () => {
   for (const target of ["abs", "../../host/victim"]) {
     const { top, root, host } = scratch();
     const victim = join(host, "victim");
@@ -137,7 +137,7 @@ test("an existing home that is a symlink (absolute or relative) is left alone wi
     chmodSync(victim, 0o755);
     mkdirSync(join(root, "home"));
     symlinkSync(target === "abs" ? victim : target, join(root, "home/alice"));
-    const r = apply(root, specFile(top, [alice({ home: "/home/alice", createHome: true, homeMode: "700" })]));
+    const r = await apply(root, specFile(top, [alice({ home: "/home/alice", createHome: true, homeMode: "700" })]));
     assert.is(r.status, 0);
     assert.ok(r.lines.includes("warning: not changing the owner or mode of home directory ‘/home/alice’ of user ‘alice’: it is a symbolic link"), r.lines.join("\n"));
     const st = statSync(victim);
@@ -146,7 +146,7 @@ test("an existing home that is a symlink (absolute or relative) is left alone wi
   }
 });
 
-test("an existing home that is an absolute symlink is only ever visited without following it (strace)", () => {
+test("an existing home that is an absolute symlink is only ever visited without following it (strace)", async () => {
   const { top, root, host } = scratch();
   const victim = join(host, "victim-home");
   mkdirSync(victim);
@@ -178,23 +178,23 @@ test("hashedPasswordFile `/../../x` is refused naming the user and field; nothin
   assert.match(planError(root, old).message, /users\[1\]\.passwordFile: passwordFile of user ‘alice’ is not an absolute path/);
 });
 
-test("a hashedPasswordFile reached through an absolute symlink is read inside DIR, never from the host", () => {
+test("a hashedPasswordFile reached through an absolute symlink is read inside DIR, never from the host", async () => {
   const { top, root, host } = scratch();
   writeFileSync(join(host, "secret"), "$6$HOST$secret\n");
   mkdirSync(join(root, "run"));
   symlinkSync(join(host, "secret"), join(root, "run/pw"));
-  const r = apply(root, specFile(top, [alice({ hashedPasswordFile: "/run/pw" })]));
+  const r = await apply(root, specFile(top, [alice({ hashedPasswordFile: "/run/pw" })]));
   assert.is(r.status, 0);
   assert.ok(r.lines.includes("warning: password file ‘/run/pw’ does not exist"), r.lines.join("\n"));
   assert.not.match(readFileSync(join(root, "etc/shadow"), "utf8"), /HOST/);
   // The same link with its target present inside DIR is followed there.
   mkdirSync(join(root, host), { recursive: true });
   writeFileSync(join(root, host, "secret"), "$6$INSIDE$secret\n");
-  assert.is(apply(root, specFile(top, [alice({ hashedPasswordFile: "/run/pw" })], { mutableUsers: false })).status, 0);
+  assert.is((await apply(root, specFile(top, [alice({ hashedPasswordFile: "/run/pw" })], { mutableUsers: false }))).status, 0);
   assert.match(readFileSync(join(root, "etc/shadow"), "utf8"), /^alice:\$6\$INSIDE\$secret:/m);
 });
 
-test("an absolute DIR/etc symlink: passwd and shadow are read and written inside DIR, the host's /etc untouched", () => {
+test("an absolute DIR/etc symlink: passwd and shadow are read and written inside DIR, the host's /etc untouched", async () => {
   const { top, root, host } = scratch();
   const hostEtc = join(host, "etc");
   mkdirSync(hostEtc);
@@ -205,7 +205,7 @@ test("an absolute DIR/etc symlink: passwd and shadow are read and written inside
   mkdirSync(join(inside, ".."), { recursive: true });
   Bun.spawnSync(["mv", join(root, "etc"), inside]);
   symlinkSync(hostEtc, join(root, "etc"));
-  const r = apply(root, specFile(top, [alice()]));
+  const r = await apply(root, specFile(top, [alice()]));
   assert.is(r.status, 0, r.lines.join("\n"));
   assert.equal(snapshot(host), hostBefore);
   const passwd = readFileSync(join(inside, "passwd"), "utf8");
@@ -238,7 +238,7 @@ function homeParentSwapped(victimHasHome: boolean) {
   return { root, plan };
 }
 
-test("a parent of a home swapped for a link between its resolution and the home's open: nothing is chowned where the link leads", () => {
+test("a parent of a home swapped for a link between its resolution and the home's open: nothing is chowned where the link leads", async () => {
   const { root, plan } = homeParentSwapped(true);
   const victim = statSync(join(root, "var/lib/victim/svc"));
   assert.is(victim.uid, 0, "not chowned");
@@ -251,14 +251,14 @@ test("a parent of a home swapped for a link between its resolution and the home'
   assert.equal([made.uid, made.gid, made.mode & 0o777], [4242, 4242, 0o700]);
 });
 
-test("a parent of a missing home swapped for a link after its resolution: no directory appears where the link leads", () => {
+test("a parent of a missing home swapped for a link after its resolution: no directory appears where the link leads", async () => {
   // The mkdir itself must not follow the swapped parent (it would leave root's directory there).
   const { root } = homeParentSwapped(false);
   assert.equal(readdirSync(join(root, "var/lib/victim")), [], "nothing made there");
   assert.equal(readdirSync(join(root, "home/alice/x.old")), [], "nor in the old place");
 });
 
-test("a link a user put among a home's parents is not followed: root makes and chowns nothing where it leads; a link in root's own directories is", () => {
+test("a link a user put among a home's parents is not followed: root makes and chowns nothing where it leads; a link in root's own directories is", async () => {
   const { top, root } = scratch();
   mkdirSync(join(root, "home/alice"), { recursive: true });
   chownSync(join(root, "home/alice"), 1000, 100);
@@ -268,7 +268,7 @@ test("a link a user put among a home's parents is not followed: root makes and c
   // And a link in a root-owned directory (an admin's /srv -> /data/srv): followed as before.
   mkdirSync(join(root, "data/srv"), { recursive: true });
   symlinkSync("/data/srv", join(root, "srv"));
-  const r = apply(root, specFile(top, [
+  const r = await apply(root, specFile(top, [
     { name: "svc", group: "users", shell: "/bin/sh", home: "/home/alice/x/svc", createHome: true, isSystemUser: true },
     { name: "web", group: "users", shell: "/bin/sh", home: "/srv/web", createHome: true, isSystemUser: true },
   ]));
@@ -279,7 +279,7 @@ test("a link a user put among a home's parents is not followed: root makes and c
   assert.match(readFileSync(join(root, "etc/passwd"), "utf8"), /^svc:/m, "the user itself is still made");
 });
 
-test("homes below missing parents are made by descriptor, parents and all, inside the root; a second run changes nothing", () => {
+test("homes below missing parents are made by descriptor, parents and all, inside the root; a second run changes nothing", async () => {
   const { root } = scratch();
   const homes: HomeDir[] = [
     { user: "a", path: "/srv/one/a", uid: 1001, gid: 100, mode: 0o700 },
@@ -298,20 +298,20 @@ test("homes below missing parents are made by descriptor, parents and all, insid
   assert.equal(snapshot(root), before);
 });
 
-test("mutableUsers=false removes every account glibc reads, also with an ID field of `+0`, ` 0` or `00000000000`", () => {
+test("mutableUsers=false removes every account glibc reads, also with an ID field of `+0`, ` 0` or `00000000000`", async () => {
   // glibc reads such fields with strtoul: these are root's UID to every program. Kept as
   // "not records", they would survive as backdoors; update-users-groups.pl removed them.
   const { top, root } = scratch();
   writeFileSync(join(root, "etc/passwd"), "root:x:0:0::/root:/bin/sh\neve:$6$s$h:+0:0::/root:/bin/sh\nmal:x: 0:0::/:/bin/sh\nzed:x:00000000000:0::/:/bin/sh\n+::::::\n");
   writeFileSync(join(root, "etc/group"), "root:x:0:\nshadow:x:42:\nusers:x:100:\nwheelish:x:+0:eve\n");
-  const r = apply(root, specFile(top, [], { mutableUsers: false }));
+  const r = await apply(root, specFile(top, [], { mutableUsers: false }));
   assert.is(r.status, 0, r.lines.join("\n"));
   for (const n of ["eve", "mal", "zed"]) assert.ok(r.lines.includes(`removing user ‘${n}’`), r.lines.join("\n"));
   assert.ok(r.lines.includes("removing group ‘wheelish’"));
   assert.is(readFileSync(join(root, "etc/passwd"), "utf8"), "root:x:0:0::/root:/bin/sh\n+::::::\n", "NIS compat lines stay");
 });
 
-test("an ID map of ours that is corrupt, or remembers IDs outside uid_t, is reported and repaired: never every later run failing, nor a hang", () => {
+test("an ID map of ours that is corrupt, or remembers IDs outside uid_t, is reported and repaired: never every later run failing, nor a hang", async () => {
   const cases: [string, string, RegExp][] = [
     ["uid-map", "{\"alice\":1000", /^warning: \/var\/lib\/nixos\/uid-map: invalid JSON: .*; the IDs it remembers are forgotten and it is written anew$/],
     ["gid-map", "\0".repeat(16), /^warning: \/var\/lib\/nixos\/gid-map: invalid JSON: /],
@@ -324,7 +324,7 @@ test("an ID map of ours that is corrupt, or remembers IDs outside uid_t, is repo
     mkdirSync(join(root, "var/lib/nixos"), { recursive: true });
     writeFileSync(join(root, "var/lib/nixos", file), text);
     const spec = specFile(top, [alice({ autoSubUidGidRange: true })]);
-    const r = apply(root, spec);
+    const r = await apply(root, spec);
     assert.is(r.status, 0, `${file} ${JSON.stringify(text)}: ${r.lines.join("\n")}`);
     assert.ok(r.lines.some((l) => warning.test(l)), r.lines.join("\n"));
     assert.match(readFileSync(join(root, "etc/passwd"), "utf8"), /^alice:x:1000:/m);
@@ -335,7 +335,7 @@ test("an ID map of ours that is corrupt, or remembers IDs outside uid_t, is repo
       assert.is(aside.length, 1, file);
       assert.is(readFileSync(join(root, "var/lib/nixos", aside[0]!), "utf8"), text);
     }
-    const again = apply(root, spec);
+    const again = await apply(root, spec);
     assert.equal([again.status, again.lines], [0, []], "the next run is quiet");
   }
 });
@@ -350,7 +350,7 @@ test("a FIFO as hashedPasswordFile is not read and does not block, also with --d
   assert.is(spawnSync("mkfifo", [join(root, "run/pw")]).status, 0);
   const spec = specFile(top, [alice({ hashedPasswordFile: "/run/pw" }), { name: "bob", group: "users", shell: "/bin/sh" }]);
   assert.is(await cli(["--root", root, "--dry", spec]), 0);
-  const r = apply(root, spec);
+  const r = await apply(root, spec);
   assert.is(r.status, 0, r.lines.join("\n"));
   assert.ok(r.lines.includes("warning: password file ‘/run/pw’ of user ‘alice’ is a FIFO, not a regular file; ignored"), r.lines.join("\n"));
   const passwd = readFileSync(join(root, "etc/passwd"), "utf8");
@@ -359,33 +359,33 @@ test("a FIFO as hashedPasswordFile is not read and does not block, also with --d
   assert.match(readFileSync(join(root, "etc/shadow"), "utf8"), /^alice:!:/m, "no password taken from it");
 });
 
-test("mutableUsers=false: a password file that turns into a FIFO (or holds a ':') leaves the current hash, not `!`", () => {
+test("mutableUsers=false: a password file that turns into a FIFO (or holds a ':') leaves the current hash, not `!`", async () => {
   const { top, root } = scratch();
   mkdirSync(join(root, "run"));
   writeFileSync(join(root, "run/pw"), "$6$good$hash\n");
   const spec = specFile(top, [alice({ hashedPasswordFile: "/run/pw" })], { mutableUsers: false });
-  assert.is(apply(root, spec).status, 0);
+  assert.is((await apply(root, spec)).status, 0);
   assert.match(readFileSync(join(root, "etc/shadow"), "utf8"), /^alice:\$6\$good\$hash:/m);
   rmSync(join(root, "run/pw"));
   assert.is(spawnSync("mkfifo", [join(root, "run/pw")]).status, 0);
-  const r = apply(root, spec);
+  const r = await apply(root, spec);
   assert.is(r.status, 0, r.lines.join("\n"));
   assert.ok(r.lines.some((l) => /is a FIFO, not a regular file; ignored$/.test(l)), r.lines.join("\n"));
   assert.match(readFileSync(join(root, "etc/shadow"), "utf8"), /^alice:\$6\$good\$hash:/m, "left as it is");
   rmSync(join(root, "run/pw"));
   writeFileSync(join(root, "run/pw"), "bad:hash\n");
-  assert.is(apply(root, spec).status, 0);
+  assert.is((await apply(root, spec)).status, 0);
   assert.match(readFileSync(join(root, "etc/shadow"), "utf8"), /^alice:\$6\$good\$hash:/m, "left as it is");
 });
 
-test("a character device (/dev/zero inside DIR), a directory or an oversized file as hashedPasswordFile is not read, with a warning naming user and why", () => {
+test("a character device (/dev/zero inside DIR), a directory or an oversized file as hashedPasswordFile is not read, with a warning naming user and why", async () => {
   const { top, root } = scratch();
   mkdirSync(join(root, "dev"));
   assert.is(spawnSync("mknod", [join(root, "dev/zero"), "c", "1", "5"]).status, 0);
   mkdirSync(join(root, "run/dir"), { recursive: true });
   // Too large for one hash: not read, its content never quoted.
   writeFileSync(join(root, "run/big"), "SECRETCONTENT".repeat(2000));
-  const r = apply(root, specFile(top, [
+  const r = await apply(root, specFile(top, [
     alice({ hashedPasswordFile: "/dev/zero" }),
     { name: "carol", group: "users", shell: "/bin/sh", hashedPasswordFile: "/run/dir" },
     { name: "dave", group: "users", shell: "/bin/sh", hashedPasswordFile: "/run/big" },
@@ -399,7 +399,7 @@ test("a character device (/dev/zero inside DIR), a directory or an oversized fil
   assert.match(readFileSync(join(root, "etc/passwd"), "utf8"), /^dave:/m);
 });
 
-test("the users spec must be a regular file of bounded size: a FIFO does not block, a huge file is not read", () => {
+test("the users spec must be a regular file of bounded size: a FIFO does not block, a huge file is not read", async () => {
   const { top, root } = scratch();
   const fifo = join(top, "spec.fifo");
   assert.is(spawnSync("mkfifo", [fifo]).status, 0);
@@ -426,7 +426,7 @@ test("a database that is a FIFO, or a link to a device, is refused naming it; no
 
 // --- §3: temporaries, shadow's mode, the lock ------------------------------------------------------
 
-test("a run sweeps the temporaries a killed run left beside the users files, and only those", () => {
+test("a run sweeps the temporaries a killed run left beside the users files, and only those", async () => {
   const { top, root } = scratch();
   mkdirSync(join(root, "var/lib/nixos"), { recursive: true });
   const ours = [
@@ -436,29 +436,29 @@ test("a run sweeps the temporaries a killed run left beside the users files, and
   for (const f of [...ours, ...others]) writeFileSync(join(root, f), "$6$leftover$hash\n", { mode: 0o644 });
   // A no-op run sweeps too.
   const spec = specFile(top, [alice()]);
-  assert.is(apply(root, spec).status, 0);
+  assert.is((await apply(root, spec)).status, 0);
   for (const f of ours) writeFileSync(join(root, f), "$6$leftover$hash\n");
-  assert.is(apply(root, spec).status, 0);
+  assert.is((await apply(root, spec)).status, 0);
   for (const f of ours) assert.not.ok(existsSync(join(root, f)), f);
   for (const f of others) assert.ok(existsSync(join(root, f)), f);
 });
 
-test("an existing world-readable /etc/shadow is made 0640 root:shadow on every run, also when its content stays", () => {
+test("an existing world-readable /etc/shadow is made 0640 root:shadow on every run, also when its content stays", async () => {
   const { top, root } = scratch();
   const spec = specFile(top, [alice()]);
-  assert.is(apply(root, spec).status, 0);
+  assert.is((await apply(root, spec)).status, 0);
   const shadow = join(root, "etc/shadow");
   const content = readFileSync(shadow, "utf8");
   chmodSync(shadow, 0o644);
   spawnSync("chown", ["0:0", shadow]);
-  assert.is(apply(root, spec).status, 0);
+  assert.is((await apply(root, spec)).status, 0);
   assert.is(readFileSync(shadow, "utf8"), content);
   const st = statSync(shadow);
   assert.is(st.mode & 0o7777, 0o640);
   assert.is(st.gid, 42);
   // Rewritten content gets the same, not the old file's mode.
   chmodSync(shadow, 0o666);
-  assert.is(apply(root, specFile(top, [alice({ hashedPassword: "$6$new$hash" })])).status, 0);
+  assert.is((await apply(root, specFile(top, [alice({ hashedPassword: "$6$new$hash" })]))).status, 0);
   assert.is(statSync(shadow).mode & 0o7777, 0o640);
 });
 
@@ -482,7 +482,7 @@ sys.stdin.read()`, join(root, "etc/.pwd.lock")], { stdio: ["pipe", "pipe", "inhe
   assert.is(statSync(join(root, "etc/.pwd.lock")).mode & 0o777, 0o600);
 });
 
-test("a FIFO, a directory or a link at /etc/.pwd.lock is moved aside, never opened or followed: no hang, the run goes on", () => {
+test("a FIFO, a directory or a link at /etc/.pwd.lock is moved aside, never opened or followed: no hang, the run goes on", async () => {
   for (const what of ["FIFO", "directory", "link"]) {
     const { top, root } = scratch();
     const lockPath = join(root, "etc/.pwd.lock");
@@ -491,7 +491,7 @@ test("a FIFO, a directory or a link at /etc/.pwd.lock is moved aside, never open
     if (what === "FIFO") assert.is(spawnSync("mkfifo", [lockPath]).status, 0);
     else if (what === "directory") mkdirSync(lockPath);
     else symlinkSync(victim, lockPath);
-    const r = apply(root, specFile(top, [alice()]));
+    const r = await apply(root, specFile(top, [alice()]));
     assert.is(r.status, 0, `${what}: ${r.lines.join("\n")}`);
     assert.ok(r.lines.some((l) => /^warning: \/etc\/\.pwd\.lock was not a regular file; moved to .*\.pwd\.lock\.broken-\d+$/.test(l)), r.lines.join("\n"));
     assert.match(readFileSync(join(root, "etc/passwd"), "utf8"), /^alice:/m);
@@ -502,21 +502,21 @@ test("a FIFO, a directory or a link at /etc/.pwd.lock is moved aside, never open
 
 // --- §5 ------------------------------------------------------------------------------------------
 
-test("NIS compat lines, comments and odd fields of passwd/group (and shadow) are kept verbatim, in place", () => {
+test("NIS compat lines, comments and odd fields of passwd/group (and shadow) are kept verbatim, in place", async () => {
   const { top, root } = scratch();
   writeFileSync(join(root, "etc/passwd"), "# local users\nroot:x:0:0::/root:/bin/sh\nodd:x:12abc:0::/:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n+::::::\n");
   writeFileSync(join(root, "etc/group"), "root:x:0:\nshadow:x:42:\nusers:x:100:\n# a comment\n+:::\n");
-  assert.is(apply(root, specFile(top, [alice()])).status, 0);
+  assert.is((await apply(root, specFile(top, [alice()]))).status, 0);
   assert.is(readFileSync(join(root, "etc/passwd"), "utf8"),
     "# local users\nroot:x:0:0::/root:/bin/sh\nodd:x:12abc:0::/:/bin/sh\nalice:x:1000:100::/var/empty:/bin/sh\nnobody:x:65534:65534::/:/bin/sh\n+::::::\n");
   assert.is(readFileSync(join(root, "etc/group"), "utf8"), "root:x:0:\nshadow:x:42:\nusers:x:100:\n# a comment\n+:::\n");
   // /etc/shadow's NIS and comment lines too (the Perl script dropped them with the users it removed).
   writeFileSync(join(root, "etc/shadow"), "# hashes\nroot:!:1::::::\n+::::::::\n");
-  assert.is(apply(root, specFile(top, [alice()])).status, 0);
+  assert.is((await apply(root, specFile(top, [alice()]))).status, 0);
   assert.is(readFileSync(join(root, "etc/shadow"), "utf8"), "# hashes\nroot:!:1::::::\n+::::::::\nalice:!:1::::::\nnobody:!:1::::::\n");
 });
 
-test("a declared UID or GID that an imperative user or group already has is refused while planning", () => {
+test("a declared UID or GID that an imperative user or group already has is refused while planning", async () => {
   const { top, root } = scratch();
   writeFileSync(join(root, "etc/passwd"), "root:x:0:0::/root:/bin/sh\ncarol:x:1500:100::/home/carol:/bin/sh\n");
   writeFileSync(join(root, "etc/group"), "root:x:0:\nshadow:x:42:\nusers:x:100:\nlocal:x:600:\n");
