@@ -29,9 +29,9 @@ import { CLEAN, formatClean } from "./clean.ts";
 import { idTables, isFixedOwner, ownerInRange, resolveOwner } from "./owners.ts";
 import { ETC_LOCK, parentName, STATIC } from "./paths.ts";
 import { managedDirs } from "../users/files.ts";
-import { canonicalInRoot, resolveInRoot, withResolveCache } from "../fs/root.ts";
+import { resolveInRoot, withResolveCache } from "../fs/root.ts";
 import { type EtcOp, type EtcPlan, opMessage } from "./plan.ts";
-import { etcDirHostPath, etcHostPath, intoStatic } from "./state.ts";
+import { etcDirHostPath, etcHostPath, inStore, intoStatic } from "./state.ts";
 
 /** Where messages go (setup-etc.pl prints all of them on stderr). */
 export interface ApplyOutput {
@@ -39,9 +39,6 @@ export interface ApplyOutput {
   /** Called after each operation (progress; tests check invariants between operations). */
   afterOp?(op: EtcOp): void;
 }
-
-/** The Nix store, as seen inside the root. */
-const STORE_DIR = "/nix/store";
 
 /**
  * The host path of `/etc/NAME` to write, chown or remove: parents resolved inside the root
@@ -52,22 +49,7 @@ const STORE_DIR = "/nix/store";
 function writablePath(root: string, name: string, etc?: string): string | undefined {
   const p = etcHostPath(root, name, false, etc);
   if (p === undefined) return undefined;
-  const inRoot = p.slice(root.replace(/\/+$/, "").length);
-  return storeDirsOf(root).some((d) => inRoot.startsWith(`${d}/`)) ? undefined : p;
-}
-
-/** The store's path inside a root, as named and as resolved there (`/nix` may be a link), by root. */
-const storeDirs = new Map<string, string[]>();
-
-function storeDirsOf(root: string): string[] {
-  let dirs = storeDirs.get(root);
-  if (dirs === undefined) {
-    let resolved = STORE_DIR;
-    try { resolved = canonicalInRoot(root, STORE_DIR); } catch { /* a loop: the name alone */ }
-    dirs = resolved === STORE_DIR ? [STORE_DIR] : [STORE_DIR, resolved];
-    storeDirs.set(root, dirs);
-  }
-  return dirs;
+  return inStore(root, p) ? undefined : p;
 }
 
 /** writablePath, or an error naming the entry. */

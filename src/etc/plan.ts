@@ -165,16 +165,21 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     for (let p = parentName(name); p !== ""; p = parentName(p)) if (replacedByDir.has(p)) return true;
     return false;
   };
-  const dirUsable = (dir: string): "yes" | "make" | "replace" | "blocked" => {
+  const dirUsable = (dir: string): "yes" | "make" | "unlink" | "replace" | "blocked" | "store" => {
     if (madeDirs.has(dir)) return "yes";
     if (belowReplaced(dir)) return "make";
     const s = state.nodes.get(dir);
+    // A link into /etc/static the walk did not report (under /etc/nixos, which it never enters)
+    // where the tree has a directory: ours, replaced by it (a mkdir there failed at every run).
+    if (s?.type === "link" && intoStatic(s.linkTarget!) && !removed.has(dir)) return "unlink";
     if (!s || s.type === "none" || removed.has(dir) || (s.type === "link" && intoStatic(s.linkTarget!))) return "make";
     if (s.type === "dir") return "yes";
     // A copy or a direct link of ours where the new tree has a directory: replaced by it (else it
     // would block that directory's entries at every run, and .clean would forget it).
     if ((s.type === "file" || s.type === "link") && oldClean.has(dir) && tree.byName.get(dir)?.kind === "directory") return "replace";
-    if (s.type === "link" && s.leadsToDir) return "yes";
+    // A link into the store: nothing may be written below it (the applier refuses it too), so
+    // its entries are refused here, by name, and --dry says so.
+    if (s.type === "link" && s.leadsToDir) return s.intoStore ? "store" : "yes";
     return "blocked";
   };
   /** The directories to sweep (see EtcPlan.dirs): of those this run manages, where loading saw a temporary or did not list. */
@@ -191,7 +196,12 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     for (const dir of chain) {
       const u = dirUsable(dir);
       if (u === "blocked") return `error: not setting up ${q(name)}: ‘/etc/${dir}’ is in the way and is not a directory`;
+      if (u === "store") return `error: not setting up ${q(name)}: ‘/etc/${dir}’ is a link into the Nix store; nothing is written there`;
       if (u === "make") { ops.push({ op: "mkdir", name: dir }); }
+      if (u === "unlink") {
+        ops.push({ op: "remove-link", name: dir, toDirectory: true });
+        removed.add(dir);
+      }
       if (u === "replace") {
         ops.push({ op: "file-to-dir", name: dir, was: state.nodes.get(dir)!.type === "file" ? "file" : "link" });
         replacedByDir.add(dir);
@@ -283,7 +293,10 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   }
   const cleanText = formatClean(copied);
   ops.push({ op: "clean", names: [...new Set(copied)], changed: cleanText !== state.cleanText });
-  if (!state.hasTag) ops.push({ op: "tag" });
+  // /etc/NIXOS made once every entry is in place: also when the old tree declared it (a link into
+  // /etc/static, or a copy) and this run removes it as obsolete, as setup-etc.pl recreates it last.
+  const tagRemoved = removed.has("NIXOS") || (oldClean.has("NIXOS") && !tree.byName.has("NIXOS"));
+  if (!state.hasTag || tagRemoved) ops.push({ op: "tag" });
   // Where the walk of /etc listed a directory and saw no temporary, there is none to sweep. The
   // static links were found by that walk, in directories it listed: only temporaries there count.
   if (state.listedDirs === undefined || (state.dirsWithTemps?.size ?? 1) > 0) {

@@ -6,7 +6,7 @@ import { type Dirent, lstatSync, readdirSync, readlinkSync, statSync, type Stats
 import { CLEAN, parseClean } from "./clean.ts";
 import { type IdTables, idTables } from "./owners.ts";
 import { parentName, STATIC } from "./paths.ts";
-import { isSymlinkAt, knownMissingAt, noteLinkTargetAt, knownRegularAt, linkTargetAt, memoised, noteRegularAt, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
+import { canonicalInRoot, isSymlinkAt, knownMissingAt, noteLinkTargetAt, knownRegularAt, linkTargetAt, memoised, noteRegularAt, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
 import { InputFileError, MAX_BYTES, readRegularFileOptional, readRegularTextOptional } from "../fs/read.ts";
 import { isTempName } from "../fs/staged.ts";
@@ -21,6 +21,11 @@ export interface NodeState {
    * /etc/static is always replaced or removed, so where it leads is never asked (nor resolved).
    */
   leadsToDir?: boolean;
+  /**
+   * For a link leading to a directory: whether that directory is in the Nix store (an admin's link
+   * there, or an old direct link): nothing is written below it, so its entries are refused.
+   */
+  intoStore?: boolean;
   /**
    * For a directory where the tree declares a link or a copy: whether it holds only links into
    * /etc/static (and such directories). Not looked into where the tree declares a directory too.
@@ -63,14 +68,42 @@ export interface EtcState {
   /** Owner tables as they will be once /etc is set up. */
   ids: IdTables;
   /**
-   * The directories (relative to /etc, "" for /etc) the walk for static links listed, and those
-   * among them holding a temporary name of ours: a killed run's leftovers are only looked for
-   * again, under the lock, where the walk saw one or did not look.
+   * The directories (relative to /etc, "" for /etc) the walk for static links listed, or that were
+   * listed for temporaries alone (one holding an entry or a `.clean` name that the walk does not
+   * enter: under /etc/nixos, or reached through a link such as `/etc/ssh -> /persist/ssh`), and
+   * those among them holding a temporary name of ours: a killed run's leftovers are only looked
+   * for again, under the lock, where one was seen or nobody looked.
    */
   listedDirs?: { has(dir: string): boolean };
   /** The names in `nodes` where a directory is (the only ones a link or a copy may replace as a whole). */
   dirNodes?: readonly string[];
   dirsWithTemps?: ReadonlySet<string>;
+}
+
+/** The Nix store, as seen inside the root. */
+const STORE_DIR = "/nix/store";
+
+/** The store's path inside a root, as named and as resolved there (`/nix` may be a link), by root. */
+const storeDirs = new Map<string, string[]>();
+
+function storeDirsOf(root: string): string[] {
+  let dirs = storeDirs.get(root);
+  if (dirs === undefined) {
+    let resolved = STORE_DIR;
+    try { resolved = canonicalInRoot(root, STORE_DIR); } catch { /* a loop: the name alone */ }
+    dirs = resolved === STORE_DIR ? [STORE_DIR] : [STORE_DIR, resolved];
+    storeDirs.set(root, dirs);
+  }
+  return dirs;
+}
+
+/**
+ * Whether the host path `host` (resolved inside `root`) is in the Nix store: nothing is written
+ * there (read-only on a running NixOS, but not in the initrd's /sysroot nor under --root).
+ */
+export function inStore(root: string, host: string): boolean {
+  const inRoot = host.slice(root.replace(/\/+$/, "").length);
+  return storeDirsOf(root).some((d) => inRoot.startsWith(`${d}/`));
 }
 
 /** Whether a link target points into /etc/static. */
@@ -112,6 +145,9 @@ function onlyStatic(host: string, name: string): boolean {
     // Unreadable: not known to hold only static links, so it is kept (with setup-etc.pl's warning).
     try { listed = readdirSync(host, { withFileTypes: true }); } catch { return false; }
     for (const d of listed) {
+      // A killed run's temporary is ours: swept before anything is done, or removed with the
+      // directory (counted as the admin's, it kept the directory this run and not the next).
+      if (isTempName(d.name)) continue;
       const here = `${host}/${d.name}`;
       const inEtc = `${name}/${d.name}`;
       if (isSymlink(d, here)) { if (!intoStatic(linkTargetAt(here)) && !ourNames?.has(inEtc)) return false; }
@@ -225,14 +261,15 @@ function observe(root: string, e: EtcEntry, parent: string, dir: string | undefi
 function linkState(root: string, name: string, dir: string, leaf: string, linkTarget: string): NodeState {
   if (intoStatic(linkTarget)) return { type: "link", linkTarget };
   let leadsToDir = false;
+  let to: string | undefined;
   // The resolution starts at this link, already read.
   noteLinkTargetAt(`${dir}/${leaf}`, linkTarget);
   try {
     // The resolution's own lstat of where it ends may have found a regular file already.
-    const to = resolveInRoot(root, `/etc/${name}`);
+    to = resolveInRoot(root, `/etc/${name}`);
     leadsToDir = !knownRegularAt(to) && statSync(to).isDirectory();
   } catch { /* dangling */ }
-  return { type: "link", linkTarget, leadsToDir };
+  return { type: "link", linkTarget, leadsToDir, ...(leadsToDir && inStore(root, to!) ? { intoStore: true } : {}) };
 }
 
 /**
@@ -269,7 +306,7 @@ function oldContent(host: string, name: string): Buffer | undefined {
 
 /**
  * Finds links into /etc/static under /etc (resolved inside the root), never looking under
- * /etc/nixos, and records in `listing` what each directory it listed holds. Temporary names of an
+ * /etc/nixos (a link at /etc/nixos itself is found), and records in `listing` what each directory it listed holds. Temporary names of an
  * earlier, killed run are skipped: applying sweeps them.
  */
 function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: Listing, dirsWithTemps: Set<string>): StaticLink[] {
@@ -309,11 +346,13 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
     const walkedInTree = rel === "" || tree.byName.get(rel)?.kind === "directory";
     for (const base of sortStringsBytewise(names)) {
       const name = rel === "" ? base : `${rel}/${base}`;
-      if (name === "nixos") continue;
       const what = seen.get(base)!;
       if (typeof what === "string") {
+        // /etc/nixos itself included: a link into /etc/static there is ours like any other (kept,
+        // it made every later tree with a nixos/ directory fail to set it up, at every run).
         if (intoStatic(what)) found.push({ name, target: what, stillDeclared: stillDeclared(rel, base, name, walkedInTree) });
-      } else if (what === DIR) {
+      } else if (what === DIR && name !== "nixos") {
+        // Never under /etc/nixos, where the NixOS sources live (setup-etc.pl prunes it too).
         const sub = `${host}/${base}`;
         // Resolutions under /etc (of links that are not into /etc/static) need no lstat of it.
         noteSymlinkAt(sub, false);
@@ -422,6 +461,32 @@ function loadEtcStateNow(root: string, tree: EtcTree, planned?: ReadonlyMap<stri
     nodes.set(e.name, node);
     if (node.type === "dir") dirNodes.push(e.name);
   }
+  // Directories the walk did not list (it never enters /etc/nixos nor follows a link) where this
+  // run manages names: listed once here, so that a run with nothing to do there stays a no-op
+  // instead of sweeping them (and taking the lock) at every run.
+  const lookedDirs = new Set<string>();
+  const look = (parent: string) => {
+    if (listing.has(parent) || lookedDirs.has(parent)) return;
+    let host = dirHosts.get(parent);
+    if (host === undefined && !dirHosts.has(parent)) {
+      try { host = etcDirHostPath(root, parent, false, etc); } catch { host = null; }
+    }
+    // Under a link into /etc/static, or not resolvable: the sweep skips it as well.
+    if (typeof host !== "string") { lookedDirs.add(parent); return; }
+    let here: string[];
+    try {
+      here = readdirSync(host);
+    } catch (e) {
+      // Missing (made by this run) holds nothing; otherwise the sweep tries under the lock.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") lookedDirs.add(parent);
+      return;
+    }
+    lookedDirs.add(parent);
+    if (here.some(isTempName)) dirsWithTemps.add(parent);
+  };
+  for (const e of tree.entries) if (e.kind !== "file") look(parentName(e.name));
+  for (const name of names) look(parentName(name));
   let staticTarget: string | undefined;
   let staticInTheWay: string | undefined;
   const listedStatic = top?.get(STATIC);
@@ -442,6 +507,6 @@ function loadEtcStateNow(root: string, tree: EtcTree, planned?: ReadonlyMap<stri
   const group = orEmpty(() => declaredText(root, tree, "group") ?? planned?.get("/etc/group") ?? etcText("group", "/etc/group"), "group")!;
   return {
     staticTarget, ...(staticInTheWay ? { staticInTheWay } : {}), staticLinks, nodes, clean: names, cleanRefused: refused, unreadable,
-    cleanText, hasTag, ids: idTables(passwd, group), listedDirs: listing, dirsWithTemps, dirNodes,
+    cleanText, hasTag, ids: idTables(passwd, group), listedDirs: { has: (dir) => listing.has(dir) || lookedDirs.has(dir) }, dirsWithTemps, dirNodes,
   };
 }

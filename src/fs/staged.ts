@@ -40,13 +40,29 @@ export function tempSuffix(): string {
   return `${tempTag}${(++tempCount).toString(36)}`;
 }
 
+/** The longest name of a directory entry (NAME_MAX), in bytes. */
+const NAME_MAX = 255;
+
 /**
  * The one temporary-name scheme of stagehand: `.NAME.stagehand-[TAG-]SUFFIX` beside the target
  * (same directory, so the rename stays on one file system). `tag` says what kind of temporary
- * it is (e.g. a link or a directory being swapped in); sweepTemps recognises every kind.
+ * it is (e.g. a link or a directory being swapped in); sweepTemps recognises every kind. A NAME
+ * too long for the scheme to fit NAME_MAX bytes is cut (whole characters), so a legal target name
+ * of up to 255 bytes can still be replaced atomically; the name stays one sweepTemps recognises.
  */
 export function tempPathFor(path: string, tag?: string): string {
-  return join(dirname(path), `.${basename(path)}.stagehand-${tag ? `${tag}-` : ""}${tempSuffix()}`);
+  const suffix = `.stagehand-${tag ? `${tag}-` : ""}${tempSuffix()}`;
+  let base = basename(path);
+  const room = NAME_MAX - 1 - Buffer.byteLength(suffix);
+  if (Buffer.byteLength(base) > room) {
+    let cut = "";
+    for (const ch of base) {
+      if (Buffer.byteLength(cut + ch) > room) break;
+      cut += ch;
+    }
+    base = cut;
+  }
+  return join(dirname(path), `.${base}${suffix}`);
 }
 
 /** A name made by tempPathFor: a dot, the target's name, `.stagehand-`, an optional tag, the suffix. */

@@ -1,6 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tempPathFor } from "../../../src/fs/staged.ts";
 import { spawnSync } from "node:child_process";
 import { planEtcSetup } from "../../../src/etc/step.ts";
 import { join } from "node:path";
@@ -155,6 +156,62 @@ test("--diff shows the content change of a copied file", async () => {
   const lines = planLines(plan, { diff: true });
   assert.ok(lines.includes("would update ‘/etc/conf’ (mode 0644, owner +0:+0 = 0:0)"));
   assert.ok(lines.includes("-b=2") && lines.includes("+b=3") && lines.includes("--- a/etc/conf"), lines.join("\n"));
+});
+
+test("/etc/NIXOS that the old tree declared (a link or a copy) and this one does not is made again in the same run", async () => {
+  for (const mode of [undefined, "0644"]) {
+    const root = makeUserRoot();
+    assert.is((await setup(root, { NIXOS: { text: "", mode }, hosts: { text: "h\n" } })).status, 0);
+    const r = await setup(root, { hosts: { text: "h\n" } });
+    assert.is(r.status, 0, r.messages.join("\n"));
+    assert.ok(lstatSync(join(root, "etc/NIXOS")).isFile(), `${mode}: /etc/NIXOS is there`);
+    assert.equal((await setup(root, { hosts: { text: "h\n" } })).lines, [], `${mode}: nothing left to do`);
+  }
+});
+
+test("/etc/nixos itself a link into /etc/static is an obsolete link like any other: a later tree's nixos/ directory is set up", async () => {
+  const root = makeUserRoot();
+  assert.is((await setup(root, { nixos: { dir: { "configuration.nix": "{ }\n" } }, hosts: { text: "h\n" } })).status, 0);
+  assert.is(readlinkSync(join(root, "etc/nixos")), "/etc/static/nixos");
+  const entries = { "nixos/x": { text: "x\n" }, hosts: { text: "h\n" } };
+  const r = await setup(root, entries);
+  assert.is(r.status, 0, r.messages.join("\n"));
+  assert.equal(r.messages, ["removing obsolete symlink ‘/etc/nixos’..."]);
+  assert.is(readlinkSync(join(root, "etc/nixos/x")), "/etc/static/nixos/x");
+  assert.equal((await setup(root, entries)).lines, []);
+  // Under /etc/nixos (never walked), a link into /etc/static where the tree now has a directory.
+  assert.is((await setup(root, { "nixos/d": { dir: { a: "a\n" } }, hosts: { text: "h\n" } })).status, 0);
+  const deeper = { "nixos/d/y": { text: "y\n" }, hosts: { text: "h\n" } };
+  const r2 = await setup(root, deeper);
+  assert.is(r2.status, 0, r2.messages.join("\n"));
+  assert.is(readlinkSync(join(root, "etc/nixos/d/y")), "/etc/static/nixos/d/y");
+  assert.equal((await setup(root, deeper)).lines, []);
+});
+
+test("an entry below an admin's link into the Nix store is refused while planning, by name (and --dry says so)", async () => {
+  const root = makeUserRoot();
+  const etc = buildEtcTree(root, { "y/x": { text: "x\n" }, "y/c": { text: "c\n", mode: "0644" }, hosts: { text: "h\n" } });
+  symlinkSync(etc, join(root, "etc/y")); // any store directory
+  const { lines, failed } = planEtcSetup(root, etc, {}, false);
+  assert.ok(failed);
+  for (const n of ["c", "x"]) assert.ok(lines.includes(`error: not setting up ‘/etc/y/${n}’: ‘/etc/y’ is a link into the Nix store; nothing is written there`), lines.join("\n"));
+  assert.not.ok(lines.some((l) => l.startsWith("would link ‘/etc/y/") || l.startsWith("would copy ‘/etc/y/")), lines.join("\n"));
+  const r = await setup(root, { "y/x": { text: "x\n" }, "y/c": { text: "c\n", mode: "0644" }, hosts: { text: "h\n" } });
+  assert.is(r.status, 1);
+  assert.equal(r.messages.filter((m) => !m.includes("is a link into the Nix store; nothing is written there")), []);
+  assert.is(readlinkSync(join(root, "etc/hosts")), "/etc/static/hosts");
+});
+
+test("a directory of static links holding a killed run's temporary is still replaced by the declared link, in one run", async () => {
+  const root = makeUserRoot();
+  assert.is((await setup(root, { "a/x": { text: "x\n" }, hosts: { text: "h\n" } })).status, 0);
+  writeFileSync(tempPathFor(join(root, "etc/a/x")), "half", { mode: 0o600 });
+  const entries = { a: { text: "a\n" }, hosts: { text: "h\n" } };
+  const r = await setup(root, entries);
+  assert.is(r.status, 0, r.messages.join("\n"));
+  assert.equal(r.messages, ["removing obsolete symlink ‘/etc/a/x’..."], "not a directory of user files");
+  assert.is(readlinkSync(join(root, "etc/a")), "/etc/static/a");
+  assert.equal((await setup(root, entries)).lines, []);
 });
 
 test("links into /etc/static under /etc/nixos are never looked at", async () => {

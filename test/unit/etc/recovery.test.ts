@@ -180,6 +180,25 @@ test("a no-op run needs no lock (it writes nothing), but one with a killed run's
   }
 });
 
+test("directories the walk of /etc does not enter (/etc/nixos, one reached through a link) keep a rerun a no-op; a killed run's temporary there is still swept", async () => {
+  const root = makeUserRoot("etc-sweep-");
+  mkdirSync(join(root, "persist/ssh"), { recursive: true });
+  symlinkSync("/persist/ssh", join(root, "etc/ssh"));
+  const entries = { "ssh/sshd_config": { text: "p\n", mode: "0600" }, "nixos/x": { text: "x\n" }, hosts: { text: "h\n" } };
+  assert.is((await setup(root, entries)).status, 0);
+  const etc = buildEtcTree(root, entries);
+  const again = planEtcSetup(root, etc, {}, false).data;
+  assert.ok(isNoop(again), JSON.stringify(again.dirs));
+  const left = [tempPathFor(join(root, "persist/ssh/sshd_config")), tempPathFor(join(root, "etc/nixos/x"), "link")];
+  writeFileSync(left[0]!, "half", { mode: 0o600 });
+  symlinkSync("/etc/static/nixos/x", left[1]!);
+  const sweep = planEtcSetup(root, etc, {}, false).data;
+  assert.equal(sweep.dirs.sort(), ["nixos", "ssh"]);
+  assert.is(await applyEtc(root, sweep, { stderr: () => {} }), 0);
+  for (const p of left) assert.not.ok(lstatExists(p), p);
+  assert.ok(isNoop(planEtcSetup(root, etc, {}, false).data));
+});
+
 test("/etc/static that is a real directory is refused before any link is made", async () => {
   for (const make of [(p: string) => mkdirSync(p), (p: string) => writeFileSync(p, "")]) {
     const root = makeUserRoot("etc-static-");

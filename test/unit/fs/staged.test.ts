@@ -29,6 +29,25 @@ test("a staging that fails leaves no temporary file behind", async () => {
   assert.throws(() => stageFile(join(d, "missing/x"), Buffer.from("x"), { mode: 0o644 }));
 });
 
+test("a target name of up to 255 bytes gets a temporary name that fits NAME_MAX, recognised by the sweep", async () => {
+  const d = dir();
+  // 254 bytes of two-byte characters, and the longest plain name.
+  for (const name of ["é".repeat(127), "n".repeat(255)]) {
+    for (const tag of [undefined, "link", "new", "old", "dir"]) {
+      const tmp = tempPathFor(join(d, name), tag);
+      const base = tmp.slice(d.length + 1);
+      assert.ok(Buffer.byteLength(base) <= 255, `${Buffer.byteLength(base)} bytes`);
+      assert.ok(isTempName(base), base);
+      assert.not.ok(base.includes("\uFFFD"), "cut at a character boundary");
+    }
+    const f = stageFile(join(d, name), Buffer.from("x\n"), { mode: 0o644 });
+    renameSync(f.tmp, f.path);
+    assert.is(readFileSync(join(d, name), "utf8"), "x\n");
+    writeFileSync(tempPathFor(join(d, name)), "left by a killed run");
+    assert.is(sweepTemps(d).length, 1);
+  }
+});
+
 for (const n of [2, SYNCFS_FROM + 3]) {
   test(`${n} staged files are made durable together, then published by rename (${n < SYNCFS_FROM ? "fsync each" : "syncfs"})`, async () => {
     const d = dir();
