@@ -19,8 +19,11 @@ export type EtcOp =
    * directory there instead, the directory is built beside the link and swapped in.
    */
   | { op: "remove-link"; name: string; toDirectory?: boolean; insideReplacedDir?: boolean }
-  /** Remove a directory holding only links into /etc/static, to put a link in its place. */
-  | { op: "replace-dir"; name: string }
+  /**
+   * Remove a directory holding only links into /etc/static (and copies or direct links of this
+   * step's, listed in `.clean`), to put a link (or, `copy`, a copy) in its place.
+   */
+  | { op: "replace-dir"; name: string; copy?: boolean }
   /**
    * Put a directory in place of a copy or a direct link this step made (listed in `.clean`) where
    * the new tree has a directory: built aside and swapped in once complete, as for remove-link.
@@ -92,7 +95,7 @@ function opLine(op: EtcOp): string {
   switch (op.op) {
     case "static": return `would link /etc/${STATIC} to ${op.target}`;
     case "remove-link": return `would remove obsolete symlink ${q(op.name)}`;
-    case "replace-dir": return `would replace directory ${q(op.name)} (only links into /etc/static) with a link`;
+    case "replace-dir": return `would replace directory ${q(op.name)} (only links into /etc/static and files of this step's) with a ${op.copy ? "copy" : "link"}`;
     case "mkdir": return `would create directory ${q(op.name)}`;
     case "link": return `would link ${q(op.name)} to ${op.target}`;
     case "copy": return `would ${op.old ? "update" : "copy"} ${q(op.name)} (mode ${octal(op.mode)}, owner ${op.user}:${op.group} = ${op.uid}:${op.gid})`;
@@ -253,7 +256,7 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
         ops.push({ op: "warn", message: userFilesWarning(e.name) }, { op: "warn", message: failure });
         continue;
       }
-      ops.push({ op: "replace-dir", name: e.name });
+      ops.push({ op: "replace-dir", name: e.name, ...(e.kind === "copy" ? { copy: true } : {}) });
       current = { type: "none" };
     } else if (s.type === "link" && s.leadsToDir && !intoStatic(s.linkTarget!)) {
       // setup-etc.pl warns here too, although replacing a link always works.
@@ -296,7 +299,11 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   // /etc/NIXOS made once every entry is in place: also when the old tree declared it (a link into
   // /etc/static, or a copy) and this run removes it as obsolete, as setup-etc.pl recreates it last.
   const tagRemoved = removed.has("NIXOS") || (oldClean.has("NIXOS") && !tree.byName.has("NIXOS"));
-  if (!state.hasTag || tagRemoved) ops.push({ op: "tag" });
+  // Not when this plan puts the tree's own /etc/NIXOS there (a link, a copy, a directory of its
+  // entries): the tag would find it (EEXIST), and --dry would announce a file never made.
+  const tagPlaced = ops.some((o) => "name" in o && o.name === "NIXOS"
+    && (o.op === "link" || o.op === "copy" || o.op === "mkdir" || o.op === "file-to-dir" || (o.op === "remove-link" && o.toDirectory === true)));
+  if ((!state.hasTag || tagRemoved) && !tagPlaced) ops.push({ op: "tag" });
   // Where the walk of /etc listed a directory and saw no temporary, there is none to sweep. The
   // static links were found by that walk, in directories it listed: only temporaries there count.
   if (state.listedDirs === undefined || (state.dirsWithTemps?.size ?? 1) > 0) {

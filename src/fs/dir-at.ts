@@ -18,7 +18,9 @@ export const REPLACED = "REPLACED";
 export function kernelNames(root: string): (host: string) => string {
   const prefix = root.replace(/\/+$/, "");
   const real = realpathSync(root).replace(/\/+$/, "");
-  return (host) => (real + host.slice(prefix.length)) || "/";
+  // The root's own `/` resolves to `ROOT/`; the kernel names it `ROOT`: without the trailing
+  // slash, a home directly below `/` (NixOS's /root) is not taken for a replaced parent.
+  return (host) => (real + host.slice(prefix.length)).replace(/(?<=.)\/+$/, "") || "/";
 }
 
 /**

@@ -129,6 +129,29 @@ test("refusals: unknown owners, bad modes, a file in the way, bad .clean lines �
   assert.not.ok(opSummary(plan).includes("remove-file ../../outside"), "a .clean line escaping /etc is never removed");
 });
 
+test("a tree that declares /etc/NIXOS itself (a link, a copy, a directory): --dry does not also announce creating the tag (found by graph/dry-exact)", async () => {
+  // The tag's O_EXCL create finds the tree's own node there: "would create /etc/NIXOS" named a
+  // file the real run never made.
+  const cases: [Record<string, FixtureEntry>, string][] = [
+    [{ NIXOS: { text: "t\n", mode: "direct-symlink" } }, "link NIXOS"],
+    [{ NIXOS: { text: "t\n", mode: "0644" } }, "copy NIXOS"],
+    [{ "NIXOS/y": { text: "t\n" } }, "mkdir NIXOS"],
+  ];
+  for (const [entries, op] of cases) {
+    const plan = planFor(makeUserRoot(), entries);
+    assert.ok(opSummary(plan).includes(op), JSON.stringify(opSummary(plan)));
+    assert.not.ok(opSummary(plan).includes("tag"), op);
+  }
+});
+
+test("a directory of static links replaced by a copy says so: --dry names a copy, not a link (found by graph/dry-exact)", async () => {
+  const root = makeUserRoot();
+  mkdirSync(join(root, "etc/d"));
+  symlinkSync("/etc/static/d/x", join(root, "etc/d/x"));
+  const plan = planFor(root, { d: { text: "t\n", mode: "0644" } });
+  assert.ok(planLines(plan, { diff: false }).includes("would replace directory ‘/etc/d’ (only links into /etc/static and files of this step's) with a copy"), planLines(plan, { diff: false }).join("\n"));
+});
+
 test("IN_NIXOS_ENTER leaves resolv.conf alone (and keeps it in .clean)", async () => {
   const root = makeUserRoot();
   await setup(root, { "resolv.conf": { text: "nameserver 1.1.1.1\n", mode: "0644" } });

@@ -279,6 +279,21 @@ test("a link a user put among a home's parents is not followed: root makes and c
   assert.match(readFileSync(join(root, "etc/passwd"), "utf8"), /^svc:/m, "the user itself is still made");
 });
 
+test("a home directly below the root's / (NixOS's /root, createHome) is made and owned under --root, not taken for a replaced parent", async () => {
+  // DIR's `/` resolves to `DIR/`, which the kernel names `DIR`: the check of the parent failed,
+  // every run warned "a directory above it was replaced" and exited 1 (found by graph/dry-exact).
+  const { root } = scratch();
+  const spec = specFile(root, [], { users: [{ ...rootUser, createHome: true, homeMode: "700" }, { name: "svc", uid: 1500, group: "users", home: "/svc", createHome: true, homeMode: "750", shell: "/bin/sh" }] });
+  for (let i = 0; i < 2; i++) {
+    const { status, lines } = await apply(root, spec);
+    assert.equal([status, lines], [0, []]);
+  }
+  const st = statSync(join(root, "root"));
+  assert.equal([st.isDirectory(), st.uid, st.mode & 0o777], [true, 0, 0o700]);
+  const svc = statSync(join(root, "svc"));
+  assert.equal([svc.uid, svc.gid, svc.mode & 0o777], [1500, 100, 0o750]);
+});
+
 test("homes below missing parents are made by descriptor, parents and all, inside the root; a second run changes nothing", async () => {
   const { root } = scratch();
   const homes: HomeDir[] = [
