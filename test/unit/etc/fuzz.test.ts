@@ -39,6 +39,7 @@ import { resolveInRoot } from "../../../src/fs/root.ts";
 import { isTempName, tempPathFor } from "../../../src/fs/staged.ts";
 import { sweepUsersTemps } from "../../../src/users/write.ts";
 import { fuzzSeeds, Random } from "../../harness/random.ts";
+import { buildGen, EtcGenerator, flatten, type Gen, type Node, showGen } from "../../harness/random-etc.ts";
 import { tempDir } from "../tmp.ts";
 
 /** The longest a plan and apply of these small trees may take (a hang is caught by the watchdog). */
@@ -72,115 +73,35 @@ function makeRoot(): string {
 // ---------------------------------------------------------------------------------------------
 // Generations
 
-type Source = { text: string } | { dir: Record<string, string> };
-type Leaf =
-  | { kind: "link"; src: Source }
-  | { kind: "direct"; src: Source }
-  | { kind: "copy"; src: Source; mode: string; user: string; group: string };
-type Node = Leaf | { kind: "dir"; children: Map<string, Node> };
-type Gen = Map<string, Node>;
-
 /** Top-level names: odd but legal bytes, a long one, and names /etc has special rules for. */
 const TOP = ["a", "b", "sp ace", "ünï", "tab\tx", "star*", "-dash", ".dot", "q'\"", "back\\sl", "a.conf", "L".repeat(200), "M".repeat(250), "nixos", "ssh", "d", "NIXOS"];
 const SUB = ["x", "y", "ünï z", ".h", "c.conf", "N".repeat(240)];
-const USERS = ["etcsvc", "+0", "+4242", "+77", "root", "0", "ghost"];
-const GROUPS = ["etcsvc", "+0", "+4343", "+78", "root"];
-const MODES = ["0644", "0600", "0400", "4755", "0000", "00640", "1777", "0999"];
+/** The tree's own owner tables, when it declares them (then names resolve against those). */
+const OWNER_TABLES = new Set(["passwd", "group"]);
 
-function source(r: Random, dirOk: boolean): Source {
-  if (dirOk && r.chance(0.2)) {
-    const dir: Record<string, string> = {};
-    for (const n of ["x", "y", "z"]) if (r.chance(0.6)) dir[n] = `${n} ${r.int(3)}\n`;
-    return { dir };
-  }
-  return { text: r.chance(0.1) ? Buffer.from(r.bytes(r.int(40))).toString("latin1") : `text ${r.int(4)}\n` };
-}
-
-function leaf(r: Random): Leaf {
-  const k = r.next();
-  if (k < 0.45) return { kind: "link", src: source(r, true) };
-  if (k < 0.65) return { kind: "direct", src: source(r, true) };
-  // A copy of a directory is refused by name; an unknown owner or a bad mode too.
-  return {
-    kind: "copy", src: source(r, r.chance(0.1)), mode: r.chance(0.05) ? "0999" : r.pick(MODES.slice(0, 7)),
-    user: r.chance(0.05) ? "ghost" : r.pick(USERS.slice(0, 6)), group: r.pick(GROUPS),
-  };
-}
-
-function node(r: Random, depth: number): Node {
-  if (depth < 2 && r.chance(0.3)) {
-    const children = new Map<string, Node>();
-    for (const n of SUB) if (r.chance(0.4)) children.set(n, node(r, depth + 1));
-    return { kind: "dir", children };
-  }
-  return leaf(r);
-}
+const generator = new EtcGenerator({
+  top: TOP, sub: SUB, dirFiles: ["x", "y", "z"],
+  modes: ["0644", "0600", "0400", "4755", "0000", "00640", "1777"], oddMode: "0999",
+  users: ["etcsvc", "+0", "+4242", "+77", "root", "0"], oddUser: "ghost", oddChance: 0.05,
+  groups: ["etcsvc", "+0", "+4343", "+78", "root"],
+  pTop: 0.4, pChild: 0.4, pCopyOfDir: 0.1, pBytes: 0.1, link: 0.45, direct: 0.65, texts: 4,
+});
 
 function randomGen(r: Random): Gen {
-  const g: Gen = new Map();
-  for (const n of TOP) if (r.chance(0.4)) g.set(n, node(r, 0));
-  // The owner tables declared by the tree itself, now and then (then they are the ones names resolve against).
+  const g = generator.gen(r);
   if (r.chance(0.15)) {
     g.set("passwd", { kind: "copy", src: { text: "root:x:0:0::/root:/bin/sh\netcsvc:x:5000:5001::/:/bin/false\n" }, mode: "0644", user: "+0", group: "+0" });
     g.set("group", { kind: "copy", src: { text: "root:x:0:\netcsvc:x:5001:\n" }, mode: "0644", user: "+0", group: "+0" });
   }
-  if (r.chance(0.03)) g.set("new\nline", leaf(r)); // refused: it would corrupt .clean
+  if (r.chance(0.03)) g.set("new\nline", generator.leaf(r)); // refused: it would corrupt .clean
   return g;
 }
 
-/** B from A: most names kept, some removed, some of another kind now, new ones. */
-function mutate(r: Random, g: Gen | Map<string, Node>, depth: number, pool: readonly string[]): Map<string, Node> {
-  const out = new Map<string, Node>();
+/** B from A, the tree's own passwd and group kept as they are, or gone. */
+function mutate(r: Random, g: Gen): Gen {
   const keepOwners = r.chance(0.7);
-  for (const n of new Set([...g.keys(), ...pool])) {
-    const old = g.get(n);
-    // The tree's own passwd and group stay as they are, or go.
-    if (n === "passwd" || n === "group") { if (keepOwners) out.set(n, old!); continue; }
-    const x = r.next();
-    if (old === undefined) { if (x < 0.2) out.set(n, node(r, depth)); continue; }
-    if (x < 0.15) continue; // removed
-    if (x < 0.4) { out.set(n, node(r, depth)); continue; } // (most often) another kind
-    if (old.kind === "dir" && r.chance(0.6)) { out.set(n, { kind: "dir", children: mutate(r, old.children, depth + 1, SUB) }); continue; }
-    if (old.kind === "copy" && r.chance(0.5)) { out.set(n, { ...old, src: source(r, false), mode: r.pick(MODES.slice(0, 7)) }); continue; }
-    out.set(n, old);
-  }
-  return out;
-}
-
-/** Every entry of a generation by its name under /etc. */
-function flatten(g: Map<string, Node>, prefix = "", out = new Map<string, Node>()): Map<string, Node> {
-  for (const [n, v] of g) {
-    const name = prefix + n;
-    out.set(name, v);
-    if (v.kind === "dir") flatten(v.children, `${name}/`, out);
-  }
-  return out;
-}
-
-/** Writes the generation as etc.nix would, at `/nix/store/<label>-etc/etc` in `root`; returns that path. */
-function buildGen(root: string, label: string, g: Gen): string {
-  const out = `/nix/store/${label}-etc/etc`;
-  let count = 0;
-  const write = (m: Map<string, Node>, dir: string) => {
-    mkdirSync(join(root, dir), { recursive: true });
-    for (const [n, v] of m) {
-      const at = join(root, dir, n);
-      if (v.kind === "dir") { write(v.children, `${dir}/${n}`); continue; }
-      const src = `/nix/store/${label}-src${count++}`;
-      if ("dir" in v.src) {
-        mkdirSync(join(root, src));
-        for (const [f, t] of Object.entries(v.src.dir)) writeFileSync(join(root, src, f), t);
-      } else writeFileSync(join(root, src), v.src.text, "latin1");
-      symlinkSync(src, at);
-      if (v.kind === "direct") writeFileSync(`${at}.mode`, "direct-symlink\n");
-      if (v.kind === "copy") {
-        writeFileSync(`${at}.mode`, `${v.mode}\n`);
-        writeFileSync(`${at}.uid`, `${v.user}\n`);
-        writeFileSync(`${at}.gid`, `${v.group}\n`);
-      }
-    }
-  };
-  write(g, out);
+  const out = generator.mutate(r, g, 0, TOP, OWNER_TABLES);
+  if (keepOwners) for (const n of OWNER_TABLES) if (g.has(n)) out.set(n, g.get(n)!);
   return out;
 }
 
@@ -504,7 +425,7 @@ function heartbeat(label: string): void {
 async function fuzzCase(seed: number): Promise<void> {
   const r = new Random(seed);
   const A = randomGen(r);
-  const B = r.chance(0.2) ? randomGen(r) : mutate(r, A, 0, TOP) as Gen;
+  const B = r.chance(0.2) ? randomGen(r) : mutate(r, A);
   const back = r.chance(0.5);
   const gens = back ? [A, B, A] : [A, B];
   const labels = back ? ["A", "B", "A again"] : ["A", "B"];
@@ -514,8 +435,7 @@ async function fuzzCase(seed: number): Promise<void> {
   mkdirSync(join(host, "d"));
   writeFileSync(join(host, "d/g"), "host dir file\n");
   const c: Case = { seed, host, log: [] };
-  const show = (g: Gen) => [...flatten(g)].map(([n, v]) => `  ${JSON.stringify(n)} ${v.kind}${v.kind === "copy" ? ` ${v.mode} ${v.user}:${v.group}` : ""}${v.kind !== "dir" && "dir" in v.src ? " (dir source)" : ""}`).join("\n");
-  c.log.push(`A:\n${show(A)}`, `B:\n${show(B)}`);
+  c.log.push(`A:\n${showGen(A)}`, `B:\n${showGen(B)}`);
   const hostBefore = snapshot(host);
   const crashRun = r.int(gens.length);
   const crashAt = r.next();

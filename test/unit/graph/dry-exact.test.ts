@@ -62,6 +62,7 @@ import { builtins } from "../../../src/cli/builtins.ts";
 import { applyUsersPlan, planUsersStep } from "../../../src/users/step.ts";
 import { FILES, type FileKey } from "../../../src/users/files.ts";
 import { fuzzSeeds, Random } from "../../harness/random.ts";
+import { buildGen, EtcGenerator, flatten, showGen } from "../../harness/random-etc.ts";
 import { tempDir } from "../tmp.ts";
 
 /** Where cases are built: a tmpfs when there is one, else the tmp dir. */
@@ -131,105 +132,17 @@ const skipLocks = (rel: string) => LOCKS.has(rel) || rel === "nix";
 // ---------------------------------------------------------------------------------------------
 // 1. etc
 
-type Source = { text: string } | { dir: Record<string, string> };
-type Leaf =
-  | { kind: "link"; src: Source }
-  | { kind: "direct"; src: Source }
-  | { kind: "copy"; src: Source; mode: string; user: string; group: string };
-type Node = Leaf | { kind: "dir"; children: Map<string, Node> };
-type Gen = Map<string, Node>;
-
 const TOP = ["a", "b", "c.conf", "sp ace", "ünï", "d", "ssh", "NIXOS", "x"];
 const SUB = ["x", "y", "z.conf"];
-const USERS = ["etcsvc", "+0", "+4242", "root", "ghost"];
-const GROUPS = ["etcsvc", "+0", "+4343", "root"];
-const MODES = ["0644", "0600", "0400", "4755", "0000", "1777"];
 
-function source(r: Random, dirOk: boolean): Source {
-  if (dirOk && r.chance(0.2)) {
-    const dir: Record<string, string> = {};
-    for (const n of ["x", "y"]) if (r.chance(0.6)) dir[n] = `${n} ${r.int(3)}\n`;
-    return { dir };
-  }
-  return { text: `text ${r.int(3)}\n` };
-}
-
-function leaf(r: Random): Leaf {
-  const k = r.next();
-  if (k < 0.4) return { kind: "link", src: source(r, true) };
-  if (k < 0.6) return { kind: "direct", src: source(r, true) };
-  return { kind: "copy", src: source(r, r.chance(0.05)), mode: r.pick(MODES), user: r.chance(0.04) ? "ghost" : r.pick(USERS.slice(0, 4)), group: r.pick(GROUPS) };
-}
-
-function node(r: Random, depth: number): Node {
-  if (depth < 2 && r.chance(0.3)) {
-    const children = new Map<string, Node>();
-    for (const n of SUB) if (r.chance(0.5)) children.set(n, node(r, depth + 1));
-    return { kind: "dir", children };
-  }
-  return leaf(r);
-}
-
-function randomGen(r: Random): Gen {
-  const g: Gen = new Map();
-  for (const n of TOP) if (r.chance(0.45)) g.set(n, node(r, 0));
-  return g;
-}
-
-/** B from A: most names kept, some removed, some of another kind, some new. */
-function mutate(r: Random, g: Map<string, Node>, depth: number, pool: readonly string[]): Map<string, Node> {
-  const out = new Map<string, Node>();
-  for (const n of new Set([...g.keys(), ...pool])) {
-    const old = g.get(n);
-    const x = r.next();
-    if (old === undefined) { if (x < 0.2) out.set(n, node(r, depth)); continue; }
-    if (x < 0.15) continue;
-    if (x < 0.4) { out.set(n, node(r, depth)); continue; }
-    if (old.kind === "dir" && r.chance(0.6)) { out.set(n, { kind: "dir", children: mutate(r, old.children, depth + 1, SUB) }); continue; }
-    if (old.kind === "copy" && r.chance(0.5)) { out.set(n, { ...old, src: source(r, false), mode: r.pick(MODES) }); continue; }
-    out.set(n, old);
-  }
-  return out;
-}
-
-function flatten(g: Map<string, Node>, prefix = "", out = new Map<string, Node>()): Map<string, Node> {
-  for (const [n, v] of g) {
-    out.set(prefix + n, v);
-    if (v.kind === "dir") flatten(v.children, `${prefix + n}/`, out);
-  }
-  return out;
-}
-
-function showGen(g: Gen): string {
-  return [...flatten(g)].map(([n, v]) => `  ${JSON.stringify(n)} ${v.kind}${v.kind === "copy" ? ` ${v.mode} ${v.user}:${v.group}` : ""}${v.kind !== "dir" && "dir" in v.src ? " (dir source)" : ""}`).join("\n");
-}
-
-/** Writes the generation as etc.nix would, at `/nix/store/<label>-etc/etc` in `root`; returns that path. */
-function buildGen(root: string, label: string, g: Gen): string {
-  const out = `/nix/store/${label}-etc/etc`;
-  let count = 0;
-  const write = (m: Map<string, Node>, dir: string) => {
-    mkdirSync(join(root, dir), { recursive: true });
-    for (const [n, v] of m) {
-      const at = join(root, dir, n);
-      if (v.kind === "dir") { write(v.children, `${dir}/${n}`); continue; }
-      const src = `/nix/store/${label}-src${count++}`;
-      if ("dir" in v.src) {
-        mkdirSync(join(root, src));
-        for (const [f, t] of Object.entries(v.src.dir)) writeFileSync(join(root, src, f), t);
-      } else writeFileSync(join(root, src), v.src.text);
-      symlinkSync(src, at);
-      if (v.kind === "direct") writeFileSync(`${at}.mode`, "direct-symlink\n");
-      if (v.kind === "copy") {
-        writeFileSync(`${at}.mode`, `${v.mode}\n`);
-        writeFileSync(`${at}.uid`, `${v.user}\n`);
-        writeFileSync(`${at}.gid`, `${v.group}\n`);
-      }
-    }
-  };
-  write(g, out);
-  return out;
-}
+const generator = new EtcGenerator({
+  top: TOP, sub: SUB, dirFiles: ["x", "y"],
+  modes: ["0644", "0600", "0400", "4755", "0000", "1777"],
+  users: ["etcsvc", "+0", "+4242", "root"], oddUser: "ghost", oddChance: 0.04,
+  groups: ["etcsvc", "+0", "+4343", "root"],
+  pTop: 0.45, pChild: 0.5, pCopyOfDir: 0.05, pBytes: 0, link: 0.4, direct: 0.6, texts: 3,
+});
+const randomGen = (r: Random) => generator.gen(r);
 
 /** A root with passwd and group naming a user and group the host does not have. */
 function makeEtcRoot(): string {
@@ -323,7 +236,7 @@ function keyOf(root: string, name: string): string | undefined {
 async function etcCase(seed: number): Promise<void> {
   const r = new Random(seed);
   const A = randomGen(r);
-  const B = r.chance(0.25) ? randomGen(r) : mutate(r, A, 0, TOP);
+  const B = r.chance(0.25) ? randomGen(r) : generator.mutate(r, A);
   const log = [`A:\n${showGen(A)}`, `B:\n${showGen(B)}`];
   const root = makeEtcRoot();
   const treeA = buildGen(root, `${seed}-A`, A);
