@@ -144,16 +144,17 @@ async function runStep(
   step: StepDeclaration, ctx: StepContext, graph: Graph, builtins: BuiltinRegistry, written?: Map<string, string>,
 ): Promise<Omit<StepOutcome, "name" | "durationMs">> {
   const dry = ctx.mode === "dry-activate";
+  if (step.kind === "shell" && !isHostRoot(ctx.root)) {
+    // A snippet acts on `/` (`install -d /root`, …): run here it would change this machine, not DIR.
+    // Refused before the dry-run skip, so a dry run says what the real run will do with it.
+    const reason = `a shell step acts on this machine's /, not on --root ${ctx.root}; run the activation inside it (nixos-enter, chroot)`;
+    ctx.stderr(`${step.name}: ${reason}`);
+    return { status: "failed", exitCode: 1, reason };
+  }
   if (dry && !step.supportsDryActivation) {
     return { status: "skipped", exitCode: 0, reason: "does not support dry activation" };
   }
   if (step.kind === "shell") {
-    if (!isHostRoot(ctx.root)) {
-      // A snippet acts on `/` (`install -d /root`, …): run here it would change this machine, not DIR.
-      const reason = `a shell step acts on this machine's /, not on --root ${ctx.root}; run the activation inside it (nixos-enter, chroot)`;
-      ctx.stderr(`${step.name}: ${reason}`);
-      return { status: "failed", exitCode: 1, reason };
-    }
     const code = await runShell(step, ctx, graph.shell);
     return { status: code === 0 ? "ok" : "failed", exitCode: code };
   }

@@ -192,6 +192,20 @@ test("with --root, a shell step is refused, never run on this machine (it would 
   assert.equal(log, ["applied b"]);
 });
 
+test("with --root, a dry run refuses a shell step without dry support too: it says what the real run will do", async () => {
+  const dir = tempDir("exec-root-dry-");
+  const g = graph([step("snippet", [], { text: `touch ${join(dir, "ran")}`, supportsDryActivation: false })]);
+  const runs = [];
+  for (const mode of ["activate", "dry-activate"] as const) {
+    const { c, stderr } = ctx(mode);
+    const r = await executeGraph(g, { ...c, root: join(dir, "root") }, new Map());
+    runs.push([r.status, r.outcomes.map((o) => [o.name, o.status, o.reason]), stderr]);
+  }
+  assert.equal(runs[1], runs[0]);
+  assert.is(runs[0]![0], 1);
+  assert.not.ok(existsSync(join(dir, "ran")));
+});
+
 test("a snippet larger than one argument may be (128 KiB) runs, sees stdin at EOF, and its children do not inherit the script's descriptor", async () => {
   const dir = tempDir("exec-");
   const big = `# ${"x".repeat(300_000)}\n`;
