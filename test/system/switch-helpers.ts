@@ -41,10 +41,28 @@ export async function bootSwitchMachine(name: string): Promise<{ c: Container; b
   return { c, base };
 }
 
+/** Where runSwitch's watcher leaves PID 1's kernel state when a switch runs long (see PID1_WATCH). */
+const PID1_STATE = "/run/stagehand-test/pid1-during-switch";
+
+/**
+ * Records PID 1's state 10 and 20 s into a switch that still runs (one takes about a second). The
+ * intermittent switch-mounts failure was systemd going silent for 114 s after a mount restart:
+ * whether PID 1 then sits in epoll_wait (and with which fds and timers armed: the epoll and timerfd
+ * fdinfo, its sockets) or is blocked in a system call tells the causes apart. Only /proc is read
+ * and nothing is sent to PID 1, so a stall is observed, not ended.
+ */
+const PID1_SAMPLE = [
+  `echo "PID 1 after \${t} s: $(cut -d' ' -f3 /proc/1/stat) wchan=$(cat /proc/1/wchan) syscall=$(cat /proc/1/syscall)"`,
+  "cat /proc/1/stack",
+  `for f in /proc/1/fd/*; do case $(readlink $f) in *eventpoll*|*timerfd*) echo "fd \${f##*/} $(readlink $f):"; cat /proc/1/fdinfo/\${f##*/};; esac; done`,
+  "ss -xpn 2>/dev/null | grep 'pid=1,'",
+].join("; ");
+const PID1_WATCH = `mkdir -p /run/stagehand-test; rm -f ${PID1_STATE}; sh=$$; ( for t in 10 20; do sleep 10; kill -0 $sh 2>/dev/null || exit 0; { ${PID1_SAMPLE}; } >> ${PID1_STATE} 2>&1; done ) </dev/null >/dev/null 2>&1 & w=$!`;
+
 /** Runs `TOPLEVEL/bin/switch-to-configuration ACTION 2>&1`; returns status and combined output. */
 export function runSwitch(c: Container, gen: Generation | string, action = "test", env: Record<string, string> = {}): { status: number; out: string } {
   const top = typeof gen === "string" ? gen : gen.toplevel;
-  const r = c.sh(`${top}/bin/switch-to-configuration ${action} 2>&1`, { env, timeoutMs: 300_000 });
+  const r = c.sh(`${PID1_WATCH}; ${top}/bin/switch-to-configuration ${action} 2>&1; s=$?; kill $(cat /proc/$w/task/$w/children 2>/dev/null) $w 2>/dev/null; exit $s`, { env, timeoutMs: 300_000 });
   assert.not.match(r.stdout, "switch-to-configuration line", "Perl-style warnings");
   return { status: r.status, out: r.stdout };
 }
@@ -60,8 +78,9 @@ export function switchTo(c: Container, spec: GenerationSpec, action = "test", fa
 
 /**
  * What explains a switch that failed unexpectedly, for the failure message: the end of the
- * container's journal (PID 1's and dbus-daemon's view of the switch), the jobs still queued, and
- * the host's load (a call systemd left unanswered for 25 s has so far been seen only under CI).
+ * container's journal (PID 1's and dbus-daemon's view of the switch), the jobs still queued, the
+ * host's load, and PID 1's state if the switch ran long (calls systemd left unanswered for 25 s were
+ * seen under CI and in switch-mounts on trixie, where systemd went silent after a mount restart).
  * Each command is bounded: a wedged systemd must not hang the report.
  */
 export function whatTheMachineSaw(c: Container): string {
@@ -79,6 +98,7 @@ export function whatTheMachineSaw(c: Container): string {
     run("journal", "journalctl -b --no-pager -o short-monotonic -n 120"),
     run("jobs", "systemctl list-jobs --no-pager"),
     run("failed units", "systemctl list-units --failed --no-pager --plain"),
+    run("PID 1 during the switch (sampled at 10 and 20 s; empty if the switch was quicker)", `cat ${PID1_STATE} 2>/dev/null; true`),
   ].join("\n");
 }
 
