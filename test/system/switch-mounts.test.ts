@@ -20,9 +20,19 @@ import { bootSwitchMachineWith, build } from "./switch-port-helpers.ts";
  */
 const HAS_AUTOFS = readFileSync("/proc/filesystems", "utf8").split("\n").some((l) => l.endsWith("\tautofs")) && existsSync("/dev/autofs");
 
+/**
+ * systemd's own test suite's workaround for systemd#30573 (its PR #30714): PID 1 can stop answering
+ * D-Bus for about 90 s right after its mount-event rate limit (5 a second) lets go, until another
+ * event wakes it. This file's switches restart mounts back to back and tripped it about once in 125
+ * runs (a StartUnit with no reply for 114 s; its bus traffic and stagehand's were as they should
+ * be). The limit is raised so these tests check the switch, not that bug; docs/switch.md says what a
+ * user who meets it sees.
+ */
+const MOUNT_RATE_LIMIT = "--setenv=SYSTEMD_DEFAULT_MOUNT_RATE_LIMIT_BURST=1000";
+
 let c: Container;
 test.before(async () => {
-  ({ c } = await bootSwitchMachineWith("mounts", HAS_AUTOFS ? ["--bind=/dev/autofs"] : []));
+  ({ c } = await bootSwitchMachineWith("mounts", [MOUNT_RATE_LIMIT, ...(HAS_AUTOFS ? ["--bind=/dev/autofs"] : [])]));
 });
 test.after(async () => {
   await c?.halt();
