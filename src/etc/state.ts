@@ -485,7 +485,8 @@ function loadEtcStateNow(root: string, tree: EtcTree, planned?: ReadonlyMap<stri
     lookedDirs.add(parent);
     if (here.some(isTempName)) dirsWithTemps.add(parent);
   };
-  for (const e of tree.entries) if (e.kind !== "file") look(parentName(e.name));
+  // The entries' directories are dirHosts' keys (each once); `.clean`'s names may lie elsewhere.
+  for (const parent of dirHosts.keys()) look(parent);
   for (const name of names) look(parentName(name));
   let staticTarget: string | undefined;
   let staticInTheWay: string | undefined;
