@@ -27,6 +27,7 @@ test("--dry: ok, failed and skipped steps and a builtin's plan match the schema"
   assert.match(byName(dry, "greet").reason ?? "", /acts on this machine's \/, not on --root/);
   assert.is(byName(dry, "fails").status, "failed");
   assert.is(byName(dry, "users").status, "ok");
+  // A builtin without dry support is skipped in a dry run (a shell step would be refused first).
   assert.is(byName(dry, "nodry").status, "skipped");
   assert.ok(Array.isArray(byName(dry, "users").plan), "the users step carries its plan");
 });

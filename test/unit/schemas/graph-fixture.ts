@@ -30,7 +30,8 @@ export const NIXOS_USERS_SPEC = {
 /**
  * A scratch root holding a generation directory (`/system`, users-groups.json inside; `system` is
  * that in-root path, as `activate --root` takes it) and a graph file on this machine with shell
- * (refused with `--root`), failing, dry-less and builtin steps.
+ * (refused with `--root`, in a dry run too), failing, dry-less (a builtin: skipped in a dry run)
+ * and builtin steps.
  */
 export function graphFixture(opts: { badSpec?: boolean } = {}): { system: string; graph: string; root: string } {
   const dir = tempDir("schema-graph-");
@@ -57,10 +58,10 @@ supportsDryActivation = true
 text = "false"
 
 [steps.nodry]
-kind = "shell"
+builtin = "etc"
 before = ["users"]
 supportsDryActivation = false
-text = "true"
+options = { etc = "\${systemConfig}/etc" }
 
 [steps.users]
 builtin = "users"
