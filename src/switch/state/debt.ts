@@ -42,7 +42,28 @@ function currentBootId(): string {
   }
 }
 
-/** Reads the debt recorded in `dir`; entries from another boot are dropped. */
+/** Text a status line can hold: no control character (a newline or a NUL would forge or cut a line). */
+const PLAIN_TEXT = /^[^\x00-\x1f\x7f]{0,4096}$/;
+/** `sinceTime` as saveDebt writes it (Date.toISOString()). */
+const ISO_TIME = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$/;
+/** An InvocationID: 128 bits in hex. */
+const INVOCATION_ID = /^[0-9a-f]{32}$/;
+
+/**
+ * A stored entry as this program writes it (docs/schemas/restart-debt.schema.json, in plain text),
+ * with only its known fields; undefined for anything else. The file is ours, but never trusted to
+ * be sane: a mangled entry must not reach `status` (its lines, its `--json`) nor be saved again.
+ */
+function storedEntry(e: unknown): DebtEntry | undefined {
+  if (typeof e !== "object" || e === null) return undefined;
+  const { unit, reason, since, sinceTime, invocationId } = e as Record<string, unknown>;
+  const text = (v: unknown, min: number): v is string => typeof v === "string" && v.length >= min && PLAIN_TEXT.test(v);
+  if (!text(unit, 1) || !text(reason, 1) || !text(since, 0) || typeof sinceTime !== "string" || !ISO_TIME.test(sinceTime)) return undefined;
+  if (invocationId !== undefined && (typeof invocationId !== "string" || !INVOCATION_ID.test(invocationId))) return undefined;
+  return { unit, reason, since, sinceTime, ...(invocationId !== undefined ? { invocationId } : {}) };
+}
+
+/** Reads the debt recorded in `dir`; entries from another boot, and entries not as saveDebt writes them, are dropped. */
 export function loadDebt(dir: string, bootId = currentBootId()): DebtEntry[] {
   let data: DebtFile;
   try {
@@ -54,7 +75,7 @@ export function loadDebt(dir: string, bootId = currentBootId()): DebtEntry[] {
     return [];
   }
   if (data?.version !== 1 || !Array.isArray(data.entries) || data.bootId !== bootId) return [];
-  return data.entries.filter((e) => typeof e?.unit === "string");
+  return data.entries.map(storedEntry).filter((e): e is DebtEntry => e !== undefined);
 }
 
 /** Writes the debt atomically (an empty debt still writes, so "nothing owed" is on record). */

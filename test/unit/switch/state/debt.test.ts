@@ -29,6 +29,23 @@ test("stored per boot: another boot's debt is gone; a corrupt file reads as none
   assert.equal(loadDebt(tempDir("stc-debt-"), "boot-1"), []);
 });
 
+test("a stored entry not as saveDebt writes it is dropped: no forged status line, no schema-breaking --json, not saved again", () => {
+  const dir = tempDir("stc-debt-");
+  const good = { unit: "good.service", reason: "r", since: "/g", sinceTime: now.toISOString(), invocationId: "0123456789abcdef0123456789abcdef" };
+  const bad = [
+    { unit: "a.service", reason: {}, since: null, sinceTime: 5 },
+    { unit: "b.service", reason: "r", since: "/g", sinceTime: "not a date" },
+    { unit: "c\u0000d.service", reason: "r", since: "/g", sinceTime: now.toISOString() },
+    { unit: "e.service", reason: "r\n  forged.service: a line of its own", since: "/g", sinceTime: now.toISOString() },
+    { unit: "f.service", reason: "r", since: "/g", sinceTime: now.toISOString(), invocationId: 7 },
+    { unit: "", reason: "r", since: "/g", sinceTime: now.toISOString() },
+    "g.service", null, 42,
+  ];
+  writeFileSync(join(dir, DEBT_FILE), JSON.stringify({ version: 1, bootId: "boot-1", entries: [...bad, { ...good, extra: "field" }] }));
+  assert.equal(loadDebt(dir, "boot-1"), [good]);
+  assert.equal(formatStatus({ debt: loadDebt(dir, "boot-1"), pending: {} }), ["units still running old code (restart debt):", `  good.service: r (since ${now.toISOString()}, switch to /g)`]);
+});
+
 test("pruning: a new invocation, a stopped or unloaded unit settle the debt; unknown keeps it", () => {
   const e: DebtEntry[] = [
     { unit: "same.service", reason: "r", since: "/g", sinceTime: "t", invocationId: "11" },
