@@ -301,9 +301,10 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   const tagRemoved = removed.has("NIXOS") || (oldClean.has("NIXOS") && !tree.byName.has("NIXOS"));
   // Not when this plan puts the tree's own /etc/NIXOS there (a link, a copy, a directory of its
   // entries): the tag would find it (EEXIST), and --dry would announce a file never made.
-  const tagPlaced = ops.some((o) => "name" in o && o.name === "NIXOS"
+  const tagPlaced = () => ops.some((o) => "name" in o && o.name === "NIXOS"
     && (o.op === "link" || o.op === "copy" || o.op === "mkdir" || o.op === "file-to-dir" || (o.op === "remove-link" && o.toDirectory === true)));
-  if ((!state.hasTag || tagRemoved) && !tagPlaced) ops.push({ op: "tag" });
+  // Looked for only when a tag is due: a run over a set-up /etc (every boot) scans no operations.
+  if ((!state.hasTag || tagRemoved) && !tagPlaced()) ops.push({ op: "tag" });
   // Where the walk of /etc listed a directory and saw no temporary, there is none to sweep. The
   // static links were found by that walk, in directories it listed: only temporaries there count.
   if (state.listedDirs === undefined || (state.dirsWithTemps?.size ?? 1) > 0) {

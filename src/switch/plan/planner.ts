@@ -27,7 +27,6 @@ const DEFAULT_PREFIX = "/etc/systemd/system";
  */
 function loadRunning(dir: UnitDirectory, unit: string, baseUnit: string): UnitInfo | string {
   try {
-    // Its drop-ins as systemd loaded them: one it could not read (dangling, a loop) was skipped.
     return loadUnit(dir, unit, baseUnit, { lenientDropins: true });
   } catch (e) {
     if (isUnitInputError(e)) return (e as Error).message;
