@@ -24,21 +24,22 @@ export function planUsersStep(root: string, specPath: string, dry: boolean): Ste
 
 /**
  * Under the databases' lock (/etc/.pwd.lock, as passwd and useradd take it): removes our temporary
- * files a killed run left, writes the planned files (refusing if they changed since planning),
- * then homes; then nscd. A run with no file to write and nothing to sweep takes no lock (a no-op
- * activation pays nothing for it); it still enforces shadow's mode and the homes. Messages go to
- * stderr as the Perl script's did. Returns 1 when a home could not be made (the databases are
- * written by then).
+ * files a killed run left, writes the planned files (refusing if they changed since planning) and
+ * makes the homes while those files are being made durable; then nscd. A run with no file to write
+ * and nothing to sweep takes no lock (a no-op activation pays nothing for it); it still enforces
+ * shadow's mode and the homes. Messages go to stderr as the Perl script's did. Returns 1 when a
+ * home could not be made (the databases are written by then).
  */
 export async function applyUsersPlan(root: string, plan: StepPlan<UsersPlanData>, stderr: (l: string) => void, env: Record<string, string | undefined>): Promise<number> {
   for (const l of plan.lines) stderr(l);
   const lock = plan.data.changed.length > 0 || hasUsersTemps(root) ? lockUserDatabases(root) : undefined;
   if (lock?.movedAside) stderr(`warning: /etc/.pwd.lock was not a regular file; moved to ${lock.movedAside}`);
-  let homesOk: boolean;
+  let homesOk = false;
   try {
     if (lock) sweepUsersTemps(root);
-    await writeDatabases(root, plan.data);
-    homesOk = ensureHomes(root, plan.data, stderr);
+    // Homes are owned by number, so they are made while the new files' fsyncs run (before
+    // /etc/passwd is published, as the Perl script made them).
+    await writeDatabases(root, plan.data, () => { homesOk = ensureHomes(root, plan.data, stderr); });
   } finally {
     lock?.release();
   }

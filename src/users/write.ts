@@ -110,8 +110,12 @@ function shadowOwnership(plan: UsersPlanData): { mode: number; uid: number; gid:
 
 const asRoot = () => process.geteuid?.() === 0;
 
-/** Replaces the changed files under `root`, in the plan's write order; enforces shadow's mode. */
-export async function writeDatabases(root: string, plan: UsersPlanData): Promise<void> {
+/**
+ * Replaces the changed files under `root`, in the plan's write order; enforces shadow's mode.
+ * `meanwhile` (once, unless the files changed since planning) is work that needs none of the new
+ * files: it runs while their fsyncs are in flight on the I/O threads, before any is published.
+ */
+export async function writeDatabases(root: string, plan: UsersPlanData, meanwhile?: () => void): Promise<void> {
   // Nothing to write, nothing to protect: the files are not read again.
   const now = plan.changed.length === 0 ? plan.current : readDatabases(root);
   for (const k of Object.keys(FILES) as FileKey[]) {
@@ -139,7 +143,13 @@ export async function writeDatabases(root: string, plan: UsersPlanData): Promise
     for (const [k, text] of Object.entries(early) as [FileKey, string][]) staged.push(stageDatabase(hostPath(k), k, text, shadow));
     for (const k of plan.changed) if (early[k] !== plan.next[k]) staged.push(stageDatabase(hostPath(k), k, plan.next[k], shadow));
     // Every new file durable before any is published (their fsyncs at once; syncfs from SYNCFS_FROM on).
-    const failed = await syncStaged(staged);
+    const syncing = syncStaged(staged);
+    let failed: Map<StagedFile, Error>;
+    try {
+      meanwhile?.();
+    } finally {
+      failed = await syncing;
+    }
     for (const f of staged) {
       const e = failed.get(f);
       if (e) throw e;

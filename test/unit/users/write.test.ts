@@ -108,6 +108,36 @@ test("a file changed between plan and apply: nothing written", async () => {
   assert.equal(snapshot(root), before);
 });
 
+test("meanwhile (the homes) runs once, after staging and before any file is published; not when the files changed", async () => {
+  const root = mkroot();
+  const plan = planUsersStep(root, spec(root, good), false);
+  const before = readFileSync(join(root, "etc/passwd"), "utf8");
+  let seen: { passwd: string; temps: string[] }[] = [];
+  await writeDatabases(root, plan.data, () => {
+    seen.push({ passwd: readFileSync(join(root, "etc/passwd"), "utf8"), temps: readdirSync(join(root, "etc")).filter((n) => n.includes(".stagehand-")) });
+  });
+  assert.is(seen.length, 1);
+  assert.is(seen[0]!.passwd, before, "nothing published yet");
+  assert.ok(seen[0]!.temps.length > 0, "the new files were staged");
+  assert.match(readFileSync(join(root, "etc/passwd"), "utf8"), /^alice:/m);
+  // Files changed since planning: refused before anything is made.
+  const root2 = mkroot();
+  const plan2 = planUsersStep(root2, spec(root2, good), false);
+  writeFileSync(join(root2, "etc/group"), "root:x:0:\n");
+  seen = [];
+  await writeDatabases(root2, plan2.data, () => seen.push({ passwd: "", temps: [] })).catch(() => {});
+  assert.is(seen.length, 0);
+});
+
+test("meanwhile throwing: nothing published, no temporary left", async () => {
+  const root = mkroot();
+  const plan = planUsersStep(root, spec(root, good), false);
+  const before = snapshot(root);
+  const refused = await writeDatabases(root, plan.data, () => { throw new Error("boom"); }).then(() => undefined, (e: unknown) => e);
+  assert.is((refused as Error).message, "boom");
+  assert.equal(snapshot(root), before);
+});
+
 test("the builtin step `users`: plan prints the messages, apply writes", async () => {
   const root = mkroot();
   writeFileSync(join(root, "etc/passwd"), "root:x:0:0::/root:/bin/sh\nold:x:1200:0::/:/bin/sh\n");
