@@ -25,7 +25,6 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn } from "node:child_process";
 import { existsSync, lchownSync, lstatSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { applyEtc, isNoop } from "../../../src/etc/apply.ts";
@@ -40,6 +39,7 @@ import { isTempName, tempPathFor } from "../../../src/fs/staged.ts";
 import { sweepUsersTemps } from "../../../src/users/write.ts";
 import { fuzzSeeds, Random } from "../../harness/random.ts";
 import { buildGen, EtcGenerator, flatten, type Gen, type Node, showGen } from "../../harness/random-etc.ts";
+import { heartbeat } from "../../harness/watchdog.ts";
 import { tempDir } from "../tmp.ts";
 
 /** The longest a plan and apply of these small trees may take (a hang is caught by the watchdog). */
@@ -274,7 +274,7 @@ class Killed extends Error {}
 
 /** Plans and applies `tree` to `root`; `afterOp` as ApplyOutput's. */
 async function run(c: Case, label: string, root: string, tree: string, afterOp?: (op: EtcOp, i: number) => void): Promise<RunOutcome> {
-  heartbeat(`seed ${c.seed} ${label}`);
+  heartbeat("etc fuzz", `seed ${c.seed} ${label}`);
   const start = Date.now();
   const messages: string[] = [];
   let plan: EtcPlan;
@@ -402,21 +402,6 @@ function cleanNames(root: string): Set<string> {
   const p = join(root, "etc/.clean");
   if (!lstatSync(p, { throwIfNoEntry: false })?.isFile()) return new Set();
   return new Set(parseClean(readFileSync(p, "utf8")).names);
-}
-
-// ---------------------------------------------------------------------------------------------
-// The watchdog: a sync call blocked for ever (a FIFO opened) would hang the test; it is killed, naming the case.
-
-let beatFile: string | undefined;
-function heartbeat(label: string): void {
-  if (!beatFile) {
-    beatFile = join(tempDir("etc-fuzz-beat-"), "case");
-    writeFileSync(beatFile, label);
-    const dog = spawn("sh", ["-c", `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; if [ $(( $(date +%s) - $(stat -c %Y "$1") )) -gt 60 ]; then echo "etc fuzz: no progress for 60 s at $(cat "$1"); killed" >&2; kill -9 ${process.pid}; exit 1; fi; done`, "sh", beatFile], { stdio: ["ignore", "ignore", "inherit"], detached: true });
-    dog.unref();
-    process.on("exit", () => { try { process.kill(dog.pid!); } catch { /* gone */ } });
-  }
-  writeFileSync(beatFile, label);
 }
 
 // ---------------------------------------------------------------------------------------------
