@@ -6,6 +6,7 @@
  */
 import { InputFileError, MAX_BYTES, readRegularFileOptional } from "../fs/read.ts";
 import { resolveInRoot } from "../fs/root.ts";
+import { decodeKeepingBytes } from "../text/keep-bytes.ts";
 import { FILES, type FileKey } from "./files.ts";
 import type { CurrentFiles } from "./plan.ts";
 import type { UsersSpec } from "./spec.ts";
@@ -28,7 +29,9 @@ function readInRoot(root: string, abs: string, maxBytes: number, what: string): 
   const path = inRoot(root, abs, true, what);
   // noFollow: the path is resolved already; a link swapped in meanwhile is refused, not followed.
   const content = readRegularFileOptional(path, { maxBytes, what, noFollow: true });
-  return content === undefined ? null : content.toString("utf8");
+  // Bytes that are no UTF-8 (an admin's Latin-1 comment or GECOS) are kept, not replaced: they are
+  // written back as they were when the file is rewritten.
+  return content === undefined ? null : decodeKeepingBytes(content);
 }
 
 /** The current databases and state under `root`. */

@@ -11,6 +11,7 @@ import { fsyncDir } from "../fs/atomic.ts";
 import { brokenPathFor, isTempName, stageFile, sweepTemps, syncStaged, type StagedFile } from "../fs/staged.ts";
 import { isHostRoot, resolveInRootTrusted } from "../fs/root.ts";
 import { entryAt, kernelNames, openCheckedDirectory, REPLACED } from "../fs/dir-at.ts";
+import { encodeKeepingBytes } from "../text/keep-bytes.ts";
 import { inRoot, readDatabases } from "./load.ts";
 import { FILES, type FileKey, managedDirs } from "./files.ts";
 import type { HomeDir, UsersPlanData } from "./plan.ts";
@@ -136,7 +137,7 @@ export async function writeDatabases(root: string, plan: UsersPlanData, meanwhil
   for (const k of plan.broken ?? []) {
     const at = hostPath(k);
     const aside = brokenPathFor(at);
-    try { linkSync(at, aside); } catch { try { writeFileSync(aside, plan.current[k] ?? "", { mode: 0o600, flag: "wx" }); } catch { /* best effort */ } }
+    try { linkSync(at, aside); } catch { try { writeFileSync(aside, encodeKeepingBytes(plan.current[k] ?? ""), { mode: 0o600, flag: "wx" }); } catch { /* best effort */ } }
   }
   try {
     const early = plan.early ?? {};
@@ -201,7 +202,7 @@ function stageDatabase(path: string, k: FileKey, content: string, shadow: { mode
   if (!asRoot()) uid = gid = undefined;
   // The temporary file is created with `mode` (0640 for shadow) and owned before it is filled
   // and renamed: never world-readable, not even while being written.
-  return stageFile(path, Buffer.from(content), { mode, uid, gid });
+  return stageFile(path, encodeKeepingBytes(content), { mode, uid, gid });
 }
 
 /**

@@ -531,6 +531,18 @@ test("NIS compat lines, comments and odd fields of passwd/group (and shadow) are
   assert.is(readFileSync(join(root, "etc/shadow"), "utf8"), "# hashes\nroot:!:1::::::\n+::::::::\nalice:!:1::::::\nnobody:!:1::::::\n");
 });
 
+test("bytes that are no UTF-8 (a Latin-1 comment, an imperative user's GECOS) are written back as they were, not as U+FFFD", async () => {
+  const { top, root } = scratch();
+  const latin1 = (s: string) => Buffer.from(s, "latin1");
+  writeFileSync(join(root, "etc/passwd"), latin1("# Gr\u00fc\u00dfe\nroot:x:0:0::/root:/bin/sh\njose:x:1200:100:Jos\u00e9:/home/jose:/bin/sh\n"));
+  writeFileSync(join(root, "etc/shadow"), latin1("# caf\u00e9\nroot:!:1::::::\njose:$6$s\u00ff$h:1::::::\n"));
+  assert.is((await apply(root, specFile(top, [alice()]))).status, 0);
+  assert.equal(readFileSync(join(root, "etc/passwd")), latin1("# Gr\u00fc\u00dfe\nroot:x:0:0::/root:/bin/sh\nalice:x:1000:100::/var/empty:/bin/sh\njose:x:1200:100:Jos\u00e9:/home/jose:/bin/sh\n"));
+  assert.equal(readFileSync(join(root, "etc/shadow")), latin1("# caf\u00e9\nroot:!:1::::::\njose:$6$s\u00ff$h:1::::::\nalice:!:1::::::\n"));
+  // And a rerun plans nothing: what was written reads back as the same text.
+  assert.equal(planUsersStep(root, specFile(top, [alice()]), false).data.changed, []);
+});
+
 test("a declared UID or GID that an imperative user or group already has is refused while planning", async () => {
   const { top, root } = scratch();
   writeFileSync(join(root, "etc/passwd"), "root:x:0:0::/root:/bin/sh\ncarol:x:1500:100::/home/carol:/bin/sh\n");
