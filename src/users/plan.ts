@@ -14,6 +14,7 @@ import { type IdMap, parseIdMap, parseNameList, readIdMap, serializeIdMap, seria
 import { sortById } from "./order.ts";
 import type { DatabaseFile } from "./verbatim.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
+import { MAX_FIELD_ID } from "../text/id-field.ts";
 
 /**
  * The order files are replaced in. ID maps first (an ID is recorded before anything uses it),
@@ -58,7 +59,7 @@ export interface UsersPlanData {
    */
   early?: Partial<Record<FileKey, string>>;
   homes: HomeDir[];
-  /** The GID /etc/shadow is given: group `shadow`'s in the new /etc/group, 0 without one. */
+  /** The GID /etc/shadow is given: group `shadow`'s in the new /etc/group, 0 without one (or with GID 4294967295). */
   shadowGid: number;
   /** The messages, in the order and wording of update-users-groups.pl. */
   messages: string[];
@@ -147,10 +148,13 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
     const union = serializeNameList(new Set([...parseNameList(f[k]), ...parseNameList(next[k])]));
     if (union !== (f[k] ?? "")) early[k] = union;
   }
+  // A `shadow` GID that chown(2) cannot give (4294967295, (gid_t)-1, is its "leave the group as
+  // it is": what glibc reads from `-1` or a number too large) falls back to 0, as no group does:
+  // else an unchanged /etc/shadow would keep whatever group it had, and that group the hashes.
   const shadowGid = groups.out.get("shadow")?.gid ?? 0;
   return {
     next, current: { ...f }, changed, ...(Object.keys(early).length > 0 ? { early } : {}),
-    homes: users.homes, shadowGid: shadowGid < 0 ? 0 : shadowGid, messages: p.messages, ...(p.broken.length > 0 ? { broken: p.broken } : {}),
+    homes: users.homes, shadowGid: shadowGid < 0 || shadowGid >= MAX_FIELD_ID ? 0 : shadowGid, messages: p.messages, ...(p.broken.length > 0 ? { broken: p.broken } : {}),
   };
 }
 

@@ -477,6 +477,21 @@ test("an existing world-readable /etc/shadow is made 0640 root:shadow on every r
   assert.is(statSync(shadow).mode & 0o7777, 0o640);
 });
 
+test("a `shadow` group whose GID field reads as 4294967295 ((gid_t)-1, chown's \"leave it\") gives /etc/shadow group 0, not the group it had", async () => {
+  const { top, root } = scratch();
+  // glibc reads `-1` (and any number above 4294967295) as 4294967295; chown(2) takes that as "unchanged".
+  writeFileSync(join(root, "etc/group"), "root:x:0:\nshadow:x:-1:\nusers:x:100:\n");
+  const spec = specFile(top, [alice()], { groups: [{ name: "root", gid: 0 }, { name: "users", gid: 100 }] });
+  assert.is((await apply(root, spec)).status, 0);
+  const shadow = join(root, "etc/shadow");
+  // The hashes readable by group `users`: the next run, with nothing to write, must take that back.
+  chownSync(shadow, 0, 100);
+  assert.equal(planUsersStep(root, spec, false).data.changed, []);
+  assert.is((await apply(root, spec)).status, 0);
+  assert.is(statSync(shadow).gid, 0);
+  assert.is(statSync(shadow).mode & 0o7777, 0o640);
+});
+
 test("the databases' lock is /etc/.pwd.lock as lckpwdf takes it: a holder (passwd, useradd) makes us wait, then fail", async () => {
   const { root } = scratch();
   // A POSIX record lock, as glibc's lckpwdf takes it, held by another process.
