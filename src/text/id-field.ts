@@ -8,6 +8,12 @@
 /** The largest ID glibc reads from a field (a larger number, or a negative one, reads as this). */
 export const MAX_FIELD_ID = 0xffffffff;
 
+/**
+ * The largest ID a user, group or file can have: MAX_FIELD_ID is (uid_t)-1, which chown(2) and
+ * setresuid(2) take as "leave it as it is", so no file or process is ever owned by it.
+ */
+export const MAX_ID = MAX_FIELD_ID - 1;
+
 /** What strtoul skips and accepts before the digits (C's isspace, then a sign). */
 const ID_FIELD = /^[ \t\n\v\f\r]*([+-]?)([0-9]+)$/;
 

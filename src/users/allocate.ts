@@ -4,6 +4,7 @@
  * without its bug: an ID skipped during a search is not marked used, so it stays free for the name
  * that owns it in the maps.
  */
+import { MAX_ID } from "../text/id-field.ts";
 
 /** The ranges NixOS allocates from. */
 export const SYSTEM_RANGE = { min: 400, max: 999, up: false } as const;
@@ -66,7 +67,7 @@ export class IdAllocator {
 /** Where automatic subordinate ranges live: start = SUBID_BASE + k * SUBID_COUNT. */
 const SUBID_BASE = 100000;
 const SUBID_COUNT = 65536;
-const SUBID_LIMIT = 4294967294;
+const SUBID_LIMIT = MAX_ID;
 
 /**
  * Automatic subuid/subgid ranges: aligned 65536-wide blocks from 100000 that never overlap each other

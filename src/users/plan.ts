@@ -14,7 +14,7 @@ import { type IdMap, parseIdMap, parseNameList, readIdMap, serializeIdMap, seria
 import { sortById } from "./order.ts";
 import type { DatabaseFile } from "./verbatim.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
-import { MAX_FIELD_ID } from "../text/id-field.ts";
+import { MAX_ID } from "../text/id-field.ts";
 
 /**
  * The order files are replaced in. ID maps first (an ID is recorded before anything uses it),
@@ -154,7 +154,7 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
   const shadowGid = groups.out.get("shadow")?.gid ?? 0;
   return {
     next, current: { ...f }, changed, ...(Object.keys(early).length > 0 ? { early } : {}),
-    homes: users.homes, shadowGid: shadowGid < 0 || shadowGid >= MAX_FIELD_ID ? 0 : shadowGid, messages: p.messages, ...(p.broken.length > 0 ? { broken: p.broken } : {}),
+    homes: users.homes, shadowGid: shadowGid < 0 || shadowGid > MAX_ID ? 0 : shadowGid, messages: p.messages, ...(p.broken.length > 0 ? { broken: p.broken } : {}),
   };
 }
 
@@ -236,7 +236,8 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
       password = "x";
     }
     out.set(g.name, { name: g.name, password, gid, members: memberList(g.members, kept) });
-    p.gidMap.set(g.name, gid);
+    // (gid_t)-1 kept from an existing line is no ID a map may hold (its reader forgets it, warning).
+    if (gid <= MAX_ID) p.gidMap.set(g.name, gid);
   }
   const declarative = serializeNameList(out.keys());
   for (const g of groupsCur) {
@@ -294,7 +295,7 @@ function planPasswd(p: Planning, groupsOut: Map<string, GroupEntry>): PlannedUse
     // (a declared name is a valid one: never the name of a verbatim line).
     if (u.hashed !== undefined && (!spec.mutableUsers || oldHash === undefined)) r.hashes.set(u.entry.name, u.hashed);
     if (declared.expires !== null) r.expires.set(u.entry.name, expiresToDays(declared.expires)!);
-    p.uidMap.set(u.entry.name, u.entry.uid);
+    if (u.entry.uid <= MAX_ID) p.uidMap.set(u.entry.name, u.entry.uid);
   }
   r.declarative = serializeNameList(r.out.keys());
   for (const u of usersCur) {

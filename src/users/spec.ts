@@ -2,6 +2,7 @@
  * The users/groups spec NixOS's users-groups.nix writes (`users-groups.json`), loaded and validated.
  * Every error names the file, the line and the JSON path, and is raised before anything is written.
  */
+import { MAX_ID } from "../text/id-field.ts";
 import { badInRootPath, normalInRootPath } from "../fs/root.ts";
 import { InputFileError, MAX_BYTES, readRegularFile } from "../fs/read.ts";
 import { JsonSyntaxError, parseJsonLazily } from "./json.ts";
@@ -58,9 +59,6 @@ export interface UsersSpec {
 export class SpecError extends Error {
   override name = "SpecError";
 }
-
-/** The largest valid ID: (uid_t)-1 means "no ID" to the kernel and libc. */
-const MAX_ID = 4294967294;
 
 /**
  * User names as NixOS asserts them (users-groups.nix: shadow's is_valid_name, upper case and dots

@@ -5,6 +5,7 @@
  * - `declarative-users`, `declarative-groups`: names separated by one space, sorted, no newline;
  * - `auto-subuid-map`: JSON object name -> first subordinate ID, then a newline.
  */
+import { MAX_ID } from "../text/id-field.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
 import { nestsTooDeeply } from "./json.ts";
 
@@ -67,8 +68,6 @@ export interface ReadIdMap {
  */
 const HIGH = /[\ud800-\uffff]|\\u/;
 
-/** The largest ID an ID map may remember: uid_t's, less (uid_t)-1. */
-const MAX_MAP_ID = 4294967294;
 
 /**
  * Parses an ID map as parseIdMap, and tells whether its text is canonical with `ending` after it.
@@ -100,9 +99,9 @@ export function readIdMap(file: string, text: string | null, ending = "", warn?:
     // Perl may have stored an ID as a string ("5"); accept both.
     const id = typeof raw === "number" ? raw : typeof raw === "string" && /^\d{1,10}$/.test(raw) ? +raw : undefined;
     if (typeof raw !== "number") canonical = false;
-    if (id === undefined || !Number.isInteger(id) || id < 0 || id > MAX_MAP_ID) {
+    if (id === undefined || !Number.isInteger(id) || id < 0 || id > MAX_ID) {
       if (!warn) throw new StateError(`${file}: ${JSON.stringify(k)}: expected an ID`);
-      warn(`warning: ${file}: ${JSON.stringify(k)}: not an ID from 0 to ${MAX_MAP_ID}; forgotten`);
+      warn(`warning: ${file}: ${JSON.stringify(k)}: not an ID from 0 to ${MAX_ID}; forgotten`);
       canonical = false;
       continue;
     }

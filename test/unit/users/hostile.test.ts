@@ -492,6 +492,24 @@ test("a `shadow` group whose GID field reads as 4294967295 ((gid_t)-1, chown's \
   assert.is(statSync(shadow).mode & 0o7777, 0o640);
 });
 
+test("an account whose ID field reads as 4294967295 is kept as Perl kept it, but never written to an ID map: no run after warns", async () => {
+  const { top, root } = scratch();
+  writeFileSync(join(root, "etc/passwd"), "root:x:0:0::/root:/bin/sh\nbob:x:-1:100::/home/bob:/bin/sh\n");
+  writeFileSync(join(root, "etc/group"), "root:x:0:\nshadow:x:42:\nusers:x:100:\nbobs:x:4294967296:\n");
+  const bob = { name: "bob", uid: null, group: "users", home: "/home/bob", shell: "/bin/sh", description: "" };
+  const spec = specFile(top, [bob], { groups: [...groups, { name: "bobs", gid: null, members: [] }] });
+  const first = await apply(root, spec);
+  assert.is(first.status, 0);
+  assert.match(readFileSync(join(root, "etc/passwd"), "utf8"), /^bob:x:4294967295:100:/m);
+  assert.not.match(readFileSync(join(root, "var/lib/nixos/uid-map"), "utf8"), /bob/);
+  assert.not.match(readFileSync(join(root, "var/lib/nixos/gid-map"), "utf8"), /bobs/);
+  for (let i = 0; i < 2; i++) {
+    const again = await apply(root, spec);
+    assert.equal(again.lines, []);
+    assert.equal(planUsersStep(root, spec, false).data.changed, []);
+  }
+});
+
 test("the databases' lock is /etc/.pwd.lock as lckpwdf takes it: a holder (passwd, useradd) makes us wait, then fail", async () => {
   const { root } = scratch();
   // A POSIX record lock, as glibc's lckpwdf takes it, held by another process.
