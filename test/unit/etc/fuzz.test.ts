@@ -39,6 +39,7 @@ import { isTempName, tempPathFor } from "../../../src/fs/staged.ts";
 import { sweepUsersTemps } from "../../../src/users/write.ts";
 import { fuzzSeeds, Random } from "../../harness/random.ts";
 import { buildGen, EtcGenerator, flatten, type Gen, type Node, showGen } from "../../harness/random-etc.ts";
+import { stagedTemporaries } from "../../harness/temporaries.ts";
 import { heartbeat } from "../../harness/watchdog.ts";
 import { tempDir } from "../tmp.ts";
 
@@ -235,21 +236,6 @@ function hostOf(root: string, name: string): string | undefined {
   }
 }
 
-/** Every temporary name of src/fs/staged.ts left in the root. */
-function temporaries(root: string): string[] {
-  const found: string[] = [];
-  const walk = (dir: string) => {
-    let list;
-    try { list = readdirSync(dir, { withFileTypes: true }); } catch { return; }
-    for (const d of list) {
-      if (isTempName(d.name)) found.push(join(dir, d.name).slice(root.length));
-      if (d.isDirectory()) walk(join(dir, d.name));
-    }
-  };
-  walk(root);
-  return found;
-}
-
 /**
  * What is under `dir`, by relative path (print of each node; FIFOs and sockets never opened).
  * Without the lock file, its moved-aside names (which carry the time) and temporaries (random names).
@@ -321,7 +307,7 @@ function checkAfter(c: Case, label: string, root: string, tree: string, gen: Gen
   const at = `seed ${c.seed} ${label}`;
   const ctx = () => `\nmessages:\n${out.messages.join("\n")}\n${process.env.STAGEHAND_FUZZ_SEED ? c.log.join("\n") : ""}`;
   // 4. No temporary left (but where /etc/static in the way stopped the run before anything: docs/etc.md).
-  if (!out.messages.some((m) => m.startsWith("error: /etc/static is"))) assert.equal(temporaries(root), [], `${at}: temporaries left${ctx()}`);
+  if (!out.messages.some((m) => m.startsWith("error: /etc/static is"))) assert.equal(stagedTemporaries(root), [], `${at}: temporaries left${ctx()}`);
   // 3. The next plan has nothing to do but refuse and warn again.
   const again = planEtcSetup(root, tree, {}, false).data;
   const left = again.ops.filter((o) => !(o.op === "error" || o.op === "warn" || (o.op === "clean" && !o.changed)));

@@ -50,6 +50,7 @@ import { resolveInRoot } from "../../../src/fs/root.ts";
 import { isTempName, tempPathFor } from "../../../src/fs/staged.ts";
 import { fuzzSeeds, Random } from "../../harness/random.ts";
 import { type Json, NAMES, randomSpec } from "../../harness/random-users.ts";
+import { stagedTemporaries } from "../../harness/temporaries.ts";
 import { heartbeat } from "../../harness/watchdog.ts";
 import { tempDir } from "../tmp.ts";
 
@@ -356,21 +357,6 @@ function ourTemps(root: string): string[] {
   return found;
 }
 
-/** Every temporary name anywhere in the root. */
-function allTemps(root: string): string[] {
-  const found: string[] = [];
-  const walk = (dir: string) => {
-    let list;
-    try { list = readdirSync(dir, { withFileTypes: true }); } catch { return; }
-    for (const d of list) {
-      if (isTempName(d.name)) found.push(join(dir, d.name).slice(root.length));
-      else if (d.isDirectory()) walk(join(dir, d.name));
-    }
-  };
-  walk(root);
-  return found.sort();
-}
-
 // ---------------------------------------------------------------------------------------------
 // Runs
 
@@ -597,7 +583,7 @@ async function fuzzCase(seed: number): Promise<void> {
   const hostBefore = snapshot(c.host, true);
   const before = files(root);
   const beforeModes = modes(root);
-  const tempsBefore = allTemps(root).filter((t) => !ourTemps(root).includes(t));
+  const tempsBefore = stagedTemporaries(root).filter((t) => !ourTemps(root).includes(t));
 
   // The uninterrupted run.
   const out = await runUsers(c, "the run", root, specPath);
@@ -607,7 +593,7 @@ async function fuzzCase(seed: number): Promise<void> {
   if (!out.error) {
     // 5. No temporary of ours; the etc step's kept.
     assert.equal(ourTemps(root), [], `seed ${seed}: temporaries left${ctx(c)}`);
-    assert.equal(allTemps(root), tempsBefore, `seed ${seed}: other temporaries changed${ctx(c)}`);
+    assert.equal(stagedTemporaries(root), tempsBefore, `seed ${seed}: other temporaries changed${ctx(c)}`);
     checkKept(c, "the run", before, after, spec);
     checkModes(c, root, beforeModes, out.plan!);
     await checkConverged(c, "the run", root, specPath, spec.mutableUsers === true);
