@@ -4,7 +4,9 @@
  * a table to extend with `target[key] || Table()`, which for such a key is the inherited builtin
  * (`Object`, `Object.prototype.hasOwnProperty`): the file's keys would be written onto the shared
  * builtins of the whole process. The keys are checked in the four methods that receive them, before
- * that lookup.
+ * that lookup. And every other error of the parser is made its own at the current line: a date the
+ * library's grammar accepts but the calendar has not (`1979-13-01`) is a TypeError thrown from
+ * inside it, which would otherwise name no line.
  */
 
 /** What the library's parser class offers (it ships no types). */
@@ -30,6 +32,24 @@ export function isTomlError(e: unknown): e is TomlError {
 }
 
 class GuardedParser extends TOMLParser {
+  /** `e` as the parser's own error at the current line (a TypeError from a date's construction). */
+  private own(e: unknown): unknown {
+    return e instanceof Error && !isTomlError(e) ? this.error(new TOMLParser.TomlError(e.message)) : e;
+  }
+  override parse(text: string) {
+    try {
+      return super.parse(text);
+    } catch (e) {
+      throw this.own(e);
+    }
+  }
+  override finish() {
+    try {
+      return super.finish();
+    } catch (e) {
+      throw this.own(e);
+    }
+  }
   /** Throws, at the current line, when a key is one of Object.prototype's members. */
   private refuse(keys: readonly string[]): void {
     for (const k of keys) {
