@@ -13,9 +13,14 @@ import { InputFileError, readRegularFileOptional } from "../../fs/read.ts";
 /** The largest list file read (bytes): hundreds of thousands of unit names. */
 const MAX_LIST_BYTES = 16 << 20;
 
-/** A list file's text; undefined when missing. Only a regular file of bounded size is read. */
+/**
+ * A list file's text; undefined when missing. Only a regular file of bounded size is read, and a
+ * symlink at the list's name is not followed (ng follows it): the switch only ever makes regular
+ * files there, appending refuses a link (O_NOFOLLOW), and a link read as the list and never moved
+ * aside (a dangling one reads as missing) would stop every later switch at its first append.
+ */
 function readListText(path: string): string | undefined {
-  return readRegularFileOptional(path, { maxBytes: MAX_LIST_BYTES, what: "switch list file" })?.toString("utf8");
+  return readRegularFileOptional(path, { maxBytes: MAX_LIST_BYTES, what: "switch list file", noFollow: true })?.toString("utf8");
 }
 
 /** Where the system switch keeps its lists, lock and restart debt. */
@@ -104,7 +109,7 @@ export class SwitchLists {
   }
 
   /**
-   * A list's units. One that cannot be read (a directory or FIFO there, more than MAX_LIST_BYTES)
+   * A list's units. One that cannot be read (a directory, FIFO or symlink there, more than MAX_LIST_BYTES)
    * is reported, read as empty (as ng reads it), and moved aside to `NAME.broken-TIME` unless dry:
    * otherwise every later switch would stop at it.
    */

@@ -107,6 +107,24 @@ test("a list that cannot be read is reported, read as empty and moved aside (not
   assert.equal(l.read("start"), ["a.service"]);
 });
 
+test("a symlink at a list's name (dangling, or out of the root) is not followed: reported, read as empty, moved aside; the next record works", () => {
+  // Read through and never moved aside, a dangling one stopped every later switch at its first append.
+  const d = tmp();
+  const outside = join(tmp(), "shadow");
+  writeFileSync(outside, "root:$6$hash:19000::::::\n");
+  symlinkSync(outside, join(d, "restart-list"));
+  symlinkSync(join(d, "nowhere", "x"), join(d, "start-list"));
+  const warnings: string[] = [];
+  const l = new SwitchLists(d, false, (w) => warnings.push(w));
+  assert.equal(l.read("restart"), []);
+  assert.equal(l.read("start"), []);
+  assert.match(warnings[0]!, /restart-list: is a symbolic link, not a regular file; read as empty; moved to .*restart-list\.broken-\d+$/);
+  assert.match(warnings[1]!, /start-list: is a symbolic link, not a regular file; read as empty; moved to /);
+  l.record("start", "a.service");
+  assert.equal(l.read("start"), ["a.service"]);
+  assert.is(readFileSync(outside, "utf8"), "root:$6$hash:19000::::::\n", "the link's target untouched");
+});
+
 test("sweepListTemps: a killed switch's temporaries beside its lists (and the files named) are removed, nothing else", () => {
   const d = tmp();
   const mine = [tempPathFor(join(d, "reload-list")), tempPathFor(join(d, "start-list")), tempPathFor(join(d, "restart-debt.json"))];
