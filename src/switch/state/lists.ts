@@ -110,8 +110,9 @@ export class SwitchLists {
 
   /**
    * A list's units. One that cannot be read (a directory, FIFO or symlink there, more than MAX_LIST_BYTES)
-   * is reported, read as empty (as ng reads it), and moved aside to `NAME.broken-TIME` unless dry:
-   * otherwise every later switch would stop at it.
+   * is reported, read as empty (as ng reads it), and moved aside to `NAME.broken-TIME` unless dry
+   * (a dry run moves only the dry-activation lists, which it deletes anyway): otherwise every later
+   * switch would stop at it, a dry-activate at deleting a directory there.
    */
   read(name: ListName): string[] {
     const path = this.path(name);
@@ -120,7 +121,7 @@ export class SwitchLists {
     } catch (e) {
       if (!(e instanceof InputFileError)) throw e;
       let moved = "";
-      if (!this.dry) {
+      if (this.writes(name)) {
         const aside = brokenPathFor(path);
         try { renameSync(path, aside); moved = `; moved to ${aside}`; } catch { /* reported below as it is */ }
       }
@@ -145,7 +146,11 @@ export class SwitchLists {
 
   /** Deletes a list once its phase is complete. Dry runs only ever delete the dry-activation lists. */
   remove(name: ListName): void {
-    if (this.dry && name !== "dryActivationRestart" && name !== "dryActivationReload") return;
-    deleteList(this.path(name));
+    if (this.writes(name)) deleteList(this.path(name));
+  }
+
+  /** Whether this run may change the list file: any unless dry; a dry run consumes the dry-activation lists (as ng). */
+  private writes(name: ListName): boolean {
+    return !this.dry || name === "dryActivationRestart" || name === "dryActivationReload";
   }
 }

@@ -125,6 +125,19 @@ test("a symlink at a list's name (dangling, or out of the root) is not followed:
   assert.is(readFileSync(outside, "utf8"), "root:$6$hash:19000::::::\n", "the link's target untouched");
 });
 
+test("a dry run moves aside a dry-activation list that cannot be read (it deletes them anyway), so removing it cannot fail every dry-activate", () => {
+  const d = tmp();
+  mkdirSync(join(d, "dry-activation-restart-list"));
+  mkdirSync(join(d, "start-list"));
+  const warnings: string[] = [];
+  const dry = new SwitchLists(d, true, (w) => warnings.push(w));
+  assert.equal(dry.read("dryActivationRestart"), []);
+  assert.match(warnings[0]!, /dry-activation-restart-list: is a directory, not a regular file; read as empty; moved to /);
+  dry.remove("dryActivationRestart");
+  assert.equal(dry.read("start"), []);
+  assert.ok(existsSync(join(d, "start-list")), "the lists of a real switch are left as they are");
+});
+
 test("sweepListTemps: a killed switch's temporaries beside its lists (and the files named) are removed, nothing else", () => {
   const d = tmp();
   const mine = [tempPathFor(join(d, "reload-list")), tempPathFor(join(d, "start-list")), tempPathFor(join(d, "restart-debt.json"))];
