@@ -13,6 +13,20 @@ function isUnitInputError(e: unknown): boolean {
   return e instanceof UnitDirectoryError || e instanceof UnitParseError || e instanceof InputFileError;
 }
 
+/**
+ * Whether `dir` has a file for `unit`; false when that cannot be told (a name too long for a path,
+ * a link loop), as ng's `Path::exists` answers. The name is a line of a list file: a junk line
+ * that threw here would stop the switch before the list is removed, and so every later switch.
+ */
+function existsOrNot(dir: UnitDirectory, unit: string): boolean {
+  try {
+    return dir.exists(unit);
+  } catch (e) {
+    if (!isUnitInputError(e)) throw e;
+    return false;
+  }
+}
+
 /** Input of `applyActivationRequests`. */
 export interface ActivationRequests {
   /** Lines of /run/nixos/activation-restart-list (dry: dry-activation-restart-list). */
@@ -38,7 +52,7 @@ export function applyActivationRequests(plan: UnitPlan, req: ActivationRequests)
   const why = "requested by the activation script";
   for (const unit of req.restart) {
     if (unit === "") continue;
-    const isInstance = templateOf(unit) !== undefined && !req.new.exists(unit) && (!req.dry || !req.old.exists(unit));
+    const isInstance = templateOf(unit) !== undefined && !existsOrNot(req.new, unit) && (!req.dry || !existsOrNot(req.old, unit));
     const r = resolve(unit, isInstance);
     if (!Object.hasOwn(req.active, unit)) {
       add(p.start, unit, `${why} (restart), not active: started`);

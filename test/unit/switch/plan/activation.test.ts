@@ -117,4 +117,14 @@ test("an active unit the activation script asks to restart whose new file cannot
   void TRUE;
 });
 
+test("a line of the activation's restart list whose file cannot even be looked for (a path component too long) is started, not an abort", () => {
+  // Thrown, it stopped the switch before the list was removed: every later switch stopped there.
+  const dir = diskUnitDirectory(join(generation({}), "etc/systemd/system"));
+  const junk = `a/${"x".repeat(5000)}@b.service`;
+  for (const dry of [false, true]) {
+    const p = applyActivationRequests(emptyPlan(), { restart: [junk], reload: [], active: {}, old: dir, new: dir, dry });
+    assert.equal(Object.keys(p.start), [junk]);
+  }
+});
+
 test.run();
