@@ -17,6 +17,17 @@ export const INCOMPATIBLE_INIT_LINES = [
 /** The file holds a short word ("systemd"); anything bigger is not one. */
 const MAX_VERSION_BYTES = 4096;
 
+/** As Rust's `read_to_string` decodes: invalid UTF-8 is an error (never U+FFFD), a BOM is kept. */
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+function decode(bytes: Uint8Array): string {
+  try {
+    return STRICT_UTF8.decode(bytes);
+  } catch {
+    throw new Error("stream did not contain valid UTF-8");
+  }
+}
+
 /**
  * Compares `current` (`/run/current-system/init-interface-version`, empty if missing) with the new
  * toplevel's file (which must exist). Throws SwitchExit 100 on a mismatch.
@@ -25,10 +36,13 @@ export function checkInitInterfaceVersion(toplevel: string, current = "/run/curr
   const limits = { maxBytes: MAX_VERSION_BYTES, what: "init-interface-version" };
   let cur = "";
   // A missing (or unreadable: a FIFO, a huge file) current file reads as empty, as ng's missing one.
-  try { cur = readRegularFileOptional(current, limits)?.toString("utf8") ?? ""; } catch { /* as empty */ }
+  // Decoded strictly, as ng reads both: two files of different bytes that are no UTF-8 would
+  // otherwise both read as U+FFFD and compare equal. A current one that is no UTF-8 reads as empty
+  // (ng's unwrap_or_default), a new one fails the switch (ng's "should exist").
+  try { const b = readRegularFileOptional(current, limits); cur = b === undefined ? "" : decode(b); } catch { /* as empty */ }
   let next: string;
   try {
-    next = readRegularFile(join(toplevel, "init-interface-version"), limits).toString("utf8");
+    next = decode(readRegularFile(join(toplevel, "init-interface-version"), limits));
   } catch (e) {
     throw new SwitchExit(EXIT.error, ["Error: File init-interface-version should exist", "", "Caused by:", `    ${(e as Error).message}`]);
   }
