@@ -38,7 +38,7 @@ test("a TOML syntax error names the file and line", () => {
 });
 
 test("a date the calendar has not (month 13, hour 25) is a syntax error at its line, not a TypeError from the library", () => {
-  for (const [text, line] of [['[steps.a]\ntext = ""\ndescription = 1979-13-27T07:32:00Z\n', 3], ['[steps.a]\ntext = ""\n\ndescription = 2021-02-30', 4], ['x = 07:99:00\n', 1]] as const) {
+  for (const [text, line] of [['[steps.a]\ntext = ""\ndescription = 1979-13-27T07:32:00Z\n', 3], ['[steps.a]\ntext = ""\n\ndescription = 2021-00-10', 4], ['x = 07:99:00\n', 1]] as const) {
     assert.throws(
       () => parseDeclarations("/x/d.toml", text),
       (e: Error) => e instanceof DeclarationError && e.where === `line ${line}` && /^\/x\/d\.toml: line \d+: invalid TOML: Invalid Datetime at row/.test(e.message),
