@@ -107,7 +107,7 @@ function hostileMachine(r: Random) {
 const fakeBus = { onSubmit: (_verb: string, unit: string) => { if (unit.includes("\0")) throw new TypeError("a D-Bus string cannot hold a NUL byte"); } };
 
 test("hostile state in /run/nixos: status reads it, a switch over it ends in 0 or 4, and the next switch is clean", async () => {
-  for (const seed of fuzzSeeds(80)) {
+  for (const seed of fuzzSeeds(60)) {
     const r = new Random(seed);
     const { m, run, planted } = hostileMachine(r);
     const label = `seed ${seed} (${planted.filter((p) => !p.endsWith(": none")).join("; ")})`;
