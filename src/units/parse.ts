@@ -14,6 +14,7 @@
  * make systemd refuse to load the unit. Backslashes are otherwise literal (`mnt-my\x2ddata.mount`
  * must survive, NixOS #315602) and quotes are kept: both belong to each setting, not the syntax.
  */
+import { decodeUtf8 } from "../text/utf8.ts";
 
 /** Section name -> key -> values in order (ng's `UnitInfo`). `[Install]` is never kept. */
 export type UnitInfo = Record<string, Record<string, string[]>>;
@@ -41,7 +42,6 @@ export function emptyUnitInfo(): UnitInfo {
   return Object.create(null) as UnitInfo;
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const EOL_TEN = 1;
 const EOL_THIRTEEN = 2;
 const EOL_ZERO = 4;
@@ -117,11 +117,9 @@ interface Source {
 
 function sourceOf(content: string | Uint8Array): Source {
   if (typeof content === "string") return { text: content, decoded: true };
-  try {
-    return { text: utf8.decode(content), decoded: true };
-  } catch {
-    return { text: Buffer.from(content.buffer, content.byteOffset, content.byteLength).toString("latin1"), decoded: false };
-  }
+  const text = decodeUtf8(content);
+  if (text !== undefined) return { text, decoded: true };
+  return { text: Buffer.from(content.buffer, content.byteOffset, content.byteLength).toString("latin1"), decoded: false };
 }
 
 /** Length in bytes of a piece of `src` (UTF-8 length for decoded text, else one byte a char). */
@@ -159,12 +157,8 @@ export function parseUnitText(info: UnitInfo, content: string | Uint8Array, path
     if (++entries > MAX_UNIT_ENTRIES) throw new UnitParseError(path, lineNo, `more than ${MAX_UNIT_ENTRIES} sections and settings`);
     if (!src.decoded) {
       // systemd checks each logical line it parses: one that is not UTF-8 fails the file.
-      let decoded: string;
-      try {
-        decoded = utf8.decode(Buffer.from(l, "latin1"));
-      } catch {
-        throw new UnitParseError(path, lineNo, "line is not valid UTF-8");
-      }
+      const decoded = decodeUtf8(Buffer.from(l, "latin1"));
+      if (decoded === undefined) throw new UnitParseError(path, lineNo, "line is not valid UTF-8");
       l = decoded;
     }
     if (l[0] === "[") {

@@ -2,6 +2,7 @@
  * The environment contract of a generation's `bin/switch-to-configuration`: NixOS's wrapper sets
  * these variables before exec'ing the engine, exactly as for switch-to-configuration-ng.
  */
+import { readToString } from "../../text/utf8.ts";
 import { statSync } from "node:fs";
 import { MAX_BYTES, readRegularFile } from "../../fs/read.ts";
 import { join } from "node:path";
@@ -93,12 +94,8 @@ export function isNixos(root: string, distroId: string): boolean {
     // Only a regular file of sane size: a FIFO or a device planted there must not hang a switch.
     const bytes = readRegularFile(join(root, "etc/os-release"), { maxBytes: MAX_BYTES.osRelease, what: "os-release" });
     // ng reads it with read_to_string: bytes that are not UTF-8 fail the read, not the check.
-    try {
-      // A BOM is kept, as read_to_string keeps it (then `ID` is not the first key, for ng too).
-      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
-    } catch {
-      throw new Error("stream did not contain valid UTF-8");
-    }
+    // A BOM is kept, as read_to_string keeps it (then `ID` is not the first key, for ng too).
+    text = readToString(bytes);
   } catch (e) {
     throw new SwitchExit(EXIT.error, ["Error: Failed to parse os-release", "", "Caused by:", "    0: Failed to read /etc/os-release", `    1: ${(e as Error).message}`]);
   }

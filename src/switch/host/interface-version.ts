@@ -2,6 +2,7 @@
  * The init interface version: a generation whose stage-2 init is incompatible with the running
  * one cannot be activated live, only booted. Files compared byte for byte, as ng does.
  */
+import { readToString } from "../../text/utf8.ts";
 import { join } from "node:path";
 import { readRegularFile, readRegularFileOptional } from "../../fs/read.ts";
 import { EXIT, SwitchExit } from "./exit.ts";
@@ -17,17 +18,6 @@ export const INCOMPATIBLE_INIT_LINES = [
 /** The file holds a short word ("systemd"); anything bigger is not one. */
 const MAX_VERSION_BYTES = 4096;
 
-/** As Rust's `read_to_string` decodes: invalid UTF-8 is an error (never U+FFFD), a BOM is kept. */
-const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-function decode(bytes: Uint8Array): string {
-  try {
-    return STRICT_UTF8.decode(bytes);
-  } catch {
-    throw new Error("stream did not contain valid UTF-8");
-  }
-}
-
 /**
  * Compares `current` (`/run/current-system/init-interface-version`, empty if missing) with the new
  * toplevel's file (which must exist). Throws SwitchExit 100 on a mismatch.
@@ -39,10 +29,10 @@ export function checkInitInterfaceVersion(toplevel: string, current = "/run/curr
   // Decoded strictly, as ng reads both: two files of different bytes that are no UTF-8 would
   // otherwise both read as U+FFFD and compare equal. A current one that is no UTF-8 reads as empty
   // (ng's unwrap_or_default), a new one fails the switch (ng's "should exist").
-  try { const b = readRegularFileOptional(current, limits); cur = b === undefined ? "" : decode(b); } catch { /* as empty */ }
+  try { const b = readRegularFileOptional(current, limits); cur = b === undefined ? "" : readToString(b); } catch { /* as empty */ }
   let next: string;
   try {
-    next = decode(readRegularFile(join(toplevel, "init-interface-version"), limits));
+    next = readToString(readRegularFile(join(toplevel, "init-interface-version"), limits));
   } catch (e) {
     throw new SwitchExit(EXIT.error, ["Error: File init-interface-version should exist", "", "Caused by:", `    ${(e as Error).message}`]);
   }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../../fs/atomic.ts";
 import { brokenPathFor, sweepTemps } from "../../fs/staged.ts";
 import { InputFileError, readRegularFileOptional } from "../../fs/read.ts";
+import { decodeUtf8 } from "../../text/utf8.ts";
 
 /** The largest list file read (bytes): hundreds of thousands of unit names. */
 const MAX_LIST_BYTES = 16 << 20;
@@ -20,7 +21,24 @@ const MAX_LIST_BYTES = 16 << 20;
  * aside (a dangling one reads as missing) would stop every later switch at its first append.
  */
 function readListText(path: string): string | undefined {
-  return readRegularFileOptional(path, { maxBytes: MAX_LIST_BYTES, what: "switch list file", noFollow: true })?.toString("utf8");
+  const bytes = readRegularFileOptional(path, { maxBytes: MAX_LIST_BYTES, what: "switch list file", noFollow: true });
+  if (bytes === undefined) return undefined;
+  // ng reads a list with read_to_string: bytes that are no UTF-8 make the whole list unreadable
+  // (empty to ng), where a lenient decoding would pass U+FFFD names on to systemd.
+  const text = decodeUtf8(bytes);
+  if (text === undefined) throw new InputFileError(path, "switch list file", "unreadable", "is not valid UTF-8");
+  return text;
+}
+
+/**
+ * A list's lines as Rust's `str::lines` gives them to ng: split at "\n", a "\r" before it dropped
+ * (a list written on another system must not make `a.service\r` a unit name); a last line without
+ * "\n" keeps a "\r" it ends with, as Rust does.
+ */
+function listLines(text: string): string[] {
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length - 1; i++) if (lines[i]!.endsWith("\r")) lines[i] = lines[i]!.slice(0, -1);
+  return lines;
 }
 
 /** Where the system switch keeps its lists, lock and restart debt. */
@@ -43,7 +61,7 @@ export type ListName = keyof typeof LIST_NAMES;
 export function readList(path: string): string[] {
   const text = readListText(path);
   if (text === undefined) return [];
-  return [...new Set(text.split("\n").filter((l) => l !== ""))];
+  return [...new Set(listLines(text).filter((l) => l !== ""))];
 }
 
 /**
@@ -75,9 +93,16 @@ export function appendToList(path: string, units: readonly string[]): void {
 
 /** Removes every line equal to `unit` (literal comparison), atomically. */
 export function removeFromList(path: string, unit: string): void {
-  const text = readListText(path);
+  let text: string | undefined;
+  try {
+    text = readListText(path);
+  } catch (e) {
+    // A list ng cannot read it leaves as it is (its unrecord_unit reads first); read() reports it.
+    if (e instanceof InputFileError && e.problem === "unreadable") return;
+    throw e;
+  }
   if (text === undefined) return;
-  const kept = text.split("\n").filter((l) => l !== "" && l !== unit);
+  const kept = listLines(text).filter((l) => l !== "" && l !== unit);
   writeFileAtomic(path, kept.map((l) => l + "\n").join(""), { mode: 0o644 });
 }
 

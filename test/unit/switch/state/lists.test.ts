@@ -138,6 +138,23 @@ test("a dry run moves aside a dry-activation list that cannot be read (it delete
   assert.ok(existsSync(join(d, "start-list")), "the lists of a real switch are left as they are");
 });
 
+test("lines as ng's str::lines reads them: a CR before LF dropped (not on a last line without LF); bytes that are no UTF-8 make the list unreadable, as ng's read_to_string", () => {
+  const d = tmp();
+  const p = join(d, "start-list");
+  writeFileSync(p, "a.service\r\nb.service\r\n\r\nc.service\r");
+  assert.equal(readList(p), ["a.service", "b.service", "c.service\r"]);
+  removeFromList(p, "b.service");
+  assert.is(readFileSync(p, "utf8"), "a.service\nc.service\r\n");
+  // No U+FFFD name ever reaches systemd: ng reads such a list as empty; we report and move it aside.
+  writeFileSync(p, Buffer.from([0x61, 0xff, 0x2e, 0x73, 0x65, 0x72, 0x76, 0x69, 0x63, 0x65, 0x0a]));
+  removeFromList(p, "a.service"); // as ng's unrecord_unit: left as it is
+  assert.ok(existsSync(p));
+  const warned: string[] = [];
+  assert.equal(new SwitchLists(d, false, (l) => warned.push(l)).read("start"), []);
+  assert.match(warned.join("\n"), /start-list: is not valid UTF-8; read as empty; moved to /);
+  assert.not.ok(existsSync(p));
+});
+
 test("sweepListTemps: a killed switch's temporaries beside its lists (and the files named) are removed, nothing else", () => {
   const d = tmp();
   const mine = [tempPathFor(join(d, "reload-list")), tempPathFor(join(d, "start-list")), tempPathFor(join(d, "restart-debt.json"))];
