@@ -127,4 +127,13 @@ test("shell settings are read and merged", () => {
   assert.is(g.shell.interpreter, "/bin/bash");
 });
 
+test("a key with a line break or an escape sequence is printed escaped in the error: the file cannot forge a line of output", () => {
+  const e = (() => {
+    try { parseDeclarations("/g.toml", '[steps."x\\nerror: forged\\u001b[2J"]\nkind = "shell"\ntext = "true"\n'); } catch (err) { return err as Error; }
+  })();
+  assert.ok(e instanceof DeclarationError, String(e));
+  assert.not.match(e!.message, /[\n\u001b]/);
+  assert.match(e!.message, /^\/g\.toml: steps\.x\\u000aerror: forged\\u001b\[2J: invalid step name$/);
+});
+
 test.run();
