@@ -6,9 +6,10 @@
  * switch restarts, stops or starts the unit, when the unit's invocation changed since (someone
  * restarted it by hand), or by a reboot (/run is a tmpfs; the boot ID is checked too).
  */
-import { readFileSync } from "node:fs";
+import { lstatSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../fs/atomic.ts";
+import { brokenPathFor } from "../../fs/staged.ts";
 import { MAX_BYTES, readRegularFileOptional } from "../../fs/read.ts";
 import { sortBytewise } from "../../text/bytewise.ts";
 
@@ -78,10 +79,22 @@ export function loadDebt(dir: string, bootId = currentBootId()): DebtEntry[] {
   return data.entries.map(storedEntry).filter((e): e is DebtEntry => e !== undefined);
 }
 
-/** Writes the debt atomically (an empty debt still writes, so "nothing owed" is on record). */
+/**
+ * Writes the debt atomically (an empty debt still writes, so "nothing owed" is on record). A
+ * directory at the file's name, which no rename can replace, is moved aside (`NAME.broken-TIME`,
+ * nothing lost) and the write made again: else no switch would record its debt until reboot.
+ */
 export function saveDebt(dir: string, entries: DebtEntry[], bootId = currentBootId()): void {
   const data: DebtFile = { version: 1, bootId, entries: sortBytewise([...entries], (e) => e.unit) };
-  writeFileAtomic(join(dir, DEBT_FILE), JSON.stringify(data, null, 2) + "\n", { mode: 0o644 });
+  const path = join(dir, DEBT_FILE);
+  const text = JSON.stringify(data, null, 2) + "\n";
+  try {
+    writeFileAtomic(path, text, { mode: 0o644 });
+  } catch (e) {
+    if (!lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) throw e;
+    renameSync(path, brokenPathFor(path));
+    writeFileAtomic(path, text, { mode: 0o644 });
+  }
 }
 
 /** What one switch did, as far as debt is concerned. */

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { DEBT_FILE, loadDebt, pruneDebt, saveDebt, updateDebt, type DebtEntry } from "../../../../src/switch/state/debt.ts";
@@ -76,6 +76,18 @@ test("a FIFO or a directory where the debt file should be reads as no debt, at o
   const e = tempDir("debt-");
   mkdirSync(join(e, DEBT_FILE));
   assert.equal(loadDebt(e, "boot"), []);
+});
+
+test("a directory at the debt file's name is moved aside when the debt is saved: the next switches record theirs", () => {
+  const d = tempDir("debt-");
+  mkdirSync(join(d, DEBT_FILE));
+  writeFileSync(join(d, DEBT_FILE, "kept"), "x");
+  const debt = updateDebt([], { toplevel: "/nix/store/a", now, skipped: new Map([["a.service", "X-OnlyManualStart"]]), settled: [] });
+  saveDebt(d, debt, "boot");
+  assert.equal(loadDebt(d, "boot").map((x) => x.unit), ["a.service"]);
+  const aside = readdirSync(d).filter((n) => n.startsWith(`${DEBT_FILE}.broken-`));
+  assert.is(aside.length, 1);
+  assert.equal(readdirSync(join(d, aside[0]!)), ["kept"]);
 });
 
 test.run();
