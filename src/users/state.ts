@@ -6,6 +6,7 @@
  * - `auto-subuid-map`: JSON object name -> first subordinate ID, then a newline.
  */
 import { MAX_ID } from "../text/id-field.ts";
+import { printable } from "../text/printable.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
 import { nestsTooDeeply } from "./json.ts";
 
@@ -88,7 +89,8 @@ export function readIdMap(file: string, text: string | null, ending = "", warn?:
   try {
     v = JSON.parse(text);
   } catch (e) {
-    return broken(`invalid JSON: ${(e as Error).message}`);
+    // The parser's message may quote a token of the file: printed escaped, it cannot forge a line.
+    return broken(`invalid JSON: ${printable((e as Error).message)}`);
   }
   if (typeof v !== "object" || v === null || Array.isArray(v)) return broken("expected a JSON object");
   // Canonical: numbers only, keys ascending (no key above U+D7FF, where `<` is the byte order), compact.

@@ -140,4 +140,12 @@ test("lines that are not records are kept verbatim: at the top, after the record
   assert.is(serializePasswd([], f), "#top\n-bad\n+@nis::::::\nodd:x:7x:0::/:/bin/sh\n+::::::\n");
 });
 
+test("a corrupt ID map's warning quotes no control character of the file: a token like ESC is escaped, no line can be forged", () => {
+  const warned: string[] = [];
+  readIdMap("/var/lib/nixos/uid-map", '{"a":1,\n\u001b[2J\nerror: forged}', "", (l) => warned.push(l));
+  assert.is(warned.length, 1);
+  assert.not.match(warned[0]!, /[\u0000-\u001f]/);
+  assert.match(warned[0]!, /invalid JSON: .*\\u001b/);
+});
+
 test.run();
