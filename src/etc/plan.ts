@@ -216,7 +216,7 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
 
   for (const e of tree.entries) {
     if (e.kind === "file") continue;
-    const parent = parentName(e.name);
+    const parent = e.dir;
     if (parent !== lastParent) { consider(parent); lastParent = parent; }
     if (e.kind === "directory") continue;
     if (e.kind === "invalid") {

@@ -216,17 +216,17 @@ const OTHER = 3;
 type Listing = Map<string, Map<string, Seen>>;
 
 /**
- * What is at `/etc/NAME` for the entry `e`, in the directory `parent` (relative to /etc) whose
- * resolved host path is `dir` (etcDirHostPath: undefined under a link into /etc/static, null when
- * it cannot be resolved); `listed`: what the walk of /etc saw in that directory, if it listed it.
+ * What is at `/etc/NAME` for the entry `e`, in the directory `e.dir` whose resolved host path is
+ * `dir` (etcDirHostPath: undefined under a link into /etc/static, null when it cannot be
+ * resolved); `listed`: what the walk of /etc saw in that directory, if it listed it.
  */
-function observe(root: string, e: EtcEntry, parent: string, dir: string | undefined | null, listed: Map<string, Seen> | undefined): NodeState {
+function observe(root: string, e: EtcEntry, dir: string | undefined | null, listed: Map<string, Seen> | undefined): NodeState {
   const name = e.name;
   // A parent that cannot be resolved (a loop of links): that parent is in the way of this entry
   // alone (the planner refuses it when it gets there), not of the whole run.
   if (dir === null) return { type: "other" };
   if (dir === undefined) return { type: "none" };
-  const leaf = parent === "" ? name : name.slice(parent.length + 1);
+  const leaf = e.base;
   // What the walk of /etc saw there, when it listed this directory (through real directories, so
   // at this very path): nothing (no lstat needed), a link and its target, or the listing's type.
   const seen = listed?.get(leaf);
@@ -446,7 +446,7 @@ function loadEtcStateNow(root: string, tree: EtcTree, planned?: ReadonlyMap<stri
   let listed: Map<string, Seen> | undefined;
   for (const e of tree.entries) {
     if (e.kind === "file") continue;
-    const parent = parentName(e.name);
+    const parent = e.dir;
     if (parent !== lastParent) {
       lastParent = parent;
       listed = listing.get(parent);
@@ -457,7 +457,7 @@ function loadEtcStateNow(root: string, tree: EtcTree, planned?: ReadonlyMap<stri
         dirHosts.set(parent, dir);
       }
     }
-    const node = observe(root, e, parent, dir, listed);
+    const node = observe(root, e, dir, listed);
     nodes.set(e.name, node);
     if (node.type === "dir") dirNodes.push(e.name);
   }
