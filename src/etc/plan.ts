@@ -7,7 +7,7 @@ import { unifiedDiff } from "../text/diff.ts";
 import { formatClean } from "./clean.ts";
 import { ownerInRange, resolveOwner, shownSpec } from "./owners.ts";
 import { parentName, STATIC } from "./paths.ts";
-import { type EtcState, intoStatic } from "./state.ts";
+import { type EtcState, intoStatic, type NodeState } from "./state.ts";
 import type { EtcTree } from "./tree.ts";
 
 /** One operation on /etc. Names are relative to /etc. */
@@ -121,6 +121,15 @@ function userFilesWarning(name: string): string {
   return `/etc/${name} directory contains user files. Symlinking may fail.`;
 }
 
+/**
+ * Whether what is at `/etc/NAME` now (`current`) is not of this step's: a file or a link the admin
+ * made (not in `.clean`, not into /etc/static). See recordNewCopies in apply.ts. Asked only where
+ * an operation replaces it (a run over a set-up /etc asks nothing).
+ */
+function isForeign(current: NodeState, name: string, oldClean: ReadonlySet<string>): boolean {
+  return (current.type === "file" || (current.type === "link" && !intoStatic(current.linkTarget!))) && !oldClean.has(name);
+}
+
 /** Plans setting up /etc for `tree` given `state`. Pure. */
 export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcPlan {
   const ops: EtcOp[] = [];
@@ -191,9 +200,8 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   consider("");
   /** The parent of the entry before: entries come directory by directory, so most share it. */
   let lastParent: string | undefined;
-  const ensureParents = (name: string, parent: string): string | undefined => {
-    // A directory is in madeDirs only once all its parents are: siblings need no second walk up.
-    if (parent === "" || madeDirs.has(parent)) return undefined;
+  /** Makes the parents of `name`, whose parent directory is not in madeDirs yet; or why it cannot be set up. */
+  const ensureParents = (name: string): string | undefined => {
     const chain: string[] = [];
     for (let p = parentName(name); p !== ""; p = parentName(p)) chain.unshift(p);
     for (const dir of chain) {
@@ -245,10 +253,11 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
       }
       owner = { uid, gid };
     }
-    const blocked = ensureParents(e.name, parent);
+    // A directory is in madeDirs only once all its parents are: siblings need no second walk up.
+    const blocked = parent === "" || madeDirs.has(parent) ? undefined : ensureParents(e.name);
     if (blocked) { ops.push({ op: "error", name: e.name, message: blocked }); continue; }
 
-    const s = belowReplaced(e.name) ? { type: "none" as const } : state.nodes.get(e.name) ?? { type: "none" as const };
+    const s = replacedByDir.size > 0 && belowReplaced(e.name) ? { type: "none" as const } : state.nodes.get(e.name) ?? { type: "none" as const };
     let current = s;
     if (s.type === "dir") {
       if (!s.onlyStatic) {
@@ -263,13 +272,14 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
       ops.push({ op: "warn", message: userFilesWarning(e.name) });
     }
 
-    // Something not of this step's at the name (a file or link the admin made): see recordNewCopies.
-    const foreign = (current.type === "file" || (current.type === "link" && !intoStatic(current.linkTarget!))) && !oldClean.has(e.name);
     if (e.kind === "link" || e.kind === "direct") {
       const target = e.kind === "link" ? `/etc/${STATIC}/${e.name}` : e.source;
       if (e.kind === "direct") copied.push(e.name);
       const unchanged = current.type === "link" && current.linkTarget === target && !removed.has(e.name);
-      if (!unchanged) ops.push({ op: "link", name: e.name, target, direct: e.kind === "direct", ...(foreign ? { foreign } : {}) });
+      if (!unchanged) {
+        const foreign = isForeign(current, e.name, oldClean);
+        ops.push({ op: "link", name: e.name, target, direct: e.kind === "direct", ...(foreign ? { foreign } : {}) });
+      }
       continue;
     }
 
@@ -278,7 +288,10 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     copied.push(e.name);
     const old = current.type === "file" ? current.content : undefined;
     const same = old !== undefined && old.equals(e.content) && current.mode === e.mode && current.uid === uid && current.gid === gid;
-    if (!same) ops.push({ op: "copy", name: e.name, content: e.content, mode: e.mode, uid, gid, user: e.user, group: e.group, old, ...(foreign ? { foreign } : {}) });
+    if (!same) {
+      const foreign = isForeign(current, e.name, oldClean);
+      ops.push({ op: "copy", name: e.name, content: e.content, mode: e.mode, uid, gid, user: e.user, group: e.group, old, ...(foreign ? { foreign } : {}) });
+    }
   }
 
   // Every name of the tree (sidecars and directories too) is never "obsolete". Under a name the
@@ -310,7 +323,12 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   if (state.listedDirs === undefined || (state.dirsWithTemps?.size ?? 1) > 0) {
     for (const l of state.staticLinks) consider(parentName(l.name));
   }
-  for (const name of state.clean) consider(parentName(name));
+  // `.clean` is sorted: its names come directory by directory, each directory considered once.
+  let lastCleanDir: string | undefined;
+  for (const name of state.clean) {
+    const dir = parentName(name);
+    if (dir !== lastCleanDir) { consider(dir); lastCleanDir = dir; }
+  }
   // Every directory of /etc where the walk saw a temporary of ours, managed by this tree or not:
   // a run killed while a directory was replaced by a link leaves one where no later tree looks.
   for (const dir of state.dirsWithTemps ?? []) sweep.add(dir);

@@ -232,7 +232,7 @@ function observe(root: string, e: EtcEntry, dir: string | undefined | null, list
   const seen = listed?.get(leaf);
   if (listed !== undefined ? seen === undefined : knownMissingAt(dir)) return { type: "none" };
   // A link the walk of /etc listed needs no lstat: a link's mode and owner mean nothing here.
-  if (typeof seen === "string") return linkState(root, name, dir, leaf, seen);
+  if (typeof seen === "string") return intoStatic(seen) ? { type: "link", linkTarget: seen } : linkState(root, name, dir, leaf, seen);
   const host = `${dir}/${leaf}`;
   // A directory the walk of /etc listed: nothing more to know of it (its mode and owner are not asked).
   if (seen === DIR) return { type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host, name) }) };
@@ -246,7 +246,7 @@ function observe(root: string, e: EtcEntry, dir: string | undefined | null, list
   if (st.isSymbolicLink()) {
     let linkTarget;
     try { linkTarget = readlinkSync(host); } catch { return { type: "none" }; }
-    return linkState(root, name, dir, leaf, linkTarget);
+    return intoStatic(linkTarget) ? { type: "link", linkTarget } : linkState(root, name, dir, leaf, linkTarget);
   }
   const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   if (st.isDirectory()) return { ...base, type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host, name) }) };
@@ -255,11 +255,10 @@ function observe(root: string, e: EtcEntry, dir: string | undefined | null, list
 }
 
 /**
- * A link at `/etc/NAME` (named `leaf` in the directory at host path `dir`) to `linkTarget`: for one
- * not into /etc/static, whether it leads to a directory.
+ * A link at `/etc/NAME` (named `leaf` in the directory at host path `dir`) to `linkTarget`, not into
+ * /etc/static (the caller answers those itself): whether it leads to a directory.
  */
 function linkState(root: string, name: string, dir: string, leaf: string, linkTarget: string): NodeState {
-  if (intoStatic(linkTarget)) return { type: "link", linkTarget };
   let leadsToDir = false;
   let to: string | undefined;
   // The resolution starts at this link, already read.
@@ -313,10 +312,12 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
   const found: StaticLink[] = [];
   // Where each directory of the new tree resolves (null: it does not), once per directory.
   const treeDirs = new Map<string, string | null>();
-  /** Like `-l "/etc/static/NAME"` once /etc/static is the new tree: parents followed, the entry not. */
-  const stillDeclared = (rel: string, base: string, name: string, walkedInTree: boolean): boolean => {
-    // A directory the tree's walk listed (reached through real directories): its links are known.
-    if (walkedInTree) return tree.links.has(name);
+  /**
+   * Like `-l "/etc/static/NAME"` once /etc/static is the new tree: parents followed, the entry not.
+   * For a directory the tree's walk did not list (of one it listed, reached through real
+   * directories, tree.links knows the links).
+   */
+  const stillDeclared = (rel: string, base: string): boolean => {
     let dirHost = treeDirs.get(rel);
     if (dirHost === undefined) {
       try { dirHost = resolveInRoot(root, `${tree.path}/${rel}`); } catch { dirHost = null; }
@@ -332,7 +333,8 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
     const names: string[] = [];
     for (const d of listed) {
       const base = d.name;
-      if (isTempName(base)) {
+      // Only a dot name can be a temporary: the others need no call (a call costs more than the test).
+      if (base.charCodeAt(0) === 0x2e && isTempName(base)) {
         dirsWithTemps.add(rel);
         // Listed, but not looked at: an entry of that name is lstat'ed by observe.
         seen.set(base, OTHER);
@@ -350,7 +352,7 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
       if (typeof what === "string") {
         // /etc/nixos itself included: a link into /etc/static there is ours like any other (kept,
         // it made every later tree with a nixos/ directory fail to set it up, at every run).
-        if (intoStatic(what)) found.push({ name, target: what, stillDeclared: stillDeclared(rel, base, name, walkedInTree) });
+        if (intoStatic(what)) found.push({ name, target: what, stillDeclared: walkedInTree ? tree.links.has(name) : stillDeclared(rel, base) });
       } else if (what === DIR && name !== "nixos") {
         // Never under /etc/nixos, where the NixOS sources live (setup-etc.pl prunes it too).
         const sub = `${host}/${base}`;
