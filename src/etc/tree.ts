@@ -183,7 +183,8 @@ function readEtcTreeNow(root: string, etcPath: string): EtcTree {
     const listed = readdirSync(dirHost, { withFileTypes: true });
     const siblings = new Map<string, Dirent>();
     const names: string[] = [];
-    for (const d of listed) { siblings.set(d.name, d); names.push(d.name); }
+    // A Dirent's name is a getter: read once.
+    for (const d of listed) { const base = d.name; siblings.set(base, d); names.push(base); }
     // Sorted as names (the engine's own sort, no comparator called per pair), then found by name.
     for (const base of sortStringsBytewise(names)) {
       const d = siblings.get(base)!;
