@@ -341,8 +341,16 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
         continue;
       }
       names.push(base);
-      // The listing's file types spare an lstat per node; link targets are read once (observe reuses them).
-      seen.set(base, seenAt(d, `${host}/${base}`));
+      // The listing's file types spare an lstat per node; link targets are read once (observe
+      // reuses them). A link (most of /etc) is read here, without a call; seenAt types the rest.
+      let what: Seen;
+      if (d.isSymbolicLink()) {
+        // Gone or replaced meanwhile: observe looks again.
+        try { what = readlinkSync(`${host}/${base}`); } catch { what = OTHER; }
+      } else {
+        what = seenAt(d, host, base);
+      }
+      seen.set(base, what);
     }
     // Whether the tree's walk listed this directory too (asked once for all its links).
     const walkedInTree = rel === "" || tree.byName.get(rel)?.kind === "directory";
@@ -366,19 +374,20 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
   return found;
 }
 
-/** What a listed node is: from the listing's file type (lstat only when the file system gives none); a link's target read. */
-function seenAt(d: Dirent, here: string): Seen {
-  let link = d.isSymbolicLink();
-  if (!link) {
-    if (d.isFile()) return FILE;
-    if (d.isDirectory()) return DIR;
-    let st;
-    try { st = lstatSync(here); } catch { return OTHER; }
-    if (st.isFile()) return FILE;
-    if (st.isDirectory()) return DIR;
-    link = st.isSymbolicLink();
-    if (!link) return OTHER;
-  }
+/**
+ * What the node `base` listed in the directory at host path `host` is, when the listing did not
+ * type it a link: from the listing's file type (lstat only when the file system gives none); a
+ * link's target read.
+ */
+function seenAt(d: Dirent, host: string, base: string): Seen {
+  if (d.isFile()) return FILE;
+  if (d.isDirectory()) return DIR;
+  const here = `${host}/${base}`;
+  let st;
+  try { st = lstatSync(here); } catch { return OTHER; }
+  if (st.isFile()) return FILE;
+  if (st.isDirectory()) return DIR;
+  if (!st.isSymbolicLink()) return OTHER;
   // Gone or replaced meanwhile: observe looks again.
   try { return readlinkSync(here); } catch { return OTHER; }
 }

@@ -43,20 +43,6 @@ export interface EtcTree {
 }
 
 /**
- * Reads a sidecar without its one trailing newline, or undefined when absent. `path` is the
- * sidecar's host path with its parents resolved inside the root; the sidecar itself must be a
- * regular file of at most MAX_BYTES.sidecar: a symlink is refused, not followed (etc.nix always
- * writes sidecars as files, and a link could lead to any file of the root), and so are a FIFO, a
- * device or a directory, which would block the run, never end or abort it. `listedRegular`: the
- * directory's listing typed it a regular file (no lstat before the open; fstat still checks).
- * Throws InputFileError.
- */
-function readSidecar(path: string, what: string, listedRegular: boolean): string | undefined {
-  const text = readRegularTextOptional(path, { maxBytes: MAX_BYTES.sidecar, what, noFollow: true, knownRegular: listedRegular });
-  return text !== undefined && text.endsWith("\n") ? text.slice(0, -1) : text;
-}
-
-/**
  * A mode sidecar's octal mode. NixOS types `mode` as any string and the Perl script took `oct()` of
  * it, so any number of leading zeros is taken (`00644`, `04755`), up to 07777.
  */
@@ -85,12 +71,19 @@ function readLinkEntry(root: string, treePath: string, name: string, dir: string
 }
 
 /**
- * The sidecar `suffix` of the entry `name` (named `base`, at host path `host`), or undefined when
- * the directory listing `siblings` has none: a sidecar missing from the listing needs no failing open.
+ * The sidecar `suffix` of the entry `name` (named `base`, at host path `host`, its parents
+ * resolved inside the root) without its one trailing newline, or undefined when absent: one
+ * missing from the directory listing `siblings` needs no failing open. The sidecar must be a
+ * regular file of at most MAX_BYTES.sidecar: a symlink is refused, not followed (etc.nix always
+ * writes sidecars as files, and a link could lead to any file of the root), and so are a FIFO, a
+ * device or a directory, which would block the run, never end or abort it. One the listing typed
+ * a regular file is opened without an lstat first (fstat still checks). Throws InputFileError.
  */
 function sidecarOf(siblings: ReadonlyMap<string, Dirent>, name: string, base: string, host: string, suffix: string): string | undefined {
   const d = siblings.get(base + suffix);
-  return d === undefined ? undefined : readSidecar(host + suffix, `${suffix} of the etc entry ${name}`, d.isFile());
+  if (d === undefined) return undefined;
+  const text = readRegularTextOptional(host + suffix, { maxBytes: MAX_BYTES.sidecar, what: `${suffix} of the etc entry ${name}`, noFollow: true, knownRegular: d.isFile() });
+  return text !== undefined && text.endsWith("\n") ? text.slice(0, -1) : text;
 }
 
 function readLinkEntryOrThrow(root: string, treePath: string, name: string, dir: string, base: string, host: string, siblings: ReadonlyMap<string, Dirent>): EtcEntry {
@@ -185,13 +178,15 @@ function readEtcTreeNow(root: string, etcPath: string): EtcTree {
     const names: string[] = [];
     // A Dirent's name is a getter: read once.
     for (const d of listed) { const base = d.name; siblings.set(base, d); names.push(base); }
+    // A newline in a name is looked for once per directory (badEntryName refuses such names).
+    const newline = names.join("").includes("\n");
     // Sorted as names (the engine's own sort, no comparator called per pair), then found by name.
     for (const base of sortStringsBytewise(names)) {
       const d = siblings.get(base)!;
       const name = rel === "" ? base : `${rel}/${base}`;
       // A listed name is never empty, `.` or `..` and holds no `/` or NUL: of badEntryName's
       // reasons only a newline or, at the top, /etc's own names can apply (`rel` passed it already).
-      const bad = base.includes("\n") ? badEntryName(name) : rel === "" ? ownEtcName(base) : undefined;
+      const bad = newline && base.includes("\n") ? badEntryName(name) : rel === "" ? ownEtcName(base) : undefined;
       if (bad) { entries.push({ name, dir: rel, base, kind: "invalid", reason: bad }); continue; }
       // The listing's file type spares an lstat per entry (asked only when the file system has none).
       let link = false;
