@@ -308,7 +308,8 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     if (!tree.byName.has(name) && !underDeclaredLink(name)) ops.push({ op: "remove-file", name });
   }
   const cleanText = formatClean(copied);
-  ops.push({ op: "clean", names: [...new Set(copied)], changed: cleanText !== state.cleanText });
+  // Each entry adds its name at most once and the tree's names are unique: no duplicate to drop.
+  ops.push({ op: "clean", names: copied, changed: cleanText !== state.cleanText });
   // /etc/NIXOS made once every entry is in place: also when the old tree declared it (a link into
   // /etc/static, or a copy) and this run removes it as obsolete, as setup-etc.pl recreates it last.
   const tagRemoved = removed.has("NIXOS") || (oldClean.has("NIXOS") && !tree.byName.has("NIXOS"));

@@ -130,9 +130,10 @@ function copySource(root: string, treePath: string, name: string, host: string):
     }
     const here = `${dirHost}/${target.slice(cut + 1)}`;
     let st;
-    // Not looked at (unreadable, a file for a parent): the read looks again and says why, typed.
-    try { st = lstatSync(here, { throwIfNoEntry: false }); } catch { return { source: here, regular: false }; }
-    if (st === undefined || !st.isSymbolicLink()) return { source: here, regular: st?.isFile() ?? false };
+    // Missing, or not looked at (unreadable, a file for a parent): the read looks again and says
+    // why, typed. (No options object: the lstat of each copy's source parses none.)
+    try { st = lstatSync(here); } catch { return { source: here, regular: false }; }
+    if (!st.isSymbolicLink()) return { source: here, regular: st.isFile() };
   }
   // The resolution starts at this link, already read.
   noteLinkTargetAt(host, target);
@@ -178,10 +179,12 @@ function readEtcTreeNow(root: string, etcPath: string): EtcTree {
     const names: string[] = [];
     // A Dirent's name is a getter: read once.
     for (const d of listed) { const base = d.name; siblings.set(base, d); names.push(base); }
-    // A newline in a name is looked for once per directory (badEntryName refuses such names).
-    const newline = names.join("").includes("\n");
+    // A newline in a name is looked for once per directory (badEntryName refuses such names),
+    // in the names joined as the sort tests them.
+    const joined = names.join("");
+    const newline = joined.includes("\n");
     // Sorted as names (the engine's own sort, no comparator called per pair), then found by name.
-    for (const base of sortStringsBytewise(names)) {
+    for (const base of sortStringsBytewise(names, joined)) {
       const d = siblings.get(base)!;
       const name = rel === "" ? base : `${rel}/${base}`;
       // A listed name is never empty, `.` or `..` and holds no `/` or NUL: of badEntryName's
