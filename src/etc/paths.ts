@@ -15,6 +15,13 @@ export const PWD_LOCK = ".pwd.lock";
 /** Where NixOS keeps the link to the current generation's etc tree, relative to /etc. */
 export const STATIC = "static";
 
+/**
+ * `/etc/static/`: what the target of a link into /etc/static starts with (`/etc/static/NAME`).
+ * Made once: a template naming STATIC is built again at every use, and links are checked and
+ * made by the thousand.
+ */
+export const STATIC_PREFIX = `/etc/${STATIC}/`;
+
 /** The bookkeeping file of copies, `/etc/.clean` (src/etc/clean.ts reads and writes it). */
 export const CLEAN = ".clean";
 

@@ -6,7 +6,7 @@
 import { unifiedDiff } from "../text/diff.ts";
 import { formatClean } from "./clean.ts";
 import { ownerInRange, resolveOwner, shownSpec } from "./owners.ts";
-import { parentName, STATIC } from "./paths.ts";
+import { parentName, STATIC, STATIC_PREFIX } from "./paths.ts";
 import { type EtcState, intoStatic, type NodeState } from "./state.ts";
 import type { EtcTree } from "./tree.ts";
 
@@ -273,7 +273,7 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     }
 
     if (e.kind === "link" || e.kind === "direct") {
-      const target = e.kind === "link" ? `/etc/${STATIC}/${e.name}` : e.source;
+      const target = e.kind === "link" ? STATIC_PREFIX + e.name : e.source;
       if (e.kind === "direct") copied.push(e.name);
       const unchanged = current.type === "link" && current.linkTarget === target && !removed.has(e.name);
       if (!unchanged) {

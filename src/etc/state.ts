@@ -5,7 +5,7 @@
 import { type Dirent, lstatSync, readdirSync, readlinkSync, statSync, type Stats } from "node:fs";
 import { CLEAN, parseClean } from "./clean.ts";
 import { type IdTables, idTables } from "./owners.ts";
-import { parentName, STATIC } from "./paths.ts";
+import { parentName, STATIC, STATIC_PREFIX } from "./paths.ts";
 import { canonicalInRoot, isSymlinkAt, knownMissingAt, noteLinkTargetAt, knownRegularAt, linkTargetAt, memoised, noteRegularAt, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
 import { InputFileError, MAX_BYTES, readRegularFileOptional, readRegularTextOptional } from "../fs/read.ts";
@@ -106,9 +106,12 @@ export function inStore(root: string, host: string): boolean {
   return storeDirsOf(root).some((d) => inRoot.startsWith(`${d}/`));
 }
 
+/** `/etc/static` itself (a link to it points into /etc/static too). */
+const STATIC_DIR = STATIC_PREFIX.slice(0, -1);
+
 /** Whether a link target points into /etc/static. */
 export function intoStatic(target: string): boolean {
-  return target === `/etc/${STATIC}` || target.startsWith(`/etc/${STATIC}/`);
+  return target === STATIC_DIR || target.startsWith(STATIC_PREFIX);
 }
 
 /**
