@@ -130,6 +130,17 @@ function isForeign(current: NodeState, name: string, oldClean: ReadonlySet<strin
   return (current.type === "file" || (current.type === "link" && !intoStatic(current.linkTarget!))) && !oldClean.has(name);
 }
 
+/** An owner spec's id, or why it cannot be used: it names nobody, or chown cannot set it. */
+type OwnerId = number | "unknown" | "range";
+
+/** The id `spec` gives in `table` (see resolveOwner), remembered in `memo`. */
+function ownerId(spec: string, table: Map<string, number>, memo: Map<string, OwnerId>): OwnerId {
+  const id = resolveOwner(spec, table);
+  const answer = id === undefined ? "unknown" : ownerInRange(id) ? id : "range";
+  memo.set(spec, answer);
+  return answer;
+}
+
 /** Plans setting up /etc for `tree` given `state`. Pure. */
 export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcPlan {
   const ops: EtcOp[] = [];
@@ -222,6 +233,10 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     return undefined;
   };
 
+  /** Copies' owner specs (a few, shared by many copies: `+0`, `root`, a service's user) as ownerId answered them. */
+  const userIds = new Map<string, OwnerId>();
+  const groupIds = new Map<string, OwnerId>();
+
   for (const e of tree.entries) {
     if (e.kind === "file") continue;
     const parent = e.dir;
@@ -236,22 +251,24 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
       if (oldClean.has(e.name)) copied.push(e.name);
       continue;
     }
-    let owner: { uid: number; gid: number } | undefined;
+    let uid = 0;
+    let gid = 0;
     if (e.kind === "copy") {
-      const uid = resolveOwner(e.user, state.ids.users);
-      const gid = resolveOwner(e.group, state.ids.groups);
-      const what = uid === undefined ? `unknown user ${shownSpec(e.user)} in ${e.name}.uid`
-        : gid === undefined ? `unknown group ${shownSpec(e.group)} in ${e.name}.gid`
-        // (uid_t)-1 would leave the owner as it is, larger ones fail at chown: refused here, not at apply.
-        : !ownerInRange(uid) ? `user ${shownSpec(e.user)} in ${e.name}.uid is out of range (0 to 4294967294)`
-        : !ownerInRange(gid) ? `group ${shownSpec(e.group)} in ${e.name}.gid is out of range (0 to 4294967294)`
-        : undefined;
-      if (uid === undefined || gid === undefined || what !== undefined) {
+      // Looked up, and resolved only the first time a spec is met.
+      const u = userIds.get(e.user) ?? ownerId(e.user, state.ids.users, userIds);
+      const g = groupIds.get(e.group) ?? ownerId(e.group, state.ids.groups, groupIds);
+      if (typeof u !== "number" || typeof g !== "number") {
+        const what = u === "unknown" ? `unknown user ${shownSpec(e.user)} in ${e.name}.uid`
+          : g === "unknown" ? `unknown group ${shownSpec(e.group)} in ${e.name}.gid`
+          // (uid_t)-1 would leave the owner as it is, larger ones fail at chown: refused here, not at apply.
+          : u === "range" ? `user ${shownSpec(e.user)} in ${e.name}.uid is out of range (0 to 4294967294)`
+          : `group ${shownSpec(e.group)} in ${e.name}.gid is out of range (0 to 4294967294)`;
         ops.push({ op: "error", name: e.name, message: `error: not setting up ${q(e.name)}: ${what}` });
         if (oldClean.has(e.name)) copied.push(e.name);
         continue;
       }
-      owner = { uid, gid };
+      uid = u;
+      gid = g;
     }
     // A directory is in madeDirs only once all its parents are: siblings need no second walk up.
     const blocked = parent === "" || madeDirs.has(parent) ? undefined : ensureParents(e.name);
@@ -284,7 +301,6 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     }
 
     // A copy.
-    const { uid, gid } = owner!;
     copied.push(e.name);
     const old = current.type === "file" ? current.content : undefined;
     const same = old !== undefined && old.equals(e.content) && current.mode === e.mode && current.uid === uid && current.gid === gid;

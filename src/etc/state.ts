@@ -238,7 +238,7 @@ function observe(root: string, e: EtcEntry, dir: string | undefined | null, list
   if (typeof seen === "string") return intoStatic(seen) ? { type: "link", linkTarget: seen } : linkState(root, name, dir, leaf, seen);
   const host = `${dir}/${leaf}`;
   // A directory the walk of /etc listed: nothing more to know of it (its mode and owner are not asked).
-  if (seen === DIR) return { type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host, name) }) };
+  if (seen === DIR) return e.kind === "directory" ? { type: "dir" } : { type: "dir", onlyStatic: onlyStatic(host, name) };
   // A regular file the walk of /etc listed where a copy goes: its open's fstat tells all, no lstat.
   if (e.kind === "copy" && (seen === FILE || (listed === undefined && knownRegularAt(host)))) {
     const found = observeFile(host, e.name);
