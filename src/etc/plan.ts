@@ -340,7 +340,8 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   if (state.listedDirs === undefined || (state.dirsWithTemps?.size ?? 1) > 0) {
     for (const l of state.staticLinks) consider(parentName(l.name));
   }
-  // `.clean` is sorted: its names come directory by directory, each directory considered once.
+  // `.clean` is written sorted, so its names come directory by directory: a run of names of one
+  // directory considers it once (considering again would change nothing).
   let lastCleanDir: string | undefined;
   for (const name of state.clean) {
     const dir = parentName(name);

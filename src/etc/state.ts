@@ -501,7 +501,13 @@ function loadEtcStateNow(root: string, tree: EtcTree, planned?: ReadonlyMap<stri
   };
   // The entries' directories are dirHosts' keys (each once); `.clean`'s names may lie elsewhere.
   for (const parent of dirHosts.keys()) look(parent);
-  for (const name of names) look(parentName(name));
+  // `.clean` is written sorted, so its names come directory by directory: a run of names of one
+  // directory looks once (looking again would change nothing).
+  let lastCleanDir: string | undefined;
+  for (const name of names) {
+    const dir = parentName(name);
+    if (dir !== lastCleanDir) { look(dir); lastCleanDir = dir; }
+  }
   let staticTarget: string | undefined;
   let staticInTheWay: string | undefined;
   const listedStatic = top?.get(STATIC);
