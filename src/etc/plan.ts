@@ -213,8 +213,9 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   let lastParent: string | undefined;
   /** Makes the parents of `name`, whose parent directory is not in madeDirs yet; or why it cannot be set up. */
   const ensureParents = (name: string): string | undefined => {
+    // Up to the nearest made directory: madeDirs holds a directory only once all its parents are.
     const chain: string[] = [];
-    for (let p = parentName(name); p !== ""; p = parentName(p)) chain.unshift(p);
+    for (let p = parentName(name); p !== "" && !madeDirs.has(p); p = parentName(p)) chain.unshift(p);
     for (const dir of chain) {
       const u = dirUsable(dir);
       if (u === "blocked") return `error: not setting up ${q(name)}: ‘/etc/${dir}’ is in the way and is not a directory`;

@@ -42,12 +42,15 @@ export interface EtcTree {
   links: ReadonlySet<string>;
 }
 
+/** An octal mode's text (made once: a regular expression literal is a new object at every evaluation). */
+const OCTAL = /^[0-7]{1,12}$/;
+
 /**
  * A mode sidecar's octal mode. NixOS types `mode` as any string and the Perl script took `oct()` of
  * it, so any number of leading zeros is taken (`00644`, `04755`), up to 07777.
  */
 function parseMode(text: string): number | undefined {
-  if (!/^[0-7]{1,12}$/.test(text)) return undefined;
+  if (!OCTAL.test(text)) return undefined;
   const mode = parseInt(text, 8);
   return mode <= 0o7777 ? mode : undefined;
 }
