@@ -175,6 +175,7 @@ function readEtcTreeNow(root: string, etcPath: string): EtcTree {
   }
   if (!isDir) throw new Error(`the etc tree: ${etcPath}: is not a directory`);
   const entries: EtcEntry[] = [];
+  const byName = new Map<string, EtcEntry>();
   const links = new Set<string>();
   const walk = (rel: string, dirHost: string) => {
     const listed = readdirSync(dirHost, { withFileTypes: true });
@@ -193,7 +194,12 @@ function readEtcTreeNow(root: string, etcPath: string): EtcTree {
       // A listed name is never empty, `.` or `..` and holds no `/` or NUL: of badEntryName's
       // reasons only a newline or, at the top, /etc's own names can apply (`rel` passed it already).
       const bad = newline && base.includes("\n") ? badEntryName(name) : rel === "" ? ownEtcName(base) : undefined;
-      if (bad) { entries.push({ name, dir: rel, base, kind: "invalid", reason: bad }); continue; }
+      if (bad) {
+        const refused: EtcEntry = { name, dir: rel, base, kind: "invalid", reason: bad };
+        entries.push(refused);
+        byName.set(name, refused);
+        continue;
+      }
       // The listing's file type spares an lstat per entry (asked only when the file system has none).
       let link = false;
       let dir = false;
@@ -205,27 +211,31 @@ function readEtcTreeNow(root: string, etcPath: string): EtcTree {
         link = st.isSymbolicLink();
         dir = st.isDirectory();
       }
+      let entry: EtcEntry;
+      /** A directory to walk once its own entry is in (its host path). */
+      let sub: string | undefined;
       if (link) {
         links.add(name);
         // Most entries are plain links: no sidecar listed, nothing to read (and no call made).
-        entries.push(siblings.has(`${base}.mode`) ? readLinkEntry(root, path, name, rel, base, dirHost, siblings) : { name, dir: rel, base, kind: "link" });
+        entry = siblings.has(`${base}.mode`) ? readLinkEntry(root, path, name, rel, base, dirHost, siblings) : { name, dir: rel, base, kind: "link" };
       } else if (dir && SIDECAR.test(base) && siblings.get(base.replace(SIDECAR, ""))?.isSymbolicLink()) {
         // A directory where an entry's sidecar should be: that entry is refused (readLinkEntry);
         // the directory itself is not set up as part of /etc.
         noteSymlinkAt(`${dirHost}/${base}`, false);
-        entries.push({ name, dir: rel, base, kind: "file" });
+        entry = { name, dir: rel, base, kind: "file" };
       } else if (dir) {
-        const here = `${dirHost}/${base}`;
-        noteSymlinkAt(here, false);
-        entries.push({ name, dir: rel, base, kind: "directory" });
-        walk(name, here);
+        sub = `${dirHost}/${base}`;
+        noteSymlinkAt(sub, false);
+        entry = { name, dir: rel, base, kind: "directory" };
       } else {
-        entries.push({ name, dir: rel, base, kind: "file" });
+        entry = { name, dir: rel, base, kind: "file" };
       }
+      // By name as the walk goes (in walk order, as entries): no second pass over thousands.
+      entries.push(entry);
+      byName.set(name, entry);
+      if (sub !== undefined) walk(name, sub);
     }
   };
   walk("", top);
-  const byName = new Map<string, EtcEntry>();
-  for (const e of entries) byName.set(e.name, e);
   return { path, entries, byName, links };
 }
