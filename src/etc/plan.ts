@@ -341,13 +341,8 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   if (state.listedDirs === undefined || (state.dirsWithTemps?.size ?? 1) > 0) {
     for (const l of state.staticLinks) consider(parentName(l.name));
   }
-  // `.clean` is written sorted, so its names come directory by directory: a run of names of one
-  // directory considers it once (considering again would change nothing).
-  let lastCleanDir: string | undefined;
-  for (const name of state.clean) {
-    const dir = parentName(name);
-    if (dir !== lastCleanDir) { consider(dir); lastCleanDir = dir; }
-  }
+  // As loading listed them (a run of names of one directory once: considering again would change nothing).
+  for (const dir of state.cleanDirs ?? state.clean.map(parentName)) consider(dir);
   // Every directory of /etc where the walk saw a temporary of ours, managed by this tree or not:
   // a run killed while a directory was replaced by a link leaves one where no later tree looks.
   for (const dir of state.dirsWithTemps ?? []) sweep.add(dir);

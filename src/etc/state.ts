@@ -78,6 +78,8 @@ export interface EtcState {
   /** The names in `nodes` where a directory is (the only ones a link or a copy may replace as a whole). */
   dirNodes?: readonly string[];
   dirsWithTemps?: ReadonlySet<string>;
+  /** The directories of `clean`'s names (relative to /etc), each run of names of one directory once. */
+  cleanDirs?: readonly string[];
 }
 
 /** The Nix store, as seen inside the root. */
@@ -503,10 +505,11 @@ function loadEtcStateNow(root: string, tree: EtcTree, planned?: ReadonlyMap<stri
   for (const parent of dirHosts.keys()) look(parent);
   // `.clean` is written sorted, so its names come directory by directory: a run of names of one
   // directory looks once (looking again would change nothing).
+  const cleanDirs: string[] = [];
   let lastCleanDir: string | undefined;
   for (const name of names) {
     const dir = parentName(name);
-    if (dir !== lastCleanDir) { look(dir); lastCleanDir = dir; }
+    if (dir !== lastCleanDir) { look(dir); cleanDirs.push(dir); lastCleanDir = dir; }
   }
   let staticTarget: string | undefined;
   let staticInTheWay: string | undefined;
@@ -528,6 +531,6 @@ function loadEtcStateNow(root: string, tree: EtcTree, planned?: ReadonlyMap<stri
   const group = orEmpty(() => declaredText(root, tree, "group") ?? planned?.get("/etc/group") ?? etcText("group", "/etc/group"), "group")!;
   return {
     staticTarget, ...(staticInTheWay ? { staticInTheWay } : {}), staticLinks, nodes, clean: names, cleanRefused: refused, unreadable,
-    cleanText, hasTag, ids: idTables(passwd, group), listedDirs: { has: (dir) => listing.has(dir) || lookedDirs.has(dir) }, dirsWithTemps, dirNodes,
+    cleanText, hasTag, ids: idTables(passwd, group), listedDirs: { has: (dir) => listing.has(dir) || lookedDirs.has(dir) }, dirsWithTemps, dirNodes, cleanDirs,
   };
 }
