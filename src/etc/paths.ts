@@ -15,6 +15,13 @@ export const PWD_LOCK = ".pwd.lock";
 /** Where NixOS keeps the link to the current generation's etc tree, relative to /etc. */
 export const STATIC = "static";
 
+/**
+ * `/etc/static/`: what the target of a link into /etc/static starts with (`/etc/static/NAME`).
+ * Made once: a template naming STATIC is built again at every use, and links are checked and
+ * made by the thousand.
+ */
+export const STATIC_PREFIX = `/etc/${STATIC}/`;
+
 /** The bookkeeping file of copies, `/etc/.clean` (src/etc/clean.ts reads and writes it). */
 export const CLEAN = ".clean";
 
@@ -35,8 +42,8 @@ const SUSPECT = /[\n\0]|(?:^|\/)\.{0,2}(?:\/|$)/;
 
 /** Why an entry name was refused, or undefined when it is a safe relative name under /etc. */
 export function badEntryName(name: string): string | undefined {
-  // One scan for the many good names; the reasons below for the few others.
-  if (!SUSPECT.test(name)) return ownEtcName(name);
+  // One scan for the many good names (and no call unless /etc's own); the reasons below for the few others.
+  if (!SUSPECT.test(name)) return OWN_NAMES.has(name) ? ownEtcName(name) : undefined;
   if (name === "") return "empty name";
   if (name.startsWith("/")) return "absolute name escapes /etc";
   if (/[\n\0]/.test(name)) return "name contains a newline or NUL (it would corrupt /etc/.clean)";

@@ -6,8 +6,8 @@
 import { unifiedDiff } from "../text/diff.ts";
 import { formatClean } from "./clean.ts";
 import { ownerInRange, resolveOwner, shownSpec } from "./owners.ts";
-import { parentName, STATIC } from "./paths.ts";
-import { type EtcState, intoStatic } from "./state.ts";
+import { parentName, STATIC, STATIC_PREFIX } from "./paths.ts";
+import { type EtcState, intoStatic, type NodeState } from "./state.ts";
 import type { EtcTree } from "./tree.ts";
 
 /** One operation on /etc. Names are relative to /etc. */
@@ -121,6 +121,26 @@ function userFilesWarning(name: string): string {
   return `/etc/${name} directory contains user files. Symlinking may fail.`;
 }
 
+/**
+ * Whether what is at `/etc/NAME` now (`current`) is not of this step's: a file or a link the admin
+ * made (not in `.clean`, not into /etc/static). See recordNewCopies in apply.ts. Asked only where
+ * an operation replaces it (a run over a set-up /etc asks nothing).
+ */
+function isForeign(current: NodeState, name: string, oldClean: ReadonlySet<string>): boolean {
+  return (current.type === "file" || (current.type === "link" && !intoStatic(current.linkTarget!))) && !oldClean.has(name);
+}
+
+/** An owner spec's id, or why it cannot be used: it names nobody, or chown cannot set it. */
+type OwnerId = number | "unknown" | "range";
+
+/** The id `spec` gives in `table` (see resolveOwner), remembered in `memo`. */
+function ownerId(spec: string, table: Map<string, number>, memo: Map<string, OwnerId>): OwnerId {
+  const id = resolveOwner(spec, table);
+  const answer = id === undefined ? "unknown" : ownerInRange(id) ? id : "range";
+  memo.set(spec, answer);
+  return answer;
+}
+
 /** Plans setting up /etc for `tree` given `state`. Pure. */
 export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcPlan {
   const ops: EtcOp[] = [];
@@ -191,11 +211,11 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   consider("");
   /** The parent of the entry before: entries come directory by directory, so most share it. */
   let lastParent: string | undefined;
-  const ensureParents = (name: string, parent: string): string | undefined => {
-    // A directory is in madeDirs only once all its parents are: siblings need no second walk up.
-    if (parent === "" || madeDirs.has(parent)) return undefined;
+  /** Makes the parents of `name`, whose parent directory is not in madeDirs yet; or why it cannot be set up. */
+  const ensureParents = (name: string): string | undefined => {
+    // Up to the nearest made directory: madeDirs holds a directory only once all its parents are.
     const chain: string[] = [];
-    for (let p = parentName(name); p !== ""; p = parentName(p)) chain.unshift(p);
+    for (let p = parentName(name); p !== "" && !madeDirs.has(p); p = parentName(p)) chain.unshift(p);
     for (const dir of chain) {
       const u = dirUsable(dir);
       if (u === "blocked") return `error: not setting up ${q(name)}: ‘/etc/${dir}’ is in the way and is not a directory`;
@@ -214,9 +234,13 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     return undefined;
   };
 
+  /** Copies' owner specs (a few, shared by many copies: `+0`, `root`, a service's user) as ownerId answered them. */
+  const userIds = new Map<string, OwnerId>();
+  const groupIds = new Map<string, OwnerId>();
+
   for (const e of tree.entries) {
     if (e.kind === "file") continue;
-    const parent = parentName(e.name);
+    const parent = e.dir;
     if (parent !== lastParent) { consider(parent); lastParent = parent; }
     if (e.kind === "directory") continue;
     if (e.kind === "invalid") {
@@ -228,27 +252,30 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
       if (oldClean.has(e.name)) copied.push(e.name);
       continue;
     }
-    let owner: { uid: number; gid: number } | undefined;
+    let uid = 0;
+    let gid = 0;
     if (e.kind === "copy") {
-      const uid = resolveOwner(e.user, state.ids.users);
-      const gid = resolveOwner(e.group, state.ids.groups);
-      const what = uid === undefined ? `unknown user ${shownSpec(e.user)} in ${e.name}.uid`
-        : gid === undefined ? `unknown group ${shownSpec(e.group)} in ${e.name}.gid`
-        // (uid_t)-1 would leave the owner as it is, larger ones fail at chown: refused here, not at apply.
-        : !ownerInRange(uid) ? `user ${shownSpec(e.user)} in ${e.name}.uid is out of range (0 to 4294967294)`
-        : !ownerInRange(gid) ? `group ${shownSpec(e.group)} in ${e.name}.gid is out of range (0 to 4294967294)`
-        : undefined;
-      if (uid === undefined || gid === undefined || what !== undefined) {
+      // Looked up, and resolved only the first time a spec is met.
+      const u = userIds.get(e.user) ?? ownerId(e.user, state.ids.users, userIds);
+      const g = groupIds.get(e.group) ?? ownerId(e.group, state.ids.groups, groupIds);
+      if (typeof u !== "number" || typeof g !== "number") {
+        const what = u === "unknown" ? `unknown user ${shownSpec(e.user)} in ${e.name}.uid`
+          : g === "unknown" ? `unknown group ${shownSpec(e.group)} in ${e.name}.gid`
+          // (uid_t)-1 would leave the owner as it is, larger ones fail at chown: refused here, not at apply.
+          : u === "range" ? `user ${shownSpec(e.user)} in ${e.name}.uid is out of range (0 to 4294967294)`
+          : `group ${shownSpec(e.group)} in ${e.name}.gid is out of range (0 to 4294967294)`;
         ops.push({ op: "error", name: e.name, message: `error: not setting up ${q(e.name)}: ${what}` });
         if (oldClean.has(e.name)) copied.push(e.name);
         continue;
       }
-      owner = { uid, gid };
+      uid = u;
+      gid = g;
     }
-    const blocked = ensureParents(e.name, parent);
+    // A directory is in madeDirs only once all its parents are: siblings need no second walk up.
+    const blocked = parent === "" || madeDirs.has(parent) ? undefined : ensureParents(e.name);
     if (blocked) { ops.push({ op: "error", name: e.name, message: blocked }); continue; }
 
-    const s = belowReplaced(e.name) ? { type: "none" as const } : state.nodes.get(e.name) ?? { type: "none" as const };
+    const s = replacedByDir.size > 0 && belowReplaced(e.name) ? { type: "none" as const } : state.nodes.get(e.name) ?? { type: "none" as const };
     let current = s;
     if (s.type === "dir") {
       if (!s.onlyStatic) {
@@ -263,22 +290,25 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
       ops.push({ op: "warn", message: userFilesWarning(e.name) });
     }
 
-    // Something not of this step's at the name (a file or link the admin made): see recordNewCopies.
-    const foreign = (current.type === "file" || (current.type === "link" && !intoStatic(current.linkTarget!))) && !oldClean.has(e.name);
     if (e.kind === "link" || e.kind === "direct") {
-      const target = e.kind === "link" ? `/etc/${STATIC}/${e.name}` : e.source;
+      const target = e.kind === "link" ? STATIC_PREFIX + e.name : e.source;
       if (e.kind === "direct") copied.push(e.name);
       const unchanged = current.type === "link" && current.linkTarget === target && !removed.has(e.name);
-      if (!unchanged) ops.push({ op: "link", name: e.name, target, direct: e.kind === "direct", ...(foreign ? { foreign } : {}) });
+      if (!unchanged) {
+        const foreign = isForeign(current, e.name, oldClean);
+        ops.push({ op: "link", name: e.name, target, direct: e.kind === "direct", ...(foreign ? { foreign } : {}) });
+      }
       continue;
     }
 
     // A copy.
-    const { uid, gid } = owner!;
     copied.push(e.name);
     const old = current.type === "file" ? current.content : undefined;
     const same = old !== undefined && old.equals(e.content) && current.mode === e.mode && current.uid === uid && current.gid === gid;
-    if (!same) ops.push({ op: "copy", name: e.name, content: e.content, mode: e.mode, uid, gid, user: e.user, group: e.group, old, ...(foreign ? { foreign } : {}) });
+    if (!same) {
+      const foreign = isForeign(current, e.name, oldClean);
+      ops.push({ op: "copy", name: e.name, content: e.content, mode: e.mode, uid, gid, user: e.user, group: e.group, old, ...(foreign ? { foreign } : {}) });
+    }
   }
 
   // Every name of the tree (sidecars and directories too) is never "obsolete". Under a name the
@@ -295,7 +325,8 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     if (!tree.byName.has(name) && !underDeclaredLink(name)) ops.push({ op: "remove-file", name });
   }
   const cleanText = formatClean(copied);
-  ops.push({ op: "clean", names: [...new Set(copied)], changed: cleanText !== state.cleanText });
+  // Each entry adds its name at most once and the tree's names are unique: no duplicate to drop.
+  ops.push({ op: "clean", names: copied, changed: cleanText !== state.cleanText });
   // /etc/NIXOS made once every entry is in place: also when the old tree declared it (a link into
   // /etc/static, or a copy) and this run removes it as obsolete, as setup-etc.pl recreates it last.
   const tagRemoved = removed.has("NIXOS") || (oldClean.has("NIXOS") && !tree.byName.has("NIXOS"));
@@ -310,7 +341,8 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
   if (state.listedDirs === undefined || (state.dirsWithTemps?.size ?? 1) > 0) {
     for (const l of state.staticLinks) consider(parentName(l.name));
   }
-  for (const name of state.clean) consider(parentName(name));
+  // As loading listed them (a run of names of one directory once: considering again would change nothing).
+  for (const dir of state.cleanDirs ?? state.clean.map(parentName)) consider(dir);
   // Every directory of /etc where the walk saw a temporary of ours, managed by this tree or not:
   // a run killed while a directory was replaced by a link leaves one where no later tree looks.
   for (const dir of state.dirsWithTemps ?? []) sweep.add(dir);

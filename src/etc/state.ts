@@ -5,7 +5,7 @@
 import { type Dirent, lstatSync, readdirSync, readlinkSync, statSync, type Stats } from "node:fs";
 import { CLEAN, parseClean } from "./clean.ts";
 import { type IdTables, idTables } from "./owners.ts";
-import { parentName, STATIC } from "./paths.ts";
+import { parentName, STATIC, STATIC_PREFIX } from "./paths.ts";
 import { canonicalInRoot, isSymlinkAt, knownMissingAt, noteLinkTargetAt, knownRegularAt, linkTargetAt, memoised, noteRegularAt, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
 import { InputFileError, MAX_BYTES, readRegularFileOptional, readRegularTextOptional } from "../fs/read.ts";
@@ -78,6 +78,8 @@ export interface EtcState {
   /** The names in `nodes` where a directory is (the only ones a link or a copy may replace as a whole). */
   dirNodes?: readonly string[];
   dirsWithTemps?: ReadonlySet<string>;
+  /** The directories of `clean`'s names (relative to /etc), each run of names of one directory once. */
+  cleanDirs?: readonly string[];
 }
 
 /** The Nix store, as seen inside the root. */
@@ -106,9 +108,12 @@ export function inStore(root: string, host: string): boolean {
   return storeDirsOf(root).some((d) => inRoot.startsWith(`${d}/`));
 }
 
+/** `/etc/static` itself (a link to it points into /etc/static too). */
+const STATIC_DIR = STATIC_PREFIX.slice(0, -1);
+
 /** Whether a link target points into /etc/static. */
 export function intoStatic(target: string): boolean {
-  return target === `/etc/${STATIC}` || target.startsWith(`/etc/${STATIC}/`);
+  return target === STATIC_DIR || target.startsWith(STATIC_PREFIX);
 }
 
 /**
@@ -216,26 +221,26 @@ const OTHER = 3;
 type Listing = Map<string, Map<string, Seen>>;
 
 /**
- * What is at `/etc/NAME` for the entry `e`, in the directory `parent` (relative to /etc) whose
- * resolved host path is `dir` (etcDirHostPath: undefined under a link into /etc/static, null when
- * it cannot be resolved); `listed`: what the walk of /etc saw in that directory, if it listed it.
+ * What is at `/etc/NAME` for the entry `e`, in the directory `e.dir` whose resolved host path is
+ * `dir` (etcDirHostPath: undefined under a link into /etc/static, null when it cannot be
+ * resolved); `listed`: what the walk of /etc saw in that directory, if it listed it.
  */
-function observe(root: string, e: EtcEntry, parent: string, dir: string | undefined | null, listed: Map<string, Seen> | undefined): NodeState {
+function observe(root: string, e: EtcEntry, dir: string | undefined | null, listed: Map<string, Seen> | undefined): NodeState {
   const name = e.name;
   // A parent that cannot be resolved (a loop of links): that parent is in the way of this entry
   // alone (the planner refuses it when it gets there), not of the whole run.
   if (dir === null) return { type: "other" };
   if (dir === undefined) return { type: "none" };
-  const leaf = parent === "" ? name : name.slice(parent.length + 1);
+  const leaf = e.base;
   // What the walk of /etc saw there, when it listed this directory (through real directories, so
   // at this very path): nothing (no lstat needed), a link and its target, or the listing's type.
   const seen = listed?.get(leaf);
   if (listed !== undefined ? seen === undefined : knownMissingAt(dir)) return { type: "none" };
   // A link the walk of /etc listed needs no lstat: a link's mode and owner mean nothing here.
-  if (typeof seen === "string") return linkState(root, name, dir, leaf, seen);
+  if (typeof seen === "string") return intoStatic(seen) ? { type: "link", linkTarget: seen } : linkState(root, name, dir, leaf, seen);
   const host = `${dir}/${leaf}`;
   // A directory the walk of /etc listed: nothing more to know of it (its mode and owner are not asked).
-  if (seen === DIR) return { type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host, name) }) };
+  if (seen === DIR) return e.kind === "directory" ? { type: "dir" } : { type: "dir", onlyStatic: onlyStatic(host, name) };
   // A regular file the walk of /etc listed where a copy goes: its open's fstat tells all, no lstat.
   if (e.kind === "copy" && (seen === FILE || (listed === undefined && knownRegularAt(host)))) {
     const found = observeFile(host, e.name);
@@ -246,7 +251,7 @@ function observe(root: string, e: EtcEntry, parent: string, dir: string | undefi
   if (st.isSymbolicLink()) {
     let linkTarget;
     try { linkTarget = readlinkSync(host); } catch { return { type: "none" }; }
-    return linkState(root, name, dir, leaf, linkTarget);
+    return intoStatic(linkTarget) ? { type: "link", linkTarget } : linkState(root, name, dir, leaf, linkTarget);
   }
   const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   if (st.isDirectory()) return { ...base, type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host, name) }) };
@@ -255,11 +260,10 @@ function observe(root: string, e: EtcEntry, parent: string, dir: string | undefi
 }
 
 /**
- * A link at `/etc/NAME` (named `leaf` in the directory at host path `dir`) to `linkTarget`: for one
- * not into /etc/static, whether it leads to a directory.
+ * A link at `/etc/NAME` (named `leaf` in the directory at host path `dir`) to `linkTarget`, not into
+ * /etc/static (the caller answers those itself): whether it leads to a directory.
  */
 function linkState(root: string, name: string, dir: string, leaf: string, linkTarget: string): NodeState {
-  if (intoStatic(linkTarget)) return { type: "link", linkTarget };
   let leadsToDir = false;
   let to: string | undefined;
   // The resolution starts at this link, already read.
@@ -313,10 +317,12 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
   const found: StaticLink[] = [];
   // Where each directory of the new tree resolves (null: it does not), once per directory.
   const treeDirs = new Map<string, string | null>();
-  /** Like `-l "/etc/static/NAME"` once /etc/static is the new tree: parents followed, the entry not. */
-  const stillDeclared = (rel: string, base: string, name: string, walkedInTree: boolean): boolean => {
-    // A directory the tree's walk listed (reached through real directories): its links are known.
-    if (walkedInTree) return tree.links.has(name);
+  /**
+   * Like `-l "/etc/static/NAME"` once /etc/static is the new tree: parents followed, the entry not.
+   * For a directory the tree's walk did not list (of one it listed, reached through real
+   * directories, tree.links knows the links).
+   */
+  const stillDeclared = (rel: string, base: string): boolean => {
     let dirHost = treeDirs.get(rel);
     if (dirHost === undefined) {
       try { dirHost = resolveInRoot(root, `${tree.path}/${rel}`); } catch { dirHost = null; }
@@ -332,15 +338,24 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
     const names: string[] = [];
     for (const d of listed) {
       const base = d.name;
-      if (isTempName(base)) {
+      // Only a dot name can be a temporary: the others need no call (a call costs more than the test).
+      if (base.charCodeAt(0) === 0x2e && isTempName(base)) {
         dirsWithTemps.add(rel);
         // Listed, but not looked at: an entry of that name is lstat'ed by observe.
         seen.set(base, OTHER);
         continue;
       }
       names.push(base);
-      // The listing's file types spare an lstat per node; link targets are read once (observe reuses them).
-      seen.set(base, seenAt(d, `${host}/${base}`));
+      // The listing's file types spare an lstat per node; link targets are read once (observe
+      // reuses them). A link (most of /etc) is read here, without a call; seenAt types the rest.
+      let what: Seen;
+      if (d.isSymbolicLink()) {
+        // Gone or replaced meanwhile: observe looks again.
+        try { what = readlinkSync(`${host}/${base}`); } catch { what = OTHER; }
+      } else {
+        what = seenAt(d, host, base);
+      }
+      seen.set(base, what);
     }
     // Whether the tree's walk listed this directory too (asked once for all its links).
     const walkedInTree = rel === "" || tree.byName.get(rel)?.kind === "directory";
@@ -350,7 +365,7 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
       if (typeof what === "string") {
         // /etc/nixos itself included: a link into /etc/static there is ours like any other (kept,
         // it made every later tree with a nixos/ directory fail to set it up, at every run).
-        if (intoStatic(what)) found.push({ name, target: what, stillDeclared: stillDeclared(rel, base, name, walkedInTree) });
+        if (intoStatic(what)) found.push({ name, target: what, stillDeclared: walkedInTree ? tree.links.has(name) : stillDeclared(rel, base) });
       } else if (what === DIR && name !== "nixos") {
         // Never under /etc/nixos, where the NixOS sources live (setup-etc.pl prunes it too).
         const sub = `${host}/${base}`;
@@ -364,19 +379,20 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
   return found;
 }
 
-/** What a listed node is: from the listing's file type (lstat only when the file system gives none); a link's target read. */
-function seenAt(d: Dirent, here: string): Seen {
-  let link = d.isSymbolicLink();
-  if (!link) {
-    if (d.isFile()) return FILE;
-    if (d.isDirectory()) return DIR;
-    let st;
-    try { st = lstatSync(here); } catch { return OTHER; }
-    if (st.isFile()) return FILE;
-    if (st.isDirectory()) return DIR;
-    link = st.isSymbolicLink();
-    if (!link) return OTHER;
-  }
+/**
+ * What the node `base` listed in the directory at host path `host` is, when the listing did not
+ * type it a link: from the listing's file type (lstat only when the file system gives none); a
+ * link's target read.
+ */
+function seenAt(d: Dirent, host: string, base: string): Seen {
+  if (d.isFile()) return FILE;
+  if (d.isDirectory()) return DIR;
+  const here = `${host}/${base}`;
+  let st;
+  try { st = lstatSync(here); } catch { return OTHER; }
+  if (st.isFile()) return FILE;
+  if (st.isDirectory()) return DIR;
+  if (!st.isSymbolicLink()) return OTHER;
   // Gone or replaced meanwhile: observe looks again.
   try { return readlinkSync(here); } catch { return OTHER; }
 }
@@ -446,7 +462,7 @@ function loadEtcStateNow(root: string, tree: EtcTree, planned?: ReadonlyMap<stri
   let listed: Map<string, Seen> | undefined;
   for (const e of tree.entries) {
     if (e.kind === "file") continue;
-    const parent = parentName(e.name);
+    const parent = e.dir;
     if (parent !== lastParent) {
       lastParent = parent;
       listed = listing.get(parent);
@@ -457,7 +473,7 @@ function loadEtcStateNow(root: string, tree: EtcTree, planned?: ReadonlyMap<stri
         dirHosts.set(parent, dir);
       }
     }
-    const node = observe(root, e, parent, dir, listed);
+    const node = observe(root, e, dir, listed);
     nodes.set(e.name, node);
     if (node.type === "dir") dirNodes.push(e.name);
   }
@@ -487,7 +503,14 @@ function loadEtcStateNow(root: string, tree: EtcTree, planned?: ReadonlyMap<stri
   };
   // The entries' directories are dirHosts' keys (each once); `.clean`'s names may lie elsewhere.
   for (const parent of dirHosts.keys()) look(parent);
-  for (const name of names) look(parentName(name));
+  // `.clean` is written sorted, so its names come directory by directory: a run of names of one
+  // directory looks once (looking again would change nothing).
+  const cleanDirs: string[] = [];
+  let lastCleanDir: string | undefined;
+  for (const name of names) {
+    const dir = parentName(name);
+    if (dir !== lastCleanDir) { look(dir); cleanDirs.push(dir); lastCleanDir = dir; }
+  }
   let staticTarget: string | undefined;
   let staticInTheWay: string | undefined;
   const listedStatic = top?.get(STATIC);
@@ -508,6 +531,6 @@ function loadEtcStateNow(root: string, tree: EtcTree, planned?: ReadonlyMap<stri
   const group = orEmpty(() => declaredText(root, tree, "group") ?? planned?.get("/etc/group") ?? etcText("group", "/etc/group"), "group")!;
   return {
     staticTarget, ...(staticInTheWay ? { staticInTheWay } : {}), staticLinks, nodes, clean: names, cleanRefused: refused, unreadable,
-    cleanText, hasTag, ids: idTables(passwd, group), listedDirs: { has: (dir) => listing.has(dir) || lookedDirs.has(dir) }, dirsWithTemps, dirNodes,
+    cleanText, hasTag, ids: idTables(passwd, group), listedDirs: { has: (dir) => listing.has(dir) || lookedDirs.has(dir) }, dirsWithTemps, dirNodes, cleanDirs,
   };
 }

@@ -105,13 +105,6 @@ const decodeOut: Take<string> = (buf, n) => buf.toString("utf8", 0, n);
 const SCRATCH_BYTES = 64 << 10;
 let scratch: Buffer | undefined;
 
-/** A buffer of `size` bytes to read into: the shared one when it fits. */
-function readBuffer(size: number): Buffer {
-  if (size > SCRATCH_BYTES) return Buffer.allocUnsafe(size);
-  scratch ??= Buffer.allocUnsafe(SCRATCH_BYTES);
-  return scratch;
-}
-
 function readWith<T>(path: string, limits: ReadLimits, take: Take<T>): T | undefined {
   if (!limits.knownRegular) {
     let st: Stats;
@@ -141,7 +134,8 @@ function readWith<T>(path: string, limits: ReadLimits, take: Take<T>): T | undef
     if (!now.isFile() || now.size > limits.maxBytes) refuseUnless(path, now, limits);
     // One byte more than the stat size, so growth is noticed without a second read buffer.
     const want = now.size + 1;
-    const buf = readBuffer(want);
+    // The shared buffer when the file fits (asked inline: this runs for thousands of small files).
+    const buf = want > SCRATCH_BYTES ? Buffer.allocUnsafe(want) : (scratch ??= Buffer.allocUnsafe(SCRATCH_BYTES));
     const n = readSync(fd, buf, 0, want, null);
     // A regular file reads short only at its end: one read(2) for a file read whole (the buffer is
     // one byte larger than fstat's size), none more just to see 0.
