@@ -97,7 +97,7 @@ export function removeFromList(path: string, unit: string): void {
   try {
     text = readListText(path);
   } catch (e) {
-    // A list ng cannot read it leaves as it is (its unrecord_unit reads first); read() reports it.
+    // ng leaves a list it cannot read as it is (its unrecord_unit reads first); read() reports it.
     if (e instanceof InputFileError && e.problem === "unreadable") return;
     throw e;
   }
