@@ -237,7 +237,7 @@ function observe(root: string, e: EtcEntry, dir: string | undefined | null, list
   const seen = listed?.get(leaf);
   if (listed !== undefined ? seen === undefined : knownMissingAt(dir)) return { type: "none" };
   // A link the walk of /etc listed needs no lstat: a link's mode and owner mean nothing here.
-  if (typeof seen === "string") return intoStatic(seen) ? { type: "link", linkTarget: seen } : linkState(root, name, dir, leaf, seen);
+  if (typeof seen === "string") return linkState(root, name, dir, leaf, seen);
   const host = `${dir}/${leaf}`;
   // A directory the walk of /etc listed: nothing more to know of it (its mode and owner are not asked).
   if (seen === DIR) return e.kind === "directory" ? { type: "dir" } : { type: "dir", onlyStatic: onlyStatic(host, name) };
@@ -251,7 +251,7 @@ function observe(root: string, e: EtcEntry, dir: string | undefined | null, list
   if (st.isSymbolicLink()) {
     let linkTarget;
     try { linkTarget = readlinkSync(host); } catch { return { type: "none" }; }
-    return intoStatic(linkTarget) ? { type: "link", linkTarget } : linkState(root, name, dir, leaf, linkTarget);
+    return linkState(root, name, dir, leaf, linkTarget);
   }
   const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
   if (st.isDirectory()) return { ...base, type: "dir", ...(e.kind === "directory" ? {} : { onlyStatic: onlyStatic(host, name) }) };
@@ -260,10 +260,11 @@ function observe(root: string, e: EtcEntry, dir: string | undefined | null, list
 }
 
 /**
- * A link at `/etc/NAME` (named `leaf` in the directory at host path `dir`) to `linkTarget`, not into
- * /etc/static (the caller answers those itself): whether it leads to a directory.
+ * A link at `/etc/NAME` (named `leaf` in the directory at host path `dir`) to `linkTarget`: for one
+ * not into /etc/static, whether it leads to a directory.
  */
 function linkState(root: string, name: string, dir: string, leaf: string, linkTarget: string): NodeState {
+  if (intoStatic(linkTarget)) return { type: "link", linkTarget };
   let leadsToDir = false;
   let to: string | undefined;
   // The resolution starts at this link, already read.
@@ -346,16 +347,8 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
         continue;
       }
       names.push(base);
-      // The listing's file types spare an lstat per node; link targets are read once (observe
-      // reuses them). A link (most of /etc) is read here, without a call; seenAt types the rest.
-      let what: Seen;
-      if (d.isSymbolicLink()) {
-        // Gone or replaced meanwhile: observe looks again.
-        try { what = readlinkSync(`${host}/${base}`); } catch { what = OTHER; }
-      } else {
-        what = seenAt(d, host, base);
-      }
-      seen.set(base, what);
+      // The listing's file types spare an lstat per node; link targets are read once (observe reuses them).
+      seen.set(base, seenAt(d, `${host}/${base}`));
     }
     // Whether the tree's walk listed this directory too (asked once for all its links).
     const walkedInTree = rel === "" || tree.byName.get(rel)?.kind === "directory";
@@ -379,20 +372,17 @@ function findStaticLinks(root: string, tree: EtcTree, etc: string, listing: List
   return found;
 }
 
-/**
- * What the node `base` listed in the directory at host path `host` is, when the listing did not
- * type it a link: from the listing's file type (lstat only when the file system gives none); a
- * link's target read.
- */
-function seenAt(d: Dirent, host: string, base: string): Seen {
-  if (d.isFile()) return FILE;
-  if (d.isDirectory()) return DIR;
-  const here = `${host}/${base}`;
-  let st;
-  try { st = lstatSync(here); } catch { return OTHER; }
-  if (st.isFile()) return FILE;
-  if (st.isDirectory()) return DIR;
-  if (!st.isSymbolicLink()) return OTHER;
+/** What a listed node is: from the listing's file type (lstat only when the file system gives none); a link's target read. */
+function seenAt(d: Dirent, here: string): Seen {
+  if (!d.isSymbolicLink()) {
+    if (d.isFile()) return FILE;
+    if (d.isDirectory()) return DIR;
+    let st;
+    try { st = lstatSync(here); } catch { return OTHER; }
+    if (st.isFile()) return FILE;
+    if (st.isDirectory()) return DIR;
+    if (!st.isSymbolicLink()) return OTHER;
+  }
   // Gone or replaced meanwhile: observe looks again.
   try { return readlinkSync(here); } catch { return OTHER; }
 }

@@ -2,9 +2,9 @@
  * The init interface version: a generation whose stage-2 init is incompatible with the running
  * one cannot be activated live, only booted. Files compared byte for byte, as ng does.
  */
-import { readToString } from "../../text/utf8.ts";
 import { join } from "node:path";
 import { readRegularFile, readRegularFileOptional } from "../../fs/read.ts";
+import { readToString } from "../../text/utf8.ts";
 import { EXIT, SwitchExit } from "./exit.ts";
 
 /** ng's warning, three lines and a blank one, on stderr. */
