@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, statSync } from "node:fs";
 import { execFileSync, spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { overlayRoot, type RootCopy, type Suite } from "../test/harness/rootfs.ts";
-import { hyperfine, peakRssKiB } from "./binary.ts";
+import { hyperfine, peakRssKiB, readFromDisk } from "./binary.ts";
 
 export const ROOT = join(import.meta.dir, "..");
 /**
@@ -63,6 +63,7 @@ export function comparisonRoots(prefix: string, perlScript: string, scriptName: 
   copyFileSync(perlScript, join(perl.dir, scriptName));
   copyFileSync(BINARY, join(ours.dir, "stagehand"));
   if (third) copyFileSync(thirdBinary!, join(third.dir, "third"));
+  for (const copy of [join(perl.dir, scriptName), join(ours.dir, "stagehand"), ...(third ? [join(third.dir, "third")] : [])]) readFromDisk(copy);
   // A compiled Bun binary reads its own code through /proc/self/exe.
   execFileSync("mount", ["-t", "proc", "proc", join(ours.dir, "proc")]);
   return { perl, ours, third, dispose() { perl.dispose(); ours.dispose(); third?.dispose(); } };

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { buildEtcTree, snapshot, type FixtureEntry } from "../test/unit/etc/fixtures.ts";
 import { compare, comparisonRoots, comparisonTable, must, saveState, type ComparisonRow, type EtcFs } from "./chroot.ts";
 import { reference } from "../test/harness/shared.ts";
-import { buildLike } from "./binary.ts";
+import { buildLike, readFromDisk } from "./binary.ts";
 
 const PERL_SCRIPT = reference("nixos/modules/system/etc/setup-etc.pl");
 
@@ -125,6 +125,7 @@ function etcRows(n: number, runs: number, fs: EtcFs, floors: Floors, sys: Syscal
   // The Bun floor shares the C floor's root (both make the same /etc); a compiled Bun binary reads
   // its own code through /proc/self/exe.
   copyFileSync(floors.bun, join(third.dir, "third-bun"));
+  readFromDisk(join(third.dir, "third-bun"));
   execFileSync("mount", ["-t", "proc", "proc", join(third.dir, "proc")]);
   try {
     const genA = etcEntries(n);

@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { Container } from "../test/harness/container.ts";
 import { buildGeneration, prepareBooted, type UnitEntry } from "../test/harness/generation.ts";
 import { installNg, ngWrapper } from "../test/harness/ng.ts";
+import { readFromDisk } from "./binary.ts";
 import { BINARY, shellLine } from "./chroot.ts";
 
 /** N units a container can run cheaply, and the targets that pull them in. */
@@ -286,8 +287,9 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
   });
   const traceDir = mkdtempSync(join(tmpdir(), "bench-strace-"));
   try {
-    c.installStagehand(BINARY);
+    const oursBinary = c.installStagehand(BINARY);
     const ngBinary = installNg(c);
+    for (const copy of [oursBinary, ngBinary]) readFromDisk(join(c.root, copy));
     // ng runs from the stagehand twin's own wrapper (same environment, only the binary differs).
     const ngOf = new Map([[ours, ngWrapper(c.root, ours)], ...(changed ? [[oursChanged, ngWrapper(c.root, oursChanged)] as [string, string]] : [])]);
     const inside = (argv: string[]) => ["nsenter", "-t", String(c.leaderPid), "-a", "--", "env", "-i",
