@@ -145,7 +145,9 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
   const early: Partial<Record<FileKey, string>> = {};
   for (const k of ["declarativeGroups", "declarativeUsers"] as const) {
     if (!changed.includes(k)) continue;
-    const union = serializeNameList(new Set([...parseNameList(f[k]), ...parseNameList(next[k])]));
+    const had = parseNameList(f[k]);
+    // With no old name (a first run) the union is the new list, already sorted without repeats.
+    const union = had.size === 0 ? next[k] : serializeNameList(new Set([...had, ...parseNameList(next[k])]));
     if (union !== (f[k] ?? "")) early[k] = union;
   }
   // A `shadow` GID that chown(2) cannot give (4294967295, (gid_t)-1, is its "leave the group as
