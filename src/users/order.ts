@@ -15,8 +15,21 @@ const PACKED_BELOW = 1 << 20;
  * ID are then compared by name.
  */
 export function sortById<T extends { name: string }>(list: T[], id: (x: T) => number): T[] {
+  return sortByIdNotingShared(list, id).sorted;
+}
+
+/**
+ * sortById, telling also whether two entries share an ID (which the sort sees for free: they end
+ * up side by side), so a caller can skip looking for shared IDs when there are none.
+ */
+export function sortByIdNotingShared<T extends { name: string }>(list: T[], id: (x: T) => number): { sorted: T[]; shared: boolean } {
   const n = list.length;
-  if (n >= PACKED_BELOW) return sortByIdCompared(list, id);
+  if (n >= PACKED_BELOW) {
+    const sorted = sortByIdCompared(list, id);
+    let shared = false;
+    for (let i = 1; i < n && !shared; i++) shared = id(sorted[i - 1]!) === id(sorted[i]!);
+    return { sorted, shared };
+  }
   const keys = new Float64Array(n);
   for (let i = 0; i < n; i++) keys[i] = id(list[i]!) * PACKED_BELOW + i;
   keys.sort();
@@ -31,7 +44,7 @@ export function sortById<T extends { name: string }>(list: T[], id: (x: T) => nu
     prev = ident;
     list[i] = from[at]!;
   }
-  if (!tie) return list;
+  if (!tie) return { sorted: list, shared: false };
   // Runs of one ID (rare: two names sharing a UID or GID) ordered by name.
   for (let start = 0; start < n;) {
     const ident = id(list[start]!);
@@ -43,7 +56,7 @@ export function sortById<T extends { name: string }>(list: T[], id: (x: T) => nu
     }
     start = end;
   }
-  return list;
+  return { sorted: list, shared: true };
 }
 
 /**

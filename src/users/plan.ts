@@ -11,7 +11,7 @@ import { verifySha512Crypt } from "./sha512crypt.ts";
 import { parseSubId, serializeSubId, type SubIdEntry } from "./subid.ts";
 import { FILES, type FileKey } from "./files.ts";
 import { type IdMap, parseIdMap, parseNameList, readIdMap, serializeIdMap, serializeNameList } from "./state.ts";
-import { sortById } from "./order.ts";
+import { sortByIdNotingShared } from "./order.ts";
 import type { DatabaseFile } from "./verbatim.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
 import { MAX_ID } from "../text/id-field.ts";
@@ -247,8 +247,9 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
     if (!spec.mutableUsers || p.declGroups.has(g.name)) say("removing group", "would remove group", `‘${g.name}’`);
     else out.set(g.name, g);
   }
-  refuseSharedIds("group", "GID", "/etc/group", spec.groups, (g) => g.gid, groupsCurByName, out, (g) => g.gid);
-  return { out, lines: sortById([...out.values()], (g) => g.gid), declarative };
+  const { sorted, shared } = sortByIdNotingShared([...out.values()], (g) => g.gid);
+  if (shared) refuseSharedIds("group", "GID", "/etc/group", spec.groups, (g) => g.gid, groupsCurByName, out, (g) => g.gid);
+  return { out, lines: sorted, declarative };
 }
 
 const ASCII = /^[\x00-\x7f]*$/;
@@ -308,8 +309,9 @@ function planPasswd(p: Planning, groupsOut: Map<string, GroupEntry>): PlannedUse
       r.kept.add(u.name);
     }
   }
-  refuseSharedIds("user", "UID", "/etc/passwd", spec.users, (u) => u.uid, usersCurByName, r.out, (u) => u.uid);
-  r.lines = sortById([...r.out.values()], (u) => u.uid);
+  const { sorted, shared } = sortByIdNotingShared([...r.out.values()], (u) => u.uid);
+  if (shared) refuseSharedIds("user", "UID", "/etc/passwd", spec.users, (u) => u.uid, usersCurByName, r.out, (u) => u.uid);
+  r.lines = sorted;
   return r;
 }
 
@@ -468,7 +470,7 @@ function planSubIds(p: Planning, users: PlannedUsers): { subUids: SubIdEntry[]; 
 
 /**
  * Refuses a declared entry that is new in this run and got a fixed ID another entry of the result
- * already has: two users with one UID own each other's files, which the configuration did not ask
+ * already has (asked only when some ID is shared): two users with one UID own each other's files, which the configuration did not ask
  * for. Entries declared with the same fixed ID asked for it (NixOS asserts unique fixed IDs unless
  * `users.enforceIdUniqueness = false`); entries that already share an ID in the current file are
  * left as they are (not introduced by this run).
