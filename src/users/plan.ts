@@ -247,7 +247,7 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
     if (!spec.mutableUsers || p.declGroups.has(g.name)) say("removing group", "would remove group", `‘${g.name}’`);
     else out.set(g.name, g);
   }
-  const { sorted, shared } = sortByIdNotingShared([...out.values()], (g) => g.gid);
+  const { sorted, shared } = sortByIdNotingShared(out.values(), (g) => g.gid);
   if (shared) refuseSharedIds("group", "GID", "/etc/group", spec.groups, (g) => g.gid, groupsCurByName, out, (g) => g.gid);
   return { out, lines: sorted, declarative };
 }
@@ -309,7 +309,7 @@ function planPasswd(p: Planning, groupsOut: Map<string, GroupEntry>): PlannedUse
       r.kept.add(u.name);
     }
   }
-  const { sorted, shared } = sortByIdNotingShared([...r.out.values()], (u) => u.uid);
+  const { sorted, shared } = sortByIdNotingShared(r.out.values(), (u) => u.uid);
   if (shared) refuseSharedIds("user", "UID", "/etc/passwd", spec.users, (u) => u.uid, usersCurByName, r.out, (u) => u.uid);
   r.lines = sorted;
   return r;
@@ -329,12 +329,14 @@ function planUser(p: Planning, declared: UsersSpec["users"][number], groupsOut: 
   const named = groupsOut.get(u.group);
   // A group of that name first (group names may be all digits, `2000`), then a numeric GID; a name
   // that starts with a letter is not numeric: no test of the whole name for most users.
-  const c = u.group.charCodeAt(0);
   if (named !== undefined) gid = String(named.gid);
-  else if (c >= 0x30 && c <= 0x39 && NUMERIC.test(u.group)) gid = String(Number(u.group));
   else {
-    messages.push(`warning: user ‘${u.name}’ has unknown group ‘${u.group}’`);
-    gid = "65534";
+    const c = u.group.charCodeAt(0);
+    if (c >= 0x30 && c <= 0x39 && NUMERIC.test(u.group)) gid = String(Number(u.group));
+    else {
+      messages.push(`warning: user ‘${u.name}’ has unknown group ‘${u.group}’`);
+      gid = "65534";
+    }
   }
   let uid: number;
   let hashed = u.hashedPassword ?? undefined;
@@ -415,9 +417,12 @@ function planShadow(p: Planning, users: PlannedUsers): ShadowEntry[] {
   for (const u of users.lines) {
     if (seen.has(u.name)) continue;
     const exp = users.expires.get(u.name);
+    const hash = users.hashes.get(u.name) ?? "!";
+    const expire = exp === undefined ? "" : String(exp);
+    // Its line made here, where three of the nine fields vary (serializeShadow writes it as it is).
     out.push({
-      name: u.name, hash: users.hashes.get(u.name) ?? "!", lastChange: "1", min: "", max: "", warn: "", inactive: "",
-      expire: exp === undefined ? "" : String(exp), flag: "",
+      name: u.name, hash, lastChange: "1", min: "", max: "", warn: "", inactive: "", expire, flag: "",
+      text: `${u.name}:${hash}:1:::::${expire}:`,
     });
   }
   return out;
