@@ -38,7 +38,11 @@ export class IdMap extends Map<string, number> {
   }
 
   override set(name: string, id: number): this {
-    if (this.#asRead !== undefined && super.get(name) !== id) this.#asRead = undefined;
+    if (this.#asRead !== undefined) {
+      // Recording an entry as it is (a rerun) changes nothing: the text stays, and no set is needed.
+      if (super.get(name) === id) return this;
+      this.#asRead = undefined;
+    }
     return super.set(name, id);
   }
 
@@ -69,6 +73,12 @@ export interface ReadIdMap {
  */
 const HIGH = /[\ud800-\uffff]|\\u/;
 
+
+/**
+ * Map's own `set`: the entries read are the map's starting point, not changes to track, and
+ * IdMap's override would cost a call per entry (a thousand in a run).
+ */
+const mapSet = Map.prototype.set;
 
 /**
  * Parses an ID map as parseIdMap, and tells whether its text is canonical with `ending` after it.
@@ -109,7 +119,7 @@ export function readIdMap(file: string, text: string | null, ending = "", warn?:
     }
     if (canonical && prev !== undefined && !(prev < k)) canonical = false;
     prev = k;
-    map.set(k, id);
+    mapSet.call(map, k, id);
   }
   canonical &&= JSON.stringify(v) + ending === text;
   if (canonical) map.readFrom(text);
