@@ -188,9 +188,19 @@ function readPlanning(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions): Pl
     say: (real, dry, rest) => messages.push(`${opts.dry ? dry : real} ${rest}`),
     uidMap: uidMap.map, gidMap: gidMap.map, subMap: subMap.map,
     declUsers, declGroups, groupFile, passwdFile, shadowCur,
-    gids: new IdAllocator(usedGids, new Set(gidMap.map.values())),
-    uids: new IdAllocator(usedUids, new Set(uidMap.map.values())),
+    gids: new IdAllocator(usedGids, recordedIds(gidMap.map, spec.groups, groupFile.byName)),
+    uids: new IdAllocator(usedUids, recordedIds(uidMap.map, spec.users, passwdFile.byName)),
   };
+}
+
+/**
+ * The IDs `map` records for any name, taken before planning overwrites its entries. Only a
+ * declared entry the database does not have yet is revived or allocated an ID, so on a rerun,
+ * where all are there, no allocator asks and none is gathered.
+ */
+function recordedIds(map: IdMap, declared: readonly { name: string }[], current: ReadonlyMap<string, unknown>): Set<number> {
+  for (let i = 0; i < declared.length; i++) if (!current.has(declared[i]!.name)) return new Set(map.values());
+  return new Set();
 }
 
 /** A set of the IDs given: the spec's fixed ones, a database's records' and its verbatim lines' leading ones. */
