@@ -17,9 +17,17 @@ export const MAX_ID = MAX_FIELD_ID - 1;
 /** What strtoul skips and accepts before the digits (C's isspace, then a sign). */
 const ID_FIELD = /^[ \t\n\v\f\r]*([+-]?)([0-9]+)$/;
 
+/** Up to 10 plain digits, the form of nearly every field: their number is the ID (at most MAX_FIELD_ID). */
+const PLAIN_ID = /^[0-9]{1,10}$/;
+
 /** The ID glibc reads from `field`, or undefined when it refuses the field (no digits, anything after them). */
 export function glibcId(field: string | undefined): number | undefined {
   if (field === undefined) return undefined;
+  // One test and no match array for the usual field (the reading below costs three times as much).
+  if (PLAIN_ID.test(field)) {
+    const n = Number(field);
+    return n > MAX_FIELD_ID ? MAX_FIELD_ID : n;
+  }
   const m = ID_FIELD.exec(field);
   if (!m) return undefined;
   const digits = m[2]!.replace(/^0+(?=[0-9])/, "");

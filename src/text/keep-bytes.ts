@@ -51,7 +51,10 @@ const ESCAPED = /[\udc80-\udcff]/u;
 
 /** Encodes `text` as UTF-8, each lone surrogate U+DC80..U+DCFF as the byte it stands for (decodeKeepingBytes's inverse). */
 export function encodeKeepingBytes(text: string): Buffer {
-  if (!ESCAPED.test(text)) return Buffer.from(text, "utf8");
+  // As many bytes as characters: all ASCII (a lone surrogate would be three bytes), the usual
+  // case, told without scanning for escaped bytes.
+  const utf8 = Buffer.from(text, "utf8");
+  if (utf8.length === text.length || !ESCAPED.test(text)) return utf8;
   const parts: Buffer[] = [];
   let from = 0;
   for (let i = 0; i < text.length; i++) {

@@ -1,5 +1,4 @@
 /** /etc/group: one `name:password:gid:member,member` line per group. */
-import { glibcId } from "../text/id-field.ts";
 import { joinWithVerbatim, restOf, splitDatabase, type DatabaseFile } from "./verbatim.ts";
 
 /** A line of /etc/group. */
@@ -15,9 +14,9 @@ export interface GroupEntry {
  * that are not records (NIS compat, comments, a non-numeric GID), kept verbatim; empty lines dropped.
  */
 export function parseGroupFile(text: string): DatabaseFile<GroupEntry> {
-  return splitDatabase(text, 2, (f) => {
+  return splitDatabase(text, 2, (f, gid) => {
     const members = restOf(f, 3);
-    return { name: f[0]!, password: f[1] ?? "", gid: glibcId(f[2])!, members: members === "" ? [] : members.split(",") };
+    return { name: f[0]!, password: f[1] ?? "", gid, members: members === "" ? [] : members.split(",") };
   });
 }
 

@@ -10,17 +10,33 @@ import { byteCompare } from "../text/bytewise.ts";
 const PACKED_BELOW = 1 << 20;
 
 /**
- * Sorts `list` by `id` (integers from 0 to 2^32 - 1), ties by name bytewise, in place: one number
- * per entry, `id * 2^20 + position` (exact in a double), sorted natively; only entries sharing an
- * ID are then compared by name.
+ * `items` sorted by `id` (integers from 0 to 2^32 - 1), ties by name bytewise, as a new array: one
+ * number per entry, `id * 2^20 + position` (exact in a double), sorted natively; only entries
+ * sharing an ID are then compared by name.
  */
-export function sortById<T extends { name: string }>(list: T[], id: (x: T) => number): T[] {
-  const n = list.length;
-  if (n >= PACKED_BELOW) return sortByIdCompared(list, id);
+export function sortById<T extends { name: string }>(items: Iterable<T>, id: (x: T) => number): T[] {
+  return sortByIdNotingShared(items, id).sorted;
+}
+
+/**
+ * sortById, telling also whether two entries share an ID (which the sort sees for free: they end
+ * up side by side), so a caller can skip looking for shared IDs when there are none.
+ */
+export function sortByIdNotingShared<T extends { name: string }>(items: Iterable<T>, id: (x: T) => number): { sorted: T[]; shared: boolean } {
+  // A loop, not a spread: spreading a Map's iterator costs twice as much in the interpreter.
+  const from: T[] = [];
+  for (const x of items) from.push(x);
+  const n = from.length;
+  if (n >= PACKED_BELOW) {
+    const sorted = sortByIdCompared(from, id);
+    let shared = false;
+    for (let i = 1; i < n && !shared; i++) shared = id(sorted[i - 1]!) === id(sorted[i]!);
+    return { sorted, shared };
+  }
   const keys = new Float64Array(n);
-  for (let i = 0; i < n; i++) keys[i] = id(list[i]!) * PACKED_BELOW + i;
+  for (let i = 0; i < n; i++) keys[i] = id(from[i]!) * PACKED_BELOW + i;
   keys.sort();
-  const from = list.slice();
+  const list = new Array<T>(n);
   let tie = false;
   let prev = -1;
   for (let i = 0; i < n; i++) {
@@ -31,7 +47,7 @@ export function sortById<T extends { name: string }>(list: T[], id: (x: T) => nu
     prev = ident;
     list[i] = from[at]!;
   }
-  if (!tie) return list;
+  if (!tie) return { sorted: list, shared: false };
   // Runs of one ID (rare: two names sharing a UID or GID) ordered by name.
   for (let start = 0; start < n;) {
     const ident = id(list[start]!);
@@ -43,7 +59,7 @@ export function sortById<T extends { name: string }>(list: T[], id: (x: T) => nu
     }
     start = end;
   }
-  return list;
+  return { sorted: list, shared: true };
 }
 
 /**

@@ -1,5 +1,4 @@
 /** /etc/passwd: one `name:password:uid:gid:gecos:home:shell` line per user. */
-import { glibcId } from "../text/id-field.ts";
 import { joinWithVerbatim, restOf, splitDatabase, type DatabaseFile } from "./verbatim.ts";
 
 /** A line of /etc/passwd. `gid` is kept as text when not numeric, so nothing is lost. */
@@ -19,8 +18,8 @@ export interface PasswdEntry {
  * that are not records (NIS compat, comments, a non-numeric UID), kept verbatim; empty lines dropped.
  */
 export function parsePasswdFile(text: string): DatabaseFile<PasswdEntry> {
-  return splitDatabase(text, 2, (f) => ({
-    name: f[0]!, password: f[1] ?? "", uid: glibcId(f[2])!, gid: f[3] ?? "",
+  return splitDatabase(text, 2, (f, uid) => ({
+    name: f[0]!, password: f[1] ?? "", uid, gid: f[3] ?? "",
     description: f[4] ?? "", home: f[5] ?? "", shell: restOf(f, 6),
   }));
 }

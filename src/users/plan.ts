@@ -11,7 +11,7 @@ import { verifySha512Crypt } from "./sha512crypt.ts";
 import { parseSubId, serializeSubId, type SubIdEntry } from "./subid.ts";
 import { FILES, type FileKey } from "./files.ts";
 import { type IdMap, parseIdMap, parseNameList, readIdMap, serializeIdMap, serializeNameList } from "./state.ts";
-import { sortById } from "./order.ts";
+import { sortByIdNotingShared } from "./order.ts";
 import type { DatabaseFile } from "./verbatim.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
 import { MAX_ID } from "../text/id-field.ts";
@@ -145,7 +145,9 @@ export function planUsers(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions)
   const early: Partial<Record<FileKey, string>> = {};
   for (const k of ["declarativeGroups", "declarativeUsers"] as const) {
     if (!changed.includes(k)) continue;
-    const union = serializeNameList(new Set([...parseNameList(f[k]), ...parseNameList(next[k])]));
+    const had = parseNameList(f[k]);
+    // With no old name (a first run) the union is the new list, already sorted without repeats.
+    const union = had.size === 0 ? next[k] : serializeNameList(new Set([...had, ...parseNameList(next[k])]));
     if (union !== (f[k] ?? "")) early[k] = union;
   }
   // A `shadow` GID that chown(2) cannot give (4294967295, (gid_t)-1, is its "leave the group as
@@ -186,9 +188,19 @@ function readPlanning(spec: UsersSpec, cur: CurrentFiles, opts: PlanOptions): Pl
     say: (real, dry, rest) => messages.push(`${opts.dry ? dry : real} ${rest}`),
     uidMap: uidMap.map, gidMap: gidMap.map, subMap: subMap.map,
     declUsers, declGroups, groupFile, passwdFile, shadowCur,
-    gids: new IdAllocator(usedGids, new Set(gidMap.map.values())),
-    uids: new IdAllocator(usedUids, new Set(uidMap.map.values())),
+    gids: new IdAllocator(usedGids, recordedIds(gidMap.map, spec.groups, groupFile.byName)),
+    uids: new IdAllocator(usedUids, recordedIds(uidMap.map, spec.users, passwdFile.byName)),
   };
+}
+
+/**
+ * The IDs `map` records for any name, taken before planning overwrites its entries. Only a
+ * declared entry the database does not have yet is revived or allocated an ID, so on a rerun,
+ * where all are there, no allocator asks and none is gathered.
+ */
+function recordedIds(map: IdMap, declared: readonly { name: string }[], current: ReadonlyMap<string, unknown>): Set<number> {
+  for (let i = 0; i < declared.length; i++) if (!current.has(declared[i]!.name)) return new Set(map.values());
+  return new Set();
 }
 
 /** A set of the IDs given: the spec's fixed ones, a database's records' and its verbatim lines' leading ones. */
@@ -245,8 +257,9 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
     if (!spec.mutableUsers || p.declGroups.has(g.name)) say("removing group", "would remove group", `‘${g.name}’`);
     else out.set(g.name, g);
   }
-  refuseSharedIds("group", "GID", "/etc/group", spec.groups, (g) => g.gid, groupsCurByName, out, (g) => g.gid);
-  return { out, lines: sortById([...out.values()], (g) => g.gid), declarative };
+  const { sorted, shared } = sortByIdNotingShared(out.values(), (g) => g.gid);
+  if (shared) refuseSharedIds("group", "GID", "/etc/group", spec.groups, (g) => g.gid, groupsCurByName, out, (g) => g.gid);
+  return { out, lines: sorted, declarative };
 }
 
 const ASCII = /^[\x00-\x7f]*$/;
@@ -306,8 +319,9 @@ function planPasswd(p: Planning, groupsOut: Map<string, GroupEntry>): PlannedUse
       r.kept.add(u.name);
     }
   }
-  refuseSharedIds("user", "UID", "/etc/passwd", spec.users, (u) => u.uid, usersCurByName, r.out, (u) => u.uid);
-  r.lines = sortById([...r.out.values()], (u) => u.uid);
+  const { sorted, shared } = sortByIdNotingShared(r.out.values(), (u) => u.uid);
+  if (shared) refuseSharedIds("user", "UID", "/etc/passwd", spec.users, (u) => u.uid, usersCurByName, r.out, (u) => u.uid);
+  r.lines = sorted;
   return r;
 }
 
@@ -325,12 +339,14 @@ function planUser(p: Planning, declared: UsersSpec["users"][number], groupsOut: 
   const named = groupsOut.get(u.group);
   // A group of that name first (group names may be all digits, `2000`), then a numeric GID; a name
   // that starts with a letter is not numeric: no test of the whole name for most users.
-  const c = u.group.charCodeAt(0);
   if (named !== undefined) gid = String(named.gid);
-  else if (c >= 0x30 && c <= 0x39 && NUMERIC.test(u.group)) gid = String(Number(u.group));
   else {
-    messages.push(`warning: user ‘${u.name}’ has unknown group ‘${u.group}’`);
-    gid = "65534";
+    const c = u.group.charCodeAt(0);
+    if (c >= 0x30 && c <= 0x39 && NUMERIC.test(u.group)) gid = String(Number(u.group));
+    else {
+      messages.push(`warning: user ‘${u.name}’ has unknown group ‘${u.group}’`);
+      gid = "65534";
+    }
   }
   let uid: number;
   let hashed = u.hashedPassword ?? undefined;
@@ -411,9 +427,12 @@ function planShadow(p: Planning, users: PlannedUsers): ShadowEntry[] {
   for (const u of users.lines) {
     if (seen.has(u.name)) continue;
     const exp = users.expires.get(u.name);
+    const hash = users.hashes.get(u.name) ?? "!";
+    const expire = exp === undefined ? "" : String(exp);
+    // Its line made here, where three of the nine fields vary (serializeShadow writes it as it is).
     out.push({
-      name: u.name, hash: users.hashes.get(u.name) ?? "!", lastChange: "1", min: "", max: "", warn: "", inactive: "",
-      expire: exp === undefined ? "" : String(exp), flag: "",
+      name: u.name, hash, lastChange: "1", min: "", max: "", warn: "", inactive: "", expire, flag: "",
+      text: `${u.name}:${hash}:1:::::${expire}:`,
     });
   }
   return out;
@@ -466,7 +485,7 @@ function planSubIds(p: Planning, users: PlannedUsers): { subUids: SubIdEntry[]; 
 
 /**
  * Refuses a declared entry that is new in this run and got a fixed ID another entry of the result
- * already has: two users with one UID own each other's files, which the configuration did not ask
+ * already has (asked only when some ID is shared): two users with one UID own each other's files, which the configuration did not ask
  * for. Entries declared with the same fixed ID asked for it (NixOS asserts unique fixed IDs unless
  * `users.enforceIdUniqueness = false`); entries that already share an ID in the current file are
  * left as they are (not introduced by this run).

@@ -15,8 +15,8 @@ export interface ShadowEntry {
   /** Set for a line that is not a user's (NIS compat `+`/`-`, a comment): written back as it was. */
   verbatim?: string;
   /**
-   * The line as read, when it has exactly the nine fields (so writing them back gives this text):
-   * serialized as it is. A changed copy of the entry must drop it.
+   * The line's text when it is what writing the fields gives (a line read with exactly the nine
+   * fields, a new line the planner made): serialized as it is. A changed copy of the entry must drop it.
    */
   text?: string;
 }

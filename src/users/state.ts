@@ -38,7 +38,11 @@ export class IdMap extends Map<string, number> {
   }
 
   override set(name: string, id: number): this {
-    if (this.#asRead !== undefined && super.get(name) !== id) this.#asRead = undefined;
+    if (this.#asRead !== undefined) {
+      // Recording an entry as it is (a rerun) changes nothing: the text stays, and no set is needed.
+      if (super.get(name) === id) return this;
+      this.#asRead = undefined;
+    }
     return super.set(name, id);
   }
 
@@ -69,6 +73,12 @@ export interface ReadIdMap {
  */
 const HIGH = /[\ud800-\uffff]|\\u/;
 
+
+/**
+ * Map's own `set`: the entries read are the map's starting point, not changes to track, and
+ * IdMap's override would cost a call per entry (a thousand in a run).
+ */
+const mapSet = Map.prototype.set;
 
 /**
  * Parses an ID map as parseIdMap, and tells whether its text is canonical with `ending` after it.
@@ -109,7 +119,7 @@ export function readIdMap(file: string, text: string | null, ending = "", warn?:
     }
     if (canonical && prev !== undefined && !(prev < k)) canonical = false;
     prev = k;
-    map.set(k, id);
+    mapSet.call(map, k, id);
   }
   canonical &&= JSON.stringify(v) + ending === text;
   if (canonical) map.readFrom(text);
@@ -118,14 +128,18 @@ export function readIdMap(file: string, text: string | null, ending = "", warn?:
 
 /** Serializes an ID map canonically, as Perl's `to_json($m, {canonical => 1})`. */
 export function serializeIdMap(map: ReadonlyMap<string, number>): string {
-  const keys = sortStringsBytewise([...map.keys()]);
+  // A loop, not a spread: spreading a Map's iterator costs twice as much in the interpreter.
+  const keys: string[] = [];
+  for (const k of map.keys()) keys.push(k);
+  const joined = keys.join("");
+  sortStringsBytewise(keys, joined);
   // Keys JSON writes as they are (no quote, backslash, control character or surrogate: always so
   // for valid user and group names) are quoted directly; one test over all of them decides.
-  const plain = !NEEDS_ESCAPE.test(keys.join(""));
-  const parts: string[] = [];
+  const plain = !NEEDS_ESCAPE.test(joined);
+  const parts = new Array<string>(keys.length);
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
-    parts.push(`${plain ? `"${k}"` : JSON.stringify(k)}:${map.get(k)}`);
+    parts[i] = plain ? `"${k}":${map.get(k)}` : `${JSON.stringify(k)}:${map.get(k)}`;
   }
   return "{" + parts.join(",") + "}";
 }
@@ -146,5 +160,7 @@ export function parseNameList(text: string | null): Set<string> {
 
 /** Serializes a name list sorted, space-separated, without a newline. */
 export function serializeNameList(names: Iterable<string>): string {
-  return sortStringsBytewise([...names]).join(" ");
+  const list: string[] = [];
+  for (const n of names) list.push(n);
+  return sortStringsBytewise(list).join(" ");
 }

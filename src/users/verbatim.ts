@@ -40,14 +40,20 @@ export function isCompatOrComment(name: string): boolean {
  * (glibcId: `+0` and ` 0` too, so such an account is managed, and removed when undeclared).
  */
 export function isRecord(name: string, id: string | undefined): boolean {
-  return !isCompatOrComment(name) && glibcId(id) !== undefined;
+  return recordId(name, id) !== undefined;
+}
+
+/** The ID of a record line with this name and ID field (isRecord), or undefined for a line that is none. */
+function recordId(name: string, id: string | undefined): number | undefined {
+  return isCompatOrComment(name) ? undefined : glibcId(id);
 }
 
 /**
- * Splits database text into records (parsed by `parse`, a later line with the same name winning)
- * and verbatim lines; empty lines are dropped. `idField` is the index of the ID field.
+ * Splits database text into records (parsed by `parse`, given the fields and the ID glibc reads
+ * from them; a later line with the same name winning) and verbatim lines; empty lines are dropped.
+ * `idField` is the index of the ID field.
  */
-export function splitDatabase<T extends { name: string }>(text: string, idField: number, parse: (f: string[]) => T): DatabaseFile<T> {
+export function splitDatabase<T extends { name: string }>(text: string, idField: number, parse: (f: string[], id: number) => T): DatabaseFile<T> {
   const byName = new Map<string, T>();
   const entries: T[] = [];
   const verbatim: VerbatimLine[] = [];
@@ -58,14 +64,14 @@ export function splitDatabase<T extends { name: string }>(text: string, idField:
     if (line === "") continue;
     const f = line.split(":");
     const name = f[0]!;
-    const id = f[idField];
-    if (!isRecord(name, id)) {
-      const lead = /^[0-9]{1,10}/.exec(id ?? "");
+    const id = recordId(name, f[idField]);
+    if (id === undefined) {
+      const lead = /^[0-9]{1,10}/.exec(f[idField] ?? "");
       verbatim.push(lead ? { text: line, after: names.length - 1, id: Number(lead[0]) } : { text: line, after: names.length - 1 });
       continue;
     }
     names.push(name);
-    const entry = parse(f);
+    const entry = parse(f, id);
     const had = byName.get(name);
     byName.set(name, entry);
     // A later line with the same name replaces the earlier one in its place (rare: searched for).
