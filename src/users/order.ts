@@ -12,17 +12,10 @@ const PACKED_BELOW = 1 << 20;
 /**
  * `items` sorted by `id` (integers from 0 to 2^32 - 1), ties by name bytewise, as a new array: one
  * number per entry, `id * 2^20 + position` (exact in a double), sorted natively; only entries
- * sharing an ID are then compared by name.
+ * sharing an ID are then compared by name. `shared` tells whether two entries share an ID, which
+ * the sort sees for free (they end up side by side), so a caller can skip looking for shared IDs.
  */
-export function sortById<T extends { name: string }>(items: Iterable<T>, id: (x: T) => number): T[] {
-  return sortByIdNotingShared(items, id).sorted;
-}
-
-/**
- * sortById, telling also whether two entries share an ID (which the sort sees for free: they end
- * up side by side), so a caller can skip looking for shared IDs when there are none.
- */
-export function sortByIdNotingShared<T extends { name: string }>(items: Iterable<T>, id: (x: T) => number): { sorted: T[]; shared: boolean } {
+export function sortById<T extends { name: string }>(items: Iterable<T>, id: (x: T) => number): { sorted: T[]; shared: boolean } {
   // A loop, not a spread: spreading a Map's iterator costs twice as much in the interpreter.
   const from: T[] = [];
   for (const x of items) from.push(x);

@@ -11,7 +11,7 @@ import { verifySha512Crypt } from "./sha512crypt.ts";
 import { parseSubId, serializeSubId, type SubIdEntry } from "./subid.ts";
 import { FILES, type FileKey } from "./files.ts";
 import { type IdMap, parseIdMap, parseNameList, readIdMap, serializeIdMap, serializeNameList } from "./state.ts";
-import { sortByIdNotingShared } from "./order.ts";
+import { sortById } from "./order.ts";
 import type { DatabaseFile } from "./verbatim.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
 import { MAX_ID } from "../text/id-field.ts";
@@ -257,7 +257,7 @@ function planGroups(p: Planning): { out: Map<string, GroupEntry>; lines: GroupEn
     if (!spec.mutableUsers || p.declGroups.has(g.name)) say("removing group", "would remove group", `‘${g.name}’`);
     else out.set(g.name, g);
   }
-  const { sorted, shared } = sortByIdNotingShared(out.values(), (g) => g.gid);
+  const { sorted, shared } = sortById(out.values(), (g) => g.gid);
   if (shared) refuseSharedIds("group", "GID", "/etc/group", spec.groups, (g) => g.gid, groupsCurByName, out, (g) => g.gid);
   return { out, lines: sorted, declarative };
 }
@@ -319,7 +319,7 @@ function planPasswd(p: Planning, groupsOut: Map<string, GroupEntry>): PlannedUse
       r.kept.add(u.name);
     }
   }
-  const { sorted, shared } = sortByIdNotingShared(r.out.values(), (u) => u.uid);
+  const { sorted, shared } = sortById(r.out.values(), (u) => u.uid);
   if (shared) refuseSharedIds("user", "UID", "/etc/passwd", spec.users, (u) => u.uid, usersCurByName, r.out, (u) => u.uid);
   r.lines = sorted;
   return r;
