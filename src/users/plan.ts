@@ -485,10 +485,10 @@ function planSubIds(p: Planning, users: PlannedUsers): { subUids: SubIdEntry[]; 
 
 /**
  * Refuses a declared entry that is new in this run and got a fixed ID another entry of the result
- * already has (asked only when some ID is shared): two users with one UID own each other's files, which the configuration did not ask
+ * already has: two users with one UID own each other's files, which the configuration did not ask
  * for. Entries declared with the same fixed ID asked for it (NixOS asserts unique fixed IDs unless
  * `users.enforceIdUniqueness = false`); entries that already share an ID in the current file are
- * left as they are (not introduced by this run).
+ * left as they are (not introduced by this run). Called only when sortById saw a shared ID.
  */
 function refuseSharedIds<T extends { name: string }, D extends { name: string }>(
   kind: string, idName: string, file: string, declared: readonly D[], fixedId: (d: D) => number | null,
