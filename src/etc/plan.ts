@@ -342,7 +342,7 @@ export function planEtc(tree: EtcTree, state: EtcState, opts: PlanOptions): EtcP
     for (const l of state.staticLinks) consider(parentName(l.name));
   }
   // As loading listed them (a run of names of one directory once: considering again would change nothing).
-  for (const dir of state.cleanDirs ?? state.clean.map(parentName)) consider(dir);
+  for (const dir of state.cleanDirs) consider(dir);
   // Every directory of /etc where the walk saw a temporary of ours, managed by this tree or not:
   // a run killed while a directory was replaced by a link leaves one where no later tree looks.
   for (const dir of state.dirsWithTemps ?? []) sweep.add(dir);

@@ -79,7 +79,7 @@ export interface EtcState {
   dirNodes?: readonly string[];
   dirsWithTemps?: ReadonlySet<string>;
   /** The directories of `clean`'s names (relative to /etc), each run of names of one directory once. */
-  cleanDirs?: readonly string[];
+  cleanDirs: readonly string[];
 }
 
 /** The Nix store, as seen inside the root. */
