@@ -6,10 +6,10 @@
  * switch restarts, stops or starts the unit, when the unit's invocation changed since (someone
  * restarted it by hand), or by a reboot (/run is a tmpfs; the boot ID is checked too).
  */
-import { lstatSync, readFileSync, renameSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../fs/atomic.ts";
-import { brokenPathFor } from "../../fs/staged.ts";
+import { moveAsideUnless } from "../../fs/staged.ts";
 import { MAX_BYTES, readRegularFileOptional } from "../../fs/read.ts";
 import { sortBytewise } from "../../text/bytewise.ts";
 
@@ -91,8 +91,7 @@ export function saveDebt(dir: string, entries: DebtEntry[], bootId = currentBoot
   try {
     writeFileAtomic(path, text, { mode: 0o644 });
   } catch (e) {
-    if (!lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) throw e;
-    renameSync(path, brokenPathFor(path));
+    if (moveAsideUnless(path, (st) => !st.isDirectory()) === undefined) throw e;
     writeFileAtomic(path, text, { mode: 0o644 });
   }
 }

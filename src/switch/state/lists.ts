@@ -4,10 +4,10 @@
  * interrupted switch (kill -9, a lost SSH session, a crash) is continued by the next one.
  * Unit names are compared as literal strings, never as patterns (`mnt-my\x2ddata.mount`).
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, openSync, renameSync, rmSync, writeSync, constants } from "node:fs";
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, rmSync, writeSync, constants } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../fs/atomic.ts";
-import { brokenPathFor, sweepTemps } from "../../fs/staged.ts";
+import { moveAsideUnless, sweepTemps } from "../../fs/staged.ts";
 import { InputFileError, readRegularFileOptional } from "../../fs/read.ts";
 import { decodeUtf8 } from "../../text/utf8.ts";
 
@@ -147,8 +147,10 @@ export class SwitchLists {
       if (!(e instanceof InputFileError)) throw e;
       let moved = "";
       if (this.writes(name)) {
-        const aside = brokenPathFor(path);
-        try { renameSync(path, aside); moved = `; moved to ${aside}`; } catch { /* reported below as it is */ }
+        try {
+          const aside = moveAsideUnless(path, () => false);
+          if (aside !== undefined) moved = `; moved to ${aside}`;
+        } catch { /* reported below as it is */ }
       }
       this.warn(`warning: ${e.message}; read as empty${moved}`);
       return [];
