@@ -68,7 +68,7 @@ export function changedUnits(n: number): { units: Record<string, UnitEntry>; wan
   for (const [k, name] of services.slice(0, 3 * quarter).entries()) {
     const text = units[name] as string;
     if (k < quarter) {
-      units[name] = text.replace("ExecStart=/bin/sleep infinity", "ExecStart=/bin/sleep 31536000"); counts.restart++;
+      units[name] = text.replace("ExecStart=/bin/sleep infinity", "ExecStart=/bin/sleep inf"); counts.restart++;
     } else if (k < 2 * quarter) {
       units[name] = `${text}X-ReloadIfChanged=true\nExecReload=/bin/true\nEnvironment=GENERATION=changed\n`; counts.reload++;
     } else {
@@ -259,7 +259,7 @@ export function waitsFromStrace(text: string, binary: string): StraceWaits {
 }
 
 /** One tool's samples of a timed row. */
-interface Timed { wall: number[]; cpuMs: number[]; rssKiB: number[]; statuses: Set<number>; ourEngine: number[]; ourWaits: number[]; phases: Record<string, number[]> }
+interface Timed { wall: number[]; cpuMs: number[]; rssKiB: number[]; statuses: Set<number>; ourEngine: number[]; ourWaits: number[]; phases: Record<string, number[]>; settledBy: Record<string, number> }
 
 /** One size: boots a trixie container on generation A, then times the three tools switching to A's twins. */
 async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
@@ -313,7 +313,7 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
      * stagehand runs with `--json` (one more line of output), whose phases give its waits per run.
      */
     const timed = (tops: [string, string], action: string, prepare?: string): Record<Tool, Timed> => {
-      const out = Object.fromEntries(TOOLS.map((t) => [t, { wall: [], cpuMs: [], rssKiB: [], statuses: new Set(), ourEngine: [], ourWaits: [], phases: {} }])) as unknown as Record<Tool, Timed>;
+      const out = Object.fromEntries(TOOLS.map((t) => [t, { wall: [], cpuMs: [], rssKiB: [], statuses: new Set(), ourEngine: [], ourWaits: [], phases: {}, settledBy: {} }])) as unknown as Record<Tool, Timed>;
       for (let i = 0; i < plan.warmup + plan.runs; i++) {
         for (const tool of TOOLS) {
           if (prepare) execFileSync("sh", ["-c", prepare]);
@@ -328,7 +328,8 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
           s.cpuMs.push((user + sys) * 1000);
           if (r.status !== 0) s.statuses.add(r.status ?? -1);
           if (tool === "ours") {
-            const summary = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { phases: { phase: string; durationMs: number }[] };
+            const summary = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { phases: { phase: string; durationMs: number }[]; settle?: { services: { settledBy: string }[] } };
+            for (const x of summary.settle?.services ?? []) s.settledBy[x.settledBy] = (s.settledBy[x.settledBy] ?? 0) + 1;
             const waited = summary.phases.filter((p) => WAIT_PHASES.has(p.phase)).reduce((t, p) => t + p.durationMs, 0);
             s.ourWaits.push(waited);
             s.ourEngine.push(wall - waited);
@@ -387,12 +388,15 @@ async function measureSize(n: number, plan: SizePlan): Promise<string[]> {
       const [p, g, o] = [median(perlEngine), share(ng), share(ourS)];
       const oPhases = Object.entries(t.ours.phases).map(([k, v]) => `${k} ${median(v).toFixed(0)}`).join(", ");
       const k = plan.waitSamples;
+      const runs = t.ours.wall.length;
+      const settled = Object.entries(t.ours.settledBy).sort().map(([by, c]) => `${by} ${(c / runs).toFixed(1)}`).join(", ");
       return [
         `| ${n} | ${what}: **engine's share** (wall − waiting on systemd; waits ${median(perlWaits).toFixed(0)} / ${median(ng.map((x) => x.waitMs)).toFixed(0)} / ` +
           `${median(ourS.map((x) => x.waitMs)).toFixed(0)} ms; median of ${k}) | ${p.toFixed(0)} | ${g.toFixed(0)} | ${o.toFixed(0)} | **${(g / o).toFixed(1)}×** | **${(p / o).toFixed(1)}×** | | |`,
         `| ${n} | ${what}: where the waiting went (ms, medians; strace's own cost taken out: ${cost.outsideUs.toFixed(0)} + ${cost.insideUs.toFixed(0)} µs a call) | | ` +
           `lifetime ${median(ng.map((x) => x.lifeMs)).toFixed(0)}; ${median(ng.map((x) => x.calls)).toFixed(0)} traced calls; settle loop (250 ms polls) ${median(ng.map((x) => x.settleMs)).toFixed(0)} | ` +
-          `lifetime ${median(ourS.map((x) => x.lifeMs)).toFixed(0)}; ${median(ourS.map((x) => x.calls)).toFixed(0)} traced calls; \`--json\` phases: ${oPhases}; engine's share by these phases ${median(t.ours.ourEngine).toFixed(0)} | | | | |`,
+          `lifetime ${median(ourS.map((x) => x.lifeMs)).toFixed(0)}; ${median(ourS.map((x) => x.calls)).toFixed(0)} traced calls; \`--json\` phases: ${oPhases}; engine's share by these phases ${median(t.ours.ourEngine).toFixed(0)}` +
+          `${settled ? `; services the settle waited for, a run: ${settled}` : ""} | | | | |`,
       ];
     };
 

@@ -47,6 +47,11 @@ export interface ReadLimits {
   knownRegular?: boolean;
   /** Given the fstat of what was opened, before it is judged (a caller that needs its owner or mode too). */
   seen?: (st: Stats) => void;
+  /**
+   * Bytes the first read asks for at least: a file whose stat size says nothing (/proc's are 0)
+   * is then read in one read(2) when it fits, not in reads doubling from one byte.
+   */
+  firstRead?: number;
 }
 
 /** What a non-regular file is, in words. */
@@ -133,7 +138,7 @@ function readWith<T>(path: string, limits: ReadLimits, take: Take<T>): T | undef
     // Swapped between the stat and the open: judge what was opened.
     if (!now.isFile() || now.size > limits.maxBytes) refuseUnless(path, now, limits);
     // One byte more than the stat size, so growth is noticed without a second read buffer.
-    const want = now.size + 1;
+    const want = limits.firstRead === undefined ? now.size + 1 : Math.min(Math.max(now.size + 1, limits.firstRead), limits.maxBytes + 1);
     // The shared buffer when the file fits (asked inline: this runs for thousands of small files).
     const buf = want > SCRATCH_BYTES ? Buffer.allocUnsafe(want) : (scratch ??= Buffer.allocUnsafe(SCRATCH_BYTES));
     const n = readSync(fd, buf, 0, want, null);

@@ -129,18 +129,71 @@ test("failing units", () => {
   switchTo(c, base);
 });
 
-test("a service failing a moment after its start job is done is still reported (the wait after the jobs)", () => {
+/** A switch with `--json`: its output (stderr and stdout) and the summary (stdout's last line). */
+function switchJson(spec: GenerationSpec, fail = false): { out: string; summary: { settle?: { services: { unit: string; settledBy: string }[] }; failedUnits: string[] } } {
+  const r = runSwitch(c, buildGeneration(c.root, nixos(spec)), "test --json");
+  assert.is(r.status !== 0, fail, `switch to ${spec.name}: exit ${r.status}\n${r.out}`);
+  const lines = r.out.trimEnd().split("\n");
+  return { out: lines.slice(0, -1).join("\n") + "\n", summary: JSON.parse(lines.at(-1)!) };
+}
+
+test("the wait after the jobs: a service failing a moment after its start job is done is still reported", () => {
   // Type=simple: systemd ends the start job once the process is forked, so the job is "done"; the
-  // failure comes 100 ms later, after the last job phase. Only the grace after this switch's own
-  // service jobs can see it (a no-op switch, which runs none, does not wait).
+  // failure comes 100 ms later. The shell waits for its command (wait4), which can still fail, so
+  // the switch waits: until the exit, or ng's 250 ms.
   const lateFailing: GenerationSpec = {
     name: "lateFailingService",
     units: { "late.service": "[Service]\nType=simple\nExecStart=/bin/sh -c 'sleep 0.1; exit 3'\n" },
     wantedBy: { "late.service": ["multi-user.target"] },
   };
-  const out = switchTo(c, lateFailing, "test", true);
+  const { out, summary } = switchJson(lateFailing, true);
   assertLacks(out, "Failed to start late.service");
   assertContains(out, "warning: the following units failed: late.service\n");
+  assert.equal(summary.failedUnits, ["late.service"]);
+  assert.equal(summary.settle?.services, [{ unit: "late.service", settledBy: "exited" }]);
+  switchTo(c, base);
+});
+
+test("the wait after the jobs: a program failing right after its exec is reported, one at its event loop is not waited for", () => {
+  // /bin/false exits as soon as it runs; `sleep infinity` blocks in pause(2), as a daemon in its
+  // event loop: past its start, so the switch does not wait 250 ms for it.
+  const spec: GenerationSpec = {
+    name: "eventLoopAndFailing",
+    units: {
+      "failing.service": "[Service]\nType=simple\nExecStart=/bin/false\n",
+      "failing-exec.service": "[Service]\nType=exec\nExecStart=/bin/false\n",
+      "daemon.service": "[Service]\nType=simple\nExecStart=/bin/sleep infinity\n",
+      "missing.service": "[Service]\nType=simple\nExecStart=/nonexistent/daemon\n",
+    },
+    wantedBy: { "failing.service": ["multi-user.target"], "failing-exec.service": ["multi-user.target"], "daemon.service": ["multi-user.target"], "missing.service": ["multi-user.target"] },
+  };
+  const { out, summary } = switchJson(spec, true);
+  assertContains(out, "warning: the following units failed: failing-exec.service, failing.service, missing.service\n");
+  assert.equal(summary.failedUnits, ["failing-exec.service", "failing.service", "missing.service"]);
+  // Type=exec ends its job after the exec, and missing.service's exec fails in systemd's own
+  // child: both may have exited before the wait began, and then are not waited for at all.
+  const by = Object.fromEntries((summary.settle?.services ?? []).map((s) => [s.unit, s.settledBy]));
+  assert.is(by["daemon.service"], "waiting-for-events", JSON.stringify(summary.settle));
+  for (const u of ["failing.service", "failing-exec.service", "missing.service"]) assert.ok(by[u] === undefined || by[u] === "exited", `${u}: ${by[u]}`);
+  assert.is(show(c, "daemon.service", ["ActiveState"]).ActiveState, "active");
+  switchTo(c, base);
+});
+
+test("the wait after the jobs: in auto-restart, failing or not, as switch-test expects", () => {
+  const autorestart = (name: string, exec: string): GenerationSpec => ({
+    name,
+    units: { "autorestart.service": `[Service]\nType=simple\nRestart=always\nRestartSec=20y\nExecStart=${exec}\n` },
+    wantedBy: { "autorestart.service": ["multi-user.target"] },
+  });
+  let { out, summary } = switchJson(autorestart("autorestartService", "/bin/true"));
+  assertContains(out, "the following new units were started: autorestart.service\n");
+  assertLacks(out, "failed");
+  assert.equal(summary.settle?.services, [{ unit: "autorestart.service", settledBy: "exited" }]);
+  c.must("systemctl stop autorestart.service");
+  ({ out, summary } = switchJson(autorestart("autorestartServiceFailing", "/bin/false"), true));
+  assertContains(out, "warning: the following units failed: autorestart.service\n");
+  assert.equal(summary.settle?.services, [{ unit: "autorestart.service", settledBy: "exited" }]);
+  c.must("systemctl stop autorestart.service");
   switchTo(c, base);
 });
 

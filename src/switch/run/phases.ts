@@ -358,7 +358,7 @@ async function afterUserStart<P extends ExecPlan>(ctx: ExecuteContext<P>, scope:
  */
 async function reportUnits<P extends ExecPlan>(ctx: ExecuteContext<P>, scope: SystemScope<P>, clock: PhaseClock): Promise<boolean> {
   const { log, systemd, summary } = ctx;
-  await clock.time("settle", () => systemd.settle());
+  summary.settle = await clock.time("settle", () => systemd.settle());
   const after = await systemd.activeUnits({ fragments: false });
   for (const [unit, s] of Object.entries(after)) {
     if (s.subState === "auto-restart" && unit.endsWith(".service") && s.execMainStatus === undefined) {

@@ -3,7 +3,7 @@
  * tooling has more to go on than exit status 4. Printed on stdout as one JSON document, after the
  * human lines (which stay on stderr, byte-exact with ng).
  */
-import type { JobReport } from "./types.ts";
+import type { JobReport, SettleReport } from "./types.ts";
 
 /** One phase's wall time. */
 export interface PhaseTiming {
@@ -29,6 +29,8 @@ export interface SwitchSummary {
   /** Units failed after the switch settled (what "warning: the following units failed" lists). */
   failedUnits: string[];
   newUnits: string[];
+  /** The wait after the jobs: present when it ran (a system switch that reached it). */
+  settle?: SettleReport;
   users: { name: string; exitCode: number }[];
   phases: PhaseTiming[];
   durationMs: number;

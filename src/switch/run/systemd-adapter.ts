@@ -7,9 +7,11 @@ import { pipelined } from "../../dbus/pipeline.ts";
 import { JobWaiter } from "../../systemd/jobs.ts";
 import { SYSTEMD_BUS_NAME, type SystemdManager } from "../../systemd/manager.ts";
 import { toNumber } from "../../systemd/units.ts";
-import type { ActiveUnitState, JobReport, JobVerb, SwitchSystemd } from "./types.ts";
+import { mainProcessState, type ProcOptions } from "./main-process.ts";
+import type { ActiveUnitState, JobReport, JobVerb, SettledBy, SettleReport, SwitchSystemd } from "./types.ts";
 
 const UNIT_IFACE = "org.freedesktop.systemd1.Unit";
+const SERVICE_IFACE = "org.freedesktop.systemd1.Service";
 /** GetUnit's answers for a unit systemd has not loaded, or cannot, by that name. */
 const NOT_LOADED = new Set(["org.freedesktop.systemd1.NoSuchUnit", "org.freedesktop.DBus.Error.InvalidArgs", "org.freedesktop.systemd1.LoadFailed"]);
 /** A property read on an object that went away. */
@@ -18,8 +20,9 @@ const GONE = new Set(["org.freedesktop.DBus.Error.UnknownObject", "org.freedeskt
 /**
  * The wait after the switch's jobs, before new and failed units are listed. ng waits until the bus
  * has been quiet for 250 ms, in every switch; stagehand waits for what can still change instead
- * (settleDone), never longer than `quietMs` past the settle's start or past the last racy service
- * job's end, polling systemd's job queue every `pollMs` once no such grace is running (settleSleepMs).
+ * (settleDone): queued jobs, and each service just started whose start can still fail, until its
+ * program waits for events or has exited (main-process.ts), never longer than `quietMs` past its
+ * job's end. Services are looked at every `pollMs` (more seldom when many are; settleSleepMs).
  */
 export interface SettleOptions {
   quietMs: number;
@@ -47,10 +50,12 @@ const RACY_SERVICE_TYPES: ReadonlySet<string> = new Set(["simple", "exec", "idle
  *   it) are waited for, since what they do decides which units are new or failed; but only up to
  *   `quietMs` after the settle began (or after the last racy job's end), as ng's wait, so a long
  *   job pulled in is not waited out.
- * - `lastRacyJobEnd`: when the last job on a service of a racy type (RACY_SERVICE_TYPES) ended,
- *   whether the switch ran it or one of its jobs pulled it in. `quietMs` must pass after it, as ng
- *   gives it. A switch with no such job (a no-op switch starts the active targets and restarts
- *   sysinit-reactivation.target, whose services are oneshots) waits only for the queue.
+ * - `lastRacyJobEnd`: when the last job ended that started a service of a racy type
+ *   (RACY_SERVICE_TYPES) whose start can still fail (its program has not yet blocked waiting for
+ *   events, nor exited), whether the switch ran the job or one of its jobs pulled it in. At most
+ *   `quietMs` pass after it, as ng gives it. A switch with no such job (a no-op switch starts the
+ *   active targets and restarts sysinit-reactivation.target, whose services are oneshots; a daemon
+ *   started and already at its event loop) waits only for the queue.
  * - Never past `maxMs` after the settle began.
  */
 export function settleDone(s: { now: number; startedAt: number; lastRacyJobEnd: number | undefined; jobsQueued: number }, opts: SettleOptions): boolean {
@@ -61,13 +66,15 @@ export function settleDone(s: { now: number; startedAt: number; lastRacyJobEnd: 
 }
 
 /**
- * How long to sleep before `settleDone` is asked again. While a racy service's grace runs, nothing
- * can end the wait before it is over (a job ending meanwhile only moves it later), so the queue is
- * not polled until then; otherwise every `pollMs`, as queued jobs may end at any moment.
+ * How long to sleep before the next look. Every `pollMs`, as a service may reach its event loop and
+ * queued jobs may end at any moment; but one look per 25 services still starting each `pollMs`
+ * (reading three /proc files each is not free, and 250 busy services must not keep stagehand
+ * busy too); never past the grace's end or `maxMs` after the settle began.
  */
-export function settleSleepMs(s: { now: number; startedAt: number; lastRacyJobEnd: number | undefined }, opts: SettleOptions): number {
-  const graceEnd = s.lastRacyJobEnd === undefined ? s.now : s.lastRacyJobEnd + opts.quietMs;
-  const wake = Math.min(Math.max(graceEnd, s.now + opts.pollMs), s.startedAt + opts.maxMs);
+export function settleSleepMs(s: { now: number; startedAt: number; lastRacyJobEnd: number | undefined; starting: number }, opts: SettleOptions): number {
+  const poll = opts.pollMs * Math.max(1, Math.ceil(s.starting / 25));
+  const graceEnd = s.lastRacyJobEnd === undefined ? Infinity : s.lastRacyJobEnd + opts.quietMs;
+  const wake = Math.min(s.now + poll, graceEnd > s.now ? graceEnd : Infinity, s.startedAt + opts.maxMs);
   return Math.max(0, wake - s.now);
 }
 
@@ -75,7 +82,12 @@ export function settleSleepMs(s: { now: number; startedAt: number; lastRacyJobEn
 const MAX_TRACKED_SERVICES = 10_000;
 
 /** Adapts a connected SystemdManager; `close()` stops its job waiter (not the manager). */
-export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT_SETTLE): SwitchSystemd & { close(): void } {
+export function switchSystemd(
+  m: SystemdManager,
+  settle: SettleOptions = DEFAULT_SETTLE,
+  /** Where the services' processes are seen (the machine's /proc). */
+  proc: ProcOptions = { proc: "/proc", arch: process.arch },
+): SwitchSystemd & { close(): void } {
   const waiter = JobWaiter.create(m);
   /** When a job on each service ended during this switch (JobRemoved, from systemd only). */
   const serviceJobEnds = new Map<string, number>();
@@ -86,47 +98,76 @@ export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT
     if (serviceJobEnds.size >= MAX_TRACKED_SERVICES && !serviceJobEnds.has(unit)) untracked = true;
     else serviceJobEnds.set(unit, Date.now());
   });
-  /** Service Type per unit, read once (a unit's type does not change within a switch). */
-  const serviceTypes = new Map<string, Promise<string>>();
-  const serviceType = (unit: string): Promise<string> => {
-    let t = serviceTypes.get(unit);
-    if (!t) {
-      t = m.getUnit(unit)
-        .then((path) => propertyOf<string>(path, "Type", "org.freedesktop.systemd1.Service"))
-        .then((v) => String(v), () => "" /* gone meanwhile: nothing left to fail */);
-      serviceTypes.set(unit, t);
+  /**
+   * What a service job (unit, end) left, asked once per job (the settle polls), the three properties
+   * in one round trip: whether it started a process that can still fail at its start (a racy Type,
+   * its main process started at `since` or later: ExecMainStartTimestamp is µs of CLOCK_REALTIME),
+   * and that process (MainPID; 0 when none is left).
+   */
+  const jobFacts = new Map<string, Promise<{ racy: boolean; mainPid: number }>>();
+  const factsOf = (unit: string, key: string, since: number): Promise<{ racy: boolean; mainPid: number }> => {
+    let facts = jobFacts.get(key);
+    if (facts === undefined) {
+      facts = m.getUnit(unit)
+        .then((path) => Promise.all(["Type", "ExecMainStartTimestamp", "MainPID"].map((p) => propertyOf<unknown>(path, p, SERVICE_IFACE))))
+        .then(([type, startUs, pid]) => ({ racy: RACY_SERVICE_TYPES.has(String(type)) && (toNumber(startUs) ?? 0) / 1000 >= since, mainPid: toNumber(pid) ?? 0 }),
+          () => ({ racy: false, mainPid: 0 }) /* gone meanwhile: nothing left to fail */);
+      jobFacts.set(key, facts);
     }
-    return t;
+    return facts;
   };
-  /** Whether a job's end (unit, time) started the unit's main process, asked once per job (the settle polls). */
-  const startedByJob = new Map<string, Promise<boolean>>();
-  /** Whether `unit`'s main process started at `since` or later (µs of CLOCK_REALTIME on the bus). */
-  const startedSince = (unit: string, jobEnd: number, since: number): Promise<boolean> => {
-    const key = `${unit}\0${jobEnd}`;
-    let started = startedByJob.get(key);
-    if (!started) {
-      started = m.getUnit(unit)
-        .then((path) => propertyOf<unknown>(path, "ExecMainStartTimestamp", "org.freedesktop.systemd1.Service"))
-        .then((us) => (toNumber(us) ?? 0) / 1000 >= since, () => false);
-      startedByJob.set(key, started);
+  const mainPidOf = (unit: string): Promise<number> =>
+    m.getUnit(unit)
+      .then((path) => propertyOf<unknown>(path, "MainPID", SERVICE_IFACE))
+      .then((v) => toNumber(v) ?? 0, () => 0);
+  /** Per job (unit, end): how the wait for it ended, once it has. */
+  const settledBy = new Map<string, SettledBy>();
+  /**
+   * Whether the process a racy job started is past its start, and how; undefined while it can
+   * still fail at its start. Gone from /proc is past only once systemd has taken note of the exit
+   * (its MainPID changed): until then the unit's state does not show how it ended.
+   */
+  const pastStart = (unit: string, key: string, p: number): Promise<SettledBy | undefined> | SettledBy | undefined => {
+    const known = settledBy.get(key);
+    if (known !== undefined) return known;
+    let by: SettledBy | undefined;
+    if (p === 0) by = "exited";
+    else {
+      const state = mainProcessState(p, proc);
+      if (state === "waiting-for-events") by = state;
+      else if (state === "gone") {
+        return mainPidOf(unit).then((now) => {
+          if (now !== p) settledBy.set(key, "exited");
+          return settledBy.get(key);
+        });
+      }
     }
-    return started;
+    if (by !== undefined) settledBy.set(key, by);
+    return by;
   };
   /**
-   * When the last job that started a racy service's process ended, among the jobs that ended since
-   * `since`. A job on a service that was already running (a target started again pulls in its
-   * running gettys) started nothing, so nothing of it can fail now.
+   * Among the jobs that ended since `since` and started a racy service's process, when the last
+   * one whose service can still fail at its start ended, and how many such services there are.
+   * A job on a service that was already running (a target started again pulls in its running
+   * gettys) started nothing, so nothing of it can fail now. Each job looked at goes into `seen`.
    */
-  const lastRacyJobEnd = async (since: number): Promise<number | undefined> => {
-    // Past the bound, every service counts as racy: ng's full wait.
-    if (untracked) return Math.max(...serviceJobEnds.values(), since);
-    const recent = [...serviceJobEnds].filter(([, t]) => t >= since);
-    const types = await Promise.all(recent.map(([u]) => serviceType(u)));
-    const racy = recent.filter((_, i) => RACY_SERVICE_TYPES.has(types[i]!));
-    const started = await Promise.all(racy.map(([u, t]) => startedSince(u, t, since)));
+  const racyWait = async (since: number, seen: Map<string, string>): Promise<{ last: number | undefined; starting: number }> => {
+    // Past the bound, every service counts as racy and starting: ng's full wait.
+    if (untracked) return { last: Math.max(...serviceJobEnds.values(), since), starting: 0 };
+    const recent = [...serviceJobEnds].filter(([, t]) => t >= since).map(([u, t]) => ({ unit: u, end: t, key: `${u}\0${t}` }));
+    const facts = await Promise.all(recent.map((j) => factsOf(j.unit, j.key, since)));
+    const jobs = recent.filter((_, i) => facts[i]!.racy);
+    const pids = facts.filter((f) => f.racy).map((f) => f.mainPid);
+    const past = await Promise.all(jobs.map((j, i) => pastStart(j.unit, j.key, pids[i]!)));
     let last: number | undefined;
-    racy.forEach(([, t], i) => { if (started[i] && (last === undefined || t > last)) last = t; });
-    return last;
+    let starting = 0;
+    jobs.forEach((j, i) => {
+      seen.set(j.unit, j.key);
+      if (past[i] !== undefined) return;
+      starting++;
+      if (last === undefined || j.end > last) last = j.end;
+    });
+    return { last, starting };
   };
 
   /** Object paths of the units seen in the last listing. */
@@ -213,15 +254,25 @@ export function switchSystemd(m: SystemdManager, settle: SettleOptions = DEFAULT
     reload: () => m.reload(),
     reexecute: () => m.reexecute(),
 
-    async settle(): Promise<void> {
+    async settle(): Promise<SettleReport> {
       const startedAt = Date.now();
       // Only a job that ended within the grace before now can still matter.
       const since = startedAt - settle.quietMs;
+      const seen = new Map<string, string>();
       for (;;) {
-        const [jobsQueued, racy] = await Promise.all([m.countJobs(), lastRacyJobEnd(since)]);
-        const now = Date.now();
-        if (settleDone({ now, startedAt, lastRacyJobEnd: racy, jobsQueued }, settle)) return;
-        await new Promise((r) => setTimeout(r, settleSleepMs({ now, startedAt, lastRacyJobEnd: racy }, settle)));
+        const racy = await racyWait(since, seen);
+        let now = Date.now();
+        // The queue is asked only once no service's start is waited for: until then the wait
+        // cannot end, and a busy systemd is not asked for nothing.
+        if (racy.last === undefined || now >= racy.last + settle.quietMs || now >= startedAt + settle.maxMs) {
+          const jobsQueued = await m.countJobs();
+          now = Date.now();
+          if (settleDone({ now, startedAt, lastRacyJobEnd: racy.last, jobsQueued }, settle)) {
+            const services = [...seen].map(([unit, key]) => ({ unit, settledBy: settledBy.get(key) ?? "grace" as const }));
+            return { services: services.sort((x, y) => (x.unit < y.unit ? -1 : x.unit > y.unit ? 1 : 0)) };
+          }
+        }
+        await new Promise((r) => setTimeout(r, settleSleepMs({ now, startedAt, lastRacyJobEnd: racy.last, starting: racy.starting }, settle)));
       }
     },
 

@@ -49,8 +49,26 @@ export interface SwitchSystemd {
   reload(): Promise<void>;
   /** daemon-reexec, resolved once the new manager answers again. */
   reexecute(): Promise<void>;
-  /** Resolves when the manager has been quiet for a moment (ng's settle loop), bounded. */
-  settle(): Promise<void>;
+  /**
+   * Resolves once what the switch started can no longer change what is listed after it (the wait
+   * after the jobs, ng's settle loop), bounded; with how each just-started service's wait ended.
+   */
+  settle(): Promise<SettleReport>;
+}
+
+/**
+ * How the wait for a service just started ended: its program blocked waiting for events (past its
+ * start), it exited (its unit shows how), or ng's 250 ms passed first.
+ */
+export type SettledBy = "waiting-for-events" | "exited" | "grace";
+
+/** What the wait after the jobs waited for (the `--json` summary's `settle`). */
+export interface SettleReport {
+  /**
+   * The services whose start job ended within 250 ms before the wait (or during it) and left a
+   * process that could still fail at its start (Type=simple, exec, idle), sorted by name.
+   */
+  services: { unit: string; settledBy: SettledBy }[];
 }
 
 export type { Decisions } from "../plan/index.ts";

@@ -121,4 +121,20 @@ test("small files are read through one shared buffer: each result is its own, te
   refused(() => readRegularTextOptional(join(d, "n200000"), limits), "too-large");
 });
 
+test("a file whose stat size says nothing (/proc) is read whole, with firstRead in one read, and still capped", () => {
+  const whole = readRegularTextOptional("/proc/self/status", { maxBytes: 64 << 10, what: "a test input" })!;
+  assert.match(whole, /^Name:\t/);
+  assert.ok(whole.endsWith("\n") && whole.includes("\nPid:\t"), "whole, from reads doubling from one byte");
+  for (const firstRead of [1, 64, 4096, 1 << 20]) {
+    const t = readRegularTextOptional("/proc/self/status", { maxBytes: 64 << 10, what: "a test input", firstRead })!;
+    assert.is(t.split("\n")[0], whole.split("\n")[0], `firstRead ${firstRead}`);
+    assert.ok(t.endsWith("\n") && t.includes("\nPid:\t"), `firstRead ${firstRead}: whole`);
+  }
+  const d = tempDir("read-");
+  writeFileSync(join(d, "f"), "0123456789abcdefXYZ");
+  refused(() => readRegularTextOptional(join(d, "f"), { ...limits, firstRead: 4096 }), "too-large");
+  refused(() => readRegularTextOptional("/proc/self/status", { ...limits, firstRead: 4096 }), "too-large");
+  assert.is(readRegularTextOptional(join(d, "f"), { ...limits, maxBytes: 19, firstRead: 4096 }), "0123456789abcdefXYZ");
+});
+
 test.run();

@@ -47,6 +47,9 @@ test("negative: wrong types, unknown enums, an unknown field, a missing field", 
   assertInvalid("switch-summary", mutated(early, (d) => { d.phases = [{ phase: "start", durationMs: 1.5 }]; }), "fractional milliseconds");
   assertInvalid("switch-summary", mutated(early, (d) => { d.phases = [{ phase: "warp", durationMs: 1 }]; }), "an unknown phase");
   assertInvalid("switch-summary", mutated(early, (d) => { d.users = [{ name: "alice" }]; }), "a user without exitCode");
+  assertValid("switch-summary", mutated(early, (d) => { d.settle = { services: [{ unit: "a.service", settledBy: "waiting-for-events" }, { unit: "b.service", settledBy: "grace" }] }; }), "a settle");
+  assertInvalid("switch-summary", mutated(early, (d) => { d.settle = { services: [{ unit: "a.service", settledBy: "quiet" }] }; }), "an unknown way a wait ended");
+  assertInvalid("switch-summary", mutated(early, (d) => { d.settle = {}; }), "a settle without services");
   assertInvalid("switch-summary", mutated(early, (d) => { d.extra = true; }), "an unknown field");
   assertInvalid("switch-summary", mutated(early, (d) => { delete d.durationMs; }), "a missing field");
 });

@@ -36,7 +36,7 @@ export function fakeSystemd(events: string[], o: FakeOpts = {}): SwitchSystemd {
     async resetFailed() { assert.is(pendingJobs, 0, "no job may be pending across phases"); events.push("reset-failed"); },
     async reload() { events.push("daemon-reload"); },
     async reexecute() { events.push("reexecute"); },
-    async settle() { assert.is(pendingJobs, 0); events.push("settle"); },
+    async settle() { assert.is(pendingJobs, 0); events.push("settle"); return { services: [] }; },
   };
 }
 

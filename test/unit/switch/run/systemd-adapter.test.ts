@@ -33,28 +33,37 @@ test("racy jobs that never stop ending do not hold the switch past ng's 90 s", (
   assert.ok(at(1000 + opts.maxMs, 1000 + opts.maxMs - 100, 5));
 });
 
-const sleep = (now: number, lastRacyJobEnd: number | undefined) => settleSleepMs({ now, startedAt: 1000, lastRacyJobEnd }, opts);
+const sleep = (now: number, lastRacyJobEnd: number | undefined, starting = lastRacyJobEnd === undefined ? 0 : 1) =>
+  settleSleepMs({ now, startedAt: 1000, lastRacyJobEnd, starting }, opts);
 
-test("while a racy service's grace runs, the queue is not polled: the next look is at the grace's end", () => {
-  assert.is(sleep(1000, 900), 150);
-  assert.is(sleep(1000, 1000), 250);
-  // the grace is over, or there was none: the queue every pollMs
+test("services still starting are looked at every poll, never past their grace's end or ng's 90 s", () => {
+  assert.is(sleep(1000, 900), opts.pollMs);
+  assert.is(sleep(1145, 900), 5); // less than a poll left of the grace: woken at its end
   assert.is(sleep(1000, undefined), opts.pollMs);
-  assert.is(sleep(1200, 900), opts.pollMs);
-  assert.is(sleep(1145, 900), opts.pollMs); // less than a poll left: a poll's sleep
-  // never past maxMs after the settle began
-  assert.is(sleep(1000 + opts.maxMs - 100, 1000 + opts.maxMs - 150), 100);
+  assert.is(sleep(1200, 900), opts.pollMs); // the grace is over: the queue every pollMs
+  assert.is(sleep(1000 + opts.maxMs - 5, 1000 + opts.maxMs - 100), 5);
   assert.is(sleep(1000 + opts.maxMs, 1000 + opts.maxMs - 10), 0);
 });
 
-test("a sleep longer than a poll never passes the moment the wait could end (any queue, any grace)", () => {
-  // Every instant skipped beyond a poll's sleep is one where settleDone is false whatever the queue
-  // holds; a job ending meanwhile only moves the grace later.
+test("many services still starting are looked at more seldom: one look per 25 of them each poll", () => {
+  assert.is(sleep(1000, 1000, 25), opts.pollMs);
+  assert.is(sleep(1000, 1000, 26), 2 * opts.pollMs);
+  assert.is(sleep(1000, 1000, 250), 10 * opts.pollMs);
+  assert.is(sleep(1000, 1000, 1000), 250); // never past the grace's end
+});
+
+test("no sleep passes the moment the wait could end (any queue, any grace, any number starting)", () => {
+  // Every instant skipped is one where settleDone is false whatever the queue holds, unless it is
+  // within a poll's sleep; a job ending meanwhile only moves the grace later.
   for (let now = 1000; now < 1600; now += 7) {
     for (const racy of [undefined, 700, 900, 1000, 1100, 1300, 1500]) {
       if (racy !== undefined && racy > now) continue;
-      const s = sleep(now, racy);
-      for (let t = now + opts.pollMs; t < now + s; t++) assert.not.ok(at(t, racy, 0), `now ${now} racy ${racy} t ${t}`);
+      for (const starting of racy === undefined ? [0] : [1, 30, 300]) {
+        const s = sleep(now, racy, starting);
+        const poll = opts.pollMs * Math.max(1, Math.ceil(starting / 25));
+        for (let t = now + poll; t < now + s; t++) assert.not.ok(at(t, racy, 0), `now ${now} racy ${racy} t ${t}`);
+        if (racy !== undefined && racy + opts.quietMs > now) assert.ok(now + s <= racy + opts.quietMs, "woken by the grace's end");
+      }
     }
   }
 });
