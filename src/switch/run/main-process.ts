@@ -14,7 +14,8 @@ import { readlinkSync } from "node:fs";
 import { readRegularTextOptional } from "../../fs/read.ts";
 
 /**
- * - `starting`: still systemd's child, before the exec of the service's program (its set-up can fail);
+ * - `starting`: blocked in an event wait, but still systemd's child, before the exec of the
+ *   service's program (its set-up can fail);
  * - `busy`: running, or blocked in something other than an event wait (a child, a sleep, a lock);
  * - `waiting-for-events`: the service's program, blocked in poll, epoll, select, pause, accept,
  *   recv or a signal wait;
@@ -64,7 +65,7 @@ export interface ProcOptions {
 }
 
 /** The small /proc files read here; a process's own files are at most a page or so. */
-const PROC_LIMITS = (what: string) => ({ maxBytes: 64 << 10, firstRead: 4096, what });
+const PROC_LIMITS = (what: string) => ({ maxBytes: 64 << 10, firstRead: 4096, noFollow: true, what });
 
 /**
  * A /proc file of `pid`: undefined when it is not there (the process is gone), null when it cannot be
@@ -87,9 +88,10 @@ function procLink(opts: ProcOptions, pid: number | "1", name: string): string | 
 }
 
 /**
- * The state of process `pid` (a service's MainPID, from systemd). Before the exec of the service's
- * program the process is systemd's: its executable is PID 1's own (systemd 252 forks itself) or
- * `systemd-executor` (since 255), and its name is the program's in parentheses ("(sleep)").
+ * The state of process `pid` (a service's MainPID, from systemd). Only a process blocked in an
+ * event wait is asked whether it runs the service's program yet: before the exec the process is
+ * systemd's (a PAM conversation can block it in a poll), its executable PID 1's own (systemd 252
+ * forks itself) or `systemd-executor` (since 255), its name the program's in parentheses ("(sleep)").
  */
 export function mainProcessState(pid: number, opts: ProcOptions): MainProcessState {
   if (!Number.isSafeInteger(pid) || pid <= 1) return "busy";
@@ -99,13 +101,12 @@ export function mainProcessState(pid: number, opts: ProcOptions): MainProcessSta
   const s = parseProcStat(stat);
   if (s === undefined) return "busy";
   if (s.state === "Z" || s.state === "X") return "gone";
-  const exe = procLink(opts, pid, "exe");
-  if (s.comm.startsWith("(") || exe === undefined || exe === procLink(opts, "1", "exe") || /\/systemd-executor( \(deleted\))?$/.test(exe)) {
-    return "starting";
-  }
   if (s.state !== "S") return "busy";
   const waits = EVENT_WAIT_SYSCALLS[opts.arch];
   const syscall = procText(opts, pid, "syscall");
   const nr = typeof syscall === "string" ? parseProcSyscall(syscall) : undefined;
-  return waits !== undefined && nr !== undefined && waits.has(nr) ? "waiting-for-events" : "busy";
+  if (waits === undefined || nr === undefined || !waits.has(nr)) return "busy";
+  const exe = procLink(opts, pid, "exe");
+  const systemds = exe === undefined || exe === procLink(opts, "1", "exe") || /\/systemd-executor( \(deleted\))?$/.test(exe);
+  return systemds || s.comm.startsWith("(") ? "starting" : "waiting-for-events";
 }

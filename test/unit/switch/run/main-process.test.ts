@@ -146,6 +146,22 @@ test("another architecture, or a /proc that is not what it should be, is busy (t
     proc(18, "18 (daemon) S 1", "61 0x4\n");
     assert.is(mainProcessState(18, opts), "busy", "wait4: a shell waiting for its command");
     assert.is(mainProcessState(19, opts), "gone");
+    // /proc/PID/stat is never a symlink: one there (to a FIFO, to a file outside) is not followed.
+    mkdirSync(join(fake, "20"));
+    execFileSync("mkfifo", [join(fake, "fifo")]);
+    symlinkSync(join(fake, "fifo"), join(fake, "20", "stat"));
+    writeFileSync(join(fake, "20", "syscall"), "232 0x4\n");
+    symlinkSync("/usr/bin/daemon", join(fake, "20", "exe"));
+    assert.is(mainProcessState(20, opts), "busy", "a symlink as stat, to a FIFO");
+    writeFileSync(join(fake, "outside-stat"), "21 (daemon) S 1");
+    mkdirSync(join(fake, "21"));
+    symlinkSync(join(fake, "outside-stat"), join(fake, "21", "stat"));
+    writeFileSync(join(fake, "21", "syscall"), "232 0x4\n");
+    symlinkSync("/usr/bin/daemon", join(fake, "21", "exe"));
+    assert.is(mainProcessState(21, opts), "busy", "a symlink as stat, to a file");
+    proc(22, "22 (daemon) S 1", "232 0x4\n");
+    rmSync(join(fake, "22", "exe"));
+    assert.is(mainProcessState(22, opts), "starting", "no executable to tell by: not taken as the service's program");
   } finally {
     rmSync(fake, { recursive: true, force: true });
   }
