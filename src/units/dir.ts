@@ -186,6 +186,9 @@ class DiskUnitDirectory implements UnitDirectory {
    * From a stat: one answers for the usual symlink into the store; only a character device can be
    * /dev/null, so only then is the (costlier) realpath asked, as ng compares it. An empty regular
    * file masks the unit too, for systemd (systemd.unit(5)); ng reads it as a unit without settings.
+   * A link that loops is present and refused when read, like a FIFO: the new generation's stops
+   * the plan by name, the running one's is taken as changed (throwing here wedged every switch
+   * away from a generation holding one).
    */
   private statState(name: string): UnitFileState {
     try {
@@ -195,7 +198,7 @@ class DiskUnitDirectory implements UnitDirectory {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT" || code === "ENOTDIR") return "missing";
-      if (code === "ELOOP") throw new UnitDirectoryError(join(this.path, name), "symlink loop (ELOOP)");
+      if (code === "ELOOP") return "present";
       throw new UnitDirectoryError(join(this.path, name), (e as Error).message);
     }
   }

@@ -230,6 +230,16 @@ test("a running unit file that cannot be read (too long a line, a FIFO, a bad he
   assert.throws(() => planBetween(b, a, activeUnits("big.service", "ok.service")), /big\.service:2: line too long/);
 });
 
+test("a running unit file that is a symlink loop is taken as changed (it wedged every switch away from it); a new one stops the plan by name", () => {
+  const a = generation({ "loop.service": { link: "loop.service" }, "gone.service": { link: "gone.service" }, "ok.service": simpleService() });
+  const b = generation({ "loop.service": simpleService(), "ok.service": simpleService() });
+  const plan = planBetween(a, b, activeUnits("loop.service", "gone.service", "ok.service"));
+  assert.equal(Object.keys(plan.stop).sort(), ["gone.service", "loop.service"]);
+  assert.equal(Object.keys(plan.start), ["loop.service"]);
+  assert.match(plan.stop["loop.service"]!, /its running unit file cannot be read \(.*loop\.service: .*ELOOP/);
+  assert.throws(() => planBetween(b, a, activeUnits("loop.service", "ok.service")), /loop\.service: .*ELOOP/);
+});
+
 test("the running generation's drop-ins as systemd loaded them: a dangling or looping one was skipped (no change, X-StopOnRemoval=false kept)", () => {
   const nostop = simpleService({}, { "X-StopOnRemoval": "false" });
   const a = generation({
