@@ -49,19 +49,28 @@ export function mkdirInRoot(root: string, abs: string, mode = 0o755): string {
     names ??= kernelNames(root);
     const parent = dirname(host);
     const fd = openCheckedDirectory(parent, names(parent));
-    if (typeof fd === "string") throw new UsersWriteError(`cannot create ${prefix} inside ${root}: ${fd === REPLACED ? "a directory above it was replaced meanwhile" : fd}`);
+    if (typeof fd === "string") {
+      throw new UsersWriteError(`cannot create ${prefix} inside ${root}${viaLink(root, prefix, host)}: ${fd === REPLACED ? "a directory above it was replaced meanwhile" : fd === "ENOENT" ? `${dirname(host).slice(root.length) || "/"} does not exist (ENOENT)` : fd}`);
+    }
     const at = entryAt(fd, basename(host));
+    const via = viaLink(root, prefix, host);
     try {
       mkdirSync(at, { mode });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== "EEXIST") throw new UsersWriteError(`cannot create ${prefix} inside ${root}: ${code ?? (e as Error).message}`);
-      if (!lstatSync(at).isDirectory()) throw new UsersWriteError(`${prefix} inside ${root} is not a directory`);
+      if (code !== "EEXIST") throw new UsersWriteError(`cannot create ${prefix} inside ${root}${via}: ${code ?? (e as Error).message}`);
+      if (!lstatSync(at).isDirectory()) throw new UsersWriteError(`${prefix} inside ${root}${via} is not a directory`);
     } finally {
       closeSync(fd);
     }
   }
   return trustedInRoot(root, abs);
+}
+
+/** `" (a symlink to /T)"` when `prefix` resolved through a link to the in-root `/T` (host path `host`): a dangling one is named so. */
+function viaLink(root: string, prefix: string, host: string): string {
+  const plain = root === "/" ? prefix : `${root}${prefix}`;
+  return host === plain ? "" : ` (a symlink to ${host.slice(root === "/" ? 0 : root.length)})`;
 }
 
 /**

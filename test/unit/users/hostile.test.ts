@@ -95,6 +95,20 @@ test("home \"\" and \"/\" with createHome are refused: DIR itself is never chown
   }
 });
 
+test("a dangling /var/lib/nixos link (impermanence's /persist not there) is named with its target; the databases are left as they were", async () => {
+  const { top, root } = scratch();
+  mkdirSync(join(root, "var/lib"), { recursive: true });
+  symlinkSync("/persist/var/lib/nixos", join(root, "var/lib/nixos"));
+  const before = snapshot(root);
+  const spec = specFile(top, [alice({ uid: 1000 })]);
+  assert.is(await cli(["--root", root, spec]), 1);
+  const err = await apply(root, spec).then(() => assert.unreachable("applying was expected to fail"), (e: Error) => e);
+  assert.match((err as Error).message, /cannot create \/var\/lib\/nixos inside .*root \(a symlink to \/persist\/var\/lib\/nixos\): \/persist\/var\/lib does not exist \(ENOENT\)$/);
+  const after = snapshot(root);
+  delete after[join(root, "etc/.pwd.lock")];
+  assert.equal(after, before);
+});
+
 test("a home written `/home//alice/` (NixOS's path type takes it) is made at /home/alice; /etc/passwd keeps it as written", async () => {
   const { top, root } = scratch();
   assert.is((await apply(root, specFile(top, [alice({ home: "/home//alice/", createHome: true })]))).status, 0);
