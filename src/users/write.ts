@@ -67,10 +67,10 @@ export function mkdirInRoot(root: string, abs: string, mode = 0o755): string {
   return trustedInRoot(root, abs);
 }
 
-/** `" (a symlink to /T)"` when `prefix` resolved through a link to the in-root `/T` (host path `host`): a dangling one is named so. */
+/** `" (reached as /T through a symlink)"` when `prefix` resolved through a link to the in-root `/T` (host path `host`): a dangling one is named so. */
 function viaLink(root: string, prefix: string, host: string): string {
   const plain = root === "/" ? prefix : `${root}${prefix}`;
-  return host === plain ? "" : ` (a symlink to ${host.slice(root === "/" ? 0 : root.length)})`;
+  return host === plain ? "" : ` (reached as ${host.slice(root === "/" ? 0 : root.length)} through a symlink)`;
 }
 
 /**

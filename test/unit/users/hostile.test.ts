@@ -103,7 +103,7 @@ test("a dangling /var/lib/nixos link (impermanence's /persist not there) is name
   const spec = specFile(top, [alice({ uid: 1000 })]);
   assert.is(await cli(["--root", root, spec]), 1);
   const err = await apply(root, spec).then(() => assert.unreachable("applying was expected to fail"), (e: Error) => e);
-  assert.match((err as Error).message, /cannot create \/var\/lib\/nixos inside .*root \(a symlink to \/persist\/var\/lib\/nixos\): \/persist\/var\/lib does not exist \(ENOENT\)$/);
+  assert.match((err as Error).message, /cannot create \/var\/lib\/nixos inside .*root \(reached as \/persist\/var\/lib\/nixos through a symlink\): \/persist\/var\/lib does not exist \(ENOENT\)$/);
   const after = snapshot(root);
   delete after[join(root, "etc/.pwd.lock")];
   assert.equal(after, before);
