@@ -48,12 +48,12 @@ export function mkdirInRoot(root: string, abs: string, mode = 0o755): string {
     } catch { /* missing: made below */ }
     names ??= kernelNames(root);
     const parent = dirname(host);
+    const via = viaLink(root, prefix, host);
     const fd = openCheckedDirectory(parent, names(parent));
     if (typeof fd === "string") {
-      throw new UsersWriteError(`cannot create ${prefix} inside ${root}${viaLink(root, prefix, host)}: ${fd === REPLACED ? "a directory above it was replaced meanwhile" : fd === "ENOENT" ? `${dirname(host).slice(root.length) || "/"} does not exist (ENOENT)` : fd}`);
+      throw new UsersWriteError(`cannot create ${prefix} inside ${root}${via}: ${fd === REPLACED ? "a directory above it was replaced meanwhile" : fd === "ENOENT" ? `${inRootName(root, parent)} does not exist (ENOENT)` : fd}`);
     }
     const at = entryAt(fd, basename(host));
-    const via = viaLink(root, prefix, host);
     try {
       mkdirSync(at, { mode });
     } catch (e) {
@@ -67,10 +67,15 @@ export function mkdirInRoot(root: string, abs: string, mode = 0o755): string {
   return trustedInRoot(root, abs);
 }
 
+/** The in-root name (`/a/b`) of the host path `host` below `root` (as hostPath joins them). */
+function inRootName(root: string, host: string): string {
+  return host.slice(root.replace(/\/+$/, "").length) || "/";
+}
+
 /** `" (reached as /T through a symlink)"` when `prefix` resolved through a link to the in-root `/T` (host path `host`): a dangling one is named so. */
 function viaLink(root: string, prefix: string, host: string): string {
-  const plain = root === "/" ? prefix : `${root}${prefix}`;
-  return host === plain ? "" : ` (reached as ${host.slice(root === "/" ? 0 : root.length)} through a symlink)`;
+  const name = inRootName(root, host);
+  return name === prefix ? "" : ` (reached as ${name} through a symlink)`;
 }
 
 /**

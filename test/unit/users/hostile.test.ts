@@ -104,6 +104,9 @@ test("a dangling /var/lib/nixos link (impermanence's /persist not there) is name
   assert.is(await cli(["--root", root, spec]), 1);
   const err = await apply(root, spec).then(() => assert.unreachable("applying was expected to fail"), (e: Error) => e);
   assert.match((err as Error).message, /cannot create \/var\/lib\/nixos inside .*root \(reached as \/persist\/var\/lib\/nixos through a symlink\): \/persist\/var\/lib does not exist \(ENOENT\)$/);
+  // The same names with `--root DIR/`.
+  const slashed = await apply(`${root}/`, spec).then(() => assert.unreachable("applying was expected to fail"), (e: Error) => e);
+  assert.match((slashed as Error).message, /\(reached as \/persist\/var\/lib\/nixos through a symlink\): \/persist\/var\/lib does not exist/);
   const after = snapshot(root);
   delete after[join(root, "etc/.pwd.lock")];
   assert.equal(after, before);
