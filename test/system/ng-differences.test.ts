@@ -222,6 +222,23 @@ test("difference: progress lines also go to the journal (ng journals only its st
   assert.ok(journal.stagehand!.includes("stopping the following units: r-j.service"), journal.stagehand);
 });
 
+test("difference: a file where /run/nixos should be (ng fails at every switch until it is removed; stagehand moves it aside)", () => {
+  enter(BASE);
+  const env = { NIXOS_NO_SYNC: "1" };
+  const plant = () => c.must("rm -rf /run/nixos /run/nixos.broken-*; printf 'stray\\n' > /run/nixos");
+  try {
+    const r = both(base, "dry-activate", plant, { env });
+    assert.is.not(r.ng.status, 0, report(r));
+    assert.match(r.ng.stderr, /Failed to create \/run\/nixos directory/, report(r));
+    assert.is(r.sh.status, 0, report(r));
+    assert.match(r.sh.stderr, /^warning: \/run\/nixos was not a directory; moved to \/run\/nixos\.broken-\d+$/m, report(r));
+    assert.is(c.must("cat /run/nixos.broken-*"), "stray\n", "nothing lost");
+    assert.is(c.must("stat -c %a /run/nixos").trim(), "755");
+  } finally {
+    c.must("rm -rf /run/nixos.broken-*; mkdir -p /run/nixos");
+  }
+});
+
 test("difference (ng bug): the switch lock file is root's alone (ng makes it 0644, so any user can hold the lock and block every switch)", () => {
   enter(BASE);
   const LOCK = "/run/nixos/switch-to-configuration.lock";

@@ -2,15 +2,23 @@
 import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Lock, tryLockExclusive } from "../../fs/lock.ts";
+import { moveAsideUnless } from "../../fs/staged.ts";
 import { EXIT, SwitchExit } from "./exit.ts";
 
 /** The lock file's name inside the run directory. */
 export const LOCK_NAME = "switch-to-configuration.lock";
 
-/** Creates the run directory (`/run/nixos`) with mode 0755, as ng does on every run. */
-export function ensureRunDir(dir: string): void {
+/**
+ * Creates the run directory (`/run/nixos`, or a user's `$XDG_RUNTIME_DIR/nixos` with 0700) and
+ * sets its mode, as ng does on every run. Anything but a real directory at its name (a file, a
+ * FIFO, a symlink, dangling or not) is moved aside first: ng fails on it at every switch until
+ * someone removes it, and a chmod through a link would change its target. Returns where it went.
+ */
+export function ensureRunDir(dir: string, mode = 0o755): string | undefined {
+  const movedAside = moveAsideUnless(dir, (st) => st.isDirectory());
   mkdirSync(dir, { recursive: true });
-  chmodSync(dir, 0o755);
+  chmodSync(dir, mode);
+  return movedAside;
 }
 
 /**

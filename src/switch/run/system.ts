@@ -119,7 +119,8 @@ export async function runSystemSwitch(o: SystemSwitchOptions, host: SystemHost =
   process.env.NIXOS_ACTION = action;
 
   requireNixos(host.root, env.distroId);
-  ensureRunDir(sw.runDir);
+  const runDirAside = ensureRunDir(sw.runDir);
+  if (runDirAside) sw.log.warn(`warning: ${sw.runDir} was not a directory; moved to ${runDirAside}`);
   const lock = acquireSwitchLock(sw.runDir);
   if (lock.movedAside) sw.log.warn(`warning: ${lock.path} was not a regular file; moved to ${lock.movedAside}`);
   try {

@@ -7,7 +7,7 @@
  * that move from the user's own unit directories to /etc/systemd/user (ng's post-activation pass).
  */
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, realpathSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { QUICK_CALL_TIMEOUT_MS } from "../../dbus/connection.ts";
 import { listUsers, userProperties } from "../../systemd/login1.ts";
@@ -16,6 +16,7 @@ import { diskUnitDirectory } from "../../units/dir.ts";
 import { type Action, parseAction, requiredEnv } from "../host/contract.ts";
 import type { ManagerConnection } from "./types.ts";
 import { EXIT, SwitchExit } from "../host/exit.ts";
+import { ensureRunDir } from "../host/lock.ts";
 import { SwitchLists, sweepListTemps } from "../state/lists.ts";
 import type { SwitchLog } from "./log.ts";
 import { executePlan, persistLists } from "./phases.ts";
@@ -180,8 +181,8 @@ export async function runUserSwitch(parentExe: string, log: SwitchLog, env: Reco
   const dry = action === "dry-activate";
 
   const listDir = join(runtimeDir, "nixos");
-  mkdirSync(listDir, { recursive: true });
-  chmodSync(listDir, 0o700);
+  const listDirAside = ensureRunDir(listDir, 0o700);
+  if (listDirAside) log.warn(`warning: ${listDir} was not a directory; moved to ${listDirAside}`);
   // The system switch holds its lock while this child runs: no other switch writes here now.
   if (!dry) sweepListTemps(listDir);
   const lists = new SwitchLists(listDir, dry, (l) => log.warn(l));

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { rmSync, statSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { acquireSwitchLock, ensureRunDir } from "../../../../src/switch/host/lock.ts";
@@ -15,6 +15,30 @@ test("the run directory is created with mode 0755, also when it existed with ano
   ensureRunDir(d);
   assert.is(statSync(d).mode & 0o777, 0o755);
   rmSync(d, { recursive: true });
+});
+
+test("anything but a directory at the run directory's name is moved aside, not followed or failed on (ng fails at every switch)", () => {
+  const top = tempDir("stc-lock-");
+  const target = join(top, "target");
+  mkdirSync(target, { mode: 0o711 });
+  const plant: Record<string, (d: string) => void> = {
+    file: (d) => writeFileSync(d, "x\n"),
+    fifo: (d) => { spawnSync("mkfifo", [d]); },
+    dangling: (d) => symlinkSync("/nonexistent/nixos", d),
+    "link to a directory": (d) => symlinkSync(target, d),
+  };
+  for (const [what, make] of Object.entries(plant)) {
+    const d = join(top, `run-${what.replace(/ /g, "-")}`, "nixos");
+    mkdirSync(join(d, ".."), { recursive: true });
+    make(d);
+    const aside = ensureRunDir(d, 0o700);
+    assert.ok(aside?.startsWith(`${d}.broken-`), what);
+    assert.ok(lstatSync(d).isDirectory() && (statSync(d).mode & 0o777) === 0o700, what);
+    if (what === "file") assert.is(readFileSync(aside!, "utf8"), "x\n");
+    if (what === "link to a directory") assert.is(readlinkSync(aside!), target);
+    assert.is(ensureRunDir(d, 0o700), undefined, `${what}: a directory is kept`);
+  }
+  assert.is(statSync(target).mode & 0o777, 0o711, "no chmod through a link");
 });
 
 test("a second lock fails at once with 'Could not acquire lock' (EAGAIN), and works after release", () => {
