@@ -9,14 +9,15 @@ import { tryLockExclusive } from "../../fs/lock.ts";
 import { LIST_NAMES, readList, SYSTEM_RUN_DIR as RUN_DIR } from "../../switch/state/lists.ts";
 import { formatStatus, type StatusReport } from "../../switch/state/status.ts";
 import { flag, has, parseArgs, UsageError } from "../args.ts";
-import { out } from "../../output/lines.ts";
+import { err, out } from "../../output/lines.ts";
 import { join } from "node:path";
 
 export async function run(args: string[]): Promise<number> {
   const p = parseArgs(args, ["run-dir"], ["json"]);
   if (p.positionals.length > 0) throw new UsageError("status takes no positional arguments");
   const dir = flag(p, "run-dir") ?? RUN_DIR;
-  let debt = loadDebt(dir);
+  const warn = (line: string) => err(line);
+  let debt = loadDebt(dir, undefined, warn);
   if (debt.length > 0) {
     const ids = await invocationIds(debt.map((e) => e.unit));
     if (ids) {
@@ -27,7 +28,12 @@ export async function run(args: string[]): Promise<number> {
   }
   const pending: Record<string, string[]> = {};
   for (const name of [LIST_NAMES.start, LIST_NAMES.restart, LIST_NAMES.reload]) {
-    try { pending[name] = readList(join(dir, name)); } catch { pending[name] = []; }
+    try {
+      pending[name] = readList(join(dir, name));
+    } catch (e) {
+      warn(`warning: ${(e as Error).message}; read as empty`);
+      pending[name] = [];
+    }
   }
   const report: StatusReport = { debt, pending };
   if (has(p, "json")) out(JSON.stringify(report, null, 2));

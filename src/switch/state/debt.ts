@@ -64,18 +64,27 @@ function storedEntry(e: unknown): DebtEntry | undefined {
   return { unit, reason, since, sinceTime, ...(invocationId !== undefined ? { invocationId } : {}) };
 }
 
-/** Reads the debt recorded in `dir`; entries from another boot, and entries not as saveDebt writes them, are dropped. */
-export function loadDebt(dir: string, bootId = currentBootId()): DebtEntry[] {
+/**
+ * Reads the debt recorded in `dir`; entries from another boot, and entries not as saveDebt writes
+ * them, are dropped. A file that cannot be read or is not ours in form is no debt (told to `warn`,
+ * if given), never a failed switch: the next switch writes it anew.
+ */
+export function loadDebt(dir: string, bootId = currentBootId(), warn?: (line: string) => void): DebtEntry[] {
+  const path = join(dir, DEBT_FILE);
   let data: DebtFile;
   try {
-    // Our own state, but never trusted to be sane: anything unreadable is no debt, not a failed switch.
-    const text = readRegularFileOptional(join(dir, DEBT_FILE), { maxBytes: MAX_BYTES.database, what: "restart debt" });
+    const text = readRegularFileOptional(path, { maxBytes: MAX_BYTES.database, what: "restart debt" });
     if (text === undefined) return [];
     data = JSON.parse(text.toString("utf8")) as DebtFile;
-  } catch {
+  } catch (e) {
+    warn?.(`warning: ${e instanceof SyntaxError ? `restart debt: ${path}: invalid JSON` : (e as Error).message}; read as no debt`);
     return [];
   }
-  if (data?.version !== 1 || !Array.isArray(data.entries) || data.bootId !== bootId) return [];
+  if (data?.version !== 1 || !Array.isArray(data.entries)) {
+    warn?.(`warning: restart debt: ${path}: not a restart debt file of version 1; read as no debt`);
+    return [];
+  }
+  if (data.bootId !== bootId) return [];
   return data.entries.map(storedEntry).filter((e): e is DebtEntry => e !== undefined);
 }
 

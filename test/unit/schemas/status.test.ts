@@ -5,7 +5,8 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { DEBT_FILE, saveDebt, updateDebt } from "../../../src/switch/state/debt.ts";
 import { appendToList, LIST_NAMES } from "../../../src/switch/state/lists.ts";
@@ -47,6 +48,21 @@ test("an empty run directory matches the schema", () => {
   const doc = status(tempDir("schema-status-"));
   assertValid("status", doc);
   assert.equal(doc.debt, []);
+});
+
+test("an unreadable debt file or list is named on stderr, and --json stays a valid document", () => {
+  const dir = tempDir("schema-status-");
+  writeFileSync(join(dir, DEBT_FILE), "{half");
+  assert.is(spawnSync("mkfifo", [join(dir, LIST_NAMES.start)]).status, 0);
+  const r = stagehand(["status", "--json", "--run-dir", dir], NO_BUS);
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(r.stderr.trim().split("\n"), [
+    `warning: restart debt: ${join(dir, DEBT_FILE)}: invalid JSON; read as no debt`,
+    `warning: switch list file: ${join(dir, LIST_NAMES.start)}: is a FIFO, not a regular file; read as empty`,
+  ]);
+  const doc = wholeDocument(r, "status --json") as Record<string, any>;
+  assertValid("status", doc);
+  assert.equal([doc.debt, doc.pending["start-list"]], [[], []]);
 });
 
 test("negative: wrong types, a malformed time or InvocationID, an unknown list", () => {

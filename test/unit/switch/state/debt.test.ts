@@ -24,9 +24,21 @@ test("stored per boot: another boot's debt is gone; a corrupt file reads as none
   saveDebt(dir, e, "boot-1");
   assert.equal(loadDebt(dir, "boot-1"), e);
   assert.equal(loadDebt(dir, "boot-2"), []);
+  const warned: string[] = [];
+  assert.equal(loadDebt(dir, "boot-2", (l) => warned.push(l)), []);
+  assert.equal(warned, [], "another boot's debt is no news");
   writeFileSync(join(dir, DEBT_FILE), "{not json");
   assert.equal(loadDebt(dir, "boot-1"), []);
-  assert.equal(loadDebt(tempDir("stc-debt-"), "boot-1"), []);
+  // `status` says why it shows no debt, naming the file.
+  assert.equal(loadDebt(dir, "boot-1", (l) => warned.push(l)), []);
+  writeFileSync(join(dir, DEBT_FILE), '{"version":2,"entries":[]}');
+  assert.equal(loadDebt(dir, "boot-1", (l) => warned.push(l)), []);
+  assert.equal(warned, [
+    `warning: restart debt: ${join(dir, DEBT_FILE)}: invalid JSON; read as no debt`,
+    `warning: restart debt: ${join(dir, DEBT_FILE)}: not a restart debt file of version 1; read as no debt`,
+  ]);
+  assert.equal(loadDebt(tempDir("stc-debt-"), "boot-1", (l) => warned.push(l)), []);
+  assert.is(warned.length, 2, "a missing file is no debt, silently");
 });
 
 test("a stored entry not as saveDebt writes it is dropped: no forged status line, no schema-breaking --json, not saved again", () => {
