@@ -113,6 +113,8 @@ class DiskUnitDirectory implements UnitDirectory {
   private readonly contents = new Map<string, Uint8Array>();
   private readonly dropinLists = new Map<string, DropIn[]>();
   private readonly identities = new Map<string, string | undefined>();
+  /** Names this view has just seen as regular files (listing or stat): read without a stat first. */
+  private readonly seenRegular = new Set<string>();
 
   constructor(readonly path: string, private readonly maxTotal: number, sharedStates?: SharedFileStates) {
     let io = path;
@@ -166,6 +168,7 @@ class DiskUnitDirectory implements UnitDirectory {
     if (!l) return undefined;
     if (!l.entry) return name.includes("/") ? undefined : "missing";
     if (!l.entry.isFile()) return undefined; // symlinks (masks, links into the store) are resolved
+    this.seenRegular.add(name);
     try {
       return this.readBytes(name).length === 0 ? "masked" : "present";
     } catch (e) {
@@ -194,6 +197,7 @@ class DiskUnitDirectory implements UnitDirectory {
     try {
       const st = statSync(this.at(name));
       if (st.isCharacterDevice()) return realpathSync(this.at(name)) === "/dev/null" ? "masked" : "present";
+      if (st.isFile()) this.seenRegular.add(name);
       return st.isFile() && st.size === 0 ? "masked" : "present";
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -213,7 +217,8 @@ class DiskUnitDirectory implements UnitDirectory {
     const what = name.includes("/") ? "unit drop-in" : "unit file";
     let bytes: Uint8Array;
     try {
-      bytes = readRegularFile(this.at(name), { maxBytes: MAX_BYTES.unitFile, what });
+      // Seen regular just now: the open is still judged by fstat (a FIFO swapped in is refused).
+      bytes = readRegularFile(this.at(name), { maxBytes: MAX_BYTES.unitFile, what, knownRegular: this.seenRegular.has(name) });
     } catch (e) {
       if (e instanceof InputFileError && this.io !== this.path) {
         // Name the file by the path as given, not by the resolved store path.

@@ -1,6 +1,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
+import { rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { emptyUnitInfo, LONG_LINE_MAX, MAX_UNIT_ENTRIES, parseSystemdBool, parseUnitText, UnitParseError } from "../../../src/units/parse.ts";
 import { diskUnitDirectory, isUnitInputError, loadUnit, memoryUnitDirectory, templateOf, baseNameOf, UnitDirectoryError } from "../../../src/units/dir.ts";
 import { generation } from "../switch/helpers.ts";
@@ -164,6 +166,17 @@ test("symlink loops and dangling drop-ins are errors naming the path", () => {
   assert.throws(() => loadUnit(dir, "loop.service", "loop.service"), (e: Error) => isUnitInputError(e) && /loop\.service: .*loop/i.test(e.message));
   assert.throws(() => loadUnit(dir, "d.service", "d.service"), /d\.service\.d\/x\.conf: dangling drop-in/);
   assert.throws(() => loadUnit(dir, "none.service", "none.service"), /none\.service: unit file not found/);
+});
+
+test("a unit file seen regular and swapped for a FIFO before it is read is refused at once, never read (no stat before the open)", () => {
+  const store = generation({ "real.service": "[Service]\nExecStart=/a\n" });
+  const top = generation({ "a.service": { link: join(store, "etc/systemd/system/real.service") } });
+  const dir = diskUnitDirectory(join(top, "etc/systemd/system"));
+  assert.is(dir.fileState("a.service"), "present");
+  const target = join(store, "etc/systemd/system/real.service");
+  rmSync(target);
+  execFileSync("mkfifo", [target]);
+  assert.throws(() => dir.read("a.service"), (e: Error) => isUnitInputError(e) && /a\.service: is a FIFO, not a regular file/.test(e.message));
 });
 
 test("more than MAX_UNIT_ENTRIES sections and settings in one file is a typed error naming the line (a 4 MiB file of headers took 150 MB)", () => {
