@@ -16,7 +16,7 @@ export async function run(args: string[]): Promise<number> {
   const p = parseArgs(args, ["run-dir"], ["json"]);
   if (p.positionals.length > 0) throw new UsageError("status takes no positional arguments");
   const dir = flag(p, "run-dir") ?? RUN_DIR;
-  const warn = (line: string) => err(line);
+  const warn = err;
   let debt = loadDebt(dir, undefined, warn);
   if (debt.length > 0) {
     const ids = await invocationIds(debt.map((e) => e.unit));
