@@ -108,8 +108,7 @@ export function switchSystemd(
   const factsOf = (unit: string, key: string, since: number): Promise<{ racy: boolean; mainPid: number }> => {
     let facts = jobFacts.get(key);
     if (facts === undefined) {
-      facts = m.getUnit(unit)
-        .then((path) => Promise.all(["Type", "ExecMainStartTimestamp", "MainPID"].map((p) => propertyOf<unknown>(path, p, SERVICE_IFACE))))
+      facts = serviceProperties(unit, ["Type", "ExecMainStartTimestamp", "MainPID"])
         .then(([type, startUs, pid]) => ({ racy: RACY_SERVICE_TYPES.has(String(type)) && (toNumber(startUs) ?? 0) / 1000 >= since, mainPid: toNumber(pid) ?? 0 }),
           () => ({ racy: false, mainPid: 0 }) /* gone meanwhile: nothing left to fail */);
       jobFacts.set(key, facts);
@@ -117,9 +116,7 @@ export function switchSystemd(
     return facts;
   };
   const mainPidOf = (unit: string): Promise<number> =>
-    m.getUnit(unit)
-      .then((path) => propertyOf<unknown>(path, "MainPID", SERVICE_IFACE))
-      .then((v) => toNumber(v) ?? 0, () => 0);
+    serviceProperties(unit, ["MainPID"]).then(([v]) => toNumber(v) ?? 0, () => 0);
   /** Per job (unit, end): how the wait for it ended, once it has. */
   const settledBy = new Map<string, SettledBy>();
   /**
@@ -175,6 +172,10 @@ export function switchSystemd(
 
   const propertyOf = async <T>(path: string, name: string, iface = UNIT_IFACE): Promise<T> =>
     m.bus.getProperty<T>(SYSTEMD_BUS_NAME, path, iface, name, { timeoutMs: QUICK_CALL_TIMEOUT_MS });
+  /** Properties of a loaded service (its Service interface), asked together; rejects when it is not loaded. */
+  function serviceProperties(unit: string, names: readonly string[]): Promise<unknown[]> {
+    return m.getUnit(unit).then((path) => Promise.all(names.map((n) => propertyOf<unknown>(path, n, SERVICE_IFACE))));
+  }
 
   const withFragmentPaths = async (active: Record<string, ActiveUnitState>, units: Iterable<string>): Promise<Record<string, ActiveUnitState>> => {
     const out: Record<string, ActiveUnitState> = Object.assign(Object.create(null), active);
@@ -231,8 +232,8 @@ export function switchSystemd(
 
     async execMainStatus(unit: string): Promise<number | undefined> {
       try {
-        const path = await m.getUnit(unit);
-        return toNumber(await propertyOf(path, "ExecMainStatus", "org.freedesktop.systemd1.Service"));
+        const [status] = await serviceProperties(unit, ["ExecMainStatus"]);
+        return toNumber(status);
       } catch {
         return undefined;
       }
