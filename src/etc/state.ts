@@ -6,7 +6,7 @@ import { type Dirent, lstatSync, readdirSync, readlinkSync, statSync, type Stats
 import { CLEAN, parseClean } from "./clean.ts";
 import { type IdTables, idTables } from "./owners.ts";
 import { parentName, STATIC, STATIC_PREFIX } from "./paths.ts";
-import { canonicalInRoot, isSymlinkAt, knownMissingAt, noteLinkTargetAt, knownRegularAt, linkTargetAt, memoised, noteRegularAt, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
+import { canonicalInRoot, inRootPath, isSymlinkAt, knownMissingAt, noteLinkTargetAt, knownRegularAt, linkTargetAt, memoised, noteRegularAt, noteSymlinkAt, resolveInRoot } from "../fs/root.ts";
 import { sortStringsBytewise } from "../text/bytewise.ts";
 import { InputFileError, MAX_BYTES, readRegularFileOptional, readRegularTextOptional } from "../fs/read.ts";
 import { isTempName } from "../fs/staged.ts";
@@ -104,7 +104,7 @@ function storeDirsOf(root: string): string[] {
  * there (read-only on a running NixOS, but not in the initrd's /sysroot nor under --root).
  */
 export function inStore(root: string, host: string): boolean {
-  const inRoot = host.slice(root.replace(/\/+$/, "").length);
+  const inRoot = inRootPath(root, host);
   return storeDirsOf(root).some((d) => inRoot.startsWith(`${d}/`));
 }
 

@@ -18,6 +18,11 @@ export function hostPath(root: string, abs: string): string {
   return r + (abs.startsWith("/") ? abs : `/${abs}`);
 }
 
+/** The inverse of hostPath: the in-root path (`/a/b`) of `host`, a host path below `root`. */
+export function inRootPath(root: string, host: string): string {
+  return host.slice(root.replace(/\/+$/, "").length) || "/";
+}
+
 /**
  * Resolves the absolute in-root path `abs` to a host path, following symlinks the way the kernel
  * would inside a chroot at `root`. The last component is followed only when `followLast` is set.

@@ -9,7 +9,7 @@ import { closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, li
 import { basename, delimiter, dirname, join } from "node:path";
 import { fsyncDir } from "../fs/atomic.ts";
 import { brokenPathFor, isTempName, stageFile, sweepTemps, syncStaged, type StagedFile } from "../fs/staged.ts";
-import { isHostRoot, resolveInRootTrusted } from "../fs/root.ts";
+import { inRootPath, isHostRoot, resolveInRootTrusted } from "../fs/root.ts";
 import { entryAt, kernelNames, openCheckedDirectory, REPLACED } from "../fs/dir-at.ts";
 import { encodeKeepingBytes } from "../text/keep-bytes.ts";
 import { inRoot, readDatabases } from "./load.ts";
@@ -51,7 +51,7 @@ export function mkdirInRoot(root: string, abs: string, mode = 0o755): string {
     const via = viaLink(root, prefix, host);
     const fd = openCheckedDirectory(parent, names(parent));
     if (typeof fd === "string") {
-      throw new UsersWriteError(`cannot create ${prefix} inside ${root}${via}: ${fd === REPLACED ? "a directory above it was replaced meanwhile" : fd === "ENOENT" ? `${inRootName(root, parent)} does not exist (ENOENT)` : fd}`);
+      throw new UsersWriteError(`cannot create ${prefix} inside ${root}${via}: ${fd === REPLACED ? "a directory above it was replaced meanwhile" : fd === "ENOENT" ? `${inRootPath(root, parent)} does not exist (ENOENT)` : fd}`);
     }
     const at = entryAt(fd, basename(host));
     try {
@@ -67,14 +67,9 @@ export function mkdirInRoot(root: string, abs: string, mode = 0o755): string {
   return trustedInRoot(root, abs);
 }
 
-/** The in-root name (`/a/b`) of the host path `host` below `root` (as hostPath joins them). */
-function inRootName(root: string, host: string): string {
-  return host.slice(root.replace(/\/+$/, "").length) || "/";
-}
-
 /** `" (reached as /T through a symlink)"` when `prefix` resolved through a link to the in-root `/T` (host path `host`): a dangling one is named so. */
 function viaLink(root: string, prefix: string, host: string): string {
-  const name = inRootName(root, host);
+  const name = inRootPath(root, host);
   return name === prefix ? "" : ` (reached as ${name} through a symlink)`;
 }
 

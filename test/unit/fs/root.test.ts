@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { closeSync, constants, lstatSync, mkdirSync, openSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { badInRootPath, knownMissingAt, knownRegularAt, resolveInRoot, withResolveCache } from "../../../src/fs/root.ts";
+import { badInRootPath, hostPath, inRootPath, knownMissingAt, knownRegularAt, resolveInRoot, withResolveCache } from "../../../src/fs/root.ts";
 import { openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS } from "../../../src/fs/libc.ts";
 import { fuzzSeeds, Random } from "../../harness/random.ts";
 import { tempDir } from "../tmp.ts";
@@ -121,6 +121,12 @@ test("badInRootPath: absolute, normal form, not / unless allowed", () => {
   assert.is(badInRootPath("/", true), undefined);
   for (const bad of ["", "home/alice", "/", "/../../x", "/home/./a", "/home//a", "/home/a/", "/home/..", "/a\0b"]) {
     assert.ok(badInRootPath(bad) !== undefined, bad);
+  }
+});
+
+test("inRootPath undoes hostPath for a root with or without trailing slashes, and for /", () => {
+  for (const root of ["/srv/r", "/srv/r/", "/srv/r//", "/"]) {
+    for (const abs of ["/", "/etc", "/var/lib/nixos"]) assert.is(inRootPath(root, hostPath(root, abs)), abs, `${root} ${abs}`);
   }
 });
 
