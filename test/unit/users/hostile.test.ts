@@ -104,6 +104,12 @@ test("a dangling /var/lib/nixos link (impermanence's /persist not there) is name
   assert.is(await cli(["--root", root, spec]), 1);
   const err = await apply(root, spec).then(() => assert.unreachable("applying was expected to fail"), (e: Error) => e);
   assert.match((err as Error).message, /cannot create \/var\/lib\/nixos inside .*root \(reached as \/persist\/var\/lib\/nixos through a symlink\): \/persist\/var\/lib does not exist \(ENOENT\)$/);
+  // A relative link climbing out of DIR stays inside it (as RESOLVE_IN_ROOT): nothing is made outside.
+  rmSync(join(root, "var/lib/nixos"));
+  symlinkSync("../../../../../persist/var/lib/nixos", join(root, "var/lib/nixos"));
+  const climbed = await apply(root, spec).then(() => assert.unreachable("applying was expected to fail"), (e: Error) => e);
+  assert.match((climbed as Error).message, /\(reached as \/persist\/var\/lib\/nixos through a symlink\): \/persist\/var\/lib does not exist/);
+  assert.not.ok(existsSync(join(top, "persist")) || existsSync("/persist/var/lib/nixos"), "nothing made outside DIR");
   // The same names with `--root DIR/`.
   const slashed = await apply(`${root}/`, spec).then(() => assert.unreachable("applying was expected to fail"), (e: Error) => e);
   assert.match((slashed as Error).message, /\(reached as \/persist\/var\/lib\/nixos through a symlink\): \/persist\/var\/lib does not exist/);
